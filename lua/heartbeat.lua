@@ -1,0 +1,39 @@
+-- heartbeat.lua -- extend the leases of many in-flight jobs in one call.
+--
+-- Each job's deadline becomes server time + its lease duration, provided the
+-- caller still holds the lease (state leased, same fencing token).
+--
+-- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script reads
+--   jobs and writes leased.
+-- ARGV[1]  N, number of jobs (integer >= 0)
+-- then N pairs: job id, lease token
+-- Returns: an array of N integers: the new deadline (ms since the Unix
+--   epoch) if extended, 0 if the lease is stale (expired and requeued,
+--   leased by someone else, cancelled or finished), -1 if the job is gone.
+-- Errors: "ERR scheduler: bad argument count".
+
+--@include lib/keys.lua
+--@include lib/record.lua
+
+local n = tonumber(ARGV[1])
+if not n or #ARGV ~= 1 + 2 * n then
+  return redis.error_reply('ERR scheduler: bad argument count')
+end
+local now = now_ms()
+local out = {}
+for i = 0, n - 1 do
+  local id, token = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local rec = redis.call('HGET', K_JOBS, id)
+  local f = rec and rec_decode(rec)
+  if not f then
+    out[i + 1] = -1
+  elseif f[F_ST] == 'L' and f[F_TK] == token then
+    local _, lease_ms = rec_options(f)
+    local deadline = now + lease_ms
+    redis.call('ZADD', K_LEASED, 'XX', deadline, id)
+    out[i + 1] = deadline
+  else
+    out[i + 1] = 0
+  end
+end
+return out

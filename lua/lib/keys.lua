@@ -1,0 +1,20 @@
+-- lib/keys.lua -- library included by every queue script (not run on its own).
+--
+-- Names the standard KEYS every queue script receives, in the order of
+-- scheduler/keys.py STANDARD_KEY_NAMES (all share the queue's hash tag {Q}):
+--   KEYS[1]  P:{Q}:jobs     HASH   job id -> job record
+--   KEYS[2]  P:{Q}:ready    ZSET   "<seq>:<id>" by ready score (lower first)
+--   KEYS[3]  P:{Q}:delayed  ZSET   "<seq>:<id>" by ETA, ms
+--   KEYS[4]  P:{Q}:leased   ZSET   id by lease deadline, ms
+--   KEYS[5]  P:{Q}:dead     ZSET   id by expiry of the dead record, ms
+--   KEYS[6]  P:{Q}:done     ZSET   id by expiry of the finished record, ms
+--   KEYS[7]  P:{Q}:meta     HASH   seq, paused, aging
+--   KEYS[8]  P:{Q}:wake     LIST   wake-up markers for idle workers
+--   KEYS[9]  P:{Q}:events   STREAM job events
+--   KEYS[10] P:{Q}:stats    HASH   counters and per-second rate buckets
+-- ARGV: none of its own.
+local K_JOBS, K_READY, K_DELAYED, K_LEASED, K_DEAD, K_DONE, K_META, K_WAKE, K_EVENTS, K_STATS =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+-- Pub/sub channel (not a key) announcing ids of jobs reaching a final state:
+-- "P:{Q}:finished", derived from KEYS[1] "P:{Q}:jobs" (scheduler/keys.py).
+local FINISHED_CHANNEL = string.sub(K_JOBS, 1, -5) .. 'finished'

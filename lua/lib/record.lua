@@ -1,0 +1,193 @@
+-- lib/record.lua -- library included by queue scripts (not run on its own).
+--
+-- KEYS: uses the standard queue KEYS named in lib/keys.lua (include it first).
+-- ARGV: none of its own.
+--
+-- Job record codec and shared state transitions. A job record is one string
+-- in the jobs HASH: 15 fields joined by "\31" (ASCII unit separator), see
+-- scheduler/record.py for the field list. Every field but the last is free
+-- of "\31" by construction (validated names, digits, or JSON text, in which
+-- control characters are always escaped); the payload is the final field.
+--
+-- Times are integer milliseconds since the Unix epoch, from the server clock.
+-- Numbers that become scores are passed to redis.call as Lua numbers (Redis
+-- converts them with 17 significant digits), never built with '..' or cjson.
+
+local SEP = '\31'
+local NF = 15
+local F_VER, F_ST, F_AT, F_SEQ, F_TK, F_WK, F_ENQ, F_RDY, F_FIN, F_PRI, F_PIN, F_OPT, F_TASK, F_OUT, F_PAY =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+local SEQ_DIGITS = 14
+
+-- Decode a record into a table of NF strings; nil if malformed.
+local function rec_decode(s)
+  local f = {}
+  local pos = 1
+  for i = 1, NF - 1 do
+    local j = string.find(s, SEP, pos, true)
+    if not j then return nil end
+    f[i] = string.sub(s, pos, j - 1)
+    pos = j + 1
+  end
+  f[NF] = string.sub(s, pos)
+  return f
+end
+
+local function rec_encode(f)
+  return table.concat(f, SEP, 1, NF)
+end
+
+-- Integer (Lua number) to its decimal string, exact below 2^53.
+local function int(n)
+  return string.format('%d', n)
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (dead ttl -1 = keep).
+local function rec_options(f)
+  local ma, lease, rttl, dttl = string.match(f[F_OPT], '^(%d+),(%d+),(%d+),(%-?%d+)$')
+  return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl)
+end
+
+local function rec_member(f, id)
+  return f[F_SEQ] .. ':' .. id
+end
+
+local function member_id(member)
+  return string.sub(member, SEQ_DIGITS + 2)
+end
+
+local function next_seq()
+  return redis.call('HINCRBY', K_META, 'seq', 1)
+end
+
+local function format_seq(n)
+  return string.format('%0' .. SEQ_DIGITS .. 'x', n)
+end
+
+local function queue_aging()
+  return tonumber(redis.call('HGET', K_META, 'aging') or '0') or 0
+end
+
+-- Ready score; mirrors scheduler/priority.py ready_score exactly.
+local function ready_score(aging, f)
+  local p = tonumber(f[F_PRI])
+  if aging == 0 then return -p end
+  return aging * (tonumber(f[F_RDY]) / 1000) - p
+end
+
+-- Events: ARGV-provided maximum stream length; 0 disables events.
+local EVENTS_MAXLEN = 0
+local function emit(name, id, detail)
+  if EVENTS_MAXLEN > 0 then
+    if detail then
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id, 'd', detail)
+    else
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id)
+    end
+  end
+end
+
+-- Wake one idle worker unless a marker is already waiting.
+local function wake()
+  if redis.call('LLEN', K_WAKE) == 0 then
+    redis.call('LPUSH', K_WAKE, '1')
+  end
+end
+
+local function count(field, n)
+  if n ~= 0 then redis.call('HINCRBY', K_STATS, field, n) end
+end
+
+-- Per-second buckets "r:<second>" of finished attempts, for "jobs/s over the
+-- last minute". When the second rolls over, buckets older than 120 s go.
+local function bump_rate(now, n)
+  if n == 0 then return end
+  local sec = math.floor(now / 1000)
+  redis.call('HINCRBY', K_STATS, 'r:' .. int(sec), n)
+  local last = tonumber(redis.call('HGET', K_STATS, 'rsec') or '0')
+  if last ~= sec then
+    redis.call('HSET', K_STATS, 'rsec', int(sec))
+    local fields = redis.call('HKEYS', K_STATS)
+    for _, name in ipairs(fields) do
+      if string.sub(name, 1, 2) == 'r:' and tonumber(string.sub(name, 3)) < sec - 120 then
+        redis.call('HDEL', K_STATS, name)
+      end
+    end
+  end
+end
+
+-- ZREM many members in chunks (unpack fails past ~8000 values).
+local function zrem_all(key, members)
+  local n = #members
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    redis.call('ZREM', key, unpack(members, i, j))
+    i = j + 1
+  end
+end
+
+-- Delete finished and dead records whose retention expired (at most `limit`
+-- of each per call, so no script blocks Redis for long).
+local function expire_finished(now, limit)
+  for _, key in ipairs({K_DONE, K_DEAD}) do
+    local ids = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, limit)
+    if #ids > 0 then
+      redis.call('HDEL', K_JOBS, unpack(ids))
+      redis.call('ZREM', key, unpack(ids))
+    end
+  end
+end
+
+-- Put a job (record table f, state already not ready) into the ready set.
+local function to_ready(f, id, aging)
+  f[F_ST] = 'R'
+  redis.call('ZADD', K_READY, ready_score(aging, f), rec_member(f, id))
+end
+
+-- Final state "dead": keep the record with its reason for dead_ttl.
+local function to_dead(f, id, now, outcome)
+  local _, _, _, dttl = rec_options(f)
+  f[F_ST] = 'X'
+  f[F_FIN] = int(now)
+  f[F_OUT] = outcome
+  local expires = math.huge
+  if dttl >= 0 then expires = now + dttl end
+  redis.call('ZADD', K_DEAD, expires, id)
+  redis.call('HSET', K_JOBS, id, rec_encode(f))
+  count('dead', 1)
+  emit('dead', id)
+  redis.call('PUBLISH', FINISHED_CHANNEL, id)
+end
+
+-- Final state "succeeded" or "cancelled": keep the record for result_ttl.
+local function to_done(f, id, now, state, outcome)
+  local _, _, rttl = rec_options(f)
+  f[F_ST] = state
+  f[F_FIN] = int(now)
+  f[F_OUT] = outcome
+  redis.call('ZADD', K_DONE, now + rttl, id)
+  redis.call('HSET', K_JOBS, id, rec_encode(f))
+  redis.call('PUBLISH', FINISHED_CHANNEL, id)
+end
+
+-- Remove a pending (ready/delayed/failed/leased) job from whichever set holds it.
+local function unindex(f, id)
+  local st = f[F_ST]
+  if st == 'R' then
+    redis.call('ZREM', K_READY, rec_member(f, id))
+  elseif st == 'D' or st == 'F' then
+    redis.call('ZREM', K_DELAYED, rec_member(f, id))
+  elseif st == 'L' then
+    redis.call('ZREM', K_LEASED, id)
+  end
+end
+
+local function is_pending(st)
+  return st == 'R' or st == 'D' or st == 'F' or st == 'L'
+end

@@ -1,0 +1,60 @@
+-- retry.lua -- send finished or waiting jobs back to the ready set (operator retry).
+--
+-- Applies to dead, cancelled and succeeded jobs (run again from scratch:
+-- attempts reset to 0) and to failed jobs waiting for their retry ETA (run
+-- now, attempts kept). Each gets a new sequence number and ready time = now,
+-- so it queues behind jobs of equal priority. Ready, delayed and leased jobs
+-- are left alone.
+--
+-- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
+--   jobs, ready, delayed, dead, done, meta (seq), wake, events.
+-- ARGV[1]  events stream max length (integer; 0 = no events)
+-- ARGV[2]  N, number of job ids (integer >= 0)
+-- then N job ids
+-- Returns: an array of N integers: 1 = requeued, 0 = not in a retryable
+--   state, -1 = no such job.
+-- Errors: "ERR scheduler: bad argument count".
+
+--@include lib/keys.lua
+--@include lib/record.lua
+
+EVENTS_MAXLEN = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+if not n or #ARGV ~= 2 + n then
+  return redis.error_reply('ERR scheduler: bad argument count')
+end
+local now = now_ms()
+local aging = queue_aging()
+local out = {}
+local moved = 0
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local rec = redis.call('HGET', K_JOBS, id)
+  local f = rec and rec_decode(rec)
+  local st = f and f[F_ST]
+  if not f then
+    out[i] = -1
+  elseif st == 'X' or st == 'C' or st == 'S' or st == 'F' then
+    if st == 'X' then
+      redis.call('ZREM', K_DEAD, id)
+    elseif st == 'F' then
+      redis.call('ZREM', K_DELAYED, rec_member(f, id))
+    else
+      redis.call('ZREM', K_DONE, id)
+    end
+    if st ~= 'F' then f[F_AT] = '0' end
+    f[F_SEQ] = format_seq(next_seq())
+    f[F_RDY] = int(now)
+    f[F_FIN] = ''
+    f[F_WK] = ''
+    to_ready(f, id, aging)
+    redis.call('HSET', K_JOBS, id, rec_encode(f))
+    emit('retried', id, 'manual')
+    moved = moved + 1
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+if moved > 0 then wake() end
+return out

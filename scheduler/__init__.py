@@ -1,0 +1,68 @@
+"""scheduler: a priority job scheduler on Redis.
+
+Jobs wait in Redis sorted sets, ready jobs ordered by
+``priority = weight * time / resource`` (higher first, FIFO among equals),
+delayed jobs by ETA. Every state change is one atomic Lua script; time comes
+from the Redis server; workers hold leases with fencing tokens and
+heartbeats. Delivery is at-least-once.
+
+Quick use::
+
+    from scheduler import Scheduler
+
+    app = Scheduler.from_url("redis://localhost:6379/0")
+
+    @app.task(time=2.0)
+    def resize(path: str) -> str: ...
+
+    job = resize.enqueue("a.png")
+    job.result(timeout=10)
+
+and run workers with ``scheduler worker mymodule:app``.
+"""
+
+from scheduler.app import Scheduler
+from scheduler.errors import (
+    InvalidNameError,
+    InvalidPriorityError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    PayloadError,
+    ResultTimeoutError,
+    SchedulerError,
+    ScriptError,
+    StaleLeaseError,
+    UnknownTaskError,
+    ValidationError,
+)
+from scheduler.job import Job, JobInfo
+from scheduler.priority import compute_priority
+from scheduler.record import JobState
+from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
+from scheduler.worker import Worker
+
+__all__ = [
+    "Backoff",
+    "EnqueueOptions",
+    "InvalidNameError",
+    "InvalidPriorityError",
+    "Job",
+    "JobCancelledError",
+    "JobFailedError",
+    "JobInfo",
+    "JobNotFoundError",
+    "JobSpec",
+    "JobState",
+    "PayloadError",
+    "ResultTimeoutError",
+    "Scheduler",
+    "SchedulerError",
+    "ScriptError",
+    "StaleLeaseError",
+    "Task",
+    "UnknownTaskError",
+    "ValidationError",
+    "Worker",
+    "compute_priority",
+]

@@ -1,0 +1,381 @@
+"""The application object: tasks, enqueue, queue control, job lookup."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar, overload
+
+import redis
+
+from scheduler.connection import client_from_url
+from scheduler.errors import JobNotFoundError, ValidationError
+from scheduler.job import Job
+from scheduler.keys import GlobalKeys, QueueKeys, global_keys
+from scheduler.priority import resolve_priority
+from scheduler.record import JobOptions
+from scheduler.scripts import EnqueueItem, Scripts
+from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES, encode_payload
+from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
+from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
+from scheduler.validation import (
+    validate_finite,
+    validate_job_id,
+    validate_prefix,
+    validate_queue_name,
+    validate_task_name,
+)
+
+__all__ = ["Scheduler"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Jobs per enqueue script call in :meth:`Scheduler.enqueue_many`.
+BULK_BATCH = 500
+
+
+def new_job_id() -> str:
+    """A fresh random job id: 16 URL-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+class Scheduler:
+    """A scheduler bound to one Redis server (or cluster node set) and key prefix.
+
+    Tasks are registered on it with :meth:`task`; jobs are enqueued with
+    :meth:`enqueue` / :meth:`enqueue_many` or ``task.enqueue(...)``; workers
+    run with :class:`scheduler.Worker` or ``scheduler worker module:app``.
+
+    Args:
+        client: a ``redis.Redis`` client (bytes or decoded responses).
+        prefix: key prefix, see :mod:`scheduler.keys`.
+        default_queue: queue of tasks that do not name one.
+        max_payload_bytes: limit on encoded ``[args, kwargs]`` and results, bytes.
+        events_maxlen: approximate length cap of each queue's event stream;
+            0 disables events.
+        max_attempts: default leases before a job goes dead (>= 1).
+        lease: default lease duration (visibility timeout), seconds.
+        result_ttl: default retention of succeeded/cancelled records, seconds.
+        dead_ttl: retention of dead records, seconds; None keeps them forever.
+        backoff: default retry delay policy.
+
+    Raises:
+        ValidationError: an argument is out of range.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "sched",
+        default_queue: str = "default",
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        events_maxlen: int = 10_000,
+        max_attempts: int = 3,
+        lease: float | timedelta = 60.0,
+        result_ttl: float | timedelta = 3600.0,
+        dead_ttl: float | timedelta | None = 7 * 86400.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.redis = client
+        self.prefix = validate_prefix(prefix)
+        self.default_queue = validate_queue_name(default_queue)
+        if max_payload_bytes < 1:
+            raise ValidationError("max_payload_bytes must be >= 1")
+        self.max_payload_bytes = max_payload_bytes
+        self.max_attempts = _check_attempts(max_attempts)
+        self.lease = _check_lease(lease)
+        self.result_ttl = seconds(result_ttl, "result_ttl")
+        self.dead_ttl = None if dead_ttl is None else seconds(dead_ttl, "dead_ttl")
+        self.backoff = backoff or Backoff()
+        self.scripts = Scripts(client, events_maxlen=events_maxlen)
+        self.keys: GlobalKeys = global_keys(self.prefix)
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._registered_queues: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Scheduler:
+        """Create a scheduler from a Redis URL (``redis://``, ``rediss://`` for TLS,
+        ``unix://``; user/password for AUTH/ACL in the URL). Other keyword
+        arguments go to :class:`Scheduler`."""
+        return cls(client_from_url(url), **kwargs)
+
+    def close(self) -> None:
+        """Close the Redis client's connections."""
+        self.redis.close()
+
+    # -- tasks --------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(self, /, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self, fn: Callable[P, R] | None = None, /, **options: Any
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task: ``@app.task`` or ``@app.task(queue=..., ...)``.
+
+        Options: ``name`` (default ``module:qualname``), ``queue``, ``weight``,
+        ``time`` (estimated run time, seconds), ``resource``, ``priority``,
+        ``max_attempts``, ``lease`` (seconds), ``result_ttl`` (seconds),
+        ``backoff`` (:class:`Backoff`), ``retry_on`` (exception types).
+
+        Raises:
+            ValidationError: an option is invalid, or the name is taken by
+                another function.
+            TypeError: an unknown option.
+        """
+
+        def register(func: Callable[P, R]) -> Task[P, R]:
+            return self._register(func, **options)
+
+        return register(fn) if fn is not None else register
+
+    def _register(self, func: Callable[P, R], **options: Any) -> Task[P, R]:
+        allowed = {
+            "name",
+            "queue",
+            "weight",
+            "time",
+            "resource",
+            "priority",
+            "max_attempts",
+            "lease",
+            "result_ttl",
+            "backoff",
+            "retry_on",
+        }
+        unknown = set(options) - allowed
+        if unknown:
+            raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
+        name = validate_task_name(options.get("name") or f"{func.__module__}:{func.__qualname__}")
+        weight = options.get("weight", 1.0)
+        time = options.get("time", 1.0)
+        resource = options.get("resource", 1.0)
+        priority = options.get("priority")
+        resolve_priority(priority, weight, time, resource)  # validate now, not at enqueue
+        task: Task[P, R] = Task(
+            app=self,
+            fn=func,
+            name=name,
+            queue=validate_queue_name(options.get("queue", self.default_queue)),
+            weight=weight,
+            time=time,
+            resource=resource,
+            priority=priority,
+            max_attempts=_check_attempts(options.get("max_attempts", self.max_attempts)),
+            lease=_check_lease(options.get("lease", self.lease)),
+            result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),
+            backoff=options.get("backoff", self.backoff),
+            retry_on=tuple(options.get("retry_on", (Exception,))),
+        )
+        existing = self.tasks.get(name)
+        if existing is not None and existing.fn is not func:
+            raise ValidationError(f"task name {name!r} is already registered")
+        self.tasks[name] = task
+        return task
+
+    # -- enqueue ------------------------------------------------------------
+
+    def enqueue(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        options: EnqueueOptions | None = None,
+        **option_kwargs: Any,
+    ) -> Job:
+        """Enqueue one job and return its handle.
+
+        Args:
+            task: a registered :class:`Task`, or a task name (``"pkg.mod:fn"``)
+                for producers that do not import the task's code (the app's
+                defaults then apply unless a task of that name is registered).
+            args: positional arguments (JSON-serializable; tuples become lists).
+            kwargs: keyword arguments (JSON-serializable).
+            options: an :class:`EnqueueOptions`; or give its fields as keyword
+                arguments (``delay=``, ``eta=``, ``priority=``, ``job_id=``, ...).
+
+        Returns:
+            A :class:`Job`. If ``job_id`` names an existing job, that job's
+            handle is returned and nothing is written (idempotency key).
+
+        Raises:
+            ValidationError: bad name, priority inputs, times or payload
+                (:class:`PayloadError` for non-JSON or oversized arguments).
+                Nothing is written then.
+        """
+        opts = options if options is not None else EnqueueOptions(**option_kwargs)
+        if options is not None and option_kwargs:
+            opts = _merge(options, option_kwargs)
+        queue, item = self._build(task, tuple(args), kwargs, opts)
+        qk = self.queue_keys(queue)
+        self._register_queue(queue)
+        self.scripts.enqueue(qk, [item])
+        return Job(self, item.job_id, queue)
+
+    def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
+        """Enqueue many jobs in few round trips (one script call per
+        :data:`BULK_BATCH` jobs of one queue).
+
+        All specs are validated before anything is written, so bad input
+        writes nothing. Each script call is atomic; a Redis failure between
+        calls can leave earlier batches written (re-running is safe: job ids
+        given by the caller make it idempotent).
+
+        Returns:
+            Handles in the order of ``specs``.
+
+        Raises:
+            ValidationError: as :meth:`enqueue`, for any spec.
+        """
+        built = [self._build(s.task, tuple(s.args), s.kwargs, s.options) for s in specs]
+        by_queue: dict[str, list[EnqueueItem]] = {}
+        for queue, item in built:
+            by_queue.setdefault(queue, []).append(item)
+        for queue, items in by_queue.items():
+            self._register_queue(queue)
+            qk = self.queue_keys(queue)
+            for start in range(0, len(items), BULK_BATCH):
+                self.scripts.enqueue(qk, items[start : start + BULK_BATCH])
+        return [Job(self, item.job_id, queue) for queue, item in built]
+
+    def _build(
+        self,
+        task: str | Task[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        o: EnqueueOptions,
+    ) -> tuple[str, EnqueueItem]:
+        if isinstance(task, Task):
+            t: Task[Any, Any] | None = task
+            name = task.name
+        else:
+            name = validate_task_name(task)
+            t = self.tasks.get(name)
+        queue = validate_queue_name(
+            o.queue if o.queue is not None else (t.queue if t else self.default_queue)
+        )
+        job_id = validate_job_id(o.job_id) if o.job_id is not None else new_job_id()
+        payload = encode_payload(args, kwargs, self.max_payload_bytes)
+        formula_given = o.weight is not None or o.time is not None or o.resource is not None
+        explicit = o.priority
+        if explicit is None and not formula_given and t is not None:
+            explicit = t.priority
+        priority, inputs = resolve_priority(
+            explicit,
+            o.weight if o.weight is not None else (t.weight if t else 1.0),
+            o.time if o.time is not None else (t.time if t else 1.0),
+            o.resource if o.resource is not None else (t.resource if t else 1.0),
+        )
+        if o.delay is not None and o.eta is not None:
+            raise ValidationError("give either delay or eta, not both")
+        max_attempts = _check_attempts(
+            o.max_attempts
+            if o.max_attempts is not None
+            else (t.max_attempts if t else self.max_attempts)
+        )
+        lease = _check_lease(o.lease if o.lease is not None else (t.lease if t else self.lease))
+        ttl = seconds(
+            o.result_ttl if o.result_ttl is not None else (t.result_ttl if t else self.result_ttl),
+            "result_ttl",
+        )
+        job_options = JobOptions(
+            max_attempts=max_attempts,
+            lease_ms=seconds_to_ms(lease),
+            result_ttl_ms=seconds_to_ms(ttl),
+            dead_ttl_ms=-1 if self.dead_ttl is None else seconds_to_ms(self.dead_ttl),
+        )
+        item = EnqueueItem(
+            job_id=job_id,
+            task=name,
+            payload=payload,
+            priority=repr(priority),
+            inputs=inputs,
+            options=job_options.encode(),
+            eta_ms=datetime_to_ms(o.eta) if o.eta is not None else None,
+            delay_ms=seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+        )
+        return queue, item
+
+    # -- queues and jobs ----------------------------------------------------
+
+    def queue_keys(self, queue: str) -> QueueKeys:
+        """Key names of ``queue`` (validated)."""
+        return QueueKeys(self.prefix, validate_queue_name(queue))
+
+    def _register_queue(self, queue: str) -> None:
+        if queue not in self._registered_queues:
+            self.redis.sadd(self.keys.queues, queue)
+            with self._lock:
+                self._registered_queues.add(queue)
+
+    def queue_names(self) -> list[str]:
+        """All queues known to this prefix (registry; sorted)."""
+        names = self.redis.smembers(self.keys.queues)
+        return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+    def pause(self, queue: str) -> None:
+        """Stop workers leasing from ``queue`` (enqueue continues)."""
+        self._register_queue(queue)
+        self.scripts.queue_config(self.queue_keys(queue), "paused", "1")
+
+    def resume(self, queue: str) -> None:
+        """Let workers lease from ``queue`` again (wakes an idle worker)."""
+        self.scripts.queue_config(self.queue_keys(queue), "paused", "0")
+
+    def set_aging(self, queue: str, aging: float) -> None:
+        """Set ``queue``'s aging rate: priority units gained per second of waiting.
+
+        Applies to jobs that become ready afterwards. 0 is strict priority.
+
+        Raises:
+            InvalidPriorityError: negative or not finite.
+        """
+        value = validate_finite("aging", aging, minimum=0.0)
+        self._register_queue(queue)
+        self.scripts.queue_config(self.queue_keys(queue), "aging", repr(value))
+
+    def job(self, job_id: str, queue: str | None = None) -> Job:
+        """Return the handle of an existing job.
+
+        Args:
+            job_id: the job id.
+            queue: its queue; if None, every registered queue is searched.
+
+        Raises:
+            JobNotFoundError: no such job (or its record expired).
+            InvalidNameError: malformed id or queue name.
+        """
+        validate_job_id(job_id)
+        queues = [queue] if queue is not None else self.queue_names()
+        for q in queues:
+            if self.redis.hexists(self.queue_keys(q).jobs, job_id):
+                return Job(self, job_id, q)
+        raise JobNotFoundError(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+
+
+def _check_attempts(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"max_attempts must be an int >= 1, got {value!r}")
+    return value
+
+
+def _check_lease(value: float | timedelta) -> float:
+    result = seconds(value, "lease")
+    if result < 0.001:
+        raise ValidationError(f"lease must be at least 1 ms, got {value!r}")
+    return result
+
+
+def _merge(options: EnqueueOptions, extra: dict[str, Any]) -> EnqueueOptions:
+    import attrs
+
+    return attrs.evolve(options, **extra)

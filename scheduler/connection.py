@@ -1,0 +1,56 @@
+"""Redis client construction.
+
+Two traps of redis-py 8 shape this module (DESIGN.md section 9):
+
+* Retries: redis-py re-sends a command after a timeout or connection error.
+  All our scripts are idempotent under such a repeat (see
+  :mod:`scheduler.scripts`), so the default retry policy is kept for
+  ordinary calls.
+* Socket timeout: a blocking read (BLPOP, pub/sub wait) longer than the
+  socket timeout fails. Blocking waits therefore use a separate client whose
+  socket timeout exceeds the longest block (:func:`blocking_client`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+__all__ = ["DEFAULT_SOCKET_TIMEOUT", "blocking_client", "client_from_url"]
+
+#: Socket timeout of ordinary (non-blocking) calls, seconds.
+DEFAULT_SOCKET_TIMEOUT = 10.0
+
+
+def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
+    """Return a ``redis.Redis`` for ``url`` with sane timeouts.
+
+    ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
+    ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
+    Keyword arguments override the defaults (socket timeout 10 s, connect
+    timeout 5 s, health check every 30 s).
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
+        "socket_connect_timeout": 5.0,
+        "health_check_interval": 30,
+    }
+    options.update(kwargs)
+    return redis.Redis.from_url(url, **options)
+
+
+def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
+    """Return a new client to the same server as ``client`` for blocking calls.
+
+    Its socket timeout is ``block_seconds + 5`` so that a BLPOP of up to
+    ``block_seconds`` never trips it. The connection settings (host, TLS,
+    credentials, db, ...) are copied from ``client``'s pool.
+    """
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["socket_timeout"] = block_seconds + 5.0
+    new_pool = redis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=4, **kwargs
+    )
+    return redis.Redis(connection_pool=new_pool)

@@ -1,0 +1,87 @@
+"""Exceptions raised by the scheduler.
+
+All inherit from :class:`SchedulerError`. Input errors also inherit from
+:class:`ValueError` so generic ``except ValueError`` handlers keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidNameError",
+    "InvalidPriorityError",
+    "JobCancelledError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "PayloadError",
+    "ResultTimeoutError",
+    "SchedulerError",
+    "ScriptError",
+    "StaleLeaseError",
+    "UnknownTaskError",
+    "ValidationError",
+]
+
+
+class SchedulerError(Exception):
+    """Base class of every error raised by this package."""
+
+
+class ValidationError(SchedulerError, ValueError):
+    """Bad input detected before anything was written to Redis."""
+
+
+class InvalidNameError(ValidationError):
+    """A queue name, job id, task name, schedule id or prefix is not allowed."""
+
+
+class InvalidPriorityError(ValidationError):
+    """``weight``/``time``/``resource``/``priority`` out of range or not finite."""
+
+
+class PayloadError(ValidationError):
+    """Arguments or a result are not JSON-serializable, or exceed the size limit."""
+
+
+class JobNotFoundError(SchedulerError, KeyError):
+    """No job with this id exists (never enqueued, or its record expired)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "job not found"
+
+
+class StaleLeaseError(SchedulerError):
+    """The lease token is no longer valid: the lease expired and the job was
+    requeued (possibly leased by another worker), or the job was cancelled."""
+
+
+class UnknownTaskError(SchedulerError, LookupError):
+    """A worker leased a job whose task name is not registered in its app."""
+
+
+class JobFailedError(SchedulerError):
+    """Raised by :meth:`scheduler.Job.result` when the job ended dead.
+
+    Attributes:
+        job_id: the job id.
+        error: the error message recorded for the last attempt.
+        traceback: the formatted traceback of the last attempt ("" if none).
+    """
+
+    def __init__(self, job_id: str, error: str, traceback: str = "") -> None:
+        super().__init__(f"job {job_id} failed: {error}")
+        self.job_id = job_id
+        self.error = error
+        self.traceback = traceback
+
+
+class JobCancelledError(SchedulerError):
+    """Raised by :meth:`scheduler.Job.result` when the job was cancelled."""
+
+
+class ResultTimeoutError(SchedulerError, TimeoutError):
+    """:meth:`scheduler.Job.result` timed out before the job finished."""
+
+
+class ScriptError(SchedulerError):
+    """A Lua script answered in a way the client does not understand
+    (a version mismatch between scripts and client, or a bug)."""

@@ -1,0 +1,296 @@
+"""Job handles: status, result (blocking without polling), cancel, retry."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from scheduler.connection import blocking_client
+from scheduler.errors import (
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    ResultTimeoutError,
+)
+from scheduler.priority import resolve_priority
+from scheduler.record import JobRecord, JobState, parse_record
+from scheduler.serialization import decode_error, decode_payload, decode_result, encode_error
+from scheduler.timeutil import ms_to_datetime
+
+if TYPE_CHECKING:
+    from scheduler.app import Scheduler
+
+__all__ = ["Job", "JobInfo"]
+
+#: Longest single wait on the pub/sub socket before re-reading the record, seconds.
+_WAIT_SLICE = 30.0
+
+
+@attrs.frozen
+class JobInfo:
+    """Everything known about a job (a snapshot).
+
+    Times are aware UTC ``datetime`` objects (server clock).
+
+    Attributes:
+        id, queue, task, state: identity and lifecycle state.
+        args, kwargs: decoded payload (None if it cannot be decoded).
+        priority: effective base priority; ``inputs`` is ``(weight, time,
+            resource)`` when it came from the formula, else None.
+        attempts, max_attempts: leases begun / allowed.
+        enqueued_at, ready_at: enqueue time; ETA (or when it became ready).
+        finished_at: when it reached a final state, or None.
+        lease_deadline: current lease deadline if leased, else None.
+        worker: id of the worker holding the lease ("" if none).
+        result: decoded result if succeeded, else None.
+        error: error record ``{"error", "type", "traceback", "attempt"}`` of
+            the last failure (or cancel reason), or None.
+        record: the raw decoded record.
+    """
+
+    id: str
+    queue: str
+    task: str
+    state: JobState
+    args: list[Any] | None
+    kwargs: dict[str, Any] | None
+    priority: float
+    inputs: tuple[float, float, float] | None
+    attempts: int
+    max_attempts: int
+    enqueued_at: datetime
+    ready_at: datetime
+    finished_at: datetime | None
+    lease_deadline: datetime | None
+    worker: str
+    result: Any
+    error: dict[str, Any] | None
+    record: JobRecord
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (datetimes as ISO 8601 strings)."""
+
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "task": self.task,
+            "state": self.state.value,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "priority": self.priority,
+            "weight": self.inputs[0] if self.inputs else None,
+            "time": self.inputs[1] if self.inputs else None,
+            "resource": self.inputs[2] if self.inputs else None,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "enqueued_at": iso(self.enqueued_at),
+            "ready_at": iso(self.ready_at),
+            "finished_at": iso(self.finished_at),
+            "lease_deadline": iso(self.lease_deadline),
+            "worker": self.worker or None,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> JobInfo:
+    """Build a :class:`JobInfo` from a decoded record."""
+    try:
+        args, kwargs = decode_payload(rec.payload)
+        a: list[Any] | None = args
+        k: dict[str, Any] | None = kwargs
+    except ValueError:
+        a, k = None, None
+    result: Any = None
+    error = None
+    if rec.outcome:
+        if rec.state is JobState.SUCCEEDED:
+            try:
+                result = decode_result(rec.outcome)
+            except ValueError:
+                result = rec.outcome
+        else:
+            error = decode_error(rec.outcome)
+    return JobInfo(
+        id=rec.job_id,
+        queue=queue,
+        task=rec.task,
+        state=rec.state,
+        args=a,
+        kwargs=k,
+        priority=rec.priority,
+        inputs=rec.inputs,
+        attempts=rec.attempts,
+        max_attempts=rec.options.max_attempts,
+        enqueued_at=ms_to_datetime(rec.enqueued_ms),
+        ready_at=ms_to_datetime(rec.ready_ms),
+        finished_at=ms_to_datetime(rec.finished_ms) if rec.finished_ms is not None else None,
+        lease_deadline=(
+            ms_to_datetime(int(lease_deadline_ms))
+            if lease_deadline_ms is not None and rec.state is JobState.LEASED
+            else None
+        ),
+        worker=rec.worker,
+        result=result,
+        error=error,
+        record=rec,
+    )
+
+
+class Job:
+    """Handle of one job (cheap; holds only the id and queue).
+
+    Attributes:
+        app: the scheduler.
+        id: job id.
+        queue: queue name.
+    """
+
+    def __init__(self, app: Scheduler, job_id: str, queue: str) -> None:
+        self.app = app
+        self.id = job_id
+        self.queue = queue
+        self._keys = app.queue_keys(queue)
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, queue={self.queue!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.queue))
+
+    def _record(self) -> JobRecord:
+        text = self.app.redis.hget(self._keys.jobs, self.id)
+        if text is None:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return parse_record(self.id, text)
+
+    def info(self) -> JobInfo:
+        """A snapshot of every field. Raises :class:`JobNotFoundError`."""
+        pipe = self.app.redis.pipeline(transaction=True)
+        pipe.hget(self._keys.jobs, self.id)
+        pipe.zscore(self._keys.leased, self.id)
+        text, deadline = pipe.execute()
+        if text is None:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return job_info(self.queue, parse_record(self.id, text), deadline)
+
+    @property
+    def status(self) -> JobState:
+        """Current state. Raises :class:`JobNotFoundError`."""
+        return self._record().state
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job to finish and return its result.
+
+        Blocks on the queue's ``finished`` pub/sub channel -- no polling -- and
+        re-reads the record at least every 30 s as a safety net.
+
+        Args:
+            timeout: seconds to wait; None waits forever; 0 checks once.
+
+        Raises:
+            ResultTimeoutError: not finished within ``timeout``.
+            JobFailedError: the job ended dead (has ``error``/``traceback``).
+            JobCancelledError: the job was cancelled.
+            JobNotFoundError: no such job (or its record expired).
+        """
+        rec = self._record()
+        if rec.state.is_final:
+            return _final(rec)
+        if timeout is not None and timeout <= 0:
+            raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        conn = blocking_client(self.app.redis, _WAIT_SLICE)
+        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self._keys.finished_channel)
+            while True:
+                rec = self._record()  # after subscribing: no lost wake-up
+                if rec.state.is_final:
+                    return _final(rec)
+                remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
+                end = time.monotonic() + min(remaining, _WAIT_SLICE)
+                while (left := end - time.monotonic()) > 0:
+                    msg = pubsub.get_message(timeout=left)
+                    if msg is not None and _text(msg.get("data")) == self.id:
+                        break
+        finally:
+            pubsub.close()
+            conn.close()
+
+    def cancel(self, reason: str = "cancelled") -> bool:
+        """Cancel the job if it has not finished.
+
+        A leased job's worker is refused when it reports (stale lease).
+
+        Returns:
+            True if cancelled now, False if it had already finished.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        code = self.app.scripts.cancel(self._keys, self.id, encode_error(reason, "Cancelled"))
+        if code < 0:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return code == 1
+
+    def retry(self) -> bool:
+        """Requeue a dead, cancelled, succeeded or failed-awaiting-retry job now.
+
+        Returns False if the job is ready, delayed or leased (nothing done).
+        Raises :class:`JobNotFoundError`.
+        """
+        code = self.app.scripts.retry(self._keys, [self.id])[0]
+        if code < 0:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return code == 1
+
+    def reprioritize(
+        self,
+        priority: float | None = None,
+        *,
+        weight: float = 1.0,
+        time: float = 1.0,
+        resource: float = 1.0,
+    ) -> bool:
+        """Change a waiting job's priority (explicit, or from the formula inputs).
+
+        Returns False if the job is leased or finished. Raises
+        :class:`JobNotFoundError` or :class:`InvalidPriorityError`.
+        """
+        value, inputs = resolve_priority(priority, weight, time, resource)
+        code = self.app.scripts.reprioritize(self._keys, self.id, repr(value), inputs)
+        if code < 0:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return code == 1
+
+    def run_now(self) -> bool:
+        """Make a delayed job ready now. False if it is not delayed."""
+        code = self.app.scripts.run_now(self._keys, self.id)
+        if code < 0:
+            raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+        return code == 1
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _final(rec: JobRecord) -> Any:
+    if rec.state is JobState.SUCCEEDED:
+        return decode_result(rec.outcome) if rec.outcome else None
+    err = decode_error(rec.outcome) if rec.outcome else {"error": rec.state.value}
+    if rec.state is JobState.CANCELLED:
+        raise JobCancelledError(f"job {rec.job_id} was cancelled: {err.get('error', '')}")
+    raise JobFailedError(rec.job_id, str(err.get("error", "")), str(err.get("traceback", "")))

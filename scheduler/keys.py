@@ -1,0 +1,163 @@
+"""Every Redis key and channel name the scheduler uses, in one place.
+
+Layout (``P`` is the configurable prefix, default ``"sched"``; ``Q`` a queue name):
+
+Per queue -- all share the hash tag ``{Q}`` so a queue lives in one Redis
+Cluster slot and every Lua script touches a single slot:
+
+=====================  =========  ==============================================
+key                    type       contents
+=====================  =========  ==============================================
+``P:{Q}:jobs``         HASH       job id -> job record (see :mod:`scheduler.record`)
+``P:{Q}:ready``        ZSET       ``<seq>:<id>`` scored by ready score (lower first)
+``P:{Q}:delayed``      ZSET       ``<seq>:<id>`` scored by ETA (ms since epoch)
+``P:{Q}:leased``       ZSET       job id scored by lease deadline (ms)
+``P:{Q}:dead``         ZSET       job id scored by expiry time of the dead record (ms)
+``P:{Q}:done``         ZSET       job id scored by expiry time of the finished record
+``P:{Q}:meta``         HASH       ``seq`` counter, ``paused``, ``aging``
+``P:{Q}:wake``         LIST       wake-up markers for idle workers (BLPOP)
+``P:{Q}:events``       STREAM     job events, trimmed to a maximum length
+``P:{Q}:stats``        HASH       cumulative counters and per-second buckets
+``P:{Q}:schedules``    HASH       schedule id -> schedule definition (JSON)
+``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
+``P:{Q}:lreq:<R>``     STRING     short-lived reply cache of lease request ``R``
+=====================  =========  ==============================================
+
+Cross-queue registries (separate keys, updated non-atomically, as DESIGN.md
+section 8 allows): ``P:queues`` (SET of queue names), ``P:workers`` (ZSET of
+worker ids scored by last heartbeat, ms), ``P:worker:<id>`` (HASH of worker
+details, with a TTL).
+
+Pub/sub channel ``P:{Q}:finished`` carries the id of every job that reaches a
+final state (succeeded, dead, cancelled); :meth:`scheduler.Job.result` waits on it.
+
+Names are validated by :mod:`scheduler.validation` before they get here, so a
+queue name can never contain ``{``/``}`` and break its hash tag.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
+
+#: The order of the standard KEYS every queue script receives (KEYS[1..11]).
+#: ``lua/lib/keys.lua`` names them in the same order.
+STANDARD_KEY_NAMES: tuple[str, ...] = (
+    "jobs",
+    "ready",
+    "delayed",
+    "leased",
+    "dead",
+    "done",
+    "meta",
+    "wake",
+    "events",
+    "stats",
+)
+
+
+@attrs.frozen
+class QueueKeys:
+    """Key names of one queue.
+
+    Attributes:
+        prefix: key prefix (validated), e.g. ``"sched"``.
+        queue: queue name (validated).
+    """
+
+    prefix: str
+    queue: str
+
+    @property
+    def base(self) -> str:
+        """``P:{Q}`` -- the common stem carrying the hash tag."""
+        return f"{self.prefix}:{{{self.queue}}}"
+
+    def key(self, name: str) -> str:
+        """Return the key ``P:{Q}:<name>``."""
+        return f"{self.base}:{name}"
+
+    @property
+    def jobs(self) -> str:
+        return self.key("jobs")
+
+    @property
+    def ready(self) -> str:
+        return self.key("ready")
+
+    @property
+    def delayed(self) -> str:
+        return self.key("delayed")
+
+    @property
+    def leased(self) -> str:
+        return self.key("leased")
+
+    @property
+    def dead(self) -> str:
+        return self.key("dead")
+
+    @property
+    def done(self) -> str:
+        return self.key("done")
+
+    @property
+    def meta(self) -> str:
+        return self.key("meta")
+
+    @property
+    def wake(self) -> str:
+        return self.key("wake")
+
+    @property
+    def events(self) -> str:
+        return self.key("events")
+
+    @property
+    def stats(self) -> str:
+        return self.key("stats")
+
+    @property
+    def schedules(self) -> str:
+        return self.key("schedules")
+
+    @property
+    def cron(self) -> str:
+        return self.key("cron")
+
+    @property
+    def finished_channel(self) -> str:
+        """Pub/sub channel announcing job ids that reached a final state."""
+        return self.key("finished")
+
+    def lease_request(self, request_id: str) -> str:
+        """Reply-cache key of one lease request (makes lease retries idempotent)."""
+        return self.key(f"lreq:{request_id}")
+
+    def standard(self) -> list[str]:
+        """The standard KEYS list, in :data:`STANDARD_KEY_NAMES` order."""
+        return [self.key(name) for name in STANDARD_KEY_NAMES]
+
+
+@attrs.frozen
+class GlobalKeys:
+    """Cross-queue registry keys (not hash-tagged; touched outside Lua scripts)."""
+
+    prefix: str
+
+    @property
+    def queues(self) -> str:
+        return f"{self.prefix}:queues"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+
+def global_keys(prefix: str) -> GlobalKeys:
+    """Return the registry keys for ``prefix``."""
+    return GlobalKeys(prefix)

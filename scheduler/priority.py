@@ -1,0 +1,157 @@
+"""Pure scheduling math: priority, ready score, members, backoff.
+
+Nothing here talks to Redis; the Lua scripts perform the same float
+operations (IEEE 754 doubles in both languages), so these functions are also
+the reference model the property tests compare Redis's dispatch order with.
+
+Ordering (DESIGN.md section 3):
+
+* ``priority = weight * time / resource`` (the mission's formula; ``weight``
+  >= 0, ``time`` = estimated run time in seconds > 0, ``resource`` = units of
+  capacity > 0, all finite). An explicit ``priority`` overrides it. Higher
+  runs first.
+* With per-queue ``aging`` (priority units per second of waiting), the
+  effective priority of a job is ``priority + aging * (now_s - ready_s)``.
+  Ordering by it descending equals ordering by the time-independent
+  ``score = aging * ready_s - priority`` ascending, so nothing is ever
+  rescored. ``aging = 0`` gives ``score = -priority`` (exact: negation never
+  rounds).
+* Ties (equal score) are broken by the ready-set member
+  ``<14 hex digit sequence>:<job id>``: Redis orders equal scores by member
+  bytes, and the zero-padded per-queue sequence makes that enqueue order.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from scheduler.validation import validate_finite
+
+__all__ = [
+    "SEQ_DIGITS",
+    "backoff_delay",
+    "compute_priority",
+    "make_member",
+    "member_job_id",
+    "ready_score",
+    "resolve_priority",
+]
+
+#: Hex digits of the per-queue sequence in ready/delayed members. 14 hex
+#: digits cover 2**56, beyond 2**53, the largest integer a Lua number holds
+#: exactly, so the fixed width (and hence FIFO order) can never overflow.
+SEQ_DIGITS = 14
+
+
+def compute_priority(weight: float, time: float, resource: float) -> float:
+    """Return ``weight * time / resource`` (the mission's priority formula).
+
+    Args:
+        weight: importance, >= 0, finite.
+        time: estimated run time in **seconds**, > 0, finite.
+        resource: units of capacity the job needs, > 0, finite.
+
+    Returns:
+        The priority (float, finite). Higher runs first.
+
+    Raises:
+        InvalidPriorityError: an input is out of range or not finite, or the
+            result overflows to infinity.
+    """
+    w = validate_finite("weight", weight, minimum=0.0)
+    t = validate_finite("time", time, minimum=0.0, strict=True)
+    r = validate_finite("resource", resource, minimum=0.0, strict=True)
+    result = w * t / r
+    return validate_finite("priority (weight * time / resource)", result)
+
+
+def resolve_priority(
+    priority: float | None, weight: float, time: float, resource: float
+) -> tuple[float, str]:
+    """Return ``(priority, inputs)`` for a job.
+
+    ``inputs`` is ``"weight,time,resource"`` (``repr`` of each float) when the
+    formula was used, ``""`` when an explicit ``priority`` overrides it. An
+    explicit priority may be any finite float, negative included.
+
+    Raises:
+        InvalidPriorityError: as :func:`compute_priority`, or a non-finite
+            explicit priority.
+    """
+    if priority is not None:
+        return validate_finite("priority", priority), ""
+    value = compute_priority(weight, time, resource)
+    return value, f"{float(weight)!r},{float(time)!r},{float(resource)!r}"
+
+
+def ready_score(priority: float, ready_at_ms: int, aging: float) -> float:
+    """Return the ready-set score (lower is dispatched first).
+
+    Mirrors ``ready_score`` in ``lua/lib/record.lua`` operation for
+    operation, so the result is bit-identical to what Redis stores.
+
+    Args:
+        priority: the job's priority (float).
+        ready_at_ms: when the job became ready, ms since the Unix epoch
+            (server time; the ETA for delayed jobs).
+        aging: the queue's aging rate in priority units per second (>= 0).
+    """
+    if aging == 0:
+        return -priority
+    return aging * (ready_at_ms / 1000) - priority
+
+
+def make_member(seq: int, job_id: str) -> str:
+    """Return the ready/delayed set member ``<seq as 14 hex digits>:<job id>``."""
+    return f"{seq:0{SEQ_DIGITS}x}:{job_id}"
+
+
+def member_job_id(member: str) -> str:
+    """Return the job id part of a ready/delayed set member."""
+    return member[SEQ_DIGITS + 1 :]
+
+
+def backoff_delay(
+    attempt: int,
+    base: float,
+    maximum: float,
+    *,
+    factor: float = 2.0,
+    jitter: float = 0.5,
+    rng: random.Random | None = None,
+) -> float:
+    """Return the retry delay in **seconds** after failed attempt ``attempt``.
+
+    Capped exponential backoff with jitter, after M. Brooker, "Exponential
+    Backoff And Jitter", AWS Architecture Blog (2015)::
+
+        d = min(maximum, base * factor ** (attempt - 1))
+        delay = d * (1 - jitter * U),   U uniform in [0, 1)
+
+    ``jitter=0`` is no jitter, ``0.5`` "equal jitter" (the default: at least
+    half of ``d``), ``1`` "full jitter".
+
+    Args:
+        attempt: the attempt that failed, >= 1.
+        base: delay after the first failure, seconds >= 0.
+        maximum: cap, seconds >= ``base``.
+        factor: growth per attempt, >= 1.
+        jitter: fraction of ``d`` randomised, in [0, 1].
+        rng: random source (``random`` module functions if None).
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, got {attempt}")
+    if not (base >= 0 and maximum >= base and factor >= 1 and 0 <= jitter <= 1):
+        raise ValueError("need 0 <= base <= maximum, factor >= 1, 0 <= jitter <= 1")
+    exponent = min(attempt - 1, 1024)  # avoid OverflowError; the cap applies anyway
+    try:
+        grown = base * factor**exponent
+    except OverflowError:
+        grown = math.inf
+    d = min(maximum, grown)
+    u = (rng or random).random()
+    return d * (1.0 - jitter * u)

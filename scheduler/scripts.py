@@ -1,0 +1,255 @@
+"""Loading the Lua scripts, and one thin typed wrapper per script.
+
+The scripts are files in the repository's top-level ``lua/`` directory,
+packaged as ``scheduler.lua`` (see ``pyproject.toml``) and read with
+:mod:`importlib.resources`, which works from an editable install and from a
+wheel alike. A line ``--@include lib/<name>.lua`` is replaced by that file's
+text when a script is loaded, so shared code (record codec, transitions)
+exists once.
+
+Scripts run through redis-py :class:`~redis.commands.core.Script` objects:
+EVALSHA, falling back to SCRIPT LOAD on ``NOSCRIPT`` (e.g. after a Redis
+restart). Each wrapper below is the single place where one script's KEYS and
+ARGV order is written down on the Python side.
+
+Retries: redis-py re-sends a command after a timeout or connection error
+(10 times by default in redis-py 8). Every script here is idempotent under
+such a repeat -- enqueue by job id, lease by request id (reply cache),
+complete/fail/release/heartbeat by lease token, the rest by state checks --
+so a repeat never has a double effect (tested in ``tests/test_idempotency.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from importlib.resources import files
+from typing import Any
+
+import attrs
+import redis
+from redis.commands.core import Script
+
+from scheduler.errors import ScriptError
+from scheduler.keys import QueueKeys
+
+__all__ = ["SCRIPT_NAMES", "EnqueueItem", "LeaseReply", "Scripts", "load_script_text"]
+
+SCRIPT_NAMES = (
+    "enqueue",
+    "lease",
+    "heartbeat",
+    "complete",
+    "fail",
+    "release",
+    "cancel",
+    "retry",
+    "reprioritize",
+    "run_now",
+    "queue_config",
+    "purge",
+)
+
+_INCLUDE_RE = re.compile(r"^--@include (lib/[a-z_]+\.lua)\s*$", re.MULTILINE)
+
+
+def _read_lua(relative: str) -> str:
+    resource = files("scheduler.lua")
+    for part in relative.split("/"):
+        resource = resource / part
+    return resource.read_text(encoding="utf-8")
+
+
+@functools.cache
+def load_script_text(name: str) -> str:
+    """Return the full text of script ``name`` with its includes expanded.
+
+    Raises:
+        FileNotFoundError: no such script in the package.
+    """
+
+    def expand(match: re.Match[str]) -> str:
+        return _read_lua(match.group(1))
+
+    return _INCLUDE_RE.sub(expand, _read_lua(f"{name}.lua"))
+
+
+def _s(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _ints(reply: Any, expected: int) -> list[int]:
+    if not isinstance(reply, list) or len(reply) != expected:
+        raise ScriptError(f"unexpected script reply {reply!r}")
+    return [int(x) for x in reply]
+
+
+@attrs.frozen
+class EnqueueItem:
+    """One job for :meth:`Scripts.enqueue` (already validated and encoded).
+
+    Attributes:
+        job_id: job id.
+        task: task name.
+        payload: ``[args, kwargs]`` JSON text.
+        priority: priority as ``repr(float)`` text.
+        inputs: ``"weight,time,resource"`` or ``""``.
+        options: encoded :class:`scheduler.record.JobOptions`.
+        eta_ms: absolute ETA in ms since the Unix epoch, or None.
+        delay_ms: delay in ms from the server's clock, or None.
+    """
+
+    job_id: str
+    task: str
+    payload: str
+    priority: str
+    inputs: str
+    options: str
+    eta_ms: int | None = None
+    delay_ms: int | None = None
+
+    def argv(self) -> list[str]:
+        return [
+            self.job_id,
+            self.task,
+            self.payload,
+            self.priority,
+            self.inputs,
+            self.options,
+            "" if self.eta_ms is None else str(self.eta_ms),
+            "" if self.delay_ms is None else str(self.delay_ms),
+        ]
+
+
+@attrs.frozen
+class LeaseReply:
+    """What :meth:`Scripts.lease` returns.
+
+    Attributes:
+        wake_ms: ms until the next ETA or lease deadline in this queue; 0 if
+            more is already due; -1 if nothing is pending.
+        paused: the queue is paused (nothing was leased).
+        jobs: ``(job_id, record_text)`` of each leased job, best first.
+    """
+
+    wake_ms: int
+    paused: bool
+    jobs: list[tuple[str, str]]
+
+
+@attrs.define
+class Scripts:
+    """The scheduler's Lua scripts bound to one redis-py client.
+
+    Attributes:
+        client: a ``redis.Redis`` (bytes or decoded responses both work).
+        events_maxlen: approximate cap of each queue's event stream; 0 turns
+            events off.
+        promote_batch: max delayed jobs promoted per lease call.
+        reap_batch: max expired leases requeued per lease call.
+        expire_batch: max expired finished/dead records deleted per call.
+        lease_cache_ms: lifetime of a lease request's reply cache, ms.
+    """
+
+    client: redis.Redis
+    events_maxlen: int = 10_000
+    promote_batch: int = 200
+    reap_batch: int = 100
+    expire_batch: int = 50
+    lease_cache_ms: int = 60_000
+    _scripts: dict[str, Script] = attrs.field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        for name in SCRIPT_NAMES:
+            self._scripts[name] = self.client.register_script(load_script_text(name))
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._scripts[name](keys=keys, args=args)
+
+    def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
+        """Create jobs; returns per job True if created, False if the id existed."""
+        args: list[Any] = [self.events_maxlen, len(items)]
+        for item in items:
+            args.extend(item.argv())
+        return [c == 1 for c in _ints(self._run("enqueue", qk.standard(), args), len(items))]
+
+    def lease(self, qk: QueueKeys, n: int, worker_id: str, request_id: str) -> LeaseReply:
+        """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it idempotent."""
+        reply = self._run(
+            "lease",
+            [*qk.standard(), qk.lease_request(request_id)],
+            [
+                self.events_maxlen,
+                n,
+                worker_id,
+                self.lease_cache_ms,
+                self.promote_batch,
+                self.reap_batch,
+                self.expire_batch,
+            ],
+        )
+        if not isinstance(reply, list) or len(reply) < 2 or len(reply) % 2:
+            raise ScriptError(f"unexpected lease reply {reply!r}")
+        jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(2, len(reply), 2)]
+        return LeaseReply(wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs)
+
+    def heartbeat(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
+        """Extend leases ``(job_id, token)``; per job the new deadline (ms), 0 stale, -1 gone."""
+        args: list[Any] = [len(leases)]
+        for job_id, token in leases:
+            args.extend((job_id, token))
+        return _ints(self._run("heartbeat", qk.standard(), args), len(leases))
+
+    def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[int]:
+        """Record successes ``(job_id, token, result_json)``.
+
+        Returns per job: 1 recorded, 2 already recorded, 0 stale lease, -1 gone.
+        """
+        args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
+        for item in items:
+            args.extend(item)
+        return _ints(self._run("complete", qk.standard(), args), len(items))
+
+    def fail(self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]) -> list[int]:
+        """Record failures ``(job_id, token, error_json, retry_delay_ms or -1)``.
+
+        Returns per job: 1 will retry, 2 dead, 3 already applied, 0 stale, -1 gone.
+        """
+        args: list[Any] = [self.events_maxlen, len(items)]
+        for item in items:
+            args.extend(item)
+        return _ints(self._run("fail", qk.standard(), args), len(items))
+
+    def release(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
+        """Release leases ``(job_id, token)``: 1 released, 2 already, 0 stale, -1 gone."""
+        args: list[Any] = [self.events_maxlen, len(leases)]
+        for job_id, token in leases:
+            args.extend((job_id, token))
+        return _ints(self._run("release", qk.standard(), args), len(leases))
+
+    def cancel(self, qk: QueueKeys, job_id: str, reason_json: str) -> int:
+        """Cancel a job: 1 cancelled, 0 already final, -1 no such job."""
+        return int(self._run("cancel", qk.standard(), [self.events_maxlen, job_id, reason_json]))
+
+    def retry(self, qk: QueueKeys, job_ids: Sequence[str]) -> list[int]:
+        """Requeue finished/failed jobs: per job 1 requeued, 0 not retryable, -1 gone."""
+        args: list[Any] = [self.events_maxlen, len(job_ids), *job_ids]
+        return _ints(self._run("retry", qk.standard(), args), len(job_ids))
+
+    def reprioritize(self, qk: QueueKeys, job_id: str, priority: str, inputs: str) -> int:
+        """Set a waiting job's priority: 1 changed, 0 not waiting, -1 no such job."""
+        args = [self.events_maxlen, job_id, priority, inputs]
+        return int(self._run("reprioritize", qk.standard(), args))
+
+    def run_now(self, qk: QueueKeys, job_id: str) -> int:
+        """Promote a delayed job now: 1 promoted, 0 not delayed, -1 no such job."""
+        return int(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]))
+
+    def queue_config(self, qk: QueueKeys, name: str, value: str) -> str:
+        """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old value."""
+        return _s(self._run("queue_config", qk.standard(), [name, value]))
+
+    def purge(self, qk: QueueKeys, which: str, limit: int = 500) -> int:
+        """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
+        return int(self._run("purge", qk.standard(), [which, limit]))

@@ -1,0 +1,110 @@
+"""Validation of names and numbers that reach Redis.
+
+Queue names, job ids, task names, schedule ids, worker ids and the key
+prefix are checked against conservative character sets, so that none can
+inject into another key's name, break a ``{hash tag}``, or collide with the
+record separator used inside job records (``\\x1f``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from scheduler.errors import InvalidNameError, InvalidPriorityError
+
+__all__ = [
+    "validate_finite",
+    "validate_job_id",
+    "validate_prefix",
+    "validate_queue_name",
+    "validate_schedule_id",
+    "validate_task_name",
+    "validate_worker_id",
+]
+
+_QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_JOB_ID_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,200}")
+_TASK_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]{0,199}")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}")
+_SCHEDULE_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,128}")
+_WORKER_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,200}")
+
+
+def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidNameError(f"invalid {kind} {value!r}: {rule}")
+    return value
+
+
+def validate_queue_name(name: object) -> str:
+    """Return ``name`` if it is a valid queue name.
+
+    Rule: 1-64 characters from ``A-Z a-z 0-9 _ . : -``, starting with a
+    letter or digit. Raises :class:`InvalidNameError` otherwise.
+    """
+    return _check("queue name", name, _QUEUE_RE, "1-64 of [A-Za-z0-9_.:-], starting alphanumeric")
+
+
+def validate_job_id(job_id: object) -> str:
+    """Return ``job_id`` if valid: 1-200 characters from ``A-Z a-z 0-9 _ . : @ + = ~ -``.
+
+    Raises :class:`InvalidNameError` otherwise.
+    """
+    return _check("job id", job_id, _JOB_ID_RE, "1-200 of [A-Za-z0-9_.:@+=~-]")
+
+
+def validate_task_name(name: object) -> str:
+    """Return ``name`` if it is a valid task name (``module.path:qualname`` style).
+
+    Rule: 1-200 characters from ``A-Z a-z 0-9 _ . : < > -``, starting with a
+    letter or underscore. Raises :class:`InvalidNameError` otherwise.
+    """
+    return _check("task name", name, _TASK_RE, "1-200 of [A-Za-z0-9_.:<>-], starting [A-Za-z_]")
+
+
+def validate_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is a valid key prefix (1-32 of ``A-Z a-z 0-9 _ . : -``)."""
+    return _check(
+        "key prefix", prefix, _PREFIX_RE, "1-32 of [A-Za-z0-9_.:-], starting alphanumeric"
+    )
+
+
+def validate_schedule_id(schedule_id: object) -> str:
+    """Return ``schedule_id`` if valid: 1-128 characters from ``A-Z a-z 0-9 _ . : @ + = ~ -``."""
+    return _check("schedule id", schedule_id, _SCHEDULE_RE, "1-128 of [A-Za-z0-9_.:@+=~-]")
+
+
+def validate_worker_id(worker_id: object) -> str:
+    """Return ``worker_id`` if valid: 1-200 characters from ``A-Z a-z 0-9 _ . : @ + = ~ -``."""
+    return _check("worker id", worker_id, _WORKER_RE, "1-200 of [A-Za-z0-9_.:@+=~-]")
+
+
+def validate_finite(
+    name: str, value: object, *, minimum: float | None = None, strict: bool = False
+) -> float:
+    """Return ``value`` as a float if it is a finite real number in range.
+
+    Args:
+        name: the parameter name, for the error message.
+        value: an ``int`` or ``float`` (``bool`` is rejected).
+        minimum: lower bound, or ``None`` for none.
+        strict: if true the bound is exclusive (``value > minimum``).
+
+    Raises:
+        InvalidPriorityError: not a real number, NaN, infinite, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidPriorityError(f"{name} must be a real number, got {value!r}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise InvalidPriorityError(f"{name} is too large: {value!r}") from None
+    if not math.isfinite(result):
+        raise InvalidPriorityError(f"{name} must be finite, got {value!r}")
+    if minimum is not None:
+        if strict and not result > minimum:
+            raise InvalidPriorityError(f"{name} must be > {minimum:g}, got {value!r}")
+        if not strict and not result >= minimum:
+            raise InvalidPriorityError(f"{name} must be >= {minimum:g}, got {value!r}")
+    return result

@@ -1,0 +1,5 @@
+"""The worker: leases jobs, runs them in a pool, heartbeats, reports."""
+
+from scheduler.worker.worker import Worker
+
+__all__ = ["Worker"]

@@ -1,0 +1,135 @@
+"""Background heartbeats: job leases (batched per queue) and worker liveness."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from scheduler.keys import GlobalKeys, QueueKeys
+from scheduler.scripts import Scripts
+from scheduler.worker.execution import LeasedJob
+
+__all__ = ["Heartbeater"]
+
+log = logging.getLogger("scheduler.worker")
+
+
+class Heartbeater:
+    """Extends the leases of all in-flight jobs, one script call per queue,
+    and refreshes this worker's registry entry.
+
+    The period is a third of the shortest lease among in-flight jobs
+    (clamped to 0.05..10 s), so a lease survives two lost heartbeats.
+    A job whose lease turns out stale is marked ``lost``; its result will be
+    refused and the worker logs it.
+
+    Args:
+        scripts: the app's scripts.
+        keys_for: queue name -> its :class:`scheduler.keys.QueueKeys`.
+        snapshot: returns the current in-flight jobs (thread-safe copy).
+        registry: global keys, for the worker registry.
+        worker_id: this worker's id.
+        info: static worker details published in the registry.
+    """
+
+    def __init__(
+        self,
+        scripts: Scripts,
+        keys_for: Callable[[str], QueueKeys],
+        snapshot: Callable[[], list[LeasedJob]],
+        registry: GlobalKeys,
+        worker_id: str,
+        info: dict[str, str],
+    ) -> None:
+        self._scripts = scripts
+        self._keys_for = keys_for
+        self._snapshot = snapshot
+        self._registry = registry
+        self._worker_id = worker_id
+        self._info = {"host": socket.gethostname(), "pid": str(os.getpid()), **info}
+        self._stop = threading.Event()
+        self._next_registry = 0.0
+        self.processed = 0
+        self._thread = threading.Thread(target=self._run, name="scheduler-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and remove this worker from the registry."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        try:
+            pipe = self._scripts.client.pipeline(transaction=False)
+            pipe.zrem(self._registry.workers, self._worker_id)
+            pipe.delete(self._registry.worker(self._worker_id))
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not deregister worker: %s", exc)
+
+    def _interval(self, jobs: list[LeasedJob]) -> float:
+        if not jobs:
+            return 5.0
+        shortest = min(j.options.lease_ms for j in jobs) / 1000
+        return min(10.0, max(0.05, shortest / 3))
+
+    def _run(self) -> None:
+        while True:
+            jobs = self._snapshot()
+            if self._stop.wait(self._interval(jobs)):
+                return
+            try:
+                self.beat()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def beat(self) -> None:
+        """Send one round of heartbeats now."""
+        by_queue: dict[str, list[LeasedJob]] = {}
+        for job in self._snapshot():
+            if not job.lost:
+                by_queue.setdefault(job.queue, []).append(job)
+        for queue, jobs in by_queue.items():
+            codes = self._scripts.heartbeat(
+                self._keys_for(queue),
+                [(j.id, j.token) for j in jobs],
+            )
+            for job, code in zip(jobs, codes, strict=True):
+                if code <= 0:
+                    job.lost = True
+                    log.warning(
+                        "job %s task=%s queue=%s attempt=%d lease lost (%s); "
+                        "its result will be refused",
+                        job.id,
+                        job.task,
+                        queue,
+                        job.attempt,
+                        "job gone" if code < 0 else "expired, cancelled or re-leased",
+                    )
+        now = time.monotonic()
+        if now >= self._next_registry:
+            self._next_registry = now + 5.0
+            self.publish(len(self._snapshot()))
+
+    def publish(self, inflight: int) -> None:
+        """Write this worker's registry entry (expires 30 s after the last beat)."""
+        key = self._registry.worker(self._worker_id)
+        pipe = self._scripts.client.pipeline(transaction=False)
+        fields: dict[Any, Any] = {
+            **self._info,
+            "inflight": str(inflight),
+            "processed": str(self.processed),
+            "beat": repr(time.time()),
+        }
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, 30)
+        pipe.zadd(self._registry.workers, {self._worker_id: time.time() * 1000})
+        pipe.execute()
