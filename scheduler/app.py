@@ -17,7 +17,7 @@ from scheduler.keys import GlobalKeys, QueueKeys, global_keys
 from scheduler.priority import resolve_priority
 from scheduler.record import JobOptions
 from scheduler.scripts import EnqueueItem, Scripts
-from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES, encode_payload
+from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES, encode_meta, encode_payload
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
 from scheduler.validation import (
@@ -302,6 +302,7 @@ class Scheduler:
             options=job_options.encode(),
             eta_ms=datetime_to_ms(o.eta) if o.eta is not None else None,
             delay_ms=seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+            meta=encode_meta(o.meta),
         )
         return queue, item
 

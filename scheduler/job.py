@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,10 +45,11 @@ class JobInfo:
         enqueued_at, ready_at: enqueue time; ETA (or when it became ready).
         finished_at: when it reached a final state, or None.
         lease_deadline: current lease deadline if leased, else None.
-        worker: id of the worker holding the lease ("" if none).
+        worker: id of the worker holding (or that last held) the lease, or "".
         result: decoded result if succeeded, else None.
         error: error record ``{"error", "type", "traceback", "attempt"}`` of
             the last failure (or cancel reason), or None.
+        meta: metadata kept with the job (``{}`` if none), e.g. cron origin.
         record: the raw decoded record.
     """
 
@@ -68,6 +70,7 @@ class JobInfo:
     worker: str
     result: Any
     error: dict[str, Any] | None
+    meta: dict[str, Any]
     record: JobRecord
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +99,7 @@ class JobInfo:
             "worker": self.worker or None,
             "result": self.result,
             "error": self.error,
+            "meta": self.meta,
         }
 
 
@@ -139,6 +143,7 @@ def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> Job
         worker=rec.worker,
         result=result,
         error=error,
+        meta=_meta(rec.meta),
         record=rec,
     )
 
@@ -281,6 +286,16 @@ class Job:
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1
+
+
+def _meta(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"raw": value}
 
 
 def _text(value: object) -> str:

@@ -1,6 +1,6 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
-A record is one string of 15 fields joined by ``"\\x1f"`` (ASCII unit
+A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
 separator). The Lua side (``lua/lib/record.lua``) reads and writes the same
 layout. One hash entry per job -- rather than one Redis key per job -- keeps
 every key a script touches fixed and declared in ``KEYS`` (DESIGN.md
@@ -23,7 +23,8 @@ index  field         meaning
 11     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
 12     task          task name
 13     outcome       result JSON (succeeded) or error record JSON, or ``""``
-14     payload       ``[args, kwargs]`` JSON (the rest of the string)
+14     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
+15     payload       ``[args, kwargs]`` JSON (the rest of the string)
 =====  ============  ======================================================
 """
 
@@ -36,7 +37,7 @@ import attrs
 __all__ = ["FIELD_COUNT", "SEP", "JobOptions", "JobRecord", "JobState", "parse_record"]
 
 SEP = "\x1f"
-FIELD_COUNT = 15
+FIELD_COUNT = 16
 
 
 class JobState(enum.StrEnum):
@@ -119,6 +120,7 @@ class JobRecord:
     options: JobOptions
     task: str
     outcome: str
+    meta: str
     payload: str
 
     @property
@@ -157,5 +159,6 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         options=JobOptions.decode(f[11]),
         task=f[12],
         outcome=f[13],
-        payload=f[14],
+        meta=f[14],
+        payload=f[15],
     )

@@ -98,6 +98,7 @@ class EnqueueItem:
         options: encoded :class:`scheduler.record.JobOptions`.
         eta_ms: absolute ETA in ms since the Unix epoch, or None.
         delay_ms: delay in ms from the server's clock, or None.
+        meta: JSON object text of caller metadata, or "".
     """
 
     job_id: str
@@ -108,6 +109,7 @@ class EnqueueItem:
     options: str
     eta_ms: int | None = None
     delay_ms: int | None = None
+    meta: str = ""
 
     def argv(self) -> list[str]:
         return [
@@ -119,6 +121,7 @@ class EnqueueItem:
             self.options,
             "" if self.eta_ms is None else str(self.eta_ms),
             "" if self.delay_ms is None else str(self.delay_ms),
+            self.meta,
         ]
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "decode_payload",
     "decode_result",
     "encode_error",
+    "encode_meta",
     "encode_payload",
     "encode_result",
 ]
@@ -81,6 +82,23 @@ def decode_payload(text: str) -> tuple[list[Any], dict[str, Any]]:
     ):
         raise PayloadError("payload is not a JSON [args, kwargs] pair")
     return value[0], value[1]
+
+
+def encode_meta(meta: dict[str, Any] | None, max_bytes: int = 64 * 1024) -> str:
+    """Encode job metadata (a JSON object with ``str`` keys); ``""`` for None/empty.
+
+    Raises:
+        PayloadError: not a dict with str keys, not JSON-serializable, or over
+            ``max_bytes`` (default 64 KiB).
+    """
+    if not meta:
+        return ""
+    if not isinstance(meta, dict) or not all(isinstance(k, str) for k in meta):
+        raise PayloadError("meta must be a dict with str keys")
+    text = _dumps("meta", meta)
+    if len(text.encode("utf-8")) > max_bytes:
+        raise PayloadError(f"meta is over the limit of {max_bytes} bytes")
+    return text
 
 
 def encode_result(value: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:

@@ -68,6 +68,7 @@ class EnqueueOptions:
         max_attempts: leases allowed before the job goes dead.
         lease: lease duration (visibility timeout), seconds or ``timedelta``.
         result_ttl: how long the result is kept after success, seconds.
+        meta: JSON object of metadata kept with the job (e.g. tags, origin).
     """
 
     queue: str | None = None
@@ -81,6 +82,7 @@ class EnqueueOptions:
     max_attempts: int | None = None
     lease: float | timedelta | None = None
     result_ttl: float | timedelta | None = None
+    meta: dict[str, Any] | None = None
 
 
 @attrs.frozen

@@ -69,7 +69,9 @@ def test_enqueue_rejects_bad_argument_count(s: Scripts, qk: QueueKeys, client: r
     script = client.register_script(load_script_text("enqueue"))
     with pytest.raises(redis.ResponseError, match="bad argument count"):
         script(keys=qk.standard(), args=[0, 2, "only-one-field"])
-    assert client.hlen(qk.jobs) == 0
+    assert s.enqueue(qk, [item("m", meta='{"k":1}')]) == [True]
+    assert parse_record("m", client.hget(qk.jobs, "m")).meta == '{"k":1}'  # type: ignore[arg-type]
+    assert client.hlen(qk.jobs) == 1
 
 
 def test_delay_and_eta(s: Scripts, qk: QueueKeys, client: redis.Redis) -> None:

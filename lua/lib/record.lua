@@ -4,7 +4,7 @@
 -- ARGV: none of its own.
 --
 -- Job record codec and shared state transitions. A job record is one string
--- in the jobs HASH: 15 fields joined by "\31" (ASCII unit separator), see
+-- in the jobs HASH: 16 fields joined by "\31" (ASCII unit separator), see
 -- scheduler/record.py for the field list. Every field but the last is free
 -- of "\31" by construction (validated names, digits, or JSON text, in which
 -- control characters are always escaped); the payload is the final field.
@@ -14,9 +14,9 @@
 -- converts them with 17 significant digits), never built with '..' or cjson.
 
 local SEP = '\31'
-local NF = 15
-local F_VER, F_ST, F_AT, F_SEQ, F_TK, F_WK, F_ENQ, F_RDY, F_FIN, F_PRI, F_PIN, F_OPT, F_TASK, F_OUT, F_PAY =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+local NF = 16
+local F_VER, F_ST, F_AT, F_SEQ, F_TK, F_WK, F_ENQ, F_RDY, F_FIN, F_PRI, F_PIN, F_OPT, F_TASK, F_OUT, F_META, F_PAY =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
 local SEQ_DIGITS = 14
 
 -- Decode a record into a table of NF strings; nil if malformed.
