@@ -55,6 +55,7 @@ class Heartbeater:
         self._worker_id = worker_id
         self._info = {"host": socket.gethostname(), "pid": str(os.getpid()), **info}
         self._stop = threading.Event()
+        self._changed = threading.Event()
         self._next_registry = 0.0
         self.processed = 0
         self._thread = threading.Thread(target=self._run, name="scheduler-heartbeat", daemon=True)
@@ -65,6 +66,7 @@ class Heartbeater:
     def stop(self) -> None:
         """Stop beating and remove this worker from the registry."""
         self._stop.set()
+        self._changed.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         try:
@@ -81,15 +83,29 @@ class Heartbeater:
         shortest = min(j.options.lease_ms for j in jobs) / 1000
         return min(10.0, max(0.05, shortest / 3))
 
+    def notify(self) -> None:
+        """Tell the heartbeater the in-flight set changed (a job was leased), so a
+        short lease gets its first heartbeat in time."""
+        self._changed.set()
+
     def _run(self) -> None:
+        last = time.monotonic()
+        due = last + self._interval(self._snapshot())
         while True:
-            jobs = self._snapshot()
-            if self._stop.wait(self._interval(jobs)):
+            self._changed.wait(max(0.0, due - time.monotonic()))
+            if self._stop.is_set():
                 return
+            if self._changed.is_set():
+                self._changed.clear()
+                due = min(due, last + self._interval(self._snapshot()))
+                if time.monotonic() < due:
+                    continue
             try:
                 self.beat()
             except (redis.RedisError, OSError) as exc:
                 log.warning("heartbeat failed: %s", exc)
+            last = time.monotonic()
+            due = last + self._interval(self._snapshot())
 
     def beat(self) -> None:
         """Send one round of heartbeats now."""

@@ -207,6 +207,8 @@ class Worker:
                 now = time.monotonic()
                 if not self._stopping.is_set() and free > 0 and (may_have_work or now >= next_due):
                     got, wake_ms = self._lease(free)
+                    if got:
+                        heart.notify()
                     may_have_work = got == free or wake_ms == 0
                     next_due = (
                         now + wake_ms / 1000

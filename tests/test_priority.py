@@ -1,0 +1,111 @@
+"""Pure scheduling math: the priority formula, scores, members, backoff."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scheduler.errors import InvalidPriorityError
+from scheduler.priority import (
+    SEQ_DIGITS,
+    backoff_delay,
+    compute_priority,
+    make_member,
+    member_job_id,
+    ready_score,
+    resolve_priority,
+)
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+positive = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("weight", "time", "resource", "expected"),
+    [(1, 1, 1, 1.0), (2, 3, 4, 1.5), (0, 5, 1, 0.0), (10, 0.5, 0.25, 20.0)],
+)
+def test_formula(weight: float, time: float, resource: float, expected: float) -> None:
+    assert compute_priority(weight, time, resource) == expected
+
+
+@pytest.mark.parametrize(
+    ("weight", "time", "resource", "message"),
+    [
+        (-1, 1, 1, "weight must be >= 0"),
+        (1, 0, 1, "time must be > 0"),
+        (1, -2, 1, "time must be > 0"),
+        (1, 1, 0, "resource must be > 0"),
+        (math.nan, 1, 1, "weight must be finite"),
+        (1, math.inf, 1, "time must be finite"),
+        (1, 1, -math.inf, "resource must be finite"),
+        (1e300, 1e300, 1, "priority .* must be finite"),
+        (1, 1e300, 1e-300, "priority .* must be finite"),
+        (True, 1, 1, "real number"),
+        ("1", 1, 1, "real number"),
+        (10**400, 1, 1, "too large"),
+    ],
+)
+def test_formula_rejects(weight: object, time: object, resource: object, message: str) -> None:
+    with pytest.raises(InvalidPriorityError, match=message):
+        compute_priority(weight, time, resource)  # type: ignore[arg-type]
+
+
+def test_explicit_priority_overrides_formula() -> None:
+    assert resolve_priority(-7.5, 1, 1, 1) == (-7.5, "")
+    assert resolve_priority(None, 2, 3, 4) == (1.5, "2.0,3.0,4.0")
+    with pytest.raises(InvalidPriorityError):
+        resolve_priority(math.inf, 1, 1, 1)
+
+
+@given(finite, st.integers(min_value=0, max_value=2**45))
+def test_zero_aging_score_is_exact_negation(priority: float, ready_ms: int) -> None:
+    assert ready_score(priority, ready_ms, 0.0) == -priority
+
+
+@given(
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(min_value=0, max_value=10**7),
+    st.floats(min_value=1e-3, max_value=10),
+)
+def test_aging_score_orders_by_effective_priority(
+    p1: float, p2: float, gap_ms: int, aging: float
+) -> None:
+    """Job 2 became ready gap_ms after job 1. At any later time, job 1's effective
+    priority (p1 + aging * wait1) beats job 2's iff its score is lower."""
+    t1 = 1_700_000_000_000
+    t2 = t1 + gap_ms
+    s1, s2 = ready_score(p1, t1, aging), ready_score(p2, t2, aging)
+    advantage = p1 - p2 + aging * gap_ms / 1000  # effective priority difference, any time
+    tolerance = 1e-9 * max(1.0, abs(s1), abs(s2))
+    if advantage > tolerance:
+        assert s1 < s2
+    elif advantage < -tolerance:
+        assert s1 > s2
+
+
+@given(st.integers(min_value=0, max_value=2**53), st.integers(min_value=0, max_value=2**53))
+def test_member_byte_order_is_sequence_order(a: int, b: int) -> None:
+    ma, mb = make_member(a, "x"), make_member(b, "a")
+    assert (ma.encode() < mb.encode()) == (a < b) or a == b
+    assert len(ma) == SEQ_DIGITS + 2
+    assert member_job_id(make_member(a, "job:1")) == "job:1"
+
+
+def test_backoff_grows_caps_and_jitters_within_bounds() -> None:
+    rng = random.Random(7)
+    no_jitter = [backoff_delay(n, 1.0, 60.0, jitter=0.0) for n in range(1, 10)]
+    assert no_jitter == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    for attempt in range(1, 30):
+        d = min(60.0, 2.0 ** (attempt - 1))
+        value = backoff_delay(attempt, 1.0, 60.0, jitter=0.5, rng=rng)
+        assert d * 0.5 <= value <= d
+    assert backoff_delay(5000, 1.0, 30.0, jitter=0.0) == 30.0  # no overflow
+    with pytest.raises(ValueError):
+        backoff_delay(0, 1.0, 2.0)
+    with pytest.raises(ValueError):
+        backoff_delay(1, 3.0, 2.0)
