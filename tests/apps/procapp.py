@@ -1,0 +1,28 @@
+"""App imported by worker subprocesses in tests (URL and prefix from the environment)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from scheduler import Scheduler
+
+app = Scheduler.from_url(
+    os.environ.get("SCHEDULER_TEST_URL", "redis://127.0.0.1:6379/15"),
+    prefix=os.environ.get("SCHEDULER_TEST_PREFIX", "p"),
+)
+
+
+@app.task(lease=1.0, max_attempts=3)
+def hold(tag: str) -> dict[str, object]:
+    """Blocks (for a minute) in a worker started with WORKER_ROLE=victim; returns at once
+    elsewhere. Returns the pid that finished it."""
+    if os.environ.get("WORKER_ROLE") == "victim":
+        threading.Event().wait(60)
+    return {"tag": tag, "pid": os.getpid()}
+
+
+@app.task
+def whoami() -> int:
+    """The pid of the process that ran the task."""
+    return os.getpid()

@@ -1,0 +1,118 @@
+"""redis-py retries a command after a timeout (10 times by default in redis-py 8).
+
+If the reply of a script call is lost after Redis ran it, the retry runs the
+script a second time. These tests lose exactly one reply per call (the script
+ran, the client saw a timeout) with redis-py's default retry policy on, and
+check that no script has a double effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.connection import Connection
+
+from scheduler import JobState, Scheduler
+from scheduler.devserver import DevServer
+from scheduler.record import parse_record
+
+
+class LosesOneReply(Connection):
+    """Reads the server's reply to the next EVALSHA, then pretends it timed out."""
+
+    armed: dict[str, bool] = {"on": False}
+    lost: list[str] = []
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        self._last = args[0] if args else ""
+        super().send_command(*args, **kwargs)
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().read_response(*args, **kwargs)
+        if self.armed["on"] and str(getattr(self, "_last", "")).upper() == "EVALSHA":
+            self.armed["on"] = False
+            self.lost.append("EVALSHA")
+            raise redis.TimeoutError("simulated: reply lost after the script ran")
+        return response
+
+
+@pytest.fixture
+def flaky(redis_server: DevServer, real_redis: redis.Redis) -> Iterator[Scheduler]:
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)  # default retry policy
+    client.connection_pool.connection_class = LosesOneReply
+    conn = client.connection_pool.get_connection()
+    assert isinstance(conn, LosesOneReply) and conn.retry.get_retries() >= 1
+    client.connection_pool.release(conn)
+    LosesOneReply.lost.clear()
+    yield Scheduler(client, prefix="i")
+    client.close()
+
+
+def lose_next_reply() -> None:
+    LosesOneReply.armed["on"] = True
+
+
+def test_enqueue_retried_creates_one_job(flaky: Scheduler) -> None:
+    lose_next_reply()
+    job = flaky.enqueue("m:f", job_id="once")
+    assert LosesOneReply.lost == ["EVALSHA"]
+    qk = flaky.queue_keys("default")
+    assert flaky.redis.hlen(qk.jobs) == 1 and flaky.redis.zcard(qk.ready) == 1
+    assert job.info().record.seq == f"{1:014x}"  # the sequence advanced once
+    assert int(flaky.redis.hget(qk.stats, "enqueued") or 0) == 1
+
+
+def test_bulk_enqueue_retried_creates_each_job_once(flaky: Scheduler) -> None:
+    from scheduler.task import JobSpec
+
+    lose_next_reply()
+    flaky.enqueue_many([JobSpec("m:f", (i,)) for i in range(50)])
+    assert flaky.redis.zcard(flaky.queue_keys("default").ready) == 50
+
+
+def test_lease_retried_returns_the_same_jobs(flaky: Scheduler) -> None:
+    qk = flaky.queue_keys("default")
+    for i in range(4):
+        flaky.enqueue("m:f", job_id=f"j{i}")
+    lose_next_reply()
+    reply = flaky.scripts.lease(qk, 2, "w1", "req-1")
+    assert LosesOneReply.lost == ["EVALSHA"]
+    assert [j for j, _ in reply.jobs] == ["j0", "j1"]
+    assert flaky.redis.zcard(qk.leased) == 2 and flaky.redis.zcard(qk.ready) == 2
+    assert all(parse_record(j, t).attempts == 1 for j, t in reply.jobs)
+
+
+def test_complete_fail_release_retried_apply_once(flaky: Scheduler) -> None:
+    qk = flaky.queue_keys("default")
+    for i in range(3):
+        flaky.enqueue("m:f", job_id=f"j{i}", max_attempts=3)
+    recs = [parse_record(j, t) for j, t in flaky.scripts.lease(qk, 3, "w", "r").jobs]
+    lose_next_reply()
+    assert flaky.scripts.complete(qk, [("j0", recs[0].token, "1")]) == [2]  # 2: already done
+    lose_next_reply()
+    assert flaky.scripts.fail(qk, [("j1", recs[1].token, "{}", 60_000)]) == [3]
+    lose_next_reply()
+    assert flaky.scripts.release(qk, [("j2", recs[2].token)]) == [2]
+    assert LosesOneReply.lost == ["EVALSHA"] * 3
+    stats = {
+        k.decode(): int(v)
+        for k, v in flaky.redis.hgetall(qk.stats).items()
+        if not k.startswith((b"r:", b"rsec"))
+    }
+    assert stats["succeeded"] == 1 and stats["failed"] == 1 and stats["retried"] == 1
+    assert flaky.job("j1").info().attempts == 1 and flaky.job("j1").status is JobState.FAILED
+    assert flaky.job("j2").info().attempts == 0  # released once: the attempt came back once
+
+
+def test_cancel_and_manual_retry_retried_apply_once(flaky: Scheduler) -> None:
+    job = flaky.enqueue("m:f")
+    lose_next_reply()
+    assert job.cancel() is False  # the retry saw it already cancelled
+    assert job.status is JobState.CANCELLED
+    lose_next_reply()
+    assert job.retry() is False  # the retry saw it already back in ready
+    assert job.status is JobState.READY
+    assert flaky.redis.zcard(flaky.queue_keys("default").ready) == 1

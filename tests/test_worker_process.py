@@ -1,0 +1,125 @@
+"""Worker processes started through the CLI: crash recovery (kill -9), graceful
+SIGTERM, the process pool, and usage errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scheduler import JobState, Scheduler
+from scheduler.devserver import DevServer
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def papp(redis_server: DevServer, real_redis: object) -> Iterator[Scheduler]:
+    os.environ["SCHEDULER_TEST_URL"] = redis_server.url
+    os.environ["SCHEDULER_TEST_PREFIX"] = "p"
+    sys.modules.pop("tests.apps.procapp", None)
+    from tests.apps import procapp
+
+    yield procapp.app
+    procapp.app.close()
+
+
+def start_worker(*args: str, role: str = "rescuer") -> subprocess.Popen[bytes]:
+    env = {**os.environ, "WORKER_ROLE": role}
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "worker", "tests.apps.procapp:app", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    if proc.poll() is None:
+        proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return out.decode(errors="replace")
+
+
+def test_kill_9_mid_job_loses_nothing(papp: Scheduler) -> None:
+    from tests.apps.procapp import hold
+
+    jobs = [hold.enqueue(f"job{i}") for i in range(4)]
+    victim = start_worker("--concurrency", "4", role="victim")
+    try:
+        wait_until(lambda: all(j.status is JobState.LEASED for j in jobs), timeout=20)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        stop(victim)
+    rescuer = start_worker("--concurrency", "2")
+    try:
+        results = [j.result(timeout=30) for j in jobs]
+    finally:
+        out = stop(rescuer)
+    assert [r["tag"] for r in results] == [f"job{i}" for i in range(4)], out
+    assert {r["pid"] for r in results} == {rescuer.pid}
+    for job in jobs:
+        info = job.info()
+        assert info.state is JobState.SUCCEEDED and info.attempts == 2
+        assert str(rescuer.pid) in info.worker
+
+
+def test_sigterm_releases_running_jobs_within_grace(papp: Scheduler) -> None:
+    from tests.apps.procapp import hold
+
+    job = hold.enqueue("long")
+    worker = start_worker("--grace", "0.3", role="victim")
+    try:
+        wait_until(lambda: job.status is JobState.LEASED, timeout=20)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        out = stop(worker)
+    info = job.info()
+    assert info.state is JobState.READY and info.attempts == 0, out
+    assert "released (back to ready)" in out
+
+
+def test_process_pool_runs_tasks_in_children(papp: Scheduler) -> None:
+    from tests.apps.procapp import whoami
+
+    jobs = [whoami.enqueue() for _ in range(4)]
+    worker = start_worker("--pool", "process", "--concurrency", "2")
+    try:
+        pids = {j.result(timeout=60) for j in jobs}
+    finally:
+        out = stop(worker)
+    assert worker.pid not in pids and len(pids) >= 1, out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere.module:app"], "cannot load app"),
+        (["tests.apps.procapp"], "package.module:app"),
+        (["tests.apps.procapp:hold"], "not a scheduler.Scheduler"),
+        (["tests.apps.procapp:app", "--concurrency", "0"], "concurrency"),
+        (["tests.apps.procapp:app", "--queues", "bad{q}"], "invalid queue name"),
+    ],
+)
+def test_worker_usage_errors(papp: Scheduler, args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scheduler", "worker", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
