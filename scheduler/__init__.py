@@ -32,7 +32,6 @@ from scheduler.errors import (
     ResultTimeoutError,
     SchedulerError,
     ScriptError,
-    StaleLeaseError,
     UnknownTaskError,
     ValidationError,
 )
@@ -59,7 +58,6 @@ __all__ = [
     "Scheduler",
     "SchedulerError",
     "ScriptError",
-    "StaleLeaseError",
     "Task",
     "UnknownTaskError",
     "ValidationError",

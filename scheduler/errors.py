@@ -16,7 +16,6 @@ __all__ = [
     "ResultTimeoutError",
     "SchedulerError",
     "ScriptError",
-    "StaleLeaseError",
     "UnknownTaskError",
     "ValidationError",
 ]
@@ -47,11 +46,6 @@ class JobNotFoundError(SchedulerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "job not found"
-
-
-class StaleLeaseError(SchedulerError):
-    """The lease token is no longer valid: the lease expired and the job was
-    requeued (possibly leased by another worker), or the job was cancelled."""
 
 
 class UnknownTaskError(SchedulerError, LookupError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,13 +26,22 @@ def test_editable_install_finds_every_script() -> None:
 
 @pytest.mark.slow
 def test_wheel_contains_scripts_and_runs_one(tmp_path: Path, redis_server: DevServer) -> None:
+    # Build from a copy, so no build/ directory is left in (or reused from) the checkout.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("scheduler", "lua"):
+        shutil.copytree(
+            ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     built = subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "wheel",
-            str(ROOT),
+            str(src),
             "--no-deps",
             "--no-build-isolation",
             "-q",
