@@ -22,6 +22,14 @@ and run workers with ``scheduler worker mymodule:app``.
 """
 
 from scheduler.app import Scheduler
+from scheduler.cron import (
+    CronRunner,
+    InvalidScheduleError,
+    MisfirePolicy,
+    Schedule,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+)
 from scheduler.errors import (
     InvalidNameError,
     InvalidPriorityError,
@@ -40,12 +48,15 @@ from scheduler.priority import compute_priority
 from scheduler.record import JobState
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.worker import Worker
+from scheduler.worker.worker import WorkerObserver
 
 __all__ = [
     "Backoff",
+    "CronRunner",
     "EnqueueOptions",
     "InvalidNameError",
     "InvalidPriorityError",
+    "InvalidScheduleError",
     "Job",
     "JobCancelledError",
     "JobFailedError",
@@ -53,8 +64,12 @@ __all__ = [
     "JobNotFoundError",
     "JobSpec",
     "JobState",
+    "MisfirePolicy",
     "PayloadError",
     "ResultTimeoutError",
+    "Schedule",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "Scheduler",
     "SchedulerError",
     "ScriptError",
@@ -62,5 +77,6 @@ __all__ = [
     "UnknownTaskError",
     "ValidationError",
     "Worker",
+    "WorkerObserver",
     "compute_priority",
 ]

@@ -18,7 +18,8 @@ key                    type       contents
 ``P:{Q}:wake``         LIST       wake-up markers for idle workers (BLPOP)
 ``P:{Q}:events``       STREAM     job events, trimmed to a maximum length
 ``P:{Q}:stats``        HASH       cumulative counters and per-second buckets
-``P:{Q}:schedules``    HASH       schedule id -> schedule definition (JSON)
+``P:{Q}:schedules``    HASH       schedule id -> run state + definition (JSON),
+                                  see :mod:`scheduler.cron.state`
 ``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
 ``P:{Q}:lreq:<R>``     STRING     short-lived reply cache of lease request ``R``
 =====================  =========  ==============================================
@@ -30,6 +31,9 @@ details, with a TTL).
 
 Pub/sub channel ``P:{Q}:finished`` carries the id of every job that reaches a
 final state (succeeded, dead, cancelled); :meth:`scheduler.Job.result` waits on it.
+Pub/sub channel ``P:schedules:changed`` carries the queue name whenever a
+schedule is created, changed, paused, resumed or removed; sleeping cron
+processes wait on it (channels are not keys: no hash tag needed).
 
 Names are validated by :mod:`scheduler.validation` before they get here, so a
 queue name can never contain ``{``/``}`` and break its hash tag.
@@ -156,6 +160,11 @@ class GlobalKeys:
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def schedules_channel(self) -> str:
+        """Pub/sub channel announcing schedule changes (message: the queue name)."""
+        return f"{self.prefix}:schedules:changed"
 
 
 def global_keys(prefix: str) -> GlobalKeys:

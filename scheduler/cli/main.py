@@ -7,6 +7,9 @@ import sys
 
 import click
 
+from scheduler.cli.admin import register_admin_commands
+from scheduler.cli.common import DEFAULT_PREFIX, DEFAULT_URL, CliConfig
+from scheduler.cli.cron import cron_command
 from scheduler.cli.worker import worker_command
 
 __all__ = ["cli", "main", "setup_logging"]
@@ -23,14 +26,34 @@ def setup_logging(level: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="scheduler")
-def cli() -> None:
+# -- admin connection options (shared by the admin commands; scheduler/cli/common.py)
+@click.option(
+    "--url",
+    envvar="REDIS_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Redis URL of the admin commands [env REDIS_URL].",
+)
+@click.option(
+    "--prefix",
+    envvar="SCHEDULER_PREFIX",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    help="Key prefix of the admin commands [env SCHEDULER_PREFIX].",
+)
+@click.pass_context
+def cli(ctx: click.Context, url: str, prefix: str) -> None:
     """scheduler: a priority job scheduler on Redis.
 
-    Run workers with `scheduler worker module:app`; see each command's --help.
+    Run workers with `scheduler worker module:app`; see the queues with
+    `scheduler status`; see each command's --help.
     """
+    ctx.obj = CliConfig(url=url, prefix=prefix)
 
 
 cli.add_command(worker_command)
+cli.add_command(cron_command)
+register_admin_commands(cli)
 
 
 def main() -> None:

@@ -76,6 +76,21 @@ def _weights(value: str | None) -> dict[str, float]:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--with-cron",
+    is_flag=True,
+    default=False,
+    help="Also fire the app's cron/interval schedules, in a thread (see `scheduler cron`).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics on this port (needs prometheus-client).",
+)
+@click.option(
+    "--metrics-addr", default="0.0.0.0", show_default=True, help="Address of the metrics server."
+)
 def worker_command(
     app_path: str,
     queues: str | None,
@@ -85,6 +100,9 @@ def worker_command(
     weights: str | None,
     grace: float,
     log_level: str,
+    metrics_port: int | None,
+    metrics_addr: str,
+    with_cron: bool,
 ) -> None:
     """Run a worker for the scheduler app at APP_IMPORT_PATH ('package.module:app').
 
@@ -113,8 +131,36 @@ def worker_command(
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
+    metrics_server = None
+    if metrics_port is not None:  # --metrics-port: see scheduler/metrics.py
+        try:
+            from scheduler.metrics import start_metrics_server
+        except ImportError:
+            raise click.UsageError(
+                "--metrics-port needs prometheus-client: pip install 'scheduler[metrics]'"
+            ) from None
+        try:
+            metrics_server = start_metrics_server(worker, metrics_port, addr=metrics_addr)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on port {metrics_port}: {exc}"
+            ) from None
+        logging.getLogger("scheduler.worker").info(
+            "metrics on http://%s:%d/metrics", metrics_addr, metrics_server.port
+        )
+    cron_runner = None
+    if with_cron:  # --with-cron: see scheduler/cron/runner.py
+        from scheduler.cron import CronRunner
+
+        cron_runner = CronRunner(app)
+        cron_runner.start()
     worker.install_signal_handlers()
     worker.run()
+    if cron_runner is not None:
+        cron_runner.stop()
+        cron_runner.join(timeout=5.0)
+    if metrics_server is not None:
+        metrics_server.close()
     logging.shutdown()
     # Threads still running released jobs must not keep the process alive.
     os._exit(0)

@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
@@ -42,9 +42,35 @@ from scheduler.worker.waiter import Waiter
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "WorkerObserver"]
 
 log = logging.getLogger("scheduler.worker")
+
+
+class WorkerObserver(Protocol):
+    """Callbacks a :class:`Worker` makes about its jobs (e.g. for metrics).
+
+    All are called on the worker's dispatcher thread, so they must be quick
+    and must not block; an exception they raise is logged and ignored.
+
+    * ``on_leased(job)``: a job was leased and handed to the pool.
+    * ``on_finished(job, outcome, duration)``: a job's report was applied;
+      ``outcome`` is ``"succeeded"``, ``"retried"`` (failed, will retry),
+      ``"dead"`` (failed, dead-lettered) or ``"refused"`` (the lease was lost,
+      the result was not recorded); ``duration`` is the run time in seconds.
+    * ``on_released(job)``: a job was given back to its queue at shutdown.
+    * ``on_lease_lost(job)``: the worker found the job's lease no longer
+      valid (expired and requeued, cancelled, purged) when reporting or
+      releasing it.
+    """
+
+    def on_leased(self, job: LeasedJob) -> None: ...
+
+    def on_finished(self, job: LeasedJob, outcome: str, duration: float) -> None: ...
+
+    def on_released(self, job: LeasedJob) -> None: ...
+
+    def on_lease_lost(self, job: LeasedJob) -> None: ...
 
 
 class Worker:
@@ -65,6 +91,9 @@ class Worker:
             leases are released back to ready.
         max_block: longest single idle block on Redis, seconds.
         worker_id: unique id (default ``host:pid:random``).
+        observer: optional :class:`WorkerObserver` told about leases and
+            outcomes (e.g. :class:`scheduler.metrics.WorkerMetrics`); None
+            costs nothing.
 
     Raises:
         ValidationError: bad arguments.
@@ -83,6 +112,7 @@ class Worker:
         grace: float = 30.0,
         max_block: float = 30.0,
         worker_id: str | None = None,
+        observer: WorkerObserver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValidationError("concurrency must be >= 1")
@@ -120,6 +150,7 @@ class Worker:
         self._pending_fail: list[tuple[LeasedJob, Outcome]] = []
         self._executor: cf.Executor | None = None
         self.processed = 0
+        self.observer = observer
 
     # -- public control -----------------------------------------------------
 
@@ -329,6 +360,8 @@ class Worker:
         )
         with self._lock:
             self._inflight[(queue_name, job_id)] = job
+        if self.observer is not None:
+            self._observe("on_leased", job)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
@@ -413,6 +446,8 @@ class Worker:
             self._inflight.pop((job.queue, job.id), None)
         self.processed += 1
         took = time.monotonic() - job.started
+        if self.observer is not None:
+            self._observe_finish(job, outcome, code, took)
         where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
         if code <= 0:
             log.warning(
@@ -441,6 +476,8 @@ class Worker:
         for q, items in by_queue.items():
             codes = self.app.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
             for job, code in zip(items, codes, strict=True):
+                if self.observer is not None:
+                    self._observe("on_released" if code >= 1 else "on_lease_lost", job)
                 log.info(
                     "job %s task=%s queue=%s attempt=%d released (%s)",
                     job.id,
@@ -451,6 +488,29 @@ class Worker:
                 )
         with self._lock:
             self._inflight.clear()
+
+    # -- observer ---------------------------------------------------------
+
+    def _observe(self, callback: str, *args: Any) -> None:
+        try:
+            getattr(self.observer, callback)(*args)
+        except Exception:
+            log.exception("worker observer %s failed", callback)
+
+    def _observe_finish(self, job: LeasedJob, outcome: Outcome, code: int, took: float) -> None:
+        if code <= 0:
+            self._observe("on_lease_lost", job)
+            name = "refused"
+        elif outcome.ok:
+            name = "succeeded"
+        elif code == 1:
+            name = "retried"
+        elif code == 2:
+            name = "dead"
+        else:  # 3: applied by an earlier run of the same call; same rule as fail.lua
+            retry = outcome.retryable and job.attempt < job.options.max_attempts
+            name = "retried" if retry else "dead"
+        self._observe("on_finished", job, name, took)
 
     # -- pools --------------------------------------------------------------
 

@@ -1,0 +1,42 @@
+-- schedule_pause.lua -- pause or resume a schedule.
+--
+-- Pausing takes the schedule out of the cron ZSET: nothing fires while it is
+-- paused, and firings due meanwhile are not caught up on resume (they are
+-- not misfires). Resuming puts it back at the next fire time the client
+-- computed from the server clock. Both are announced on the pub/sub channel.
+--
+-- KEYS[1]  P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
+-- KEYS[2]  P:{Q}:cron       ZSET  schedule id by next fire time, ms
+-- ARGV[1]  schedule id
+-- ARGV[2]  "1" pause, "0" resume
+-- ARGV[3]  resume only: next fire time, ms since the Unix epoch, or "" if the
+--          schedule has no fire time left (it becomes ended)
+-- ARGV[4]  pub/sub channel announcing schedule changes (a channel, not a key)
+-- ARGV[5]  message published on it (the queue name)
+-- Returns: 1 changed, 0 already in that state (resume: not paused),
+--   -1 no such schedule.
+-- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
+
+local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
+--@include lib/schedule.lua
+
+local id, pause, next_ms = ARGV[1], ARGV[2], ARGV[3]
+if #ARGV ~= 5 or (pause ~= '0' and pause ~= '1') or (next_ms ~= '' and not tonumber(next_ms)) then
+  return redis.error_reply('ERR scheduler: bad arguments')
+end
+local rec = redis.call('HGET', K_SCHEDULES, id)
+if not rec then return -1 end
+local f = sched_decode(rec)
+if not f then return redis.error_reply('ERR scheduler: bad schedule record') end
+
+if pause == '1' then
+  if f[S_ST] == 'P' then return 0 end
+  f[S_ST] = 'P'
+  redis.call('ZREM', K_CRON, id)
+else
+  if f[S_ST] ~= 'P' then return 0 end
+  f[S_ST] = sched_activate(id, next_ms)
+end
+redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1

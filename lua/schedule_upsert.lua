@@ -1,0 +1,62 @@
+-- schedule_upsert.lua -- create a schedule, or update its definition if it changed.
+--
+-- The definition is identified by its digest: storing the same definition
+-- again changes nothing (its next fire time, pause state and history stay),
+-- so any number of processes may upsert the schedules their code declares.
+-- A changed definition replaces the stored one and restarts from the given
+-- next fire time; a paused schedule stays paused, and the history (last fire,
+-- last job, counters) is kept. Created/updated schedules are announced on the
+-- pub/sub channel so sleeping cron processes recompute their wait.
+--
+-- KEYS[1]  P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
+-- KEYS[2]  P:{Q}:cron       ZSET  schedule id by next fire time, ms
+-- ARGV[1]  schedule id (validated by the client)
+-- ARGV[2]  definition digest (16 hex digits)
+-- ARGV[3]  definition JSON (canonical)
+-- ARGV[4]  next fire time, ms since the Unix epoch, computed by the client
+--          from the server clock; "" if the schedule has no fire time left
+-- ARGV[5]  status if created: "A" (active) or "P" (paused)
+-- ARGV[6]  pub/sub channel announcing schedule changes (a channel, not a key)
+-- ARGV[7]  message published on it (the queue name)
+-- Returns: {code, status}: code 1 created, 2 updated, 0 unchanged; status
+--   the schedule's status letter afterwards ("A", "P" or "E").
+-- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
+
+local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
+--@include lib/schedule.lua
+
+local id, digest, def, next_ms, initial = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if #ARGV ~= 7 or (initial ~= 'A' and initial ~= 'P')
+    or (next_ms ~= '' and not tonumber(next_ms)) then
+  return redis.error_reply('ERR scheduler: bad arguments')
+end
+
+local now = sched_now_ms()
+local rec = redis.call('HGET', K_SCHEDULES, id)
+if not rec then
+  local status = initial
+  if status == 'A' then status = sched_activate(id, next_ms) end
+  local f = {'1', status, digest, '', '', '0', '0', sched_int(now), sched_int(now), def}
+  redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
+  return {1, status}
+end
+
+local f = sched_decode(rec)
+if not f then return redis.error_reply('ERR scheduler: bad schedule record') end
+if f[S_DIG] == digest then
+  -- Unchanged. Repair an active schedule missing from the ZSET (keys lost).
+  if f[S_ST] == 'A' and not redis.call('ZSCORE', K_CRON, id) then
+    f[S_ST] = sched_activate(id, next_ms)
+    redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
+  end
+  return {0, f[S_ST]}
+end
+
+f[S_DIG] = digest
+f[S_DEF] = def
+f[S_UPDATED] = sched_int(now)
+if f[S_ST] ~= 'P' then f[S_ST] = sched_activate(id, next_ms) end
+redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return {2, f[S_ST]}

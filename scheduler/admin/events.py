@@ -1,0 +1,173 @@
+"""Reading and tailing the per-queue job event streams.
+
+Every state-changing script appends to its queue's ``P:{Q}:events`` stream
+(``XADD ... MAXLEN ~ N``, so memory stays bounded) an entry with fields
+``e`` (event name), ``j`` (job id) and optionally ``d`` (detail: attempt
+number, new priority, "manual", ...). Event names: enqueued, leased,
+succeeded, retried, dead, cancelled, expired (lease expired, requeued),
+promoted, released, reprioritized (plus those of cron scripts).
+
+Following uses ``XREAD BLOCK`` on a dedicated connection whose socket
+timeout exceeds the block time (:func:`scheduler.connection.blocking_client`;
+redis-py's default 5 s socket timeout would break a longer block). One
+XREAD covers all followed queues, which on Redis Cluster requires them to
+live on one node (always true on a single server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from scheduler.admin.common import server_now_ms, text
+from scheduler.connection import blocking_client
+from scheduler.timeutil import ms_to_datetime
+
+if TYPE_CHECKING:
+    import redis
+
+    from scheduler.app import Scheduler
+
+__all__ = ["Event", "follow_events", "recent_events", "stream_position"]
+
+
+@attrs.frozen
+class Event:
+    """One job event.
+
+    Attributes:
+        id: stream entry id ``"<ms>-<n>"`` (server time of the event).
+        queue: queue name.
+        event: event name (enqueued, leased, succeeded, ...).
+        job: job id.
+        detail: extra detail ("" if none).
+    """
+
+    id: str
+    queue: str
+    event: str
+    job: str
+    detail: str
+
+    @property
+    def time(self) -> datetime:
+        """When it happened (server clock, aware UTC)."""
+        return ms_to_datetime(_id_key(self.id)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (documented keys, see docs/operating.md)."""
+        return {
+            "id": self.id,
+            "time": self.time.isoformat(),
+            "queue": self.queue,
+            "event": self.event,
+            "job": self.job,
+            "detail": self.detail or None,
+        }
+
+
+_MAX_SEQ = 2**64 - 1
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _event(queue: str, entry_id: object, fields: dict[Any, Any]) -> Event:
+    f = {text(k): text(v) for k, v in fields.items()}
+    return Event(
+        id=text(entry_id),
+        queue=queue,
+        event=f.get("e", ""),
+        job=f.get("j", ""),
+        detail=f.get("d", ""),
+    )
+
+
+def recent_events(
+    app: Scheduler, queues: Sequence[str] | None = None, count: int = 20
+) -> list[Event]:
+    """The last ``count`` events across ``queues`` (default: all), oldest first."""
+    if count <= 0:
+        return []
+    names = list(queues) if queues is not None else app.queue_names()
+    pipe = app.redis.pipeline(transaction=False)
+    for q in names:
+        pipe.xrevrange(app.queue_keys(q).events, count=count)
+    events = [
+        _event(q, entry_id, fields)
+        for q, entries in zip(names, pipe.execute(), strict=True)
+        for entry_id, fields in entries
+    ]
+    # Across queues the order is by server time to the millisecond (each
+    # stream numbers its own entries within a millisecond).
+    events.sort(key=lambda e: _id_key(e.id))
+    return events[-count:]
+
+
+def stream_position(app: Scheduler) -> str:
+    """A stream id standing for "now" on the server's clock: every event
+    appended from now on has a greater id (so do events of the current
+    millisecond: stream ids are only as fine as the ms clock)."""
+    return f"{server_now_ms(app.redis) - 1}-{_MAX_SEQ}"
+
+
+def follow_events(
+    app: Scheduler,
+    queues: Sequence[str] | None = None,
+    *,
+    after: dict[str, str] | None = None,
+    since: str | None = None,
+    block: float = 5.0,
+    stop: threading.Event | None = None,
+) -> Iterator[Event]:
+    """Yield events as they are appended, until ``stop`` is set (or forever).
+
+    Args:
+        app: the scheduler.
+        queues: queues to follow; None follows every registered queue,
+            including queues registered while following (re-read after each
+            block).
+        after: per queue, the stream id after which to start (e.g. the last
+            event shown).
+        since: where the other queues start: a stream id (events after it)
+            as returned by :func:`stream_position`; default: now. Queues
+            registered while following start at their first event (they
+            were registered after ``since``, so none is missed).
+        block: longest single ``XREAD BLOCK``, seconds; ``stop`` is checked
+            at least this often.
+        stop: set it to end the iteration.
+    """
+    idle = stop if stop is not None else threading.Event()
+    conn: redis.Redis = blocking_client(app.redis, block)
+    try:
+        start = since if since is not None else stream_position(app)
+        cursors = {q: (after or {}).get(q, start) for q in (queues or app.queue_names())}
+        while stop is None or not stop.is_set():
+            if queues is None:
+                for q in app.queue_names():
+                    cursors.setdefault(q, "0-0")
+            if not cursors:  # nothing to follow yet: wait for a queue to appear
+                if idle.wait(block):
+                    return
+                continue
+            streams: Any = {app.queue_keys(q).events: cid for q, cid in cursors.items()}
+            reply: Any = conn.xread(streams, count=500, block=max(1, int(block * 1000)))
+            by_key = {app.queue_keys(q).events: q for q in cursors}
+            batch: list[Event] = []
+            pairs = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 / RESP2
+            for key, entries in pairs:
+                q = by_key[text(key)]
+                for entry_id, fields in entries:
+                    event = _event(q, entry_id, fields)
+                    cursors[q] = event.id
+                    batch.append(event)
+            batch.sort(key=lambda e: _id_key(e.id))
+            yield from batch
+    finally:
+        conn.close()

@@ -1,0 +1,173 @@
+"""Job listings in the order that matters for each state.
+
+=============  ===============  =============================================
+state          set read         order
+=============  ===============  =============================================
+``ready``      ``ready``        run order (the order workers will lease them)
+``delayed``    ``delayed``      ETA (jobs waiting for their first ETA)
+``failed``     ``delayed``      retry ETA (failed attempts waiting to retry)
+``leased``     ``leased``       lease deadline
+``dead``       ``dead``         dead-record expiry (= time of death)
+``succeeded``  ``done``         record expiry (= time of success)
+``cancelled``  ``done``         record expiry (= time of cancel)
+=============  ===============  =============================================
+
+Reads are plain Redis reads in bounded chunks; a job that changes state
+between the two reads of a chunk is skipped, so a listing is a best-effort
+snapshot while workers run. Bulk operations (:func:`job_ids`) take a
+snapshot of ids first, then change jobs only through the Lua scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from scheduler.admin.common import text
+from scheduler.errors import ValidationError
+from scheduler.job import JobInfo, job_info
+from scheduler.priority import member_job_id
+from scheduler.record import SEP, JobState, parse_record
+
+if TYPE_CHECKING:
+    from scheduler.app import Scheduler
+    from scheduler.keys import QueueKeys
+
+__all__ = ["LISTABLE_STATES", "RETRYABLE_STATES", "job_ids", "list_jobs"]
+
+# state -> (set name, record state codes accepted, set holds "seq:id" members)
+_SOURCES: dict[str, tuple[str, frozenset[str], bool]] = {
+    "ready": ("ready", frozenset("R"), True),
+    "delayed": ("delayed", frozenset("D"), True),
+    "failed": ("delayed", frozenset("F"), True),
+    "leased": ("leased", frozenset("L"), False),
+    "dead": ("dead", frozenset("X"), False),
+    "succeeded": ("done", frozenset("S"), False),
+    "cancelled": ("done", frozenset("C"), False),
+}
+
+#: States :func:`list_jobs` accepts.
+LISTABLE_STATES: tuple[str, ...] = tuple(_SOURCES)
+
+#: States whose jobs the ``retry`` script requeues.
+RETRYABLE_STATES: tuple[str, ...] = ("dead", "failed", "cancelled", "succeeded")
+
+_CHUNK = 500
+
+#: Sets that hold jobs of two states.
+_SHARED_SETS = frozenset({"delayed", "done"})
+
+_STATE_CODES = {
+    JobState.READY: "R",
+    JobState.DELAYED: "D",
+    JobState.LEASED: "L",
+    JobState.FAILED: "F",
+    JobState.SUCCEEDED: "S",
+    JobState.DEAD: "X",
+    JobState.CANCELLED: "C",
+}
+
+
+def _source(state: str) -> tuple[str, frozenset[str], bool]:
+    try:
+        return _SOURCES[state]
+    except KeyError:
+        raise ValidationError(
+            f"unknown state {state!r}; use one of {', '.join(LISTABLE_STATES)}"
+        ) from None
+
+
+def _scan(
+    app: Scheduler, qk: QueueKeys, set_name: str, members: bool, chunk: int, start: int = 0
+) -> Iterator[list[tuple[str, float]]]:
+    """Chunks of ``(job id, score)`` of one set, in score order, from rank ``start``."""
+    key = qk.key(set_name)
+    while True:
+        page: Any = app.redis.zrange(key, start, start + chunk - 1, withscores=True)
+        if not page:
+            return
+        out = []
+        for member, score in page:
+            name = text(member)
+            out.append((member_job_id(name) if members else name, float(score)))
+        yield out
+        if len(page) < chunk:
+            return
+        start += chunk
+
+
+def list_jobs(
+    app: Scheduler, queue: str, state: str, *, limit: int = 50, offset: int = 0
+) -> list[JobInfo]:
+    """Jobs of ``queue`` in ``state``, in that state's order (see module doc).
+
+    Args:
+        app: the scheduler.
+        queue: queue name.
+        state: one of :data:`LISTABLE_STATES`.
+        limit: most jobs returned (>= 1).
+        offset: jobs of that state skipped first (>= 0).
+
+    Raises:
+        ValidationError: unknown state, bad limit/offset, malformed queue name.
+    """
+    if limit < 1 or offset < 0:
+        raise ValidationError("limit must be >= 1 and offset >= 0")
+    set_name, codes, members = _source(state)
+    qk = app.queue_keys(queue)
+    result: list[JobInfo] = []
+    # A set holding one state is read from rank ``offset``, ``limit`` at a time;
+    # sets shared by two states (delayed/failed, succeeded/cancelled) are
+    # filtered by the record's state, so their offset is counted while reading.
+    shared = set_name in _SHARED_SETS
+    skipped = 0 if shared else offset
+    chunk = _CHUNK if shared else min(limit, _CHUNK)
+    for page in _scan(app, qk, set_name, members, chunk, 0 if shared else offset):
+        raws = app.redis.hmget(qk.jobs, [job_id for job_id, _ in page])
+        for (job_id, score), raw in zip(page, raws, strict=True):
+            if raw is None:
+                continue
+            try:
+                rec = parse_record(job_id, raw)
+            except (ValueError, KeyError):  # unreadable record: not listable
+                continue
+            if _STATE_CODES[rec.state] not in codes:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            result.append(job_info(qk.queue, rec, score if set_name == "leased" else None))
+            if len(result) >= limit:
+                return result
+    return result
+
+
+def job_ids(app: Scheduler, queue: str, state: str, task: str | None = None) -> list[str]:
+    """Snapshot of the ids of ``queue``'s jobs in ``state`` (optionally of one task).
+
+    Used by bulk operations, which then change the jobs through the Lua
+    scripts in batches; a job that moved on meanwhile is reported by the
+    script, not changed twice. Memory: one id per job of that state.
+
+    Raises:
+        ValidationError: unknown state or malformed queue name.
+    """
+    set_name, codes, members = _source(state)
+    qk = app.queue_keys(queue)
+    out: list[str] = []
+    filter_state = set_name in _SHARED_SETS
+    for page in _scan(app, qk, set_name, members, _CHUNK):
+        ids = [job_id for job_id, _ in page]
+        if not filter_state and task is None:
+            out.extend(ids)
+            continue
+        for job_id, raw in zip(ids, app.redis.hmget(qk.jobs, ids), strict=True):
+            if raw is None:
+                continue
+            fields = text(raw).split(SEP, 13)
+            if len(fields) < 14 or fields[1] not in codes:
+                continue
+            if task is not None and fields[12] != task:
+                continue
+            out.append(job_id)
+    return out

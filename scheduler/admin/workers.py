@@ -1,0 +1,133 @@
+"""The worker registry: which workers are alive, and what they are doing.
+
+Workers publish themselves (:mod:`scheduler.worker.heartbeat`) in two keys:
+``P:workers`` (ZSET of worker ids scored by the last publish, ms) and
+``P:worker:<id>`` (HASH of details with a 30 s TTL, refreshed every 5 s).
+A worker that dies stops refreshing its hash, which then expires; the ZSET
+entry is dropped here, on the read path, the first time the hash is found
+gone -- so dead workers disappear on their own without a janitor process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from scheduler.admin.common import text
+
+if TYPE_CHECKING:
+    from scheduler.app import Scheduler
+
+__all__ = ["WorkerInfo", "list_workers"]
+
+
+@attrs.frozen
+class WorkerInfo:
+    """One live worker, as published in the registry.
+
+    Times are seconds since the Unix epoch, as written by the worker's own
+    clock (the registry is informational; leases use the server clock).
+
+    Attributes:
+        id: worker id (``host:pid:random`` by default).
+        host, pid: where it runs.
+        queues: queues it leases from, in its order.
+        concurrency: jobs it runs at once.
+        pool: ``"thread"`` or ``"process"``.
+        inflight: jobs it held at its last registry refresh.
+        processed: jobs it has reported since it started.
+        last_beat: time of its last registry refresh, s.
+        started: when it started, s (None if unknown).
+    """
+
+    id: str
+    host: str
+    pid: int | None
+    queues: tuple[str, ...]
+    concurrency: int | None
+    pool: str
+    inflight: int
+    processed: int
+    last_beat: float
+    started: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (documented keys, see docs/operating.md)."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "queues": list(self.queues),
+            "concurrency": self.concurrency,
+            "pool": self.pool,
+            "inflight": self.inflight,
+            "processed": self.processed,
+            "last_beat": self.last_beat,
+            "started": self.started,
+        }
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def list_workers(
+    app: Scheduler, queue: str | None = None, *, prune: bool = True
+) -> list[WorkerInfo]:
+    """Return the live workers, most recently seen first.
+
+    Args:
+        app: the scheduler (its client and prefix are used).
+        queue: only workers serving this queue.
+        prune: remove registry entries of workers whose details hash has
+            expired (they are dead). Two round trips plus one when pruning.
+    """
+    registry = app.keys
+    entries: Any = app.redis.zrange(registry.workers, 0, -1, desc=True, withscores=True)
+    if not entries:
+        return []
+    ids = [text(member) for member, _score in entries]
+    pipe = app.redis.pipeline(transaction=False)
+    for worker_id in ids:
+        pipe.hgetall(registry.worker(worker_id))
+    details = pipe.execute()
+    result: list[WorkerInfo] = []
+    gone: list[str] = []
+    for worker_id, (_member, score), raw in zip(ids, entries, details, strict=True):
+        if not raw:
+            gone.append(worker_id)
+            continue
+        fields = {text(k): text(v) for k, v in raw.items()}
+        queues = tuple(q for q in fields.get("queues", "").split(",") if q)
+        if queue is not None and queue not in queues:
+            continue
+        result.append(
+            WorkerInfo(
+                id=worker_id,
+                host=fields.get("host", ""),
+                pid=_int(fields.get("pid")),
+                queues=queues,
+                concurrency=_int(fields.get("concurrency")),
+                pool=fields.get("pool", ""),
+                inflight=_int(fields.get("inflight")) or 0,
+                processed=_int(fields.get("processed")) or 0,
+                last_beat=_float(fields.get("beat")) or float(score) / 1000,
+                started=_float(fields.get("started")),
+            )
+        )
+    if prune and gone:
+        # A worker could re-publish between our read and this ZREM; it is
+        # re-added by its next refresh (at most 5 s later), so nothing is lost.
+        app.redis.zrem(registry.workers, *gone)
+    return result

@@ -1,0 +1,265 @@
+"""``scheduler jobs list`` and ``scheduler job show|cancel|retry|reprioritize|run-now``.
+
+Every change goes through the job's Lua script (via :class:`scheduler.Job`).
+A change that does not apply (e.g. cancelling a finished job) exits 1 with
+the reason; an unknown job id exits 1; a malformed one exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from scheduler.admin import LISTABLE_STATES, list_jobs
+from scheduler.admin.common import server_now_ms
+from scheduler.app import Scheduler
+from scheduler.cli.common import (
+    admin_command,
+    console,
+    echo_json,
+    fail,
+    format_time,
+    get_app,
+)
+from scheduler.errors import JobNotFoundError
+from scheduler.job import Job, JobInfo
+from scheduler.record import JobState
+from scheduler.timeutil import ms_to_datetime
+
+__all__ = ["register"]
+
+_WHEN_COLUMN = {
+    "ready": "ready since",
+    "delayed": "ETA",
+    "failed": "retry ETA",
+    "leased": "lease deadline",
+    "dead": "died",
+    "succeeded": "finished",
+    "cancelled": "cancelled",
+}
+
+
+def _when(info: JobInfo, state: str) -> datetime | None:
+    if state in ("ready", "delayed", "failed"):
+        return info.ready_at
+    if state == "leased":
+        return info.lease_deadline
+    return info.finished_at
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _job(app: Scheduler, job_id: str, queue: str | None) -> Job:
+    return app.job(job_id, queue)
+
+
+def _action_result(job: Job, action: str, changed: bool, as_json: bool, why: str) -> None:
+    try:
+        state = job.status.value
+    except JobNotFoundError:  # its record expired right away (result TTL 0)
+        state = "gone"
+    if as_json:
+        echo_json(
+            {"id": job.id, "queue": job.queue, "action": action, "changed": changed, "state": state}
+        )
+    if not changed:
+        fail(f"job {job.id} is {state}: {why}", 1)
+    if not as_json:
+        click.echo(f"{action}: job {job.id} (queue {job.queue}) is now {state}")
+
+
+def _show(info: JobInfo, now: datetime) -> None:
+    out = console()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    inputs = info.inputs
+    rows: list[tuple[str, Any]] = [
+        ("id", info.id),
+        ("queue", info.queue),
+        ("task", info.task),
+        ("state", info.state.value),
+        ("args", json.dumps(info.args, ensure_ascii=False)),
+        ("kwargs", json.dumps(info.kwargs, ensure_ascii=False)),
+        ("priority", repr(info.priority)),
+        (
+            "priority inputs",
+            f"weight={inputs[0]!r} time={inputs[1]!r}s resource={inputs[2]!r}"
+            if inputs
+            else "(explicit priority)",
+        ),
+        ("attempts", f"{info.attempts} of {info.max_attempts}"),
+        ("enqueued", format_time(info.enqueued_at, now)),
+        ("ETA / ready at", format_time(info.ready_at, now)),
+        ("lease deadline", format_time(info.lease_deadline, now)),
+        ("worker", info.worker or "-"),
+        ("finished", format_time(info.finished_at, now)),
+        ("meta", json.dumps(info.meta, ensure_ascii=False) if info.meta else "-"),
+    ]
+    if info.state is JobState.SUCCEEDED:
+        rows.append(("result", json.dumps(info.result, ensure_ascii=False)))
+    if info.error:
+        rows.append(("error", str(info.error.get("error", ""))))
+        rows.append(("error type", str(info.error.get("type", "")) or "-"))
+        rows.append(("failed attempt", str(info.error.get("attempt", "")) or "-"))
+    for name, value in rows:
+        table.add_row(name, Text(str(value)))
+    out.print(table)
+    tb = str((info.error or {}).get("traceback", "") or "")
+    if tb:
+        out.print(Text("traceback:", style="bold"))
+        out.print(Text(tb.rstrip()))
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``jobs`` and ``job`` command groups to ``cli``."""
+
+    @cli.group("jobs")
+    def jobs() -> None:
+        """List jobs."""
+
+    @admin_command(jobs, "list")
+    @click.option("-q", "--queue", required=True, help="Queue name.")
+    @click.option(
+        "-s",
+        "--state",
+        type=click.Choice(LISTABLE_STATES),
+        default="ready",
+        show_default=True,
+        help="ready: run order; delayed/failed: by ETA; leased: by lease deadline; "
+        "dead/succeeded/cancelled: by time finished.",
+    )
+    @click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
+    @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
+    def list_command(queue: str, state: str, limit: int, offset: int, as_json: bool) -> None:
+        """Jobs of a queue in one state, in the order that matters for it."""
+        app = get_app()
+        infos = list_jobs(app, queue, state, limit=limit, offset=offset)
+        if as_json:
+            echo_json({"queue": queue, "state": state, "jobs": [i.to_dict() for i in infos]})
+            return
+        now = ms_to_datetime(server_now_ms(app.redis))
+        table = Table(title=f"{state} jobs in {queue}", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("id", overflow="fold")
+        table.add_column("task", overflow="fold")
+        table.add_column("priority", justify="right")
+        table.add_column("attempts", justify="right")
+        table.add_column(_WHEN_COLUMN[state])
+        if state == "leased":
+            table.add_column("worker", overflow="fold")
+        if state in ("failed", "dead", "cancelled", "ready"):
+            table.add_column("last error")
+        for n, info in enumerate(infos, start=offset + 1):
+            row = [
+                str(n),
+                info.id,
+                info.task,
+                f"{info.priority:g}",
+                f"{info.attempts}/{info.max_attempts}",
+                format_time(_when(info, state), now),
+            ]
+            if state == "leased":
+                row.append(info.worker or "-")
+            if state in ("failed", "dead", "cancelled", "ready"):
+                row.append(_first_line(str((info.error or {}).get("error", ""))))
+            table.add_row(*row)
+        out = console()
+        out.print(table)
+        if len(infos) == limit:
+            out.print(f"(first {limit} shown; use --limit/--offset for more)")
+
+    @cli.group("job")
+    def job() -> None:
+        """Inspect or change one job."""
+
+    queue_option = click.option(
+        "-q", "--queue", default=None, help="The job's queue (default: search every queue)."
+    )
+
+    @admin_command(job, "show")
+    @click.argument("job_id")
+    @queue_option
+    def show(job_id: str, queue: str | None, as_json: bool) -> None:
+        """Every field of a job: task, args, priority and its inputs, attempts,
+        ETA, lease deadline, worker, error and traceback, result."""
+        app = get_app()
+        info = _job(app, job_id, queue).info()
+        if as_json:
+            echo_json(info.to_dict())
+        else:
+            _show(info, ms_to_datetime(server_now_ms(app.redis)))
+
+    @admin_command(job, "cancel")
+    @click.argument("job_id")
+    @queue_option
+    @click.option("--reason", default="cancelled by operator", show_default=True)
+    def cancel(job_id: str, queue: str | None, reason: str, as_json: bool) -> None:
+        """Cancel a waiting or leased job (a leased job's result will be refused).
+        Undo with `job retry`."""
+        j = _job(get_app(), job_id, queue)
+        _action_result(j, "cancelled", j.cancel(reason), as_json, "already finished")
+
+    @admin_command(job, "retry")
+    @click.argument("job_id")
+    @queue_option
+    def retry(job_id: str, queue: str | None, as_json: bool) -> None:
+        """Run a dead, cancelled, succeeded or failed (awaiting retry) job again now."""
+        j = _job(get_app(), job_id, queue)
+        _action_result(
+            j, "retried", j.retry(), as_json, "only dead, cancelled, succeeded or failed jobs"
+        )
+
+    @admin_command(job, "reprioritize")
+    @click.argument("job_id")
+    @queue_option
+    @click.option("-p", "--priority", type=float, default=None, help="Explicit priority.")
+    @click.option("--weight", type=float, default=None, help="Formula input weight (>= 0).")
+    @click.option(
+        "--time", type=float, default=None, help="Formula input: estimated seconds (> 0)."
+    )
+    @click.option("--resource", type=float, default=None, help="Formula input resource (> 0).")
+    def reprioritize(
+        job_id: str,
+        queue: str | None,
+        priority: float | None,
+        weight: float | None,
+        time: float | None,
+        resource: float | None,
+        as_json: bool,
+    ) -> None:
+        """Change a waiting job's priority: --priority P, or new formula inputs
+        (priority = weight * time / resource; inputs not given keep the job's
+        current values, or 1)."""
+        formula = (weight, time, resource)
+        if priority is None and all(v is None for v in formula):
+            fail("give --priority, or --weight/--time/--resource", 2)
+        if priority is not None and any(v is not None for v in formula):
+            fail("give either --priority or --weight/--time/--resource, not both", 2)
+        j = _job(get_app(), job_id, queue)
+        if priority is not None:
+            changed = j.reprioritize(priority)
+        else:
+            current = j.info().inputs or (1.0, 1.0, 1.0)
+            changed = j.reprioritize(
+                weight=current[0] if weight is None else weight,
+                time=current[1] if time is None else time,
+                resource=current[2] if resource is None else resource,
+            )
+        _action_result(j, "reprioritized", changed, as_json, "only waiting jobs can change")
+
+    @admin_command(job, "run-now")
+    @click.argument("job_id")
+    @queue_option
+    def run_now(job_id: str, queue: str | None, as_json: bool) -> None:
+        """Promote a delayed job (or a failed one awaiting its retry ETA) to ready now."""
+        j = _job(get_app(), job_id, queue)
+        _action_result(j, "promoted", j.run_now(), as_json, "only delayed jobs can be promoted")

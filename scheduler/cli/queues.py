@@ -1,0 +1,170 @@
+"""``scheduler queue pause|resume|purge`` and bulk ``scheduler retry``.
+
+Pause/resume go through the ``queue_config`` script, purge through the
+``purge`` script (bounded per call, repeated until nothing is left), bulk
+retry through the ``retry`` script in batches. No second implementation.
+"""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scheduler.admin import RETRYABLE_STATES, job_ids
+from scheduler.cli.common import admin_command, echo_json, fail, get_app
+from scheduler.validation import validate_queue_name, validate_task_name
+
+__all__ = ["PURGE_BATCH", "PURGE_SETS", "RETRY_BATCH", "register"]
+
+#: Jobs per ``retry`` script call in bulk retry.
+RETRY_BATCH = 500
+
+#: Jobs deleted per ``purge`` script call.
+PURGE_BATCH = 500
+
+#: ``--state`` of ``queue purge`` -> the set the purge script empties.
+PURGE_SETS = {
+    "ready": "ready",
+    "delayed": "delayed",
+    "leased": "leased",
+    "dead": "dead",
+    "done": "done",
+}
+
+
+def _progress(total: int) -> Progress:
+    """A progress bar on stderr, shown only for large sets on a terminal."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=total < RETRY_BATCH,
+        transient=True,
+    )
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``queue`` group and the bulk ``retry`` command to ``cli``."""
+
+    @cli.group("queue")
+    def queue() -> None:
+        """Pause, resume or purge a queue."""
+
+    @admin_command(queue, "pause")
+    @click.argument("name")
+    def pause(name: str, as_json: bool) -> None:
+        """Stop workers leasing from queue NAME (enqueue, ETAs and lease expiry go on)."""
+        get_app().pause(validate_queue_name(name))
+        if as_json:
+            echo_json({"queue": name, "paused": True})
+        else:
+            click.echo(f"queue {name} paused")
+
+    @admin_command(queue, "resume")
+    @click.argument("name")
+    def resume(name: str, as_json: bool) -> None:
+        """Let workers lease from queue NAME again."""
+        get_app().resume(validate_queue_name(name))
+        if as_json:
+            echo_json({"queue": name, "paused": False})
+        else:
+            click.echo(f"queue {name} resumed")
+
+    @admin_command(queue, "purge")
+    @click.argument("name")
+    @click.option(
+        "-s",
+        "--state",
+        type=click.Choice(list(PURGE_SETS)),
+        required=True,
+        help="Which jobs to delete (done = succeeded and cancelled records; "
+        "delayed includes failed jobs awaiting retry).",
+    )
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    def purge(name: str, state: str, yes: bool, as_json: bool) -> None:
+        """Delete every job of queue NAME in one state. Asks first unless --yes.
+
+        Purged leased jobs' workers are refused when they report."""
+        app = get_app()
+        qk = app.queue_keys(name)
+        total = int(app.redis.zcard(qk.key(PURGE_SETS[state])))
+        if total == 0:
+            if as_json:
+                echo_json({"queue": name, "state": state, "deleted": 0})
+            else:
+                click.echo(f"no {state} jobs in queue {name}")
+            return
+        if not yes:
+            click.confirm(
+                f"Delete {total} {state} job(s) from queue {name}? This cannot be undone",
+                abort=True,
+                err=True,
+            )
+        deleted = 0
+        with _progress(total) as bar:
+            task = bar.add_task(f"purging {state}", total=total)
+            while n := app.scripts.purge(qk, PURGE_SETS[state], PURGE_BATCH):
+                deleted += n
+                bar.update(task, completed=min(deleted, total))
+        if as_json:
+            echo_json({"queue": name, "state": state, "deleted": deleted})
+        else:
+            click.echo(f"deleted {deleted} {state} job(s) from queue {name}")
+
+    @admin_command(cli, "retry")
+    @click.option("-q", "--queue", required=True, help="Queue name.")
+    @click.option(
+        "-s",
+        "--state",
+        type=click.Choice(RETRYABLE_STATES),
+        default="dead",
+        show_default=True,
+        help="Which jobs to run again.",
+    )
+    @click.option("--all", "all_jobs", is_flag=True, help="Every job in that state.")
+    @click.option("--task", default=None, help="Only jobs of this task.")
+    def retry(queue: str, state: str, all_jobs: bool, task: str | None, as_json: bool) -> None:
+        """Run many jobs again: every dead job of a queue (--all), or those of one
+        task (--task T). Shows a progress bar for large sets."""
+        if all_jobs == (task is not None):
+            fail("give exactly one of --all or --task TASK", 2)
+        if task is not None:
+            validate_task_name(task)
+        app = get_app()
+        qk = app.queue_keys(queue)
+        ids = job_ids(app, queue, state, task)
+        requeued = skipped = gone = 0
+        with _progress(len(ids)) as bar:
+            progress = bar.add_task(f"retrying {state} jobs", total=len(ids))
+            for start in range(0, len(ids), RETRY_BATCH):
+                batch = ids[start : start + RETRY_BATCH]
+                for code in app.scripts.retry(qk, batch):
+                    if code == 1:
+                        requeued += 1
+                    elif code == 0:
+                        skipped += 1
+                    else:
+                        gone += 1
+                bar.advance(progress, len(batch))
+        if as_json:
+            echo_json(
+                {
+                    "queue": queue,
+                    "state": state,
+                    "task": task,
+                    "matched": len(ids),
+                    "requeued": requeued,
+                    "skipped": skipped,
+                    "gone": gone,
+                }
+            )
+        else:
+            click.echo(
+                f"requeued {requeued} of {len(ids)} {state} job(s) in queue {queue}"
+                + (f" of task {task}" if task else "")
+                + (f"; {skipped} had changed state" if skipped else "")
+                + (f"; {gone} were gone" if gone else "")
+            )

@@ -1,0 +1,106 @@
+"""``scheduler status`` and ``scheduler top``: queues at a glance."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import redis
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from scheduler.admin import Overview, overview
+from scheduler.cli.common import admin_command, console, echo_json, format_age, get_app
+
+__all__ = ["register", "render_overview"]
+
+
+def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
+    """The status table (one row per queue) and a summary line.
+
+    Pure function of ``view``: ``status`` prints it once, ``top`` redraws it.
+    """
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("queue", overflow="fold")
+    table.add_column("state")
+    for name in ("ready", "delayed", "leased", "dead", "done", "succeeded"):
+        table.add_column(name, justify="right")
+    table.add_column("oldest ready", justify="right")
+    table.add_column("jobs/s (1m)", justify="right")
+    table.add_column("workers", justify="right")
+    for q in view.queues:
+        oldest = format_age(q.oldest_ready_age)
+        if q.oldest_ready_age is not None and not q.oldest_ready_exact:
+            oldest = ">=" + oldest
+        table.add_row(
+            q.queue,
+            Text("paused", style="bold yellow") if q.paused else Text("active", style="green"),
+            str(q.ready),
+            str(q.delayed),
+            str(q.leased),
+            Text(str(q.dead), style="red") if q.dead else "0",
+            str(q.done),
+            str(q.totals.get("succeeded", 0)),
+            oldest,
+            f"{q.jobs_per_s:.2f}",
+            str(q.workers),
+        )
+    if not view.queues:
+        table.add_row("(no queues)", *[""] * 10)
+    summary = Text(
+        f"{len(view.workers)} live worker(s); "
+        f"server time {view.server_time.strftime('%Y-%m-%d %H:%M:%S')} UTC; "
+        "succeeded = total since the queue was created, done = succeeded/cancelled kept"
+    )
+    return Group(table, summary)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``status`` and ``top`` to ``cli``."""
+
+    @admin_command(cli, "status")
+    @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")
+    def status(queues: tuple[str, ...], as_json: bool) -> None:
+        """Per queue: ready, delayed, leased, dead and done counts, the oldest
+        ready job's age, paused or not, live workers, jobs/s over the last minute."""
+        view = overview(get_app(), list(queues) or None)
+        if as_json:
+            echo_json(view.to_dict())
+        else:
+            console().print(render_overview(view))
+
+    @admin_command(cli, "top", json_output=False)
+    @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")
+    @click.option(
+        "--interval",
+        type=click.FloatRange(min=0.1),
+        default=1.0,
+        show_default=True,
+        help="Seconds between refreshes.",
+    )
+    @click.option("--iterations", type=click.IntRange(min=0), default=0, hidden=True)
+    def top(queues: tuple[str, ...], interval: float, iterations: int) -> None:
+        """The status view, refreshed every second until Ctrl-C (a Redis error
+        is shown and retried; only the first read must succeed)."""
+        app = get_app()
+        names = list(queues) or None
+        out = console()
+        count = 0
+        try:
+            with Live(
+                render_overview(overview(app, names)), console=out, auto_refresh=False
+            ) as live:
+                while True:
+                    count += 1
+                    if iterations and count >= iterations:
+                        break
+                    time.sleep(interval)
+                    try:
+                        view: RenderableType = render_overview(overview(app, names))
+                    except (redis.RedisError, OSError) as exc:  # keep trying; Ctrl-C quits
+                        view = Text(f"Redis error: {exc}; retrying", style="bold red")
+                    live.update(view, refresh=True)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,159 @@
+"""Misfire policies and the firing plan: what to enqueue when a schedule is due.
+
+Pure functions (no Redis, no clock): the cron runner reads a schedule's
+stored next fire time and the server's clock, calls :func:`plan_firing`,
+and hands the plan to the ``cron_fire`` script, which applies it atomically
+if the stored next fire time has not moved in the meantime.
+
+A firing is *due* when its fire time is at or before now. While a cron
+process is up, exactly one firing is due each time, a few milliseconds late,
+and every policy enqueues it. When no cron process was up (or all were
+stalled), several firings can be due at once, and the policy decides:
+
+=============  ===============================================================
+policy         due firings ``f1 < ... < fk`` (k >= 1) become
+=============  ===============================================================
+``skip``       one job for ``fk`` if it is at most ``misfire_grace`` late;
+               all others are skipped ("skip to the next")
+``coalesce``   one job for ``fk``, however late, standing for all k (default)
+``catch_up``   one job for each ``fi`` at most ``misfire_grace`` late, oldest
+               first (at most ``batch`` per call); older ones are skipped
+=============  ===============================================================
+
+Firings that do not get their own job are *missed*; their number is recorded
+in the first job's ``meta["missed"]`` and added to the schedule's counter.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+
+import attrs
+
+from scheduler.cron.errors import InvalidScheduleError
+from scheduler.cron.timing import Rule, count_fires, fires_between, latest_fire, next_fire
+
+__all__ = [
+    "MISSED_COUNT_CAP",
+    "FirePlan",
+    "MisfirePolicy",
+    "jitter_offset",
+    "plan_firing",
+]
+
+#: Missed firings are counted up to this many per call (then the count is a
+#: lower bound): counting a week-long outage of a per-second cron schedule
+#: one by one would take seconds.
+MISSED_COUNT_CAP = 1000
+
+
+class MisfirePolicy(enum.StrEnum):
+    """What to do with firings that were due while no cron process ran them."""
+
+    SKIP = "skip"
+    COALESCE = "coalesce"
+    CATCH_UP = "catch_up"
+
+    @classmethod
+    def parse(cls, value: object) -> MisfirePolicy:
+        """Accept a policy or its name (``"catch-up"`` and ``"catchup"`` too).
+
+        Raises:
+            InvalidScheduleError: unknown policy.
+        """
+        if isinstance(value, MisfirePolicy):
+            return value
+        text = str(value).strip().lower().replace("-", "_")
+        if text == "catchup":
+            text = "catch_up"
+        try:
+            return cls(text)
+        except ValueError:
+            raise InvalidScheduleError(
+                f"unknown misfire policy {value!r}; use skip, coalesce or catch_up"
+            ) from None
+
+
+@attrs.frozen
+class FirePlan:
+    """What one ``cron_fire`` call should do.
+
+    Attributes:
+        fires: fire times (ms) to enqueue a job for, ascending; may be empty.
+        missed: due firings that get no job of their own (skipped or folded
+            into a coalesced job); capped at :data:`MISSED_COUNT_CAP`.
+        next_ms: the schedule's new next fire time (ms), or None when no fire
+            time is left (past its end). Later than every fire time due so
+            far unless ``catch_up`` stopped at ``batch`` jobs: then it is the
+            next firing still to catch up (already due).
+    """
+
+    fires: tuple[int, ...]
+    missed: int
+    next_ms: int | None
+
+
+def plan_firing(
+    rule: Rule,
+    policy: MisfirePolicy,
+    grace_ms: int,
+    stored_next_ms: int,
+    now_ms: int,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    batch: int = 100,
+) -> FirePlan | None:
+    """Plan the firing of a schedule whose stored next fire time is ``stored_next_ms``.
+
+    Args:
+        rule: the schedule's rule (:class:`~scheduler.cron.timing.CronRule` or
+            :class:`~scheduler.cron.timing.IntervalRule`).
+        policy: the misfire policy.
+        grace_ms: ``misfire_grace`` in ms (>= 0): how late a firing may be
+            and still run on its own under ``skip`` and ``catch_up``.
+        stored_next_ms: the next fire time stored in Redis (ms).
+        now_ms: the Redis server's clock (ms).
+        start_ms, end_ms: the schedule's bounds (inclusive, ms), or None.
+        batch: most jobs one plan may enqueue (``catch_up``), >= 1.
+
+    Returns:
+        The plan, or None if nothing is due yet (``stored_next_ms > now_ms``).
+    """
+    if stored_next_ms > now_ms:
+        return None
+    bounds = {"start_ms": start_ms, "end_ms": end_ms}
+    after_now = next_fire(rule, now_ms, **bounds)
+    if policy is MisfirePolicy.CATCH_UP:
+        cutoff = max(stored_next_ms, now_ms - grace_ms)
+        missed = count_fires(rule, stored_next_ms, cutoff, MISSED_COUNT_CAP, **bounds)
+        fires = fires_between(rule, cutoff, now_ms, batch, **bounds)
+        if stored_next_ms >= cutoff and (not fires or fires[0] != stored_next_ms):
+            # The stored time is not a fire time of the rule (e.g. new zone
+            # data moved it): still honour it once.
+            fires = [stored_next_ms, *fires][:batch]
+        if len(fires) == batch:
+            following = next_fire(rule, fires[-1], **bounds)
+            if following is not None and following <= now_ms:
+                return FirePlan(tuple(fires), missed, following)
+        return FirePlan(tuple(fires), missed, after_now)
+    latest = latest_fire(rule, now_ms, **bounds)
+    if latest is None or latest < stored_next_ms:
+        latest = stored_next_ms
+    missed = count_fires(rule, stored_next_ms, latest, MISSED_COUNT_CAP, **bounds)
+    if policy is MisfirePolicy.SKIP and now_ms - latest > grace_ms:
+        return FirePlan((), min(MISSED_COUNT_CAP, missed + 1), after_now)
+    return FirePlan((latest,), missed, after_now)
+
+
+def jitter_offset(schedule_id: str, fire_ms: int, jitter_ms: int) -> int:
+    """Deterministic pseudo-random delay in ``[0, jitter_ms)`` ms for one firing.
+
+    Derived from the schedule id and fire time, so every cron process
+    computes the same value for the same firing.
+    """
+    if jitter_ms <= 0:
+        return 0
+    digest = hashlib.sha256(f"{schedule_id}\x00{fire_ms}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % jitter_ms

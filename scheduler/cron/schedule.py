@@ -1,0 +1,383 @@
+"""The schedule definition: validation at declaration, encoding, fire helpers.
+
+A :class:`Schedule` is everything needed to enqueue its jobs without the
+declaring code: the rule (cron expression + timezone, or interval), bounds,
+jitter, misfire policy, and a :class:`JobTemplate` holding the job exactly as
+:meth:`scheduler.Scheduler.enqueue` would have encoded it (task name, payload
+JSON, priority, record options). It is stored as canonical JSON in Redis, so
+every cron process fires the same job whatever version of the code it runs;
+the code's declarations only matter when they are upserted.
+
+Times are integer ms since the Unix epoch; durations at the API are seconds
+(float) or ``timedelta``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import attrs
+
+from scheduler.cron.errors import InvalidScheduleError
+from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
+from scheduler.cron.timing import MAX_MS, CronRule, IntervalRule, Rule, get_zone, next_fire
+from scheduler.errors import ValidationError
+from scheduler.serialization import encode_meta
+from scheduler.task import EnqueueOptions, Task
+from scheduler.timeutil import seconds_to_ms
+from scheduler.validation import validate_job_id, validate_schedule_id
+
+if TYPE_CHECKING:
+    from scheduler.app import Scheduler
+
+__all__ = [
+    "DEFAULT_MISFIRE_GRACE",
+    "FORMAT_VERSION",
+    "JobTemplate",
+    "Schedule",
+    "ScheduleOptions",
+    "build_schedule",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Default ``misfire_grace``, seconds.
+DEFAULT_MISFIRE_GRACE = 60.0
+#: Version of the stored definition JSON.
+FORMAT_VERSION = 1
+#: Shortest interval of an ``every=`` schedule, ms.
+MIN_INTERVAL_MS = 1000
+#: Prefix of the job ids of schedule firings: ``cron:<schedule id>:<fire ms>``.
+JOB_ID_PREFIX = "cron:"
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """Keyword options of :meth:`scheduler.Scheduler.cron` / ``every``.
+
+    Keys:
+        id: schedule id (default: the task name); unique per queue.
+        tz: IANA timezone of the cron expression and of naive start/end
+            (default ``"UTC"``).
+        start: first allowed fire time (``datetime``, inclusive); also the
+            anchor of an interval schedule (default: the Unix epoch).
+        end: last allowed fire time (``datetime``, inclusive).
+        jitter: each job is delayed by a deterministic pseudo-random amount in
+            ``[0, jitter)`` after its fire time; seconds or ``timedelta``.
+        misfire: ``"coalesce"`` (default), ``"skip"`` or ``"catch_up"``.
+        misfire_grace: how late a firing may be and still run on its own
+            under ``skip``/``catch_up``; seconds or ``timedelta`` (default 60 s).
+        paused: create the schedule paused (later updates keep its state).
+        queue, priority, weight, time, resource, max_attempts, lease,
+        result_ttl: job options, as for :class:`scheduler.EnqueueOptions`.
+        meta: extra JSON metadata for every job (the schedule's keys win).
+    """
+
+    id: str
+    tz: str
+    start: datetime | None
+    end: datetime | None
+    jitter: float | timedelta
+    misfire: str | MisfirePolicy
+    misfire_grace: float | timedelta
+    paused: bool
+    queue: str
+    priority: float
+    weight: float
+    time: float
+    resource: float
+    max_attempts: int
+    lease: float | timedelta
+    result_ttl: float | timedelta
+    meta: dict[str, Any]
+
+
+@attrs.frozen
+class JobTemplate:
+    """A schedule's job, encoded as the enqueue script expects it.
+
+    Attributes:
+        task: task name.
+        payload: ``[args, kwargs]`` JSON text.
+        priority: priority as ``repr(float)`` text.
+        inputs: ``"weight,time,resource"`` or ``""`` (explicit priority).
+        options: encoded :class:`scheduler.record.JobOptions`.
+        meta: extra metadata merged into each job's ``meta``, or None.
+    """
+
+    task: str
+    payload: str
+    priority: str
+    inputs: str
+    options: str
+    meta: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class Schedule:
+    """A validated cron or interval schedule (build with :func:`build_schedule`).
+
+    Attributes:
+        id: schedule id (validated), unique within its queue.
+        queue: the queue its jobs go to; the schedule is stored there too.
+        job: the job each firing enqueues.
+        cron: cron expression (normalised), or None for an interval schedule.
+        every_ms: interval in ms, or None for a cron schedule.
+        tz: timezone name.
+        start_ms, end_ms: bounds, ms since the epoch (inclusive), or None.
+        jitter_ms: jitter bound, ms (0 = none).
+        misfire: misfire policy.
+        grace_ms: ``misfire_grace``, ms.
+        paused: initial state when first stored (not part of the definition:
+            updating a schedule never pauses or resumes it).
+    """
+
+    id: str
+    queue: str
+    job: JobTemplate
+    cron: str | None = None
+    every_ms: int | None = None
+    tz: str = "UTC"
+    start_ms: int | None = None
+    end_ms: int | None = None
+    jitter_ms: int = 0
+    misfire: MisfirePolicy = MisfirePolicy.COALESCE
+    grace_ms: int = 60_000
+    paused: bool = attrs.field(default=False, eq=False)
+    _rule: Rule = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        rule: Rule
+        if (self.cron is None) == (self.every_ms is None):
+            raise InvalidScheduleError("give exactly one of a cron expression and an interval")
+        if self.cron is not None:
+            rule = CronRule(self.cron, self.tz)
+        else:
+            assert self.every_ms is not None
+            if self.every_ms < MIN_INTERVAL_MS:
+                raise InvalidScheduleError(f"interval must be at least 1 s, got {self.every_ms} ms")
+            get_zone(self.tz)
+            rule = IntervalRule(self.every_ms, self.start_ms or 0)
+        if self.start_ms is not None and self.end_ms is not None and self.end_ms < self.start_ms:
+            raise InvalidScheduleError("end is before start")
+        object.__setattr__(self, "_rule", rule)
+
+    # -- timing -------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """``"cron"`` or ``"interval"``."""
+        return "cron" if self.cron is not None else "interval"
+
+    @property
+    def rule(self) -> Rule:
+        """The fire-time rule."""
+        return self._rule
+
+    def describe(self) -> str:
+        """Short human description, e.g. ``cron '*/5 * * * *' Europe/Paris``."""
+        if self.cron is not None:
+            return f"cron {self.cron!r} {self.tz}"
+        assert self.every_ms is not None
+        return f"every {timedelta(milliseconds=self.every_ms)}"
+
+    def next_fire(self, after_ms: int) -> int | None:
+        """The first fire time strictly after ``after_ms`` within the bounds (ms), or None."""
+        return next_fire(self._rule, after_ms, self.start_ms, self.end_ms)
+
+    def plan(self, stored_next_ms: int, now_ms: int, batch: int = 100) -> FirePlan | None:
+        """The firing plan when the stored next fire time is ``stored_next_ms`` and the
+        server clock reads ``now_ms`` (see :func:`scheduler.cron.policy.plan_firing`)."""
+        return plan_firing(
+            self._rule,
+            self.misfire,
+            self.grace_ms,
+            stored_next_ms,
+            now_ms,
+            start_ms=self.start_ms,
+            end_ms=self.end_ms,
+            batch=batch,
+        )
+
+    # -- jobs ---------------------------------------------------------------
+
+    def job_id(self, fire_ms: int) -> str:
+        """The job id of the firing at ``fire_ms``: ``cron:<schedule id>:<fire ms>``."""
+        return validate_job_id(f"{JOB_ID_PREFIX}{self.id}:{fire_ms}")
+
+    def due_ms(self, fire_ms: int) -> int:
+        """When the job of the firing at ``fire_ms`` becomes ready: fire time + jitter (ms)."""
+        return fire_ms + jitter_offset(self.id, fire_ms, self.jitter_ms)
+
+    def job_meta(self, fire_ms: int, missed: int) -> str:
+        """The job's ``meta`` JSON: ``schedule``, ``fire_at`` (ms), ``misfire``
+        (the policy) and ``missed`` (firings skipped or folded just before it)."""
+        meta: dict[str, Any] = dict(self.job.meta or {})
+        meta.update(schedule=self.id, fire_at=fire_ms, misfire=str(self.misfire), missed=missed)
+        return encode_meta(meta)
+
+    # -- encoding -----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as a JSON-ready dict (everything but ``paused``)."""
+        return {
+            "v": FORMAT_VERSION,
+            "id": self.id,
+            "queue": self.queue,
+            "cron": self.cron,
+            "every_ms": self.every_ms,
+            "tz": self.tz,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "jitter_ms": self.jitter_ms,
+            "misfire": str(self.misfire),
+            "grace_ms": self.grace_ms,
+            "job": attrs.asdict(self.job),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON of the definition (sorted keys, compact)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def digest(self) -> str:
+        """16 hex digits identifying the definition; equal definitions, equal digests."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, paused: bool = False) -> Schedule:
+        """Decode a stored definition.
+
+        Raises:
+            InvalidScheduleError: not a definition this version understands.
+        """
+        try:
+            d = json.loads(text)
+            if d.get("v") != FORMAT_VERSION:
+                raise InvalidScheduleError(f"unsupported schedule format {d.get('v')!r}")
+            return cls(
+                id=d["id"],
+                queue=d["queue"],
+                job=JobTemplate(**d["job"]),
+                cron=d["cron"],
+                every_ms=d["every_ms"],
+                tz=d["tz"],
+                start_ms=d["start_ms"],
+                end_ms=d["end_ms"],
+                jitter_ms=d["jitter_ms"],
+                misfire=MisfirePolicy.parse(d["misfire"]),
+                grace_ms=d["grace_ms"],
+                paused=paused,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, InvalidScheduleError):
+                raise
+            raise InvalidScheduleError(f"malformed schedule definition: {exc!r}") from None
+
+
+def _when_ms(name: str, when: datetime | None, tz: str) -> int | None:
+    if when is None:
+        return None
+    if not isinstance(when, datetime):
+        raise InvalidScheduleError(f"{name} must be a datetime, got {when!r}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=get_zone(tz))
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _duration_ms(name: str, value: float | timedelta) -> int:
+    try:
+        return seconds_to_ms(value, name)
+    except ValidationError as exc:
+        raise InvalidScheduleError(str(exc)) from None
+
+
+def build_schedule(
+    app: Scheduler,
+    task: str | Task[Any, Any],
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    cron: str | None = None,
+    every: float | timedelta | None = None,
+    **options: Any,
+) -> Schedule:
+    """Validate a schedule declaration and return it (nothing is written).
+
+    Args:
+        app: the scheduler whose defaults and task registry apply to the job.
+        task: a :class:`scheduler.Task` or a task name.
+        args, kwargs: the job's arguments (JSON-serializable).
+        cron: a cron expression (see :class:`~scheduler.cron.timing.CronRule`).
+        every: an interval (seconds or ``timedelta``, >= 1 s).
+        options: see :class:`ScheduleOptions`.
+
+    Raises:
+        InvalidScheduleError: bad expression, timezone, interval, bounds,
+            jitter or misfire setting, or an expression that never matches.
+        ValidationError: bad job options, arguments or id (as for enqueue).
+        TypeError: unknown option.
+    """
+    unknown = set(options) - set(ScheduleOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
+    tz = options.get("tz", "UTC")
+    get_zone(tz)
+    every_ms = None if every is None else _duration_ms("every", every)
+    user_meta = options.get("meta")
+    encode_meta(user_meta)  # validate now
+    enqueue_options = EnqueueOptions(
+        **{
+            key: options[key]
+            for key in (
+                "queue",
+                "priority",
+                "weight",
+                "time",
+                "resource",
+                "max_attempts",
+                "lease",
+                "result_ttl",
+            )
+            if key in options
+        }
+    )
+    queue, item = app._build(task, tuple(args), kwargs, enqueue_options)
+    schedule_id = options.get("id")
+    if schedule_id is None:
+        try:
+            schedule_id = validate_schedule_id(item.task)
+        except ValidationError:
+            raise InvalidScheduleError(
+                f"task name {item.task!r} is not a valid schedule id; give id=..."
+            ) from None
+    schedule_id = validate_schedule_id(schedule_id)
+    schedule = Schedule(
+        id=schedule_id,
+        queue=queue,
+        job=JobTemplate(
+            task=item.task,
+            payload=item.payload,
+            priority=item.priority,
+            inputs=item.inputs,
+            options=item.options,
+            meta=dict(user_meta) if user_meta else None,
+        ),
+        cron=cron,
+        every_ms=every_ms,
+        tz=tz,
+        start_ms=_when_ms("start", options.get("start"), tz),
+        end_ms=_when_ms("end", options.get("end"), tz),
+        jitter_ms=_duration_ms("jitter", options.get("jitter", 0.0)),
+        misfire=MisfirePolicy.parse(options.get("misfire", MisfirePolicy.COALESCE)),
+        grace_ms=_duration_ms("misfire_grace", options.get("misfire_grace", DEFAULT_MISFIRE_GRACE)),
+        paused=bool(options.get("paused", False)),
+    )
+    if schedule.end_ms is None and schedule.rule.next_after(int(time.time() * 1000)) is None:
+        raise InvalidScheduleError(f"{schedule.describe()} never fires")
+    schedule.job_id(MAX_MS)  # the derived job ids are valid
+    return schedule

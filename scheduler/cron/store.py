@@ -1,0 +1,279 @@
+"""The schedules of one app: declared in code, stored in Redis, controlled.
+
+:class:`ScheduleStore` is what :attr:`scheduler.Scheduler.schedules` returns.
+Schedules declared with ``app.cron(...)`` / ``app.every(...)`` are kept in
+:attr:`ScheduleStore.declared` (no Redis I/O at import time) and upserted by
+:meth:`ScheduleStore.sync` when a cron process starts. :meth:`ScheduleStore.add`
+writes one at once (run-time schedules; they persist in Redis).
+
+Every write is one Lua script; reads (:meth:`get`, :meth:`list`) are plain
+HGET/ZSCORE calls. Next fire times are computed here from the Redis server
+clock (``TIME``), never from the local clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
+from scheduler.cron.schedule import Schedule, build_schedule
+from scheduler.cron.scripts import CronScripts, FireJob, FireReply, UpsertReply
+from scheduler.cron.state import ScheduleInfo, parse_stored
+from scheduler.task import Task
+from scheduler.validation import validate_queue_name, validate_schedule_id
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from scheduler.app import Scheduler
+    from scheduler.cron.policy import FirePlan
+
+__all__ = ["ScheduleStore", "server_time_ms"]
+
+log = logging.getLogger("scheduler.cron")
+
+
+def server_time_ms(client: redis.Redis) -> int:
+    """The Redis server's clock (``TIME``), ms since the Unix epoch."""
+    sec, usec = client.time()
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class ScheduleStore:
+    """Cron and interval schedules of one :class:`scheduler.Scheduler`.
+
+    Args:
+        app: the owning scheduler (client, prefix, defaults, task registry).
+    """
+
+    def __init__(self, app: Scheduler) -> None:
+        self.app = app
+        self.scripts = CronScripts(app.redis, events_maxlen=app.scripts.events_maxlen)
+        self.channel = app.keys.schedules_channel
+        self._declared: dict[tuple[str, str], Schedule] = {}
+        self._lock = threading.Lock()
+
+    # -- declaration ----------------------------------------------------------
+
+    def build(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        cron: str | None = None,
+        every: float | timedelta | None = None,
+        **options: Any,
+    ) -> Schedule:
+        """Validate and return a schedule without declaring or storing it.
+
+        See :func:`scheduler.cron.schedule.build_schedule` for the arguments.
+        """
+        return build_schedule(self.app, task, args, kwargs, cron=cron, every=every, **options)
+
+    def declare(self, schedule: Schedule) -> Schedule:
+        """Add ``schedule`` to the schedules this code declares (upserted by :meth:`sync`).
+
+        Raises:
+            InvalidScheduleError: another, different schedule with this id
+                and queue is already declared.
+        """
+        key = (schedule.queue, schedule.id)
+        with self._lock:
+            existing = self._declared.get(key)
+            if existing is not None and existing.digest != schedule.digest:
+                raise InvalidScheduleError(
+                    f"schedule {schedule.id!r} in queue {schedule.queue!r} is already "
+                    "declared differently; give each schedule its own id="
+                )
+            self._declared[key] = schedule
+        return schedule
+
+    @property
+    def declared(self) -> list[Schedule]:
+        """Schedules declared in code on this app, in declaration order."""
+        with self._lock:
+            return list(self._declared.values())
+
+    # -- writes -------------------------------------------------------------
+
+    def add(self, schedule: Schedule) -> UpsertReply:
+        """Store ``schedule`` now: create it, or update its definition if it changed.
+
+        An unchanged definition is left as it is (next fire time, pause state
+        and history kept). A changed one restarts from the next fire time
+        after now and keeps its pause state and history.
+
+        Returns:
+            ``outcome`` ``"created"``/``"updated"``/``"unchanged"`` and the status.
+        """
+        self.app._register_queue(schedule.queue)
+        now = server_time_ms(self.app.redis)
+        reply = self.scripts.upsert(
+            self.app.queue_keys(schedule.queue),
+            schedule.id,
+            schedule.digest,
+            schedule.to_json(),
+            schedule.next_fire(now),
+            paused=schedule.paused,
+            channel=self.channel,
+        )
+        if reply.outcome != "unchanged":
+            log.info("schedule %s (%s) %s", schedule.id, schedule.describe(), reply.outcome)
+        return reply
+
+    def sync(self) -> dict[str, int]:
+        """Upsert every declared schedule; returns how many were created/updated/unchanged.
+
+        Safe to run from any number of processes at once: equal definitions
+        are no-ops, and two code versions declaring the same id update one
+        schedule (the last writer's definition wins) -- never a duplicate.
+        Schedules in Redis that the code no longer declares are left alone
+        (they may have been added at run time): remove them explicitly.
+        """
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        for schedule in self.declared:
+            counts[self.add(schedule).outcome] += 1
+        return counts
+
+    def _find_queue(self, schedule_id: str, queue: str | None) -> str:
+        validate_schedule_id(schedule_id)
+        if queue is not None:
+            return validate_queue_name(queue)
+        for name in self.app.queue_names():
+            if self.app.redis.hexists(self.app.queue_keys(name).schedules, schedule_id):
+                return name
+        raise ScheduleNotFoundError(f"no schedule {schedule_id!r}")
+
+    def pause(self, schedule_id: str, queue: str | None = None) -> bool:
+        """Pause a schedule: nothing fires until :meth:`resume`.
+
+        Args:
+            schedule_id: the schedule id.
+            queue: its queue; None searches every registered queue.
+
+        Returns:
+            True if it was paused now, False if it already was.
+
+        Raises:
+            ScheduleNotFoundError: no such schedule.
+        """
+        q = self._find_queue(schedule_id, queue)
+        code = self.scripts.pause(
+            self.app.queue_keys(q), schedule_id, True, None, channel=self.channel
+        )
+        if code < 0:
+            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
+        return code == 1
+
+    def resume(self, schedule_id: str, queue: str | None = None) -> bool:
+        """Resume a paused schedule at its next fire time after now (firings
+        due while it was paused are not run).
+
+        Returns:
+            True if it was resumed now, False if it was not paused.
+
+        Raises:
+            ScheduleNotFoundError: no such schedule.
+        """
+        info = self.get(schedule_id, queue)
+        next_ms = info.schedule.next_fire(server_time_ms(self.app.redis))
+        code = self.scripts.pause(
+            self.app.queue_keys(info.queue), schedule_id, False, next_ms, channel=self.channel
+        )
+        if code < 0:
+            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
+        return code == 1
+
+    def remove(self, schedule_id: str, queue: str | None = None) -> bool:
+        """Delete a schedule (jobs already enqueued stay). A schedule still
+        declared in code comes back at the next :meth:`sync`.
+
+        Returns:
+            True if it existed.
+        """
+        try:
+            q = self._find_queue(schedule_id, queue)
+        except ScheduleNotFoundError:
+            return False
+        return self.scripts.remove(self.app.queue_keys(q), schedule_id, channel=self.channel) == 1
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, schedule_id: str, queue: str | None = None) -> ScheduleInfo:
+        """A schedule with its next fire time, last fire time and last job id.
+
+        Raises:
+            ScheduleNotFoundError: no such schedule.
+        """
+        q = self._find_queue(schedule_id, queue)
+        qk = self.app.queue_keys(q)
+        pipe = self.app.redis.pipeline(transaction=False)
+        pipe.hget(qk.schedules, schedule_id)
+        pipe.zscore(qk.cron, schedule_id)
+        raw, score = pipe.execute()
+        if raw is None:
+            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
+        return ScheduleInfo.decode(parse_stored(raw), None if score is None else int(score))
+
+    def list(self, queue: str | None = None) -> list[ScheduleInfo]:
+        """Every stored schedule (of ``queue``, or of all registered queues),
+        sorted by queue and id. Undecodable records are logged and left out."""
+        queues = [validate_queue_name(queue)] if queue is not None else self.app.queue_names()
+        result: list[ScheduleInfo] = []
+        for q in queues:
+            qk = self.app.queue_keys(q)
+            pipe = self.app.redis.pipeline(transaction=False)
+            pipe.hgetall(qk.schedules)
+            pipe.zrange(qk.cron, 0, -1, withscores=True)
+            raw, scored = pipe.execute()
+            scores = {_text(member): int(score) for member, score in scored}
+            for key in sorted(raw, key=_text):
+                sid = _text(key)
+                try:
+                    result.append(ScheduleInfo.decode(parse_stored(raw[key]), scores.get(sid)))
+                except ValueError as exc:
+                    log.warning("schedule %s in queue %s is unreadable: %s", sid, q, exc)
+        return result
+
+    # -- firing (used by the cron runner) -------------------------------------
+
+    def fire(
+        self, schedule: Schedule, digest: str, expected_next_ms: int, plan: FirePlan
+    ) -> FireReply:
+        """Apply a firing plan with the ``cron_fire`` script (check-and-advance).
+
+        Args:
+            schedule: the stored definition the plan was computed from.
+            digest: its stored digest.
+            expected_next_ms: the stored next fire time the plan started from, ms.
+            plan: from :meth:`Schedule.plan`.
+        """
+        jobs = [
+            FireJob(
+                job_id=schedule.job_id(fire),
+                fire_ms=fire,
+                due_ms=schedule.due_ms(fire),
+                meta=schedule.job_meta(fire, plan.missed if i == 0 else 0),
+            )
+            for i, fire in enumerate(plan.fires)
+        ]
+        return self.scripts.fire(
+            self.app.queue_keys(schedule.queue),
+            schedule.id,
+            digest,
+            expected_next_ms,
+            plan.next_ms,
+            plan.missed,
+            schedule.job,
+            jobs,
+        )

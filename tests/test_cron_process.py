@@ -1,0 +1,193 @@
+"""Cron processes started through the CLI on a real Redis server: several at
+once fire each firing exactly once; a killed and restarted one applies the
+misfire policies; a worker runs schedules with ``--with-cron``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+
+from scheduler import JobState, Scheduler
+from scheduler.cron.store import server_time_ms
+from scheduler.devserver import DevServer
+from scheduler.record import JobRecord, parse_record
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = "tests.apps.cron_app:app"
+pytestmark = pytest.mark.slow
+
+
+def spawn(url: str, mode: str, *args: str, version: str = "1") -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SCHEDULER_TEST_URL": url,
+        "SCHEDULER_TEST_PREFIX": "cx",
+        "CRON_APP_MODE": mode,
+        "CRON_APP_VERSION": version,
+    }
+    command = args or ("cron", APP)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> str:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    return out.decode(errors="replace")
+
+
+def fired_jobs(app: Scheduler) -> dict[str, list[tuple[int, JobRecord]]]:
+    """Schedule id -> [(fire time ms, job record)] sorted by fire time."""
+    result: dict[str, list[tuple[int, JobRecord]]] = {}
+    raw: dict[bytes, bytes] = app.redis.hgetall(app.queue_keys("default").jobs)  # type: ignore[assignment]
+    for key, value in raw.items():
+        rec = parse_record(key.decode(), value)
+        meta = json.loads(rec.meta)
+        result.setdefault(meta["schedule"], []).append((meta["fire_at"], rec))
+    for items in result.values():
+        items.sort(key=lambda item: item[0])
+    return result
+
+
+def fire_times(app: Scheduler, schedule_id: str) -> list[int]:
+    return [fire for fire, _ in fired_jobs(app).get(schedule_id, [])]
+
+
+@pytest.fixture
+def capp(redis_server: DevServer, real_redis: redis.Redis) -> Scheduler:
+    return Scheduler(real_redis, prefix="cx")
+
+
+def test_three_processes_two_code_versions_fire_each_second_exactly_once(
+    capp: Scheduler, redis_server: DevServer
+) -> None:
+    procs = [
+        spawn(redis_server.url, "exactly_once", version=v) for v in ("1", "2", "1")
+    ]  # started at once: they race to upsert (two code versions) and to fire
+    outputs: list[str] = []
+    try:
+        wait_until(lambda: len(fire_times(capp, "every-second")) >= 11, timeout=30)
+    finally:
+        outputs = [stop(p) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    qk = capp.queue_keys("default")
+    # One schedule per id, whichever version wrote last.
+    assert sorted(capp.redis.hkeys(qk.schedules)) == [
+        b"cron-second",
+        b"every-second",
+    ]
+    assert capp.redis.zcard(qk.cron) == 2
+    jobs = fired_jobs(capp)
+    total = sum(len(items) for items in jobs.values())
+    # Each firing was created by exactly one process: the processes' own counts add up.
+    counts = [int(m) for o in outputs for m in re.findall(r"after enqueuing (\d+) jobs", o)]
+    assert len(counts) == 3 and sum(counts) == total, outputs
+    assert int(capp.redis.hget(qk.stats, "enqueued") or 0) == total
+    events: list[tuple[bytes, dict[bytes, bytes]]] = capp.redis.xrange(qk.events)  # type: ignore[assignment]
+    enqueued = Counter(e[1][b"j"] for e in events if e[1][b"e"] == b"enqueued")
+    assert set(enqueued.values()) == {1} and len(enqueued) == total
+    for sid in ("every-second", "cron-second"):
+        info = capp.schedules.get(sid)
+        fires = [f for f, _ in jobs[sid] if f >= info.updated_ms - 1000]
+        # Since the last definition change, every second fired, once, none missed.
+        assert len(fires) >= 8 and fires == list(range(fires[0], fires[-1] + 1000, 1000)), sid
+        assert info.fired == len(jobs[sid]) and info.missed == 0
+        assert info.last_job_id == f"cron:{sid}:{fires[-1]}"
+        for fire, rec in jobs[sid]:
+            meta = json.loads(rec.meta)
+            assert meta["missed"] == 0 and meta["misfire"] == "coalesce"
+            assert rec.job_id == f"cron:{sid}:{fire}"
+            assert 0 <= rec.enqueued_ms - fire <= 100, (sid, rec.enqueued_ms - fire)
+        # The stored definition is one of the two versions, and the last job used it.
+        payload = info.schedule.job.payload
+        label = sid.split("-")[0]
+        assert payload in (f'[["{label}-v1"],{{}}]', f'[["{label}-v2"],{{}}]')
+        assert jobs[sid][-1][1].payload == payload
+
+
+def test_killed_process_applies_each_misfire_policy_on_restart(
+    capp: Scheduler, redis_server: DevServer
+) -> None:
+    ids = ("coalesce", "skip", "catch-up")
+    proc = spawn(redis_server.url, "misfire")
+    try:
+        wait_until(lambda: all(len(fire_times(capp, s)) >= 2 for s in ids), timeout=30)
+    finally:
+        stop(proc, signal.SIGKILL)
+    last = {s: fire_times(capp, s)[-1] for s in ids}
+    down_until = max(last.values()) + 3_500
+    wait_until(lambda: server_time_ms(capp.redis) >= down_until, timeout=10)  # 3+ firings missed
+    restart = spawn(redis_server.url, "misfire")
+    try:
+        wait_until(
+            lambda: all(fire_times(capp, s)[-1] >= down_until + 1_000 for s in ids), timeout=30
+        )
+    finally:
+        out = stop(restart)
+    assert restart.returncode == 0, out
+    jobs = fired_jobs(capp)
+
+    # coalesce: one job, right away, standing for every missed firing.
+    after = [(f, r) for f, r in jobs["coalesce"] if f > last["coalesce"]]
+    first_fire, first = after[0]
+    gap = (first_fire - last["coalesce"]) // 1000 - 1
+    assert gap >= 2 and json.loads(first.meta)["missed"] == gap
+    assert first.enqueued_ms - first_fire < 1000  # the latest due firing, run at once
+    assert capp.schedules.get("coalesce").missed == gap
+
+    # skip: missed firings are dropped (and counted), none run late.
+    after = [(f, r) for f, r in jobs["skip"] if f > last["skip"]]
+    skipped = (after[0][0] - last["skip"]) // 1000 - 1
+    assert skipped >= 2 and capp.schedules.get("skip").missed == skipped
+    assert all(r.enqueued_ms - f <= 500 for f, r in after)  # within misfire_grace
+
+    # catch_up: every missed firing gets its own job, late.
+    fires = [f for f, _ in jobs["catch-up"]]
+    assert fires == list(range(fires[0], fires[-1] + 1000, 1000))
+    late = [r.enqueued_ms - f for f, r in jobs["catch-up"] if f > last["catch-up"]]
+    assert sum(1 for lag in late if lag > 1000) >= 2
+    assert capp.schedules.get("catch-up").missed == 0
+    assert {json.loads(r.meta)["misfire"] for _, r in jobs["catch-up"]} == {"catch_up"}
+
+
+def test_worker_with_cron_fires_and_runs_schedules(
+    capp: Scheduler, redis_server: DevServer
+) -> None:
+    proc = spawn(redis_server.url, "worker", "worker", APP, "--with-cron", "--concurrency", "2")
+
+    def succeeded() -> int:
+        return sum(
+            1 for _, r in fired_jobs(capp).get("with-worker", []) if r.state is JobState.SUCCEEDED
+        )
+
+    try:
+        wait_until(lambda: succeeded() >= 2, timeout=30)
+    finally:
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert "cron runner started" in out and "cron runner stopped" in out
+    result = capp.job(capp.schedules.get("with-worker").last_job_id or "").result(timeout=10)
+    assert result == "worker"
+
+
+def test_cron_command_usage_errors(redis_server: DevServer) -> None:
+    for app_path in ("tests.apps.no_such_module:app", "tests.apps.cron_app:tick"):
+        proc = spawn(redis_server.url, "exactly_once", "cron", app_path)
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+        assert proc.returncode == 2 and "cannot load app" in out, out

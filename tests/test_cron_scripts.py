@@ -1,0 +1,304 @@
+"""The schedule Lua scripts, on fakeredis and on a real Redis server (``client`` fixture)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from scheduler import Scheduler
+from scheduler.cron import Schedule
+from scheduler.cron.scripts import CRON_SCRIPT_NAMES, CronScripts, FireJob
+from scheduler.cron.state import ScheduleStatus, StoredSchedule, parse_stored
+from scheduler.cron.store import server_time_ms
+from scheduler.keys import QueueKeys
+from scheduler.record import JobState, parse_record
+from scheduler.scripts import Scripts, load_script_text
+
+CHANNEL = "t:schedules:changed"
+
+
+@pytest.fixture
+def app(client: redis.Redis) -> Scheduler:
+    return Scheduler(client, prefix="t")
+
+
+@pytest.fixture
+def cs(client: redis.Redis) -> CronScripts:
+    return CronScripts(client)
+
+
+@pytest.fixture
+def qk() -> QueueKeys:
+    return QueueKeys("t", "default")
+
+
+def every_second(app: Scheduler, **options: Any) -> Schedule:
+    return app.every(1, "m:f", [1], declare=False, id="s1", **options)
+
+
+def stored(client: redis.Redis, qk: QueueKeys, sid: str = "s1") -> StoredSchedule:
+    raw = client.hget(qk.schedules, sid)
+    assert isinstance(raw, bytes | str)
+    return parse_stored(raw)
+
+
+def upsert(cs: CronScripts, qk: QueueKeys, s: Schedule, next_ms: int | None, paused: bool = False):  # type: ignore[no-untyped-def]
+    return cs.upsert(qk, s.id, s.digest, s.to_json(), next_ms, paused=paused, channel=CHANNEL)
+
+
+def fire(  # type: ignore[no-untyped-def]
+    cs: CronScripts,
+    qk: QueueKeys,
+    s: Schedule,
+    expected: int,
+    new_next: int | None,
+    fires: list[int],
+    missed: int = 0,
+    digest: str | None = None,
+):
+    jobs = [FireJob(s.job_id(f), f, s.due_ms(f), s.job_meta(f, missed)) for f in fires]
+    return cs.fire(qk, s.id, digest or s.digest, expected, new_next, missed, s.job, jobs)
+
+
+def test_every_cron_script_has_a_header_naming_keys_argv_and_returns() -> None:
+    for name in CRON_SCRIPT_NAMES:
+        head = "\n".join(load_script_text(name).splitlines()[:45])
+        assert head.startswith(f"-- {name}.lua -- "), name
+        assert "KEYS[1" in head and "ARGV[1]" in head, name
+        assert "Returns:" in head and "Errors:" in head, name
+
+
+def test_upsert_creates_then_leaves_an_equal_definition_alone(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    reply = upsert(cs, qk, s, 5_000)
+    assert (reply.outcome, reply.status) == ("created", "A")
+    assert client.zscore(qk.cron, "s1") == 5_000
+    # The same definition again (another process, a restart): nothing moves.
+    assert upsert(cs, qk, s, 9_000).outcome == "unchanged"
+    assert client.zscore(qk.cron, "s1") == 5_000
+    rec = stored(client, qk)
+    assert rec.status is ScheduleStatus.ACTIVE and rec.digest == s.digest
+    assert Schedule.from_json(rec.definition) == s
+
+
+def test_upsert_of_a_changed_definition_updates_in_place(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    assert fire(cs, qk, s, 5_000, 6_000, [5_000]).status == "fired"
+    changed = app.every(2, "m:f", [2], declare=False, id="s1")
+    assert changed.digest != s.digest
+    assert upsert(cs, qk, changed, 8_000).outcome == "updated"
+    assert client.hlen(qk.schedules) == 1 and client.zcard(qk.cron) == 1
+    assert client.zscore(qk.cron, "s1") == 8_000
+    rec = stored(client, qk)
+    assert rec.digest == changed.digest
+    assert rec.last_fire_ms == 5_000 and rec.fired == 1  # history kept
+
+
+def test_upsert_keeps_a_paused_schedule_paused_and_ends_without_next(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    assert upsert(cs, qk, s, 5_000, paused=True).status == "P"
+    assert client.zscore(qk.cron, "s1") is None
+    changed = app.every(3, "m:f", declare=False, id="s1")
+    assert upsert(cs, qk, changed, 6_000).status == "P"
+    assert client.zscore(qk.cron, "s1") is None
+    ended = app.every(1, "m:f", declare=False, id="s2")
+    reply = cs.upsert(qk, "s2", ended.digest, ended.to_json(), None, paused=False, channel=CHANNEL)
+    assert reply.status == "E" and client.zscore(qk.cron, "s2") is None
+
+
+def test_upsert_repairs_an_active_schedule_missing_from_the_cron_set(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    client.delete(qk.cron)
+    assert upsert(cs, qk, s, 7_000).outcome == "unchanged"
+    assert client.zscore(qk.cron, "s1") == 7_000
+
+
+def test_pause_resume_remove(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    assert cs.pause(qk, "s1", True, None, channel=CHANNEL) == 1
+    assert cs.pause(qk, "s1", True, None, channel=CHANNEL) == 0
+    assert client.zscore(qk.cron, "s1") is None
+    assert stored(client, qk).status is ScheduleStatus.PAUSED
+    assert cs.pause(qk, "s1", False, 9_000, channel=CHANNEL) == 1
+    assert cs.pause(qk, "s1", False, 9_500, channel=CHANNEL) == 0  # not paused
+    assert client.zscore(qk.cron, "s1") == 9_000
+    assert cs.pause(qk, "nope", True, None, channel=CHANNEL) == -1
+    assert cs.remove(qk, "s1", channel=CHANNEL) == 1
+    assert cs.remove(qk, "s1", channel=CHANNEL) == 0
+    assert client.hlen(qk.schedules) == 0 and client.zcard(qk.cron) == 0
+
+
+def test_changes_are_published(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub.subscribe(CHANNEL)
+    try:
+        s = every_second(app)
+        upsert(cs, qk, s, 5_000)
+        upsert(cs, qk, s, 5_000)  # unchanged: no message
+        cs.pause(qk, "s1", True, None, channel=CHANNEL)
+        cs.remove(qk, "s1", channel=CHANNEL)
+        cs.pause(qk, "s1", True, None, channel=CHANNEL)  # already paused: no message
+        got: list[object] = []
+        deadline = time.monotonic() + 5
+        while len(got) < 3 and time.monotonic() < deadline:
+            msg = pubsub.get_message(timeout=0.5)
+            if msg is not None and msg["type"] == "message":
+                got.append(msg["data"])
+        assert pubsub.get_message(timeout=0.05) is None  # nothing more was published
+        assert [g.decode() if isinstance(g, bytes) else g for g in got] == ["default"] * 3
+    finally:
+        pubsub.close()
+
+
+def test_fire_creates_the_job_and_advances_exactly_once(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    reply = fire(cs, qk, s, 5_000, 6_000, [5_000])
+    assert (reply.status, reply.created) == ("fired", 1)
+    assert reply.value >= server_time_ms(client) - 5_000
+    # A second process with the same plan is told the schedule moved on.
+    again = fire(cs, qk, s, 5_000, 6_000, [5_000])
+    assert (again.status, again.value) == ("stale", 6_000)
+    assert client.zscore(qk.cron, "s1") == 6_000
+    job = parse_record("cron:s1:5000", client.hget(qk.jobs, "cron:s1:5000"))  # type: ignore[arg-type]
+    assert job.state is JobState.READY and job.task == "m:f" and job.payload == "[[1],{}]"
+    assert json.loads(job.meta) == {
+        "schedule": "s1",
+        "fire_at": 5_000,
+        "misfire": "coalesce",
+        "missed": 0,
+    }
+    rec = stored(client, qk)
+    assert (rec.last_fire_ms, rec.last_job_id, rec.fired) == (5_000, "cron:s1:5000", 1)
+    assert client.llen(qk.wake) == 1  # an idle worker is woken
+    assert int(client.hget(qk.stats, "enqueued") or 0) == 1
+
+
+def test_fire_refuses_a_changed_paused_or_removed_schedule(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    assert fire(cs, qk, s, 4_000, 6_000, [4_000]).status == "stale"  # wrong expected time
+    assert fire(cs, qk, s, 5_000, 6_000, [5_000], digest="0" * 16).status == "stale"
+    cs.pause(qk, "s1", True, None, channel=CHANNEL)
+    assert fire(cs, qk, s, 5_000, 6_000, [5_000]).value == -1
+    cs.remove(qk, "s1", channel=CHANNEL)
+    assert fire(cs, qk, s, 5_000, 6_000, [5_000]).status == "stale"
+    assert client.hlen(qk.jobs) == 0
+
+
+def test_fire_never_runs_early(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    future = server_time_ms(client) + 60_000
+    upsert(cs, qk, s, future)
+    reply = fire(cs, qk, s, future, future + 1000, [future])
+    assert reply.status == "early" and client.hlen(qk.jobs) == 0
+    assert client.zscore(qk.cron, "s1") == future
+    upsert(cs, qk, every_second(app, start=None), future)
+    with pytest.raises(redis.ResponseError, match="must be later"):
+        fire(cs, qk, s, future, future, [])
+
+
+def test_fire_without_jobs_skips_and_counts_missed(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app, misfire="skip")
+    upsert(cs, qk, s, 5_000)
+    assert fire(cs, qk, s, 5_000, 12_000, [], missed=7).status == "fired"
+    rec = stored(client, qk)
+    assert (rec.missed, rec.fired, rec.last_job_id) == (7, 0, None)
+    assert client.zscore(qk.cron, "s1") == 12_000 and client.hlen(qk.jobs) == 0
+
+
+def test_fire_many_jobs_and_end_the_schedule(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app, misfire="catch_up")
+    upsert(cs, qk, s, 5_000)
+    reply = fire(cs, qk, s, 5_000, None, [5_000, 6_000, 7_000])
+    assert (reply.status, reply.created) == ("fired", 3)
+    assert client.zscore(qk.cron, "s1") is None
+    rec = stored(client, qk)
+    assert rec.status is ScheduleStatus.ENDED and rec.last_job_id == "cron:s1:7000"
+
+
+def test_a_repeated_firing_never_duplicates_a_job(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    # A job of the same firing already exists (e.g. the reply of a first call
+    # was lost and the state repaired): it is not created twice.
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    from scheduler.scripts import EnqueueItem
+
+    Scripts(client).enqueue(
+        qk, [EnqueueItem("cron:s1:5000", "m:f", "[[],{}]", "1.0", "", s.job.options)]
+    )
+    reply = fire(cs, qk, s, 5_000, 6_000, [5_000])
+    assert (reply.status, reply.created) == ("fired", 0)
+    assert client.hlen(qk.jobs) == 1 and stored(client, qk).fired == 0
+
+
+def test_jittered_firing_is_a_delayed_job(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    now = server_time_ms(client)
+    s = every_second(app, jitter=30)
+    fire_ms = now - now % 1000
+    upsert(cs, qk, s, fire_ms)
+    due = s.due_ms(fire_ms)
+    fire(cs, qk, s, fire_ms, fire_ms + 1000, [fire_ms])
+    job = parse_record(s.job_id(fire_ms), client.hget(qk.jobs, s.job_id(fire_ms)))  # type: ignore[arg-type]
+    if due > now + 50:  # (the jitter of this firing is large enough to still be ahead)
+        assert job.state is JobState.DELAYED and job.ready_ms == due
+    assert fire_ms <= due < fire_ms + 30_000
+
+
+def test_bad_arguments_are_refused(cs: CronScripts, qk: QueueKeys, client: redis.Redis) -> None:
+    script = client.register_script(load_script_text("cron_fire"))
+    with pytest.raises(redis.ResponseError, match="bad argument count"):
+        script(keys=[*qk.standard(), qk.schedules, qk.cron], args=[0, "s", "d", 1, "", 0, "t"])
+    upsert_script = client.register_script(load_script_text("schedule_upsert"))
+    with pytest.raises(redis.ResponseError, match="bad arguments"):
+        upsert_script(keys=[qk.schedules, qk.cron], args=["s", "d", "{}", "x", "A", CHANNEL, "q"])
+
+
+def test_cron_package_and_scripts_are_in_the_build() -> None:
+    # The wheel is built from an explicit package list (tests/test_packaging.py
+    # builds one); the cron package and its scripts must be part of it.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "scheduler.cron" in config["packages"]
+    assert "*.lua" in config["package-data"]["scheduler.lua"]
+    assert "*.lua" in config["package-data"]["scheduler.lua.lib"]
+    for name in CRON_SCRIPT_NAMES:
+        assert (root / "lua" / f"{name}.lua").is_file()
+        assert "--@include" not in load_script_text(name)
+    assert (root / "lua" / "lib" / "schedule.lua").is_file()
