@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from typing import Any, NamedTuple, ParamSpec, TypeVar, Unpack, overload
 
 import redis
 
@@ -97,6 +97,8 @@ class Scheduler:
         self.keys: GlobalKeys = global_keys(self.prefix)
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._registered_queues: set[str] = set()
+        self._templates: dict[tuple[Any, ...], _Template] = {}
+        self._queue_keys: dict[str, QueueKeys] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -256,17 +258,69 @@ class Scheduler:
         kwargs: dict[str, Any] | None,
         o: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
+        """Validate and encode one job; raises :class:`ValidationError` subclasses."""
         if isinstance(task, Task):
             t: Task[Any, Any] | None = task
-            name = task.name
         else:
-            name = validate_task_name(task)
-            t = self.tasks.get(name)
+            t = self.tasks.get(validate_task_name(task))
+        template = self._template(task if t is None else t, o)
+        if o.delay is not None and o.eta is not None:
+            raise ValidationError("give either delay or eta, not both")
+        item = EnqueueItem(
+            job_id=validate_job_id(o.job_id) if o.job_id is not None else new_job_id(),
+            task=template.task,
+            payload=encode_payload(args, kwargs, self.max_payload_bytes),
+            priority=template.priority,
+            inputs=template.inputs,
+            options=template.options,
+            eta_ms=datetime_to_ms(o.eta) if o.eta is not None else None,
+            delay_ms=seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+            meta=encode_meta(o.meta),
+        )
+        return template.queue, item
+
+    def _template(self, task: str | Task[Any, Any], o: EnqueueOptions) -> _Template:
+        """The validated, encoded per-task/per-options part of a job, cached.
+
+        The cache key holds every input (task, options, app defaults), so a
+        changed default yields a new entry; the cache is cleared past 1024.
+        """
+        key: tuple[Any, ...] = (
+            task,
+            o.queue,
+            o.priority,
+            o.weight,
+            o.time,
+            o.resource,
+            o.max_attempts,
+            o.lease,
+            o.result_ttl,
+            self.default_queue,
+            self.max_attempts,
+            self.lease,
+            self.result_ttl,
+            self.dead_ttl,
+        )
+        if isinstance(task, Task):
+            key += (
+                task.name,
+                task.queue,
+                task.priority,
+                task.weight,
+                task.time,
+                task.resource,
+                task.max_attempts,
+                task.lease,
+                task.result_ttl,
+            )
+        found = self._templates.get(key)
+        if found is not None:
+            return found
+        t = task if isinstance(task, Task) else None
+        name = task.name if isinstance(task, Task) else task
         queue = validate_queue_name(
             o.queue if o.queue is not None else (t.queue if t else self.default_queue)
         )
-        job_id = validate_job_id(o.job_id) if o.job_id is not None else new_job_id()
-        payload = encode_payload(args, kwargs, self.max_payload_bytes)
         formula_given = o.weight is not None or o.time is not None or o.resource is not None
         explicit = o.priority
         if explicit is None and not formula_given and t is not None:
@@ -277,8 +331,6 @@ class Scheduler:
             o.time if o.time is not None else (t.time if t else 1.0),
             o.resource if o.resource is not None else (t.resource if t else 1.0),
         )
-        if o.delay is not None and o.eta is not None:
-            raise ValidationError("give either delay or eta, not both")
         max_attempts = _check_attempts(
             o.max_attempts
             if o.max_attempts is not None
@@ -295,24 +347,22 @@ class Scheduler:
             result_ttl_ms=seconds_to_ms(ttl),
             dead_ttl_ms=-1 if self.dead_ttl is None else seconds_to_ms(self.dead_ttl),
         )
-        item = EnqueueItem(
-            job_id=job_id,
-            task=name,
-            payload=payload,
-            priority=repr(priority),
-            inputs=inputs,
-            options=job_options.encode(),
-            eta_ms=datetime_to_ms(o.eta) if o.eta is not None else None,
-            delay_ms=seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-            meta=encode_meta(o.meta),
-        )
-        return queue, item
+        template = _Template(name, queue, repr(priority), inputs, job_options.encode())
+        if len(self._templates) >= 1024:
+            self._templates.clear()
+        self._templates[key] = template
+        return template
 
     # -- queues and jobs ----------------------------------------------------
 
     def queue_keys(self, queue: str) -> QueueKeys:
-        """Key names of ``queue`` (validated)."""
-        return QueueKeys(self.prefix, validate_queue_name(queue))
+        """Key names of ``queue`` (validated; cached per queue)."""
+        found = self._queue_keys.get(queue)
+        if found is None:
+            found = QueueKeys(self.prefix, validate_queue_name(queue))
+            if len(self._queue_keys) < 4096:
+                self._queue_keys[queue] = found
+        return found
 
     def _register_queue(self, queue: str) -> None:
         if queue not in self._registered_queues:
@@ -431,6 +481,16 @@ class Scheduler:
         """
         schedule = self.schedules.build(task, args, kwargs, every=interval, **options)
         return self.schedules.declare(schedule) if declare else schedule
+
+
+class _Template(NamedTuple):
+    """The part of an encoded job shared by jobs of one task and option set."""
+
+    task: str
+    queue: str
+    priority: str
+    inputs: str
+    options: str
 
 
 def _check_attempts(value: object) -> int:

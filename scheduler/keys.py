@@ -41,6 +41,8 @@ queue name can never contain ``{``/``}`` and break its hash tag.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 __all__ = ["STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
@@ -61,7 +63,7 @@ STANDARD_KEY_NAMES: tuple[str, ...] = (
 )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class QueueKeys:
     """Key names of one queue.
 
@@ -140,7 +142,11 @@ class QueueKeys:
         return self.key(f"lreq:{request_id}")
 
     def standard(self) -> list[str]:
-        """The standard KEYS list, in :data:`STANDARD_KEY_NAMES` order."""
+        """The standard KEYS list, in :data:`STANDARD_KEY_NAMES` order (cached)."""
+        return list(self._standard)
+
+    @functools.cached_property
+    def _standard(self) -> list[str]:
         return [self.key(name) for name in STANDARD_KEY_NAMES]
 
 
