@@ -8,8 +8,10 @@
 -- ARGV[1]  N, number of jobs (integer >= 0)
 -- then N pairs: job id, lease token
 -- Returns: an array of N integers: the new deadline (ms since the Unix
---   epoch) if extended, 0 if the lease is stale (expired and requeued,
---   leased by someone else, cancelled or finished), -1 if the job is gone.
+--   epoch) if extended; 1 if this lease already reported the job (succeeded,
+--   failed or dead with this token: not lost, nothing to extend); 0 if the
+--   lease is stale (expired and requeued, leased by someone else, cancelled);
+--   -1 if the job is gone.
 -- Errors: "ERR scheduler: bad argument count".
 
 --@include lib/keys.lua
@@ -27,11 +29,13 @@ for i = 0, n - 1 do
   local f = rec and rec_decode(rec)
   if not f then
     out[i + 1] = -1
-  elseif f[F_ST] == 'L' and f[F_TK] == token then
+  elseif f[F_TK] == token and f[F_ST] == 'L' then
     local _, lease_ms = rec_options(f)
     local deadline = now + lease_ms
     redis.call('ZADD', K_LEASED, 'XX', deadline, id)
     out[i + 1] = deadline
+  elseif f[F_TK] == token and (f[F_ST] == 'S' or f[F_ST] == 'F' or f[F_ST] == 'X') then
+    out[i + 1] = 1
   else
     out[i + 1] = 0
   end

@@ -198,7 +198,11 @@ class Scripts:
         return LeaseReply(wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs)
 
     def heartbeat(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
-        """Extend leases ``(job_id, token)``; per job the new deadline (ms), 0 stale, -1 gone."""
+        """Extend leases ``(job_id, token)``.
+
+        Returns per job: the new deadline (ms); 1 already reported under this
+        lease; 0 stale (lost); -1 gone.
+        """
         args: list[Any] = [len(leases)]
         for job_id, token in leases:
             args.extend((job_id, token))

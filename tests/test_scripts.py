@@ -130,6 +130,8 @@ def test_heartbeat_extends_and_refuses_stale(
     assert codes[0] >= (before or 0)
     assert codes[1:] == [0, -1]
     assert client.zscore(qk.leased, "a") == codes[0]
+    s.complete(qk, [("a", rec.token, "1")])
+    assert s.heartbeat(qk, [("a", rec.token)]) == [1]  # reported, not lost
 
 
 def test_complete_records_result_and_refuses_stale(

@@ -118,8 +118,12 @@ class Heartbeater:
                 self._keys_for(queue),
                 [(j.id, j.token) for j in jobs],
             )
+            # 1: reported meanwhile under this lease (not lost). A job may also
+            # have left the in-flight set since the snapshot: only a job still
+            # in flight can have lost its lease.
+            current = {id(j) for j in self._snapshot()}
             for job, code in zip(jobs, codes, strict=True):
-                if code <= 0:
+                if code <= 0 and id(job) in current:
                     job.lost = True
                     log.warning(
                         "job %s task=%s queue=%s attempt=%d lease lost (%s); "
