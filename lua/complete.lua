@@ -26,30 +26,45 @@ if not (n and expire_batch) or #ARGV ~= 3 + 3 * n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local out = {}
-local done = 0
-for i = 0, n - 1 do
-  local b = 4 + 3 * i
-  local id, token = ARGV[b], ARGV[b + 1]
-  local rec = redis.call('HGET', K_JOBS, id)
-  local f = rec and rec_decode(rec)
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[4 + 3 * i] end
+local recs = hmget_many(K_JOBS, ids)
+local out, seen = {}, {}
+local hset, zdone, finished = {}, {}, {}
+for i = 1, n do
+  local b = 4 + 3 * (i - 1)
+  local id, token = ids[i], ARGV[b + 1]
+  local f = recs[i] and rec_decode(recs[i])
   if not f then
-    out[i + 1] = -1
+    out[i] = -1
   elseif f[F_TK] ~= token then
-    out[i + 1] = 0
-  elseif f[F_ST] == 'S' then
-    out[i + 1] = 2
+    out[i] = 0
+  elseif f[F_ST] == 'S' or seen[id] then
+    out[i] = 2
   elseif f[F_ST] ~= 'L' then
-    out[i + 1] = 0
+    out[i] = 0
   else
-    redis.call('ZREM', K_LEASED, id)
-    to_done(f, id, now, 'S', ARGV[b + 2])
-    emit('succeeded', id)
-    out[i + 1] = 1
-    done = done + 1
+    seen[id] = true
+    local _, _, rttl = rec_options(f)
+    f[F_ST] = 'S'
+    f[F_FIN] = int(now)
+    f[F_OUT] = ARGV[b + 2]
+    hset[#hset + 1] = id
+    hset[#hset + 1] = rec_encode(f)
+    zdone[#zdone + 1] = now + rttl
+    zdone[#zdone + 1] = id
+    finished[#finished + 1] = id
+    out[i] = 1
   end
 end
-count('succeeded', done)
-bump_rate(now, done)
+if #finished > 0 then
+  zrem_all(K_LEASED, finished)
+  call_many({'ZADD', K_DONE}, zdone)
+  call_many({'HSET', K_JOBS}, hset)
+  publish_finished(finished)
+  emit_many('succeeded', finished)
+  count('succeeded', #finished)
+  bump_rate(now, #finished)
+end
 expire_finished(now, expire_batch)
 return out

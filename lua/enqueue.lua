@@ -20,7 +20,8 @@
 --   delay_ms  delay in ms counted from the server's clock, or "" for none
 --   meta      JSON object text with caller metadata (e.g. cron origin), or ""
 --   (a job with neither, or whose due time has passed, is ready at once)
--- Returns: an array of N integers, 1 = created, 0 = already existed.
+-- Returns: an array of N integers, 1 = created, 0 = already existed (or an
+--   earlier group of this call had the same id).
 -- Errors: "ERR scheduler: bad argument count" if ARGV does not hold N groups.
 
 --@include lib/keys.lua
@@ -36,27 +37,52 @@ end
 
 local now = now_ms()
 local aging = queue_aging()
-local created, woke = {}, false
-local total = 0
-for i = 0, n - 1 do
-  local b = 3 + i * GROUP
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * GROUP] end
+local existing = hmget_many(K_JOBS, ids)
+local created, fresh, seen = {}, {}, {}
+for i = 1, n do
+  -- A repeated id within one call is created once, like a repeated call.
+  if existing[i] or seen[ids[i]] then
+    created[i] = 0
+  else
+    seen[ids[i]] = true
+    created[i] = 1
+    fresh[#fresh + 1] = i
+  end
+end
+if #fresh == 0 then return created end
+
+local first = next_seqs(#fresh)
+local hset, zready, zdelayed, new_ids = {}, {}, {}, {}
+for k, i in ipairs(fresh) do
+  local b = 3 + (i - 1) * GROUP
   local due = now
   if ARGV[b + 6] ~= '' then
     due = tonumber(ARGV[b + 6])
   elseif ARGV[b + 7] ~= '' then
     due = now + tonumber(ARGV[b + 7])
   end
-  local made = create_job(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
-                          ARGV[b + 5], ARGV[b + 8], due, now, aging)
-  if made then
-    created[i + 1] = 1
-    total = total + 1
+  local id = ids[i]
+  local f = new_record(first + k - 1, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
+                       ARGV[b + 5], ARGV[b + 8], due, now)
+  if f[F_ST] == 'D' then
+    zdelayed[#zdelayed + 1] = due
+    zdelayed[#zdelayed + 1] = rec_member(f, id)
   else
-    created[i + 1] = 0
+    zready[#zready + 1] = ready_score(aging, f)
+    zready[#zready + 1] = rec_member(f, id)
   end
+  hset[#hset + 1] = id
+  hset[#hset + 1] = rec_encode(f)
+  new_ids[k] = id
 end
-count('enqueued', total)
+call_many({'HSET', K_JOBS}, hset)
+call_many({'ZADD', K_READY}, zready)
+call_many({'ZADD', K_DELAYED}, zdelayed)
+emit_many('enqueued', new_ids)
+count('enqueued', #fresh)
 -- A new ready job, or a delayed one that may be due before what idle workers
 -- are waiting for: wake one of them (it recomputes its wait).
-if total > 0 then wake() end
+wake()
 return created

@@ -22,22 +22,27 @@ if not n or #ARGV ~= 1 + 2 * n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
+local ids = {}
+for i = 0, n - 1 do ids[i + 1] = ARGV[2 + 2 * i] end
+local recs = hmget_many(K_JOBS, ids)
 local out = {}
-for i = 0, n - 1 do
-  local id, token = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local rec = redis.call('HGET', K_JOBS, id)
-  local f = rec and rec_decode(rec)
+local zadd = {}
+for i = 1, n do
+  local token = ARGV[3 + 2 * (i - 1)]
+  local f = recs[i] and rec_decode(recs[i])
   if not f then
-    out[i + 1] = -1
+    out[i] = -1
   elseif f[F_TK] == token and f[F_ST] == 'L' then
     local _, lease_ms = rec_options(f)
     local deadline = now + lease_ms
-    redis.call('ZADD', K_LEASED, 'XX', deadline, id)
-    out[i + 1] = deadline
+    zadd[#zadd + 1] = deadline
+    zadd[#zadd + 1] = ids[i]
+    out[i] = deadline
   elseif f[F_TK] == token and (f[F_ST] == 'S' or f[F_ST] == 'F' or f[F_ST] == 'X') then
-    out[i + 1] = 1
+    out[i] = 1
   else
-    out[i + 1] = 0
+    out[i] = 0
   end
 end
+call_many({'ZADD', K_LEASED, 'XX'}, zadd)
 return out

@@ -21,7 +21,8 @@
 -- ARGV[7]  expiry batch: max finished/dead records deleted per call, per set
 -- Returns: {wake_ms, paused, id1, record1, id2, record2, ...}
 --   wake_ms  ms until the next ETA or lease deadline (0 = more is already
---            due, -1 = nothing pending); the worker may block that long
+--            due, or all N were leased; -1 = nothing pending); a worker
+--            that leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
@@ -40,62 +41,79 @@ if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or wor
 end
 
 local now = now_ms()
+local paused, aging = queue_meta()
 
 -- A retried request: answer with what the first run leased.
 local cached = redis.call('GET', KEYS[11])
 if cached then
   local reply = {next_due_in(now), 0}
-  for id in string.gmatch(cached, '[^,]+') do
-    local rec = redis.call('HGET', K_JOBS, id)
-    if rec then
-      local f = rec_decode(rec)
-      if f and f[F_ST] == 'L' and f[F_WK] == worker then
-        reply[#reply + 1] = id
-        reply[#reply + 1] = rec
-      end
+  local ids = {}
+  for id in string.gmatch(cached, '[^,]+') do ids[#ids + 1] = id end
+  local recs = hmget_many(K_JOBS, ids)
+  for i, id in ipairs(ids) do
+    local f = recs[i] and rec_decode(recs[i])
+    if f and f[F_ST] == 'L' and f[F_WK] == worker then
+      reply[#reply + 1] = id
+      reply[#reply + 1] = recs[i]
     end
   end
   return reply
 end
 
-local promoted = promote_due(now, promote_batch)
-local reaped = reap_expired(now, reap_batch)
-expire_finished(now, expire_batch)
+local promoted = promote_due(now, promote_batch, aging)
+local reaped = reap_expired(now, reap_batch, aging)
+local more_due = promoted == promote_batch or reaped == reap_batch
 
-local wake_ms = next_due_in(now)
-if promoted == promote_batch or reaped == reap_batch then wake_ms = 0 end
-
-if redis.call('HGET', K_META, 'paused') == '1' then
-  return {wake_ms, 1}
+if paused then
+  return {more_due and 0 or next_due_in(now), 1}
 end
 
-local reply = {wake_ms, 0}
+local reply = {0, 0}
+local got = 0
 if n > 0 then
   local popped = redis.call('ZPOPMIN', K_READY, n)
   local ids = {}
-  for i = 1, #popped, 2 do
-    local id = member_id(popped[i])
-    local rec = redis.call('HGET', K_JOBS, id)
-    local f = rec and rec_decode(rec)
-    if f and f[F_ST] == 'R' then
+  for i = 1, #popped, 2 do ids[#ids + 1] = member_id(popped[i]) end
+  local recs = hmget_many(K_JOBS, ids)
+  local valid = {}
+  for i, id in ipairs(ids) do
+    local f = recs[i] and rec_decode(recs[i])
+    if f and f[F_ST] == 'R' then valid[#valid + 1] = {id, f} end
+  end
+  if #valid > 0 then
+    local token = next_seqs(#valid)
+    local hset, zadd, leased, attempts = {}, {}, {}, {}
+    for k, item in ipairs(valid) do
+      local id, f = item[1], item[2]
       local _, lease_ms = rec_options(f)
       f[F_ST] = 'L'
       f[F_AT] = int(tonumber(f[F_AT]) + 1)
-      f[F_TK] = int(next_seq())
+      f[F_TK] = int(token + k - 1)
       f[F_WK] = worker
       local enc = rec_encode(f)
-      redis.call('HSET', K_JOBS, id, enc)
-      redis.call('ZADD', K_LEASED, now + lease_ms, id)
-      emit('leased', id, f[F_AT])
+      hset[#hset + 1] = id
+      hset[#hset + 1] = enc
+      zadd[#zadd + 1] = now + lease_ms
+      zadd[#zadd + 1] = id
       reply[#reply + 1] = id
       reply[#reply + 1] = enc
-      ids[#ids + 1] = id
+      leased[k] = id
+      attempts[k] = f[F_AT]
     end
+    call_many({'HSET', K_JOBS}, hset)
+    call_many({'ZADD', K_LEASED}, zadd)
+    emit_many('leased', leased, attempts)
+    redis.call('SET', KEYS[11], table.concat(leased, ','), 'PX', cache_ms)
+    got = #valid
   end
-  if #ids > 0 then
-    redis.call('SET', KEYS[11], table.concat(ids, ','), 'PX', cache_ms)
-    -- More work left and this worker took all it asked for: pass the wake-up on.
-    if #ids == n and redis.call('ZCARD', K_READY) > 0 then wake() end
-  end
+end
+if got == n and n > 0 then
+  -- Took all it asked for: the worker will ask again, no wake hint needed;
+  -- if work is left, pass the wake-up on to the next idle worker.
+  if redis.call('ZCARD', K_READY) > 0 then wake() end
+else
+  -- About to idle: do the housekeeping, and say how long it may block.
+  expire_finished(now, expire_batch)
+  reply[1] = more_due and 0 or next_due_in(now)
 end
 return reply

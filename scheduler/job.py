@@ -228,7 +228,8 @@ class Job:
                 end = time.monotonic() + min(remaining, _WAIT_SLICE)
                 while (left := end - time.monotonic()) > 0:
                     msg = pubsub.get_message(timeout=left)
-                    if msg is not None and _text(msg.get("data")) == self.id:
+                    # The message names the finished jobs, joined by ",".
+                    if msg is not None and self.id in _text(msg.get("data")).split(","):
                         break
         finally:
             pubsub.close()

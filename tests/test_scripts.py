@@ -300,14 +300,16 @@ def test_finished_records_expire_in_bounded_batches(client: redis.Redis, qk: Que
     assert client.hlen(qk.jobs) == 0
 
 
-def test_events_stream_is_bounded(client: redis.Redis, qk: QueueKeys) -> None:
+def test_events_stream_is_bounded_and_batched(client: redis.Redis, qk: QueueKeys) -> None:
     s = Scripts(client, events_maxlen=50)
-    for chunk in range(10):
-        s.enqueue(qk, [item(f"j{chunk}-{i}") for i in range(100)])
+    s.enqueue(qk, [item(f"b{i}") for i in range(100)])
+    entry = client.xrange(qk.events, "-", "+")[-1][1]
+    assert entry[b"e"] == b"enqueued"  # one entry per call and event kind
+    assert entry[b"j"].decode().split(",") == [f"b{i}" for i in range(100)]
+    for i in range(500):
+        s.enqueue(qk, [item(f"j{i}")])
     length = client.xlen(qk.events)
-    assert 50 <= length < 1000  # approximate trimming ("~") keeps it near the cap
-    entry = client.xrange(qk.events, "-", "+", count=1)[0][1]
-    assert entry[b"e"] == b"enqueued"
+    assert 50 <= length < 200  # approximate trimming ("~") keeps it near the cap
     assert Scripts(client, events_maxlen=0).enqueue(qk, [item("quiet")]) == [True]
     assert client.xlen(qk.events) == length  # events off: nothing added
 

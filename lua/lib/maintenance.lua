@@ -6,28 +6,34 @@
 -- The two time-driven transitions, run by the lease path itself so that no
 -- separate poller is needed for correctness. Each is bounded by `limit` per
 -- call so a backlog never blocks Redis for long; the caller is told when
--- more is due (the returned wake hint is then 0).
+-- more is due (the returned wake hint is then 0). Both work in batches: one
+-- HMGET, one HSET and one ZADD/ZREM per call.
 
 -- Move delayed/failed jobs whose ETA has passed into the ready set.
 -- Their ready time is their ETA (not the moment of promotion), so promotion
--- lag never changes the order. Returns the number promoted.
-local function promote_due(now, limit)
+-- lag never changes the order. Returns the number of due entries handled.
+local function promote_due(now, limit, aging)
   local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
-  local aging = queue_aging()
-  for _, member in ipairs(due) do
-    local id = member_id(member)
-    local rec = redis.call('HGET', K_JOBS, id)
-    if rec then
-      local f = rec_decode(rec)
-      if f and (f[F_ST] == 'D' or f[F_ST] == 'F') then
-        to_ready(f, id, aging)
-        redis.call('HSET', K_JOBS, id, rec_encode(f))
-        emit('promoted', id)
-      end
+  local ids = {}
+  for i, member in ipairs(due) do ids[i] = member_id(member) end
+  local recs = hmget_many(K_JOBS, ids)
+  local hset, zadd, moved = {}, {}, {}
+  for i, id in ipairs(ids) do
+    local f = recs[i] and rec_decode(recs[i])
+    if f and (f[F_ST] == 'D' or f[F_ST] == 'F') then
+      f[F_ST] = 'R'
+      zadd[#zadd + 1] = ready_score(aging, f)
+      zadd[#zadd + 1] = due[i]
+      hset[#hset + 1] = id
+      hset[#hset + 1] = rec_encode(f)
+      moved[#moved + 1] = id
     end
   end
+  call_many({'ZADD', K_READY}, zadd)
+  call_many({'HSET', K_JOBS}, hset)
   zrem_all(K_DELAYED, due)
+  emit_many('promoted', moved)
   return #due
 end
 
@@ -35,14 +41,13 @@ end
 -- its network). The attempt stays counted; at max attempts the job goes dead
 -- with the reason. The job keeps its place (member and ready time).
 -- Returns the number handled.
-local function reap_expired(now, limit)
+local function reap_expired(now, limit, aging)
   local ids = redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
-  local aging = queue_aging()
-  local requeued = 0
-  for _, id in ipairs(ids) do
-    local rec = redis.call('HGET', K_JOBS, id)
-    local f = rec and rec_decode(rec)
+  local recs = hmget_many(K_JOBS, ids)
+  local hset, zadd, requeued, attempts_of = {}, {}, {}, {}
+  for i, id in ipairs(ids) do
+    local f = recs[i] and rec_decode(recs[i])
     if f and f[F_ST] == 'L' then
       local attempts = tonumber(f[F_AT])
       local ma = rec_options(f)
@@ -55,16 +60,22 @@ local function reap_expired(now, limit)
         to_dead(f, id, now, reason)
       else
         f[F_OUT] = reason
-        to_ready(f, id, aging)
-        redis.call('HSET', K_JOBS, id, rec_encode(f))
-        emit('expired', id, int(attempts))
-        requeued = requeued + 1
+        f[F_ST] = 'R'
+        zadd[#zadd + 1] = ready_score(aging, f)
+        zadd[#zadd + 1] = rec_member(f, id)
+        hset[#hset + 1] = id
+        hset[#hset + 1] = rec_encode(f)
+        requeued[#requeued + 1] = id
+        attempts_of[#attempts_of + 1] = f[F_AT]
       end
     end
   end
+  call_many({'ZADD', K_READY}, zadd)
+  call_many({'HSET', K_JOBS}, hset)
   zrem_all(K_LEASED, ids)
+  emit_many('expired', requeued, attempts_of)
   count('expired', #ids)
-  if requeued > 0 then wake() end
+  if #requeued > 0 then wake() end
   return #ids
 end
 

@@ -12,24 +12,22 @@
 -- Times are integer milliseconds since the Unix epoch, from the server clock.
 -- Numbers that become scores are passed to redis.call as Lua numbers (Redis
 -- converts them with 17 significant digits), never built with '..' or cjson.
+--
+-- Cost model: each redis.call costs a few microseconds, so hot paths work in
+-- batches -- one HMGET / HSET / ZADD / XADD / PUBLISH per call, not per job.
 
 local SEP = '\31'
 local NF = 16
 local F_VER, F_ST, F_AT, F_SEQ, F_TK, F_WK, F_ENQ, F_RDY, F_FIN, F_PRI, F_PIN, F_OPT, F_TASK, F_OUT, F_META, F_PAY =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
 local SEQ_DIGITS = 14
+-- One string.match splits a record (much cheaper than a find/sub loop).
+local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', NF - 1) .. '(.*)$'
 
 -- Decode a record into a table of NF strings; nil if malformed.
 local function rec_decode(s)
-  local f = {}
-  local pos = 1
-  for i = 1, NF - 1 do
-    local j = string.find(s, SEP, pos, true)
-    if not j then return nil end
-    f[i] = string.sub(s, pos, j - 1)
-    pos = j + 1
-  end
-  f[NF] = string.sub(s, pos)
+  local f = {string.match(s, REC_PATTERN)}
+  if #f ~= NF then return nil end
   return f
 end
 
@@ -61,16 +59,29 @@ local function member_id(member)
   return string.sub(member, SEQ_DIGITS + 2)
 end
 
-local function next_seq()
-  return redis.call('HINCRBY', K_META, 'seq', 1)
-end
-
 local function format_seq(n)
   return string.format('%0' .. SEQ_DIGITS .. 'x', n)
 end
 
+-- Reserve `n` numbers of the queue's sequence (ready-set order and fencing
+-- tokens); returns the first. One call for a whole batch.
+local function next_seqs(n)
+  return redis.call('HINCRBY', K_META, 'seq', n) - n + 1
+end
+
+local function next_seq()
+  return next_seqs(1)
+end
+
+-- The queue's settings in one read: paused (boolean), aging (number >= 0).
+local function queue_meta()
+  local m = redis.call('HMGET', K_META, 'paused', 'aging')
+  return m[1] == '1', tonumber(m[2] or '0') or 0
+end
+
 local function queue_aging()
-  return tonumber(redis.call('HGET', K_META, 'aging') or '0') or 0
+  local _, aging = queue_meta()
+  return aging
 end
 
 -- Ready score; mirrors scheduler/priority.py ready_score exactly.
@@ -80,15 +91,61 @@ local function ready_score(aging, f)
   return aging * (tonumber(f[F_RDY]) / 1000) - p
 end
 
--- Events: ARGV-provided maximum stream length; 0 disables events.
+-- Run one variadic write command over many arguments: `head` is the fixed
+-- start (e.g. {'ZADD', key}), `args` the rest (pairs or singles), sent in
+-- chunks of at most 1000 values (unpack fails past ~8000; 1000 keeps pairs
+-- aligned). Replies are discarded.
+local function call_many(head, args)
+  local n = #args
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    local cmd = {unpack(head)}
+    for k = i, j do cmd[#cmd + 1] = args[k] end
+    redis.call(unpack(cmd))
+    i = j + 1
+  end
+end
+
+-- HMGET of many fields; returns a table indexed like `ids` (false = missing).
+local function hmget_many(key, ids)
+  local out = {}
+  local n = #ids
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    local reply = redis.call('HMGET', key, unpack(ids, i, j))
+    for k = 1, j - i + 1 do out[i + k - 1] = reply[k] end
+    i = j + 1
+  end
+  return out
+end
+
+-- Events: ARGV-provided maximum stream length; 0 disables events. One
+-- stream entry per call and event kind: "e" = event name, "j" = job ids
+-- joined by ",", optional "d" = details joined by "," (ids and details never
+-- contain ","). scheduler/admin/events.py expands entries into events.
 local EVENTS_MAXLEN = 0
-local function emit(name, id, detail)
-  if EVENTS_MAXLEN > 0 then
-    if detail then
-      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id, 'd', detail)
+local function emit_many(name, ids, details)
+  if EVENTS_MAXLEN > 0 and #ids > 0 then
+    if details then
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name,
+                 'j', table.concat(ids, ','), 'd', table.concat(details, ','))
     else
-      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id)
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name,
+                 'j', table.concat(ids, ','))
     end
+  end
+end
+
+local function emit(name, id, detail)
+  emit_many(name, {id}, detail and {detail} or nil)
+end
+
+-- Announce jobs that reached a final state (one message: ids joined by ",").
+local function publish_finished(ids)
+  if #ids > 0 then
+    redis.call('PUBLISH', FINISHED_CHANNEL, table.concat(ids, ','))
   end
 end
 
@@ -121,15 +178,9 @@ local function bump_rate(now, n)
   end
 end
 
--- ZREM many members in chunks (unpack fails past ~8000 values).
+-- ZREM many members in chunks.
 local function zrem_all(key, members)
-  local n = #members
-  local i = 1
-  while i <= n do
-    local j = math.min(i + 999, n)
-    redis.call('ZREM', key, unpack(members, i, j))
-    i = j + 1
-  end
+  call_many({'ZREM', key}, members)
 end
 
 -- Delete finished and dead records whose retention expired (at most `limit`
@@ -162,7 +213,7 @@ local function to_dead(f, id, now, outcome)
   redis.call('HSET', K_JOBS, id, rec_encode(f))
   count('dead', 1)
   emit('dead', id)
-  redis.call('PUBLISH', FINISHED_CHANNEL, id)
+  publish_finished({id})
 end
 
 -- Final state "succeeded" or "cancelled": keep the record for result_ttl.
@@ -173,7 +224,7 @@ local function to_done(f, id, now, state, outcome)
   f[F_OUT] = outcome
   redis.call('ZADD', K_DONE, now + rttl, id)
   redis.call('HSET', K_JOBS, id, rec_encode(f))
-  redis.call('PUBLISH', FINISHED_CHANNEL, id)
+  publish_finished({id})
 end
 
 -- Remove a pending (ready/delayed/failed/leased) job from whichever set holds it.

@@ -1,11 +1,14 @@
 """Reading and tailing the per-queue job event streams.
 
 Every state-changing script appends to its queue's ``P:{Q}:events`` stream
-(``XADD ... MAXLEN ~ N``, so memory stays bounded) an entry with fields
-``e`` (event name), ``j`` (job id) and optionally ``d`` (detail: attempt
-number, new priority, "manual", ...). Event names: enqueued, leased,
-succeeded, retried, dead, cancelled, expired (lease expired, requeued),
-promoted, released, reprioritized (plus those of cron scripts).
+(``XADD ... MAXLEN ~ N``, so memory stays bounded) one entry per call and
+event kind, with fields ``e`` (event name), ``j`` (job ids joined by ``,``)
+and optionally ``d`` (details joined by ``,``, one per job: attempt number,
+new priority, "manual", ...). Batching keeps the hot paths at one XADD per
+call; :func:`expand_entry` turns an entry back into one :class:`Event` per
+job. Event names: enqueued, leased, succeeded, retried, dead, cancelled,
+expired (lease expired, requeued), promoted, released, reprioritized (plus
+those of cron scripts).
 
 Following uses ``XREAD BLOCK`` on a dedicated connection whose socket
 timeout exceeds the block time (:func:`scheduler.connection.blocking_client`;
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
     from scheduler.app import Scheduler
 
-__all__ = ["Event", "follow_events", "recent_events", "stream_position"]
+__all__ = ["Event", "expand_entry", "follow_events", "recent_events", "stream_position"]
 
 
 @attrs.frozen
@@ -78,15 +81,18 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _event(queue: str, entry_id: object, fields: dict[Any, Any]) -> Event:
+def expand_entry(queue: str, entry_id: object, fields: dict[Any, Any]) -> list[Event]:
+    """The events of one stream entry (one per job id it names), in order."""
     f = {text(k): text(v) for k, v in fields.items()}
-    return Event(
-        id=text(entry_id),
-        queue=queue,
-        event=f.get("e", ""),
-        job=f.get("j", ""),
-        detail=f.get("d", ""),
-    )
+    jobs = f.get("j", "").split(",")
+    details = f.get("d", "").split(",") if f.get("d") else [""] * len(jobs)
+    if len(details) != len(jobs):  # malformed: keep the detail whole
+        details = [f.get("d", "")] * len(jobs)
+    eid = text(entry_id)
+    return [
+        Event(id=eid, queue=queue, event=f.get("e", ""), job=j, detail=d)
+        for j, d in zip(jobs, details, strict=True)
+    ]
 
 
 def recent_events(
@@ -100,9 +106,10 @@ def recent_events(
     for q in names:
         pipe.xrevrange(app.queue_keys(q).events, count=count)
     events = [
-        _event(q, entry_id, fields)
+        event
         for q, entries in zip(names, pipe.execute(), strict=True)
         for entry_id, fields in entries
+        for event in expand_entry(q, entry_id, fields)
     ]
     # Across queues the order is by server time to the millisecond (each
     # stream numbers its own entries within a millisecond).
@@ -164,9 +171,8 @@ def follow_events(
             for key, entries in pairs:
                 q = by_key[text(key)]
                 for entry_id, fields in entries:
-                    event = _event(q, entry_id, fields)
-                    cursors[q] = event.id
-                    batch.append(event)
+                    cursors[q] = text(entry_id)
+                    batch.extend(expand_entry(q, entry_id, fields))
             batch.sort(key=lambda e: _id_key(e.id))
             yield from batch
     finally:

@@ -131,6 +131,8 @@ def worker_command(
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
+    # Before anything announces the worker: a signal from now on stops it cleanly.
+    worker.install_signal_handlers()
     metrics_server = None
     if metrics_port is not None:  # --metrics-port: see scheduler/metrics.py
         try:
@@ -154,7 +156,6 @@ def worker_command(
 
         cron_runner = CronRunner(app)
         cron_runner.start()
-    worker.install_signal_handlers()
     worker.run()
     if cron_runner is not None:
         cron_runner.stop()
