@@ -48,7 +48,7 @@ from scheduler.priority import compute_priority
 from scheduler.record import JobState
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.worker import Worker
-from scheduler.worker.worker import WorkerObserver
+from scheduler.worker.observer import WorkerObserver
 
 __all__ = [
     "Backoff",

@@ -109,7 +109,8 @@ class Scheduler:
         return cls(client_from_url(url), **kwargs)
 
     def close(self) -> None:
-        """Close the Redis client's connections."""
+        """Close the Redis client's connections (and those of script calls)."""
+        self.scripts.close()
         self.redis.close()
 
     # -- tasks --------------------------------------------------------------

@@ -23,18 +23,29 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
+from scheduler.caller import ScriptCaller
 from scheduler.errors import ScriptError
 from scheduler.keys import QueueKeys
 
-__all__ = ["SCRIPT_NAMES", "EnqueueItem", "LeaseReply", "Scripts", "load_script_text"]
+__all__ = [
+    "SCRIPT_NAMES",
+    "EnqueueItem",
+    "LeaseReply",
+    "ScriptCall",
+    "Scripts",
+    "load_script_text",
+]
+
+T = TypeVar("T")
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -141,6 +152,27 @@ class LeaseReply:
     jobs: list[tuple[str, str]]
 
 
+@attrs.frozen
+class ScriptCall(Generic[T]):
+    """One prepared script call: name, KEYS, ARGV and the reply parser."""
+
+    name: str
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+
+
+def _identity(reply: Any) -> Any:
+    return reply
+
+
+def _lease_reply(reply: Any) -> LeaseReply:
+    if not isinstance(reply, list) or len(reply) < 2 or len(reply) % 2:
+        raise ScriptError(f"unexpected lease reply {reply!r}")
+    jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(2, len(reply), 2)]
+    return LeaseReply(wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs)
+
+
 @attrs.define
 class Scripts:
     """The scheduler's Lua scripts bound to one redis-py client.
@@ -162,13 +194,53 @@ class Scripts:
     expire_batch: int = 50
     lease_cache_ms: int = 60_000
     _scripts: dict[str, Script] = attrs.field(init=False, factory=dict)
+    _caller: ScriptCaller = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         for name in SCRIPT_NAMES:
             self._scripts[name] = self.client.register_script(load_script_text(name))
+        self._caller = ScriptCaller(self.client)
+
+    def close(self) -> None:
+        """Close the connections script calls opened."""
+        self._caller.close()
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return self._scripts[name](keys=keys, args=args)
+        return self.run_many([ScriptCall(name, keys, args, _identity)])[0]
+
+    def run_many(self, calls: Sequence[ScriptCall[Any]]) -> list[Any]:
+        """Run several script calls in one round trip (a pipeline without
+        MULTI: each call stays its own atomic script) and return their parsed
+        replies in order.
+
+        Calls go through :class:`scheduler.caller.ScriptCaller` (EVALSHA on a
+        per-thread connection; no SCRIPT EXISTS per call). On ``NOSCRIPT``
+        (e.g. after a Redis restart) the scripts are loaded and the whole
+        batch is sent again -- safe, because every script is idempotent under
+        a repeat. All calls should target keys of one queue (one slot) so the
+        batch also works on Redis Cluster.
+
+        Raises:
+            redis.RedisError: a call failed (the first error is raised).
+        """
+        for attempt in (1, 2):
+            commands = [
+                ("EVALSHA", self._scripts[c.name].sha, len(c.keys), *c.keys, *c.args) for c in calls
+            ]
+            replies = self._caller.call_many(commands)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                for call in calls:
+                    script = self._scripts[call.name]
+                    script.sha = self.client.script_load(script.script)
+                continue
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
+        raise ScriptError("scripts could not be loaded")  # pragma: no cover
+
+    def _do(self, call: ScriptCall[T]) -> T:
+        return call.parse(self._run(call.name, call.keys, call.args))
 
     def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
         """Create jobs; returns per job True if created, False if the id existed."""
@@ -177,9 +249,11 @@ class Scripts:
             args.extend(item.argv())
         return [c == 1 for c in _ints(self._run("enqueue", qk.standard(), args), len(items))]
 
-    def lease(self, qk: QueueKeys, n: int, worker_id: str, request_id: str) -> LeaseReply:
-        """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it idempotent."""
-        reply = self._run(
+    def lease_call(
+        self, qk: QueueKeys, n: int, worker_id: str, request_id: str
+    ) -> ScriptCall[LeaseReply]:
+        """The :meth:`lease` call, for :meth:`run_many`."""
+        return ScriptCall(
             "lease",
             [*qk.standard(), qk.lease_request(request_id)],
             [
@@ -191,11 +265,12 @@ class Scripts:
                 self.reap_batch,
                 self.expire_batch,
             ],
+            _lease_reply,
         )
-        if not isinstance(reply, list) or len(reply) < 2 or len(reply) % 2:
-            raise ScriptError(f"unexpected lease reply {reply!r}")
-        jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(2, len(reply), 2)]
-        return LeaseReply(wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs)
+
+    def lease(self, qk: QueueKeys, n: int, worker_id: str, request_id: str) -> LeaseReply:
+        """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it idempotent."""
+        return self._do(self.lease_call(qk, n, worker_id, request_id))
 
     def heartbeat(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
         """Extend leases ``(job_id, token)``.
@@ -208,25 +283,39 @@ class Scripts:
             args.extend((job_id, token))
         return _ints(self._run("heartbeat", qk.standard(), args), len(leases))
 
+    def complete_call(
+        self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
+    ) -> ScriptCall[list[int]]:
+        """The :meth:`complete` call, for :meth:`run_many`."""
+        args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
+        for item in items:
+            args.extend(item)
+        n = len(items)
+        return ScriptCall("complete", qk.standard(), args, lambda r: _ints(r, n))
+
     def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[int]:
         """Record successes ``(job_id, token, result_json)``.
 
         Returns per job: 1 recorded, 2 already recorded, 0 stale lease, -1 gone.
         """
-        args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
+        return self._do(self.complete_call(qk, items))
+
+    def fail_call(
+        self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]
+    ) -> ScriptCall[list[int]]:
+        """The :meth:`fail` call, for :meth:`run_many`."""
+        args: list[Any] = [self.events_maxlen, len(items)]
         for item in items:
             args.extend(item)
-        return _ints(self._run("complete", qk.standard(), args), len(items))
+        n = len(items)
+        return ScriptCall("fail", qk.standard(), args, lambda r: _ints(r, n))
 
     def fail(self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]) -> list[int]:
         """Record failures ``(job_id, token, error_json, retry_delay_ms or -1)``.
 
         Returns per job: 1 will retry, 2 dead, 3 already applied, 0 stale, -1 gone.
         """
-        args: list[Any] = [self.events_maxlen, len(items)]
-        for item in items:
-            args.extend(item)
-        return _ints(self._run("fail", qk.standard(), args), len(items))
+        return self._do(self.fail_call(qk, items))
 
     def release(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
         """Release leases ``(job_id, token)``: 1 released, 2 already, 0 stale, -1 gone."""

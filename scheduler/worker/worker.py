@@ -1,23 +1,27 @@
 """The worker: lease in batches, run, heartbeat, report, shut down gracefully.
 
-One dispatcher thread (the caller of :meth:`Worker.run`) owns all state
-changes: it leases up to the number of free slots per script call, hands
-jobs to a thread or process pool, and reports finished jobs in batches (one
-``complete`` call per queue per round, one ``fail`` call for failures).
-Around it run three helpers: the pool, the :class:`~.waiter.Waiter` (blocking
-``BLPOP`` when idle) and the :class:`~.heartbeat.Heartbeater`.
+One dispatcher thread (the caller of :meth:`Worker.run`) owns every state
+change. Each round it sends, in **one round trip** per queue, the reports of
+all jobs that finished since the last round (one ``complete`` and one
+``fail`` script call) and a ``lease`` call for as many jobs as it has room
+for. Room is ``concurrency`` running jobs plus ``prefetch`` leased jobs
+waiting in a local buffer, so the runner's threads keep working while the
+dispatcher talks to Redis. Around it run the runner
+(:mod:`~scheduler.worker.runner`), the :class:`~.waiter.Waiter` (blocking
+``BLPOP`` when idle) and the :class:`~.heartbeat.Heartbeater` (leases of
+running *and* buffered jobs).
 
 Delivery is at-least-once: a job runs again if its worker dies or loses its
-lease before reporting, so tasks should be idempotent.
+lease before reporting, so tasks should be idempotent. Prefetched jobs start
+in lease order; a higher-priority job enqueued meanwhile can wait behind at
+most ``prefetch`` of them (``prefetch=0`` turns prefetching off).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import functools
+import collections
 import itertools
 import logging
-import multiprocessing
 import os
 import queue
 import random
@@ -27,16 +31,18 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from scheduler.errors import ValidationError
-from scheduler.record import parse_record
-from scheduler.serialization import encode_error
+from scheduler.record import FIELD_COUNT, SEP, JobOptions
+from scheduler.scripts import ScriptCall
 from scheduler.validation import validate_worker_id
-from scheduler.worker.execution import LeasedJob, Outcome, init_child, run_in_child, run_task
+from scheduler.worker.execution import LeasedJob, Outcome
 from scheduler.worker.heartbeat import Heartbeater
+from scheduler.worker.observer import WorkerObserver, finish_outcome, notify
+from scheduler.worker.runner import ProcessRunner, ThreadRunner
 from scheduler.worker.waiter import Waiter
 
 if TYPE_CHECKING:
@@ -46,31 +52,7 @@ __all__ = ["Worker", "WorkerObserver"]
 
 log = logging.getLogger("scheduler.worker")
 
-
-class WorkerObserver(Protocol):
-    """Callbacks a :class:`Worker` makes about its jobs (e.g. for metrics).
-
-    All are called on the worker's dispatcher thread, so they must be quick
-    and must not block; an exception they raise is logged and ignored.
-
-    * ``on_leased(job)``: a job was leased and handed to the pool.
-    * ``on_finished(job, outcome, duration)``: a job's report was applied;
-      ``outcome`` is ``"succeeded"``, ``"retried"`` (failed, will retry),
-      ``"dead"`` (failed, dead-lettered) or ``"refused"`` (the lease was lost,
-      the result was not recorded); ``duration`` is the run time in seconds.
-    * ``on_released(job)``: a job was given back to its queue at shutdown.
-    * ``on_lease_lost(job)``: the worker found the job's lease no longer
-      valid (expired and requeued, cancelled, purged) when reporting or
-      releasing it.
-    """
-
-    def on_leased(self, job: LeasedJob) -> None: ...
-
-    def on_finished(self, job: LeasedJob, outcome: str, duration: float) -> None: ...
-
-    def on_released(self, job: LeasedJob) -> None: ...
-
-    def on_lease_lost(self, job: LeasedJob) -> None: ...
+_INF = float("inf")
 
 
 class Worker:
@@ -80,20 +62,21 @@ class Worker:
         app: the scheduler whose tasks this worker runs.
         queues: queue names, in priority order for ``queue_order="strict"``;
             default: the app's default queue.
-        concurrency: jobs run at once (pool size), >= 1.
+        concurrency: jobs run at once, >= 1.
         pool: ``"thread"`` (default) or ``"process"`` (CPU-bound tasks; needs
             ``app_path`` so children can import the app).
         app_path: ``"package.module:app"`` import path of ``app``.
         queue_order: ``"strict"`` (earlier queues first) or ``"weighted"``
             (random order each round, by ``queue_weights``).
         queue_weights: queue -> relative weight for ``"weighted"`` (default 1).
+        prefetch: jobs leased ahead and buffered beyond ``concurrency``
+            (default: ``concurrency``; 0 = lease only for free slots).
         grace: seconds to let running jobs finish on shutdown before their
             leases are released back to ready.
         max_block: longest single idle block on Redis, seconds.
         worker_id: unique id (default ``host:pid:random``).
-        observer: optional :class:`WorkerObserver` told about leases and
-            outcomes (e.g. :class:`scheduler.metrics.WorkerMetrics`); None
-            costs nothing.
+        observer: optional :class:`WorkerObserver` (e.g.
+            :class:`scheduler.metrics.WorkerMetrics`); None costs nothing.
 
     Raises:
         ValidationError: bad arguments.
@@ -109,6 +92,7 @@ class Worker:
         app_path: str | None = None,
         queue_order: str = "strict",
         queue_weights: dict[str, float] | None = None,
+        prefetch: int | None = None,
         grace: float = 30.0,
         max_block: float = 30.0,
         worker_id: str | None = None,
@@ -116,6 +100,8 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ValidationError("concurrency must be >= 1")
+        if prefetch is not None and prefetch < 0:
+            raise ValidationError("prefetch must be >= 0")
         if pool not in ("thread", "process"):
             raise ValidationError("pool must be 'thread' or 'process'")
         if pool == "process" and not app_path:
@@ -128,6 +114,7 @@ class Worker:
             raise ValidationError("queues must be a non-empty list of distinct names")
         self._keys = {q: app.queue_keys(q) for q in self.queues}
         self.concurrency = concurrency
+        self.prefetch = concurrency if prefetch is None else prefetch
         self.pool_kind = pool
         self.app_path = app_path
         self.queue_order = queue_order
@@ -140,27 +127,30 @@ class Worker:
         self.worker_id = validate_worker_id(
             worker_id or f"{host or 'host'}:{os.getpid()}:{secrets.token_hex(3)}"
         )
+        self.observer = observer
+        self.processed = 0
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._inflight: dict[tuple[str, str], LeasedJob] = {}
+        self._inflight: dict[tuple[str, str], LeasedJob] = {}  # leased: buffered or running
+        self._buffer: collections.deque[LeasedJob] = collections.deque()
+        self._running = 0
+        self._pending: list[tuple[LeasedJob, Outcome]] = []  # finished, not reported yet
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
         self._requests = itertools.count()
-        self._pending_ok: list[tuple[LeasedJob, Outcome]] = []
-        self._pending_fail: list[tuple[LeasedJob, Outcome]] = []
-        self._executor: cf.Executor | None = None
-        self.processed = 0
-        self.observer = observer
+        self._open_requests: dict[str, str] = {}  # queue -> lease request id to retry
+        self._runner: ThreadRunner | ProcessRunner | None = None
 
     # -- public control -----------------------------------------------------
 
     def stop(self, grace: float | None = None) -> None:
         """Stop leasing; let running jobs finish for ``grace`` seconds (default
-        :attr:`grace`), then release the rest. Thread-safe; returns at once."""
+        :attr:`grace`), then release the rest. Thread-safe; returns at once.
+        A second call releases at once."""
         if not self._stopping.is_set():
             self._stop_deadline = time.monotonic() + (self.grace if grace is None else grace)
             self._stopping.set()
-        else:  # a second stop: release now
+        else:
             self._stop_deadline = time.monotonic()
         self._inbox.put(("stop", None))
 
@@ -176,7 +166,7 @@ class Worker:
         signal.signal(signal.SIGINT, handler)
 
     def snapshot(self) -> list[LeasedJob]:
-        """The jobs in flight now (a copy)."""
+        """The jobs this worker holds leases on now (running or buffered; a copy)."""
         with self._lock:
             return list(self._inflight.values())
 
@@ -184,7 +174,7 @@ class Worker:
 
     def run(self) -> None:
         """Run until :meth:`stop` is called (or a signal, if handlers are installed)."""
-        self._executor = self._make_executor()
+        self._runner = self._make_runner()
         heart = Heartbeater(
             self.app.scripts,
             self._keys.__getitem__,
@@ -204,10 +194,11 @@ class Worker:
         for q in self.queues:
             self.app._register_queue(q)
         log.info(
-            "worker %s started: queues=%s concurrency=%d pool=%s",
+            "worker %s started: queues=%s concurrency=%d prefetch=%d pool=%s",
             self.worker_id,
             ",".join(self.queues),
             self.concurrency,
+            self.prefetch,
             self.pool_kind,
         )
         heart.start()
@@ -217,97 +208,82 @@ class Worker:
         finally:
             waiter.close()
             heart.stop()
-            self._shutdown_executor()
+            if self._runner is not None:
+                self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
 
     def _loop(self, waiter: Waiter, heart: Heartbeater) -> None:
+        capacity = self.concurrency + self.prefetch
         may_have_work = True
         next_due = 0.0  # monotonic time of the next ETA / lease deadline
         errors = 0
+        woke: str | None = None
         while True:
+            taken = self._take_events()
+            if taken is not None:
+                woke = taken
+            if woke is not None:
+                if capacity - len(self._inflight) > 0:
+                    may_have_work = True
+                elif woke:  # full: hand the marker on to another worker
+                    self._pass_on_wake(woke)
+                woke = None
+            stopping = self._stopping.is_set()
             try:
-                self._flush()
-                heart.processed = self.processed
-                if self._stopping.is_set():
-                    if not self._inflight:
+                if stopping:
+                    if self._shutdown_step():
                         return
-                    if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
-                        self._release_all()
-                        return
-                free = self.concurrency - len(self._inflight)
-                now = time.monotonic()
-                if not self._stopping.is_set() and free > 0 and (may_have_work or now >= next_due):
-                    got, wake_ms = self._lease(free)
+                else:
+                    self._start_buffered()
+                want = 0 if stopping else capacity - len(self._inflight)
+                lease_now = want > 0 and (may_have_work or time.monotonic() >= next_due)
+                if self._pending or lease_now:
+                    got, wake_ms = self._round(want if lease_now else 0)
+                    errors = 0
+                    heart.processed = self.processed
                     if got:
                         heart.notify()
-                    may_have_work = got == free or wake_ms == 0
-                    next_due = (
-                        now + wake_ms / 1000
-                        if wake_ms > 0
-                        else (now if wake_ms == 0 else float("inf"))
-                    )
-                    if may_have_work and got > 0:
-                        continue
-                errors = 0
+                    if lease_now:
+                        may_have_work = got == want or wake_ms == 0
+                        next_due = time.monotonic() + wake_ms / 1000 if wake_ms >= 0 else _INF
+                    continue
             except (redis.RedisError, OSError) as exc:
                 errors += 1
                 pause = min(5.0, 0.1 * 2**errors)
                 log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
-                self._drain(pause)
+                self._take_events(block=True, timeout=pause)
                 may_have_work = True
                 continue
-            free = self.concurrency - len(self._inflight)
-            if not self._stopping.is_set() and free > 0:
+            # Nothing to send: wait for a finished job, a wake-up, a due time or stop.
+            room = not stopping and capacity - len(self._inflight) > 0
+            deadline = self._stop_deadline if stopping else (next_due if room else _INF)
+            if room:
                 waiter.request()
-            timeout = self._wait_timeout(next_due, free)
-            kind, data = self._next_event(timeout)
-            if kind == "wake":
-                if self.concurrency - len(self._inflight) > 0:
-                    may_have_work = True
-                elif data is not None:  # full: hand the marker on to another worker
-                    self._pass_on_wake(str(data))
-            elif kind == "timeout":
-                may_have_work = may_have_work or time.monotonic() >= next_due
+            timeout = None if deadline == _INF else max(0.0, (deadline or 0.0) - time.monotonic())
+            woke = self._take_events(block=True, timeout=timeout)
 
-    def _wait_timeout(self, next_due: float, free: int) -> float | None:
-        waits = []
-        if free > 0 and not self._stopping.is_set() and next_due != float("inf"):
-            waits.append(max(0.0, next_due - time.monotonic()))
-        if self._stopping.is_set() and self._stop_deadline is not None:
-            waits.append(max(0.0, self._stop_deadline - time.monotonic()))
-        return min(waits) if waits else None
+    def _take_events(self, block: bool = False, timeout: float | None = None) -> str | None:
+        """Move finished jobs from the inbox to the pending reports.
 
-    def _next_event(self, timeout: float | None) -> tuple[str, Any]:
-        """Wait for the first inbox event, then take every other one queued."""
-        try:
-            first = self._inbox.get(timeout=timeout)
-        except queue.Empty:
-            return ("timeout", None)
-        result = self._handle(first)
+        Without ``block`` it only takes what is there; with it, it first waits
+        up to ``timeout`` seconds (None: forever) for an event. Returns the
+        wake key of a wake-up event ("" if unknown), else None.
+        """
+        woke: str | None = None
         while True:
             try:
-                event = self._inbox.get_nowait()
+                if block:
+                    kind, data = self._inbox.get(timeout=timeout)
+                    block = False
+                else:
+                    kind, data = self._inbox.get_nowait()
             except queue.Empty:
-                return result
-            handled = self._handle(event)
-            if handled[0] == "wake":
-                result = handled
-        return result
-
-    def _handle(self, event: tuple[str, Any]) -> tuple[str, Any]:
-        kind, data = event
-        if kind == "done":
-            job, outcome = data
-            (self._pending_ok if outcome.ok else self._pending_fail).append((job, outcome))
-        return event
-
-    def _drain(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            try:
-                self._handle(self._inbox.get(timeout=left))
-            except queue.Empty:
-                return
+                return woke
+            if kind == "done":
+                self._running -= 1
+                self._pending.append(data)
+            elif kind == "wake":
+                woke = data or ""
 
     def _pass_on_wake(self, wake_key: str) -> None:
         try:
@@ -315,7 +291,22 @@ class Worker:
         except (redis.RedisError, OSError) as exc:
             log.warning("could not pass on a wake-up: %s", exc)
 
-    # -- leasing ------------------------------------------------------------
+    def _shutdown_step(self) -> bool:
+        """While stopping: release buffered jobs at once, running ones after the
+        grace period. Returns True when the worker may exit."""
+        if self._buffer:
+            buffered, self._buffer = list(self._buffer), collections.deque()
+            self._release(buffered)
+        if not self._inflight and not self._pending:
+            return True
+        if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
+            if self._pending:
+                self._round(0)
+            self._release(self.snapshot())
+            return True
+        return False
+
+    # -- one round trip: reports + lease ------------------------------------
 
     def _queue_round(self) -> list[str]:
         if self.queue_order == "strict" or len(self.queues) == 1:
@@ -327,112 +318,111 @@ class Worker:
             reverse=True,
         )
 
-    def _lease(self, free: int) -> tuple[int, int]:
-        """Lease up to ``free`` jobs across queues; returns (count, min wake ms)."""
-        got = 0
-        wake = -1
-        for q in self._queue_round():
-            want = free - got
-            if want <= 0:
-                break
-            request = f"{self.worker_id}:{next(self._requests)}"
-            reply = self.app.scripts.lease(self._keys[q], want, self.worker_id, request)
-            if reply.wake_ms >= 0:
-                wake = reply.wake_ms if wake < 0 else min(wake, reply.wake_ms)
-            for job_id, text in reply.jobs:
-                self._start(q, job_id, text)
-                got += 1
+    def _round(self, want: int) -> tuple[int, int]:
+        """Report pending outcomes and lease up to ``want`` jobs; per queue one
+        pipelined round trip. Returns (jobs leased, min wake ms or -1)."""
+        pending, self._pending = self._pending, []
+        by_queue: dict[str, list[tuple[LeasedJob, Outcome]]] = {}
+        for job, outcome in pending:
+            by_queue.setdefault(job.queue, []).append((job, outcome))
+        order = self._queue_round()
+        got, wake = 0, -1
+        try:
+            for q in order:
+                items = by_queue.get(q, [])
+                lease_n = max(0, want - got)
+                if not items and lease_n <= 0:
+                    continue
+                n, w = self._queue_round_trip(q, items, lease_n)
+                got += n
+                if w >= 0:
+                    wake = w if wake < 0 else min(wake, w)
+        except BaseException:
+            # Reports not applied yet (their jobs are still in flight) go again
+            # next round; repeats are idempotent.
+            unreported = {id(job) for job in self._inflight.values()}
+            self._pending = [p for p in pending if id(p[0]) in unreported] + self._pending
+            raise
         return got, wake
 
-    def _start(self, queue_name: str, job_id: str, text: str) -> None:
-        rec = parse_record(job_id, text)
+    def _queue_round_trip(
+        self, q: str, items: list[tuple[LeasedJob, Outcome]], lease_n: int
+    ) -> tuple[int, int]:
+        scripts, qk = self.app.scripts, self._keys[q]
+        ok = [(j, o) for j, o in items if o.ok]
+        bad = [(j, o) for j, o in items if not o.ok]
+        calls: list[ScriptCall[Any]] = []
+        if ok:
+            calls.append(scripts.complete_call(qk, [(j.id, j.token, o.text) for j, o in ok]))
+        if bad:
+            calls.append(
+                scripts.fail_call(
+                    qk, [(j.id, j.token, o.text, self._retry_delay_ms(j, o)) for j, o in bad]
+                )
+            )
+        if lease_n > 0:
+            request = self._open_requests.setdefault(q, f"{self.worker_id}:{next(self._requests)}")
+            calls.append(scripts.lease_call(qk, lease_n, self.worker_id, request))
+        replies = scripts.run_many(calls)
+        if ok:
+            for (job, outcome), code in zip(ok, replies.pop(0), strict=True):
+                self._finish(job, outcome, code)
+        if bad:
+            for (job, outcome), code in zip(bad, replies.pop(0), strict=True):
+                self._finish(job, outcome, code)
+        if lease_n <= 0:
+            return 0, -1
+        del self._open_requests[q]
+        reply = replies.pop(0)
+        for job_id, text in reply.jobs:
+            self._take_lease(q, job_id, text)
+        return len(reply.jobs), reply.wake_ms
+
+    def _take_lease(self, queue_name: str, job_id: str, text: str) -> None:
+        f = text.split(SEP, FIELD_COUNT - 1)
         job = LeasedJob(
             queue=queue_name,
             id=job_id,
-            token=rec.token,
-            task=rec.task,
-            payload=rec.payload,
-            attempt=rec.attempts,
-            options=rec.options,
-            priority=rec.priority,
-            enqueued_ms=rec.enqueued_ms,
-            started=time.monotonic(),
+            token=f[4],
+            task=f[12],
+            payload=f[15],
+            attempt=int(f[2]),
+            options=JobOptions.decode(f[11]),
+            priority=float(f[9]),
+            enqueued_ms=int(f[6]),
         )
         with self._lock:
             self._inflight[(queue_name, job_id)] = job
-        if self.observer is not None:
-            self._observe("on_leased", job)
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
-                job_id,
-                job.task,
-                queue_name,
-                job.attempt,
-                job.options.max_attempts,
-                job.priority,
-            )
-        assert self._executor is not None
-        try:
-            if self.pool_kind == "process":
-                future = self._executor.submit(run_in_child, job.task, job.payload, job.attempt)
-            else:
-                future = self._executor.submit(
-                    run_task, self.app, job.task, job.payload, job.attempt
-                )
-        except RuntimeError as exc:  # pool shut down or broken
-            self._inbox.put(("done", (job, _crash_outcome(exc, job))))
-            return
-        future.add_done_callback(functools.partial(self._on_done, job))
+        self._buffer.append(job)
+        notify(self.observer, "on_leased", job)
 
-    def _on_done(self, job: LeasedJob, future: cf.Future[Outcome]) -> None:
-        try:
-            outcome = future.result()
-        except BaseException as exc:  # the pool itself failed (e.g. a child died)
-            outcome = _crash_outcome(exc, job)
-            if isinstance(exc, cf.process.BrokenProcessPool):
-                self._inbox.put(("broken", None))
-        self._inbox.put(("done", (job, outcome)))
-
-    # -- reporting ----------------------------------------------------------
-
-    def _flush(self) -> None:
-        """Report finished jobs: one complete call per queue, one fail call per queue."""
-        if self._pending_ok:
-            batch, self._pending_ok = self._pending_ok, []
-            try:
-                self._report(batch, ok=True)
-            except BaseException:
-                self._pending_ok = batch + self._pending_ok
-                raise
-        if self._pending_fail:
-            batch, self._pending_fail = self._pending_fail, []
-            try:
-                self._report(batch, ok=False)
-            except BaseException:
-                self._pending_fail = batch + self._pending_fail
-                raise
-        if self.pool_kind == "process" and _is_broken(self._executor):
+    def _start_buffered(self) -> None:
+        runner = self._runner
+        assert runner is not None
+        if runner.broken:
             log.warning("process pool broke (a child died); starting a new one")
-            self._shutdown_executor()
-            self._executor = self._make_executor()
-
-    def _report(self, batch: list[tuple[LeasedJob, Outcome]], *, ok: bool) -> None:
-        by_queue: dict[str, list[tuple[LeasedJob, Outcome]]] = {}
-        for job, outcome in batch:
-            by_queue.setdefault(job.queue, []).append((job, outcome))
-        for q, items in by_queue.items():
-            if ok:
-                codes = self.app.scripts.complete(
-                    self._keys[q], [(j.id, j.token, o.text) for j, o in items]
+            runner.shutdown()
+            runner = self._runner = self._make_runner()
+        info = log.isEnabledFor(logging.INFO)
+        while self._buffer and self._running < self.concurrency:
+            job = self._buffer.popleft()
+            if job.lost:  # its lease expired while buffered: not ours to run
+                with self._lock:
+                    self._inflight.pop((job.queue, job.id), None)
+                continue
+            job.started = time.monotonic()
+            self._running += 1
+            if info:
+                log.info(
+                    "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
+                    job.id,
+                    job.task,
+                    job.queue,
+                    job.attempt,
+                    job.options.max_attempts,
+                    job.priority,
                 )
-            else:
-                codes = self.app.scripts.fail(
-                    self._keys[q],
-                    [(j.id, j.token, o.text, self._retry_delay_ms(j, o)) for j, o in items],
-                )
-            for (job, outcome), code in zip(items, codes, strict=True):
-                self._finish(job, outcome, code)
+            runner.submit(job)
 
     def _retry_delay_ms(self, job: LeasedJob, outcome: Outcome) -> int:
         if not outcome.retryable:
@@ -447,7 +437,10 @@ class Worker:
         self.processed += 1
         took = time.monotonic() - job.started
         if self.observer is not None:
-            self._observe_finish(job, outcome, code, took)
+            if code <= 0:
+                notify(self.observer, "on_lease_lost", job)
+            name = finish_outcome(job, outcome.ok, outcome.retryable, code)
+            notify(self.observer, "on_finished", job, name, took)
         where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
         if code <= 0:
             log.warning(
@@ -467,17 +460,17 @@ class Worker:
         else:
             log.info("%s failed in %.3fs, dead: %s", where, took, outcome.error)
 
-    def _release_all(self) -> None:
-        """Give every in-flight job back to its queue (shutdown after the grace period)."""
-        jobs = self.snapshot()
+    def _release(self, jobs: list[LeasedJob]) -> None:
+        """Give leased jobs back to their queues without losing an attempt."""
         by_queue: dict[str, list[LeasedJob]] = {}
         for job in jobs:
             by_queue.setdefault(job.queue, []).append(job)
         for q, items in by_queue.items():
             codes = self.app.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
             for job, code in zip(items, codes, strict=True):
-                if self.observer is not None:
-                    self._observe("on_released" if code >= 1 else "on_lease_lost", job)
+                with self._lock:
+                    self._inflight.pop((job.queue, job.id), None)
+                notify(self.observer, "on_released" if code >= 1 else "on_lease_lost", job)
                 log.info(
                     "job %s task=%s queue=%s attempt=%d released (%s)",
                     job.id,
@@ -486,66 +479,12 @@ class Worker:
                     job.attempt,
                     "back to ready" if code >= 1 else "lease already lost",
                 )
-        with self._lock:
-            self._inflight.clear()
 
-    # -- observer ---------------------------------------------------------
+    def _make_runner(self) -> ThreadRunner | ProcessRunner:
+        def report(job: LeasedJob, outcome: Outcome) -> None:
+            self._inbox.put(("done", (job, outcome)))
 
-    def _observe(self, callback: str, *args: Any) -> None:
-        try:
-            getattr(self.observer, callback)(*args)
-        except Exception:
-            log.exception("worker observer %s failed", callback)
-
-    def _observe_finish(self, job: LeasedJob, outcome: Outcome, code: int, took: float) -> None:
-        if code <= 0:
-            self._observe("on_lease_lost", job)
-            name = "refused"
-        elif outcome.ok:
-            name = "succeeded"
-        elif code == 1:
-            name = "retried"
-        elif code == 2:
-            name = "dead"
-        else:  # 3: applied by an earlier run of the same call; same rule as fail.lua
-            retry = outcome.retryable and job.attempt < job.options.max_attempts
-            name = "retried" if retry else "dead"
-        self._observe("on_finished", job, name, took)
-
-    # -- pools --------------------------------------------------------------
-
-    def _make_executor(self) -> cf.Executor:
         if self.pool_kind == "process":
             assert self.app_path is not None
-            return cf.ProcessPoolExecutor(
-                max_workers=self.concurrency,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_child,
-                initargs=(self.app_path,),
-            )
-        return cf.ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="scheduler-job"
-        )
-
-    def _shutdown_executor(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        executor.shutdown(wait=False, cancel_futures=True)
-        if isinstance(executor, cf.ProcessPoolExecutor):
-            for proc in list(getattr(executor, "_processes", {}).values()):
-                proc.terminate()
-
-
-def _is_broken(executor: cf.Executor | None) -> bool:
-    return bool(getattr(executor, "_broken", False))
-
-
-def _crash_outcome(exc: BaseException, job: LeasedJob) -> Outcome:
-    message = f"worker pool failed while running the job: {type(exc).__name__}: {exc}"
-    return Outcome(
-        ok=False,
-        text=encode_error(message, type(exc).__name__, "", job.attempt),
-        error=message,
-        retryable=True,
-    )
+            return ProcessRunner(self.app_path, self.concurrency, report)
+        return ThreadRunner(self.app, self.concurrency, report)
