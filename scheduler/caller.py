@@ -19,6 +19,7 @@ retry gives, with the same safety.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ class ScriptCaller:
         self._client = client
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._closed = False
         # redis-py's Connection methods are untyped; hence Any.
         self._conns: list[Any] = []
 
@@ -65,6 +67,8 @@ class ScriptCaller:
                 reached twice in a row.
         """
         for attempt in (1, 2):
+            if self._closed:
+                raise redis.ConnectionError("script caller closed")
             conn = self._conn()
             try:
                 conn.send_packed_command(conn.pack_commands(commands))
@@ -77,13 +81,18 @@ class ScriptCaller:
                 return replies
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 conn.disconnect()
-                if attempt == 2:
+                if attempt == 2 or self._closed:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        """Close every connection this caller opened (in any thread)."""
+        """Close every connection this caller opened (in any thread) and refuse
+        further calls. A call blocked in another thread fails at once."""
+        self._closed = True
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
-            conn.disconnect()
+            # Best effort: a connection in use by another thread may refuse
+            # (fakeredis's sockets are not thread-safe); it fails on its own.
+            with contextlib.suppress(Exception):
+                conn.disconnect()

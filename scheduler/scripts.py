@@ -239,6 +239,10 @@ class Scripts:
             return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
         raise ScriptError("scripts could not be loaded")  # pragma: no cover
 
+    def command(self, call: ScriptCall[Any]) -> tuple[Any, ...]:
+        """The EVALSHA command of ``call``, for sending it on another connection."""
+        return ("EVALSHA", self._scripts[call.name].sha, len(call.keys), *call.keys, *call.args)
+
     def _do(self, call: ScriptCall[T]) -> T:
         return call.parse(self._run(call.name, call.keys, call.args))
 

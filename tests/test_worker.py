@@ -282,3 +282,41 @@ def test_worker_registers_and_deregisters(app: Scheduler, client: redis.Redis) -
         assert client.ttl(key) > 0  # dead workers disappear on their own
     assert not client.exists(key)
     assert client.zscore(app.keys.workers, worker.worker_id) is None
+
+
+def test_a_stopped_worker_leaves_no_blocked_lease_behind(app: Scheduler) -> None:
+    """The idle waiter's lease is pipelined behind its BLPOP; stopping must cut
+    both, so a job enqueued afterwards stays ready for the next worker."""
+
+    @app.task
+    def f() -> int:
+        return 1
+
+    with running(app) as worker:
+        wait_until(lambda: app.redis.exists(app.keys.worker(worker.worker_id)))
+    job = f.enqueue()
+    assert job.status is JobState.READY
+    with running(app):
+        assert job.result(timeout=10) == 1
+    assert job.info().attempts == 1
+
+
+def test_prefetched_jobs_are_released_at_once_on_stop(app: Scheduler) -> None:
+    started, never = threading.Event(), threading.Event()
+
+    @app.task
+    def hold() -> None:
+        started.set()
+        never.wait(30)
+
+    jobs = [hold.enqueue() for _ in range(4)]
+    worker = Worker(app, concurrency=1, prefetch=3, grace=0.2)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    wait_until(lambda: sum(j.status is JobState.LEASED for j in jobs) == 4)  # 1 running, 3 buffered
+    worker.stop()
+    thread.join(timeout=10)
+    never.set()
+    states = [j.info() for j in jobs]
+    assert all(i.state is JobState.READY and i.attempts == 0 for i in states)

@@ -47,6 +47,7 @@ from scheduler.worker.waiter import Waiter
 
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
+    from scheduler.keys import QueueKeys
 
 __all__ = ["Worker", "WorkerObserver"]
 
@@ -189,7 +190,11 @@ class Worker:
             },
         )
         waiter = Waiter(
-            self.app.redis, [k.wake for k in self._keys.values()], self._inbox, self.max_block
+            self.app,
+            [self._keys[q] for q in self.queues],
+            self.worker_id,
+            self._inbox,
+            self.max_block,
         )
         for q in self.queues:
             self.app._register_queue(q)
@@ -206,7 +211,7 @@ class Worker:
             heart.publish(0)
             self._loop(waiter, heart)
         finally:
-            waiter.close()
+            self._reclaim(waiter.close())
             heart.stop()
             if self._runner is not None:
                 self._runner.shutdown()
@@ -217,20 +222,35 @@ class Worker:
         may_have_work = True
         next_due = 0.0  # monotonic time of the next ETA / lease deadline
         errors = 0
-        woke: str | None = None
+        waiter_closed = False
+        signals: list[tuple[str, Any]] = []
         while True:
-            taken = self._take_events()
-            if taken is not None:
-                woke = taken
-            if woke is not None:
-                if capacity - len(self._inflight) > 0:
+            signals += self._take_events()
+            for kind, data in signals:  # from the waiter: a wake-up, or its lease
+                if kind == "leased":
+                    queue_name, reply, key, asked = data
+                    for job_id, text in reply.jobs:
+                        self._take_lease(queue_name, job_id, text)
+                    if reply.jobs:
+                        heart.notify()
+                    if (key is not None and key != self._keys[queue_name].wake) or len(
+                        reply.jobs
+                    ) >= asked:
+                        may_have_work = True  # another queue's marker, or maybe more
+                    else:
+                        wait = reply.wake_ms / 1000 if reply.wake_ms >= 0 else _INF
+                        next_due = time.monotonic() + wait
+                elif capacity - len(self._inflight) > 0:
                     may_have_work = True
-                elif woke:  # full: hand the marker on to another worker
-                    self._pass_on_wake(woke)
-                woke = None
+                elif data:  # full: hand the marker on to another worker
+                    self._pass_on_wake(data)
+            signals = []
             stopping = self._stopping.is_set()
             try:
                 if stopping:
+                    if not waiter_closed:  # no more leasing: cut the waiter's pending lease
+                        waiter_closed = True
+                        self._reclaim(waiter.close())
                     if self._shutdown_step():
                         return
                 else:
@@ -251,25 +271,27 @@ class Worker:
                 errors += 1
                 pause = min(5.0, 0.1 * 2**errors)
                 log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
-                self._take_events(block=True, timeout=pause)
+                signals += self._take_events(block=True, timeout=pause)
                 may_have_work = True
                 continue
-            # Nothing to send: wait for a finished job, a wake-up, a due time or stop.
-            room = not stopping and capacity - len(self._inflight) > 0
-            deadline = self._stop_deadline if stopping else (next_due if room else _INF)
-            if room:
-                waiter.request()
+            # Nothing to send: wait for a finished job, the waiter, a due time or stop.
+            room = capacity - len(self._inflight)
+            if not stopping and room > 0:
+                waiter.request(room)
+            deadline = self._stop_deadline if stopping else (next_due if room > 0 else _INF)
             timeout = None if deadline == _INF else max(0.0, (deadline or 0.0) - time.monotonic())
-            woke = self._take_events(block=True, timeout=timeout)
+            signals += self._take_events(block=True, timeout=timeout)
 
-    def _take_events(self, block: bool = False, timeout: float | None = None) -> str | None:
-        """Move finished jobs from the inbox to the pending reports.
+    def _take_events(
+        self, block: bool = False, timeout: float | None = None
+    ) -> list[tuple[str, Any]]:
+        """Move finished jobs from the inbox to the pending reports and return
+        the waiter's events (``wake``, ``leased``).
 
         Without ``block`` it only takes what is there; with it, it first waits
-        up to ``timeout`` seconds (None: forever) for an event. Returns the
-        wake key of a wake-up event ("" if unknown), else None.
+        up to ``timeout`` seconds (None: forever) for an event.
         """
-        woke: str | None = None
+        signals: list[tuple[str, Any]] = []
         while True:
             try:
                 if block:
@@ -278,12 +300,35 @@ class Worker:
                 else:
                     kind, data = self._inbox.get_nowait()
             except queue.Empty:
-                return woke
+                return signals
             if kind == "done":
                 self._running -= 1
                 self._pending.append(data)
-            elif kind == "wake":
-                woke = data or ""
+            elif kind in ("wake", "leased"):
+                signals.append((kind, data))
+
+    def _reclaim(self, lost_request: tuple[QueueKeys, str] | None) -> None:
+        """After the waiter stopped: release jobs its last lease may have taken
+        (an event still in the inbox, or a reply cut off by the close)."""
+        try:
+            for kind, data in self._take_events():
+                if kind == "leased":
+                    queue_name, reply, _, _ = data
+                    for job_id, text in reply.jobs:
+                        self._take_lease(queue_name, job_id, text)
+            if lost_request is not None:
+                qk, request = lost_request
+                reply = self.app.scripts.lease(qk, 0, self.worker_id, request)
+                for job_id, text in reply.jobs:
+                    if (qk.queue, job_id) not in self._inflight:
+                        self._take_lease(qk.queue, job_id, text)
+            if self._stopping.is_set() or not self._running:
+                leftover = [j for j in self._buffer if (j.queue, j.id) in self._inflight]
+                self._buffer.clear()
+                if leftover:
+                    self._release(leftover)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not release jobs leased during shutdown: %s", exc)
 
     def _pass_on_wake(self, wake_key: str) -> None:
         try:

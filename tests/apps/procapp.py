@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from scheduler import Scheduler
 
@@ -26,3 +27,9 @@ def hold(tag: str) -> dict[str, object]:
 def whoami() -> int:
     """The pid of the process that ran the task."""
     return os.getpid()
+
+
+@app.task
+def stamp() -> float:
+    """When the task started (wall clock, seconds); for latency measurements."""
+    return time.time()
