@@ -16,7 +16,7 @@ from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, ValidationError
 from scheduler.job import Job
 from scheduler.keys import GlobalKeys, QueueKeys, global_keys
-from scheduler.priority import resolve_priority
+from scheduler.priority import compact_float, resolve_priority
 from scheduler.record import JobOptions
 from scheduler.scripts import EnqueueItem, Scripts
 from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES, encode_meta, encode_payload
@@ -348,7 +348,7 @@ class Scheduler:
             result_ttl_ms=seconds_to_ms(ttl),
             dead_ttl_ms=-1 if self.dead_ttl is None else seconds_to_ms(self.dead_ttl),
         )
-        template = _Template(name, queue, repr(priority), inputs, job_options.encode())
+        template = _Template(name, queue, compact_float(priority), inputs, job_options.encode())
         if len(self._templates) >= 1024:
             self._templates.clear()
         self._templates[key] = template

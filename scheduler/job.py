@@ -16,7 +16,7 @@ from scheduler.errors import (
     JobNotFoundError,
     ResultTimeoutError,
 )
-from scheduler.priority import resolve_priority
+from scheduler.priority import compact_float, resolve_priority
 from scheduler.record import JobRecord, JobState, parse_record
 from scheduler.serialization import decode_error, decode_payload, decode_result, encode_error
 from scheduler.timeutil import ms_to_datetime
@@ -276,7 +276,7 @@ class Job:
         :class:`JobNotFoundError` or :class:`InvalidPriorityError`.
         """
         value, inputs = resolve_priority(priority, weight, time, resource)
-        code = self.app.scripts.reprioritize(self._keys, self.id, repr(value), inputs)
+        code = self.app.scripts.reprioritize(self._keys, self.id, compact_float(value), inputs)
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1

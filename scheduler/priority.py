@@ -17,8 +17,9 @@ Ordering (DESIGN.md section 3):
   rescored. ``aging = 0`` gives ``score = -priority`` (exact: negation never
   rounds).
 * Ties (equal score) are broken by the ready-set member
-  ``<14 hex digit sequence>:<job id>``: Redis orders equal scores by member
-  bytes, and the zero-padded per-queue sequence makes that enqueue order.
+  ``<9 base-62 digit sequence>:<job id>``: Redis orders equal scores by member
+  bytes, and the fixed-width per-queue sequence (digits ``0-9A-Za-z``, in
+  ASCII order) makes that enqueue order.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ from scheduler.validation import validate_finite
 __all__ = [
     "SEQ_DIGITS",
     "backoff_delay",
+    "compact_float",
     "compute_priority",
+    "format_seq",
     "make_member",
     "member_job_id",
     "ready_score",
     "resolve_priority",
 ]
 
-#: Hex digits of the per-queue sequence in ready/delayed members. 14 hex
-#: digits cover 2**56, beyond 2**53, the largest integer a Lua number holds
-#: exactly, so the fixed width (and hence FIFO order) can never overflow.
-SEQ_DIGITS = 14
+#: Base-62 digits of the per-queue sequence in ready/delayed members. 62**9
+#: is beyond 2**53, the largest integer a Lua number holds exactly, so the
+#: fixed width (and hence FIFO order) can never overflow. (16 hex digits would
+#: do as well, but 9 keep a member with a 16-character id within 32 bytes of
+#: memory in Redis instead of 48.)
+SEQ_DIGITS = 9
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def compute_priority(weight: float, time: float, resource: float) -> float:
@@ -71,7 +77,7 @@ def resolve_priority(
 ) -> tuple[float, str]:
     """Return ``(priority, inputs)`` for a job.
 
-    ``inputs`` is ``"weight,time,resource"`` (``repr`` of each float) when the
+    ``inputs`` is ``"weight,time,resource"`` (:func:`compact_float` of each) when the
     formula was used, ``""`` when an explicit ``priority`` overrides it. An
     explicit priority may be any finite float, negative included.
 
@@ -82,7 +88,7 @@ def resolve_priority(
     if priority is not None:
         return validate_finite("priority", priority), ""
     value = compute_priority(weight, time, resource)
-    return value, f"{float(weight)!r},{float(time)!r},{float(resource)!r}"
+    return value, f"{compact_float(weight)},{compact_float(time)},{compact_float(resource)}"
 
 
 def ready_score(priority: float, ready_at_ms: int, aging: float) -> float:
@@ -102,9 +108,28 @@ def ready_score(priority: float, ready_at_ms: int, aging: float) -> float:
     return aging * (ready_at_ms / 1000) - priority
 
 
+def format_seq(seq: int) -> str:
+    """``seq`` (0 <= seq < 62**9) as :data:`SEQ_DIGITS` base-62 digits, ASCII-ordered."""
+    if not 0 <= seq < 62**SEQ_DIGITS:
+        raise ValueError(f"sequence out of range: {seq}")
+    digits = []
+    for _ in range(SEQ_DIGITS):
+        seq, d = divmod(seq, 62)
+        digits.append(_B62[d])
+    return "".join(reversed(digits))
+
+
 def make_member(seq: int, job_id: str) -> str:
-    """Return the ready/delayed set member ``<seq as 14 hex digits>:<job id>``."""
-    return f"{seq:0{SEQ_DIGITS}x}:{job_id}"
+    """Return the ready/delayed set member ``<seq in base 62>:<job id>``."""
+    return f"{format_seq(seq)}:{job_id}"
+
+
+def compact_float(value: float) -> str:
+    """Shortest exact text of ``value``: ``repr`` without a trailing ``.0``
+    (``1.0`` -> ``"1"``, ``0.5`` -> ``"0.5"``, ``1e+20`` unchanged). Both
+    Python's ``float`` and Lua's ``tonumber`` read it back exactly."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def member_job_id(member: str) -> str:

@@ -12,11 +12,12 @@ index  field         meaning
 0      version       record format version, ``"1"``
 1      state         one letter, see :class:`JobState`
 2      attempts      number of leases begun (int)
-3      seq           14 hex digits; member of ready/delayed = ``seq:id``
+3      seq           9 base-62 digits (0-9A-Za-z); ready/delayed member ``seq:id``
 4      token         last lease token (fencing token, decimal), or ``""``
 5      worker        worker holding (or that last held) the lease, or ``""``
 6      enqueued_ms   server time of enqueue, ms since the Unix epoch
-7      ready_ms      when the job became (or becomes) ready: ETA, ms
+7      ready_ms      when the job became (or becomes) ready: ETA, ms; ``""`` =
+                     the enqueue time (a job ready at once)
 8      finished_ms   server time it reached a final state, ms, or ``""``
 9      priority      float as decimal text (``repr``)
 10     inputs        ``"weight,time,resource"``, or ``""`` if explicit
@@ -152,7 +153,7 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         token=f[4],
         worker=f[5],
         enqueued_ms=int(f[6]),
-        ready_ms=int(f[7]),
+        ready_ms=int(f[7]) if f[7] else int(f[6]),
         finished_ms=int(f[8]) if f[8] else None,
         priority=float(f[9]),
         inputs=inputs,

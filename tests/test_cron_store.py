@@ -54,7 +54,7 @@ def test_declaring_builds_a_complete_definition(fake_app: Scheduler) -> None:
     assert (s.kind, s.cron, s.tz) == ("cron", "0 6 * * MON-FRI", "Europe/Paris")
     assert (s.jitter_ms, s.misfire, s.grace_ms) == (30_000, MisfirePolicy.CATCH_UP, 3_600_000)
     assert s.job.task == task.name and s.job.payload == '[["today"],{}]'
-    assert s.job.priority == "4.0" and s.job.inputs == "1.0,4.0,1.0"
+    assert s.job.priority == "4" and s.job.inputs == "1,4,1"
     assert s.job.options.startswith("5,")  # the task's max_attempts
     assert json.loads(s.job_meta(1_000, 2)) == {
         "team": "bi",

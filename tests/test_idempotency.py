@@ -19,6 +19,7 @@ from redis.connection import Connection
 
 from scheduler import JobState, Scheduler
 from scheduler.devserver import DevServer
+from scheduler.priority import format_seq
 from scheduler.record import parse_record
 
 
@@ -66,7 +67,7 @@ def test_enqueue_retried_creates_one_job(flaky: Scheduler) -> None:
     assert LosesOneReply.lost == ["EVALSHA"]
     qk = flaky.queue_keys("default")
     assert flaky.redis.hlen(qk.jobs) == 1 and flaky.redis.zcard(qk.ready) == 1
-    assert job.info().record.seq == f"{1:014x}"  # the sequence advanced once
+    assert job.info().record.seq == format_seq(1)  # the sequence advanced once
     assert int(flaky.redis.hget(qk.stats, "enqueued") or 0) == 1
 
 

@@ -13,7 +13,9 @@ from scheduler.errors import InvalidPriorityError
 from scheduler.priority import (
     SEQ_DIGITS,
     backoff_delay,
+    compact_float,
     compute_priority,
+    format_seq,
     make_member,
     member_job_id,
     ready_score,
@@ -56,7 +58,8 @@ def test_formula_rejects(weight: object, time: object, resource: object, message
 
 def test_explicit_priority_overrides_formula() -> None:
     assert resolve_priority(-7.5, 1, 1, 1) == (-7.5, "")
-    assert resolve_priority(None, 2, 3, 4) == (1.5, "2.0,3.0,4.0")
+    assert resolve_priority(None, 2, 3, 4) == (1.5, "2,3,4")
+    assert resolve_priority(None, 0.5, 1e20, 3) == (0.5 * 1e20 / 3, "0.5,1e+20,3")
     with pytest.raises(InvalidPriorityError):
         resolve_priority(math.inf, 1, 1, 1)
 
@@ -109,3 +112,14 @@ def test_backoff_grows_caps_and_jitters_within_bounds() -> None:
         backoff_delay(0, 1.0, 2.0)
     with pytest.raises(ValueError):
         backoff_delay(1, 3.0, 2.0)
+
+
+@given(st.integers(min_value=0, max_value=62**9 - 1), st.integers(min_value=0, max_value=62**9 - 1))
+def test_base62_sequence_keeps_numeric_order(a: int, b: int) -> None:
+    assert (format_seq(a) < format_seq(b)) == (a < b)
+    assert len(format_seq(a)) == SEQ_DIGITS
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_compact_float_is_exact(value: float) -> None:
+    assert float(compact_float(value)) == value

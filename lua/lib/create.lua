@@ -8,7 +8,7 @@
 -- enqueue.lua's ARGV; `seq` its sequence number; `due` its ETA in ms (Lua
 -- number; <= now means ready at once).
 local function new_record(seq, task, payload, priority, inputs, options, meta, due, now)
-  local f = {'1', 'R', '0', format_seq(seq), '', '', int(now), int(now), '',
+  local f = {'1', 'R', '0', format_seq(seq), '', '', int(now), '', '',
              priority, inputs, options, task, '', meta, payload}
   if due > now then
     f[F_ST] = 'D'

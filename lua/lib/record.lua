@@ -20,7 +20,11 @@ local SEP = '\31'
 local NF = 16
 local F_VER, F_ST, F_AT, F_SEQ, F_TK, F_WK, F_ENQ, F_RDY, F_FIN, F_PRI, F_PIN, F_OPT, F_TASK, F_OUT, F_META, F_PAY =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-local SEQ_DIGITS = 14
+-- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
+-- order (0-9 A-Z a-z), so byte order is numeric order; 62^9 > 2^53, the
+-- largest integer a Lua number holds exactly, so the width never overflows.
+local SEQ_DIGITS = 9
+local B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 -- One string.match splits a record (much cheaper than a find/sub loop).
 local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', NF - 1) .. '(.*)$'
 
@@ -60,7 +64,13 @@ local function member_id(member)
 end
 
 local function format_seq(n)
-  return string.format('%0' .. SEQ_DIGITS .. 'x', n)
+  local out = {}
+  for i = SEQ_DIGITS, 1, -1 do
+    local d = n % 62
+    out[i] = string.sub(B62, d + 1, d + 1)
+    n = (n - d) / 62
+  end
+  return table.concat(out)
 end
 
 -- Reserve `n` numbers of the queue's sequence (ready-set order and fencing
@@ -84,11 +94,19 @@ local function queue_aging()
   return aging
 end
 
+-- When the job became (or becomes) ready, ms: the ready field, or the
+-- enqueue time when it is "" (a job ready at enqueue; saves 13 bytes).
+local function ready_ms(f)
+  local r = f[F_RDY]
+  if r == '' then r = f[F_ENQ] end
+  return tonumber(r)
+end
+
 -- Ready score; mirrors scheduler/priority.py ready_score exactly.
 local function ready_score(aging, f)
   local p = tonumber(f[F_PRI])
   if aging == 0 then return -p end
-  return aging * (tonumber(f[F_RDY]) / 1000) - p
+  return aging * (ready_ms(f) / 1000) - p
 end
 
 -- Run one variadic write command over many arguments: `head` is the fixed

@@ -185,7 +185,7 @@ def _oldest_ready_ms(client: redis.Redis, qk: QueueKeys, count: int) -> tuple[in
             if len(fields) < 9 or fields[1] != "R":
                 continue
             try:
-                ready_ms = int(fields[7])
+                ready_ms = int(fields[7] or fields[6])  # "" = ready since enqueue
             except ValueError:
                 continue
             oldest = ready_ms if oldest is None else min(oldest, ready_ms)

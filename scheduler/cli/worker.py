@@ -64,6 +64,13 @@ def _weights(value: str | None) -> dict[str, float]:
     "--weights", default=None, help="Queue weights for --queue-order weighted, e.g. 'high=5,low=1'."
 )
 @click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Jobs leased ahead beyond --concurrency, so threads never wait for Redis "
+    "[default: = concurrency; 0 for long jobs across many workers].",
+)
+@click.option(
     "--grace",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -98,6 +105,7 @@ def worker_command(
     pool: str,
     queue_order: str,
     weights: str | None,
+    prefetch: int | None,
     grace: float,
     log_level: str,
     metrics_port: int | None,
@@ -128,6 +136,7 @@ def worker_command(
             queue_order=queue_order,
             queue_weights=_weights(weights),
             grace=grace,
+            prefetch=prefetch,
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
