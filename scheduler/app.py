@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -42,6 +44,29 @@ BULK_BATCH = 500
 def new_job_id() -> str:
     """A fresh random job id: 16 URL-safe characters (96 random bits)."""
     return secrets.token_urlsafe(12)
+
+
+class _IdSource:
+    """Random job ids like :func:`new_job_id`, drawn 256 at a time: 12 random
+    bytes are exactly 16 base64 characters, so one ``urandom`` and one
+    encoding serve a block of ids. Thread-safe."""
+
+    _BLOCK = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._text = ""
+        self._pos = 0
+
+    def next(self) -> str:
+        with self._lock:
+            if self._pos >= len(self._text):
+                raw = os.urandom(12 * self._BLOCK)
+                self._text = base64.urlsafe_b64encode(raw).decode("ascii")
+                self._pos = 0
+            start = self._pos
+            self._pos += 16
+            return self._text[start : start + 16]
 
 
 class Scheduler:
@@ -98,6 +123,7 @@ class Scheduler:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._registered_queues: set[str] = set()
         self._templates: dict[tuple[Any, ...], _Template] = {}
+        self._ids = _IdSource()
         self._queue_keys: dict[str, QueueKeys] = {}
         self._lock = threading.Lock()
 
@@ -220,7 +246,7 @@ class Scheduler:
         opts = options if options is not None else EnqueueOptions(**option_kwargs)
         if options is not None and option_kwargs:
             opts = _merge(options, option_kwargs)
-        queue, item = self._build(task, tuple(args), kwargs, opts)
+        queue, item = self._build(task, args, kwargs, opts)
         qk = self.queue_keys(queue)
         self._register_queue(queue)
         self.scripts.enqueue(qk, [item])
@@ -241,21 +267,27 @@ class Scheduler:
         Raises:
             ValidationError: as :meth:`enqueue`, for any spec.
         """
-        built = [self._build(s.task, tuple(s.args), s.kwargs, s.options) for s in specs]
+        build = self._build
+        built = [build(s.task, s.args, s.kwargs, s.options) for s in specs]
         by_queue: dict[str, list[EnqueueItem]] = {}
         for queue, item in built:
             by_queue.setdefault(queue, []).append(item)
-        for queue, items in by_queue.items():
+        for queue in by_queue:
             self._register_queue(queue)
+        # Batches go out as they are packed, with two in flight, so packing the
+        # next one overlaps with Redis running the last (one slot per queue).
+        for queue, items in by_queue.items():
             qk = self.queue_keys(queue)
-            for start in range(0, len(items), BULK_BATCH):
-                self.scripts.enqueue(qk, items[start : start + BULK_BATCH])
+            self.scripts.run_streamed(
+                self.scripts.enqueue_call(qk, items[start : start + BULK_BATCH])
+                for start in range(0, len(items), BULK_BATCH)
+            )
         return [Job(self, item.job_id, queue) for queue, item in built]
 
     def _build(
         self,
         task: str | Task[Any, Any],
-        args: tuple[Any, ...],
+        args: Sequence[Any],
         kwargs: dict[str, Any] | None,
         o: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
@@ -268,15 +300,15 @@ class Scheduler:
         if o.delay is not None and o.eta is not None:
             raise ValidationError("give either delay or eta, not both")
         item = EnqueueItem(
-            job_id=validate_job_id(o.job_id) if o.job_id is not None else new_job_id(),
-            task=template.task,
-            payload=encode_payload(args, kwargs, self.max_payload_bytes),
-            priority=template.priority,
-            inputs=template.inputs,
-            options=template.options,
-            eta_ms=datetime_to_ms(o.eta) if o.eta is not None else None,
-            delay_ms=seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-            meta=encode_meta(o.meta),
+            validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
+            template.task,
+            encode_payload(args, kwargs, self.max_payload_bytes),
+            template.priority,
+            template.inputs,
+            template.options,
+            datetime_to_ms(o.eta) if o.eta is not None else None,
+            seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+            encode_meta(o.meta) if o.meta else "",
         )
         return template.queue, item
 

@@ -22,12 +22,34 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
 
 __all__ = ["ScriptCaller"]
+
+# hiredis (a dependency, via redis[hiredis]) packs a whole command in C;
+# redis-py's own packer adds per-argument Python work.
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover
+    _hiredis_pack = None
+
+
+def _pack(conn: Any, command: Sequence[Any]) -> bytes:
+    if _hiredis_pack is not None:
+        packed: bytes = _hiredis_pack(tuple(command))
+        return packed
+    return b"".join(conn.pack_command(*command))
+
+
+def _read(conn: Any) -> Any:
+    try:
+        return conn.read_response()
+    except redis.ResponseError as exc:
+        return exc
 
 
 class ScriptCaller:
@@ -71,19 +93,42 @@ class ScriptCaller:
                 raise redis.ConnectionError("script caller closed")
             conn = self._conn()
             try:
-                conn.send_packed_command(conn.pack_commands(commands))
-                replies: list[Any] = []
-                for _ in commands:
-                    try:
-                        replies.append(conn.read_response())
-                    except redis.ResponseError as exc:
-                        replies.append(exc)
-                return replies
+                conn.send_packed_command([b"".join(_pack(conn, c) for c in commands)])
+                return [_read(conn) for _ in commands]
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 conn.disconnect()
                 if attempt == 2 or self._closed:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def call_streamed(self, commands: Iterable[Sequence[Any]], window: int = 2) -> list[Any]:
+        """Send each command as the iterator yields it, reading replies so that
+        at most ``window`` are outstanding; return all replies in order (error
+        replies as exceptions). Not retried here: on a connection error the
+        caller decides (see :meth:`scheduler.scripts.Scripts.run_streamed`).
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: the connection failed.
+        """
+        if self._closed:
+            raise redis.ConnectionError("script caller closed")
+        conn = self._conn()
+        replies: list[Any] = []
+        outstanding = 0
+        try:
+            for command in commands:
+                conn.send_packed_command([_pack(conn, command)])
+                outstanding += 1
+                if outstanding > window:
+                    replies.append(_read(conn))
+                    outstanding -= 1
+            while outstanding:
+                replies.append(_read(conn))
+                outstanding -= 1
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()
+            raise
+        return replies
 
     def close(self) -> None:
         """Close every connection this caller opened (in any thread) and refuse

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.resources import files
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
 import redis
@@ -96,15 +96,16 @@ def _ints(reply: Any, expected: int) -> list[int]:
     return [int(x) for x in reply]
 
 
-@attrs.frozen
-class EnqueueItem:
+class EnqueueItem(NamedTuple):
     """One job for :meth:`Scripts.enqueue` (already validated and encoded).
+
+    A named tuple (cheap to build: bulk enqueue makes one per job).
 
     Attributes:
         job_id: job id.
         task: task name.
         payload: ``[args, kwargs]`` JSON text.
-        priority: priority as ``repr(float)`` text.
+        priority: priority as exact decimal text (``compact_float``).
         inputs: ``"weight,time,resource"`` or ``""``.
         options: encoded :class:`scheduler.record.JobOptions`.
         eta_ms: absolute ETA in ms since the Unix epoch, or None.
@@ -122,8 +123,9 @@ class EnqueueItem:
     delay_ms: int | None = None
     meta: str = ""
 
-    def argv(self) -> list[str]:
-        return [
+    def argv(self) -> tuple[str, ...]:
+        """The item's 9 ARGV values of ``enqueue.lua``."""
+        return (
             self.job_id,
             self.task,
             self.payload,
@@ -133,7 +135,7 @@ class EnqueueItem:
             "" if self.eta_ms is None else str(self.eta_ms),
             "" if self.delay_ms is None else str(self.delay_ms),
             self.meta,
-        ]
+        )
 
 
 @attrs.frozen
@@ -160,6 +162,14 @@ class ScriptCall(Generic[T]):
     keys: list[str]
     args: list[Any]
     parse: Callable[[Any], T]
+
+
+def _recording(
+    calls: Iterable[ScriptCall[T]], into: list[ScriptCall[T]]
+) -> Iterator[ScriptCall[T]]:
+    for call in calls:
+        into.append(call)
+        yield call
 
 
 def _identity(reply: Any) -> Any:
@@ -246,12 +256,37 @@ class Scripts:
     def _do(self, call: ScriptCall[T]) -> T:
         return call.parse(self._run(call.name, call.keys, call.args))
 
-    def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
-        """Create jobs; returns per job True if created, False if the id existed."""
+    def enqueue_call(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> ScriptCall[list[bool]]:
+        """The :meth:`enqueue` call, for :meth:`run_many` / :meth:`run_streamed`."""
         args: list[Any] = [self.events_maxlen, len(items)]
         for item in items:
             args.extend(item.argv())
-        return [c == 1 for c in _ints(self._run("enqueue", qk.standard(), args), len(items))]
+        n = len(items)
+        return ScriptCall("enqueue", qk.standard(), args, lambda r: [c == 1 for c in _ints(r, n)])
+
+    def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
+        """Create jobs; returns per job True if created, False if the id existed."""
+        return self._do(self.enqueue_call(qk, items))
+
+    def run_streamed(self, calls: Iterable[ScriptCall[Any]]) -> list[Any]:
+        """Like :meth:`run_many`, but each call is sent as soon as the iterator
+        yields it, with up to two replies outstanding: building the next call
+        (e.g. the next bulk-enqueue batch) overlaps with Redis running the
+        previous one. On an error the calls are sent again as a batch (every
+        script is idempotent under a repeat)."""
+        done: list[ScriptCall[Any]] = []
+        try:
+            replies = self._caller.call_streamed(
+                (self.command(c) for c in _recording(calls, done)), window=2
+            )
+        except (redis.ConnectionError, redis.TimeoutError):
+            return self.run_many(done + list(calls))
+        if any(isinstance(r, NoScriptError) for r in replies):
+            return self.run_many(done)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [call.parse(reply) for call, reply in zip(done, replies, strict=True)]
 
     def lease_call(
         self, qk: QueueKeys, n: int, worker_id: str, request_id: str

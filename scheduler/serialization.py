@@ -8,6 +8,7 @@ otherwise make workers run code (DESIGN.md section 10). Tuples become lists;
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from scheduler.errors import PayloadError
@@ -29,6 +30,13 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+_EMPTY = "[[],{}]"
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    raise PayloadError(f"payload is {size} bytes, over the limit of {max_bytes} bytes")
+
+
 def _dumps(what: str, value: object) -> str:
     try:
         return _encoder.encode(value)
@@ -37,14 +45,14 @@ def _dumps(what: str, value: object) -> str:
 
 
 def encode_payload(
-    args: tuple[Any, ...] | list[Any],
+    args: Sequence[Any],
     kwargs: dict[str, Any] | None,
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> str:
     """Encode ``[args, kwargs]`` as compact JSON text.
 
     Args:
-        args: positional arguments (a tuple or list).
+        args: positional arguments (a tuple or list; other sequences are refused).
         kwargs: keyword arguments (``str`` keys) or ``None``.
         max_bytes: limit on the UTF-8 size of the result, in bytes.
 
@@ -54,11 +62,13 @@ def encode_payload(
     """
     if not isinstance(args, tuple | list):
         raise PayloadError(f"args must be a tuple or list, got {type(args).__name__}")
+    if not args and not kwargs:
+        return _EMPTY if len(_EMPTY) <= max_bytes else _too_large(len(_EMPTY), max_bytes)
     kw = {} if kwargs is None else kwargs
     if not isinstance(kw, dict) or not all(isinstance(k, str) for k in kw):
         raise PayloadError("kwargs must be a dict with str keys")
     text = _dumps("payload", [list(args), kw])
-    size = len(text.encode("utf-8"))
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > max_bytes:
         raise PayloadError(f"payload is {size} bytes, over the limit of {max_bytes} bytes")
     return text
