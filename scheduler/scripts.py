@@ -1,11 +1,8 @@
 """Loading the Lua scripts, and one thin typed wrapper per script.
 
 The scripts are files in the repository's top-level ``lua/`` directory,
-packaged as ``scheduler.lua`` (see ``pyproject.toml``) and read with
-:mod:`importlib.resources`, which works from an editable install and from a
-wheel alike. A line ``--@include lib/<name>.lua`` is replaced by that file's
-text when a script is loaded, so shared code (record codec, transitions)
-exists once.
+loaded by :mod:`scheduler.lualoader` (includes expanded, unused library
+functions pruned), so shared code (record codec, transitions) exists once.
 
 Scripts run through redis-py :class:`~redis.commands.core.Script` objects:
 EVALSHA, falling back to SCRIPT LOAD on ``NOSCRIPT`` (e.g. after a Redis
@@ -21,10 +18,7 @@ so a repeat never has a double effect (tested in ``tests/test_idempotency.py``).
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from importlib.resources import files
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
@@ -35,6 +29,7 @@ from redis.exceptions import NoScriptError
 from scheduler.caller import ScriptCaller
 from scheduler.errors import ScriptError
 from scheduler.keys import QueueKeys
+from scheduler.lualoader import load_script_text
 
 __all__ = [
     "SCRIPT_NAMES",
@@ -61,29 +56,6 @@ SCRIPT_NAMES = (
     "queue_config",
     "purge",
 )
-
-_INCLUDE_RE = re.compile(r"^--@include (lib/[a-z_]+\.lua)\s*$", re.MULTILINE)
-
-
-def _read_lua(relative: str) -> str:
-    resource = files("scheduler.lua")
-    for part in relative.split("/"):
-        resource = resource / part
-    return resource.read_text(encoding="utf-8")
-
-
-@functools.cache
-def load_script_text(name: str) -> str:
-    """Return the full text of script ``name`` with its includes expanded.
-
-    Raises:
-        FileNotFoundError: no such script in the package.
-    """
-
-    def expand(match: re.Match[str]) -> str:
-        return _read_lua(match.group(1))
-
-    return _INCLUDE_RE.sub(expand, _read_lua(f"{name}.lua"))
 
 
 def _s(value: Any) -> str:

@@ -78,3 +78,11 @@ print(job.status.value, len(s.load_script_text("lease")))
     assert ran.returncode == 0, ran.stderr
     state, size = ran.stdout.split()
     assert state == "ready" and int(size) > 1000
+
+
+def test_loader_prunes_unused_library_functions_but_keeps_dependencies() -> None:
+    heartbeat = load_script_text("heartbeat")
+    lease = load_script_text("lease")
+    assert "local function promote_due(" not in heartbeat  # maintenance is lease-only
+    assert "local function to_dead(" in lease  # used by reap_expired, kept transitively
+    assert "local function rec_decode(" in heartbeat and "REC_PATTERN" in heartbeat
