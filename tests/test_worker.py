@@ -320,3 +320,29 @@ def test_prefetched_jobs_are_released_at_once_on_stop(app: Scheduler) -> None:
     never.set()
     states = [j.info() for j in jobs]
     assert all(i.state is JobState.READY and i.attempts == 0 for i in states)
+
+
+def test_prefetched_jobs_start_by_priority(app: Scheduler) -> None:
+    order: list[str] = []
+    started, go = threading.Event(), threading.Event()
+
+    @app.task
+    def blocker() -> None:
+        started.set()
+        go.wait(10)
+
+    @app.task
+    def tag(name: str) -> None:
+        order.append(name)
+
+    blocker.enqueue()
+    with running(app, concurrency=1, prefetch=3) as worker:
+        assert started.wait(10)
+        low = [tag.options(priority=1).enqueue(f"low{i}") for i in range(2)]
+        wait_until(lambda: len(worker.snapshot()) == 3)  # both leased into the buffer
+        high = tag.options(priority=9).enqueue("high")
+        wait_until(lambda: high.status is JobState.LEASED)  # leased after the low ones
+        go.set()
+        wait_until(lambda: len(order) == 3)
+    assert order == ["high", "low0", "low1"]
+    assert all(j.status is JobState.SUCCEEDED for j in low)

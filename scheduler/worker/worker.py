@@ -12,14 +12,15 @@ dispatcher talks to Redis. Around it run the runner
 running *and* buffered jobs).
 
 Delivery is at-least-once: a job runs again if its worker dies or loses its
-lease before reporting, so tasks should be idempotent. Prefetched jobs start
-in lease order; a higher-priority job enqueued meanwhile can wait behind at
-most ``prefetch`` of them (``prefetch=0`` turns prefetching off).
+lease before reporting, so tasks should be idempotent. A higher-priority job
+enqueued while the buffer is full waits for the next free slot, behind at
+most ``concurrency`` running jobs, and buffered jobs start by priority
+(``prefetch=0`` turns prefetching off).
 """
 
 from __future__ import annotations
 
-import collections
+import heapq
 import itertools
 import logging
 import os
@@ -132,7 +133,10 @@ class Worker:
         self.processed = 0
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._inflight: dict[tuple[str, str], LeasedJob] = {}  # leased: buffered or running
-        self._buffer: collections.deque[LeasedJob] = collections.deque()
+        # Leased, not started: a heap by (queue rank, -priority, lease token),
+        # so a high-priority job leased late still starts next.
+        self._buffer: list[tuple[int, float, int, LeasedJob]] = []
+        self._rank = {q: i for i, q in enumerate(self.queues)}
         self._running = 0
         self._pending: list[tuple[LeasedJob, Outcome]] = []  # finished, not reported yet
         self._lock = threading.Lock()
@@ -323,7 +327,7 @@ class Worker:
                     if (qk.queue, job_id) not in self._inflight:
                         self._take_lease(qk.queue, job_id, text)
             if self._stopping.is_set() or not self._running:
-                leftover = [j for j in self._buffer if (j.queue, j.id) in self._inflight]
+                leftover = [e[3] for e in self._buffer if (e[3].queue, e[3].id) in self._inflight]
                 self._buffer.clear()
                 if leftover:
                     self._release(leftover)
@@ -340,7 +344,7 @@ class Worker:
         """While stopping: release buffered jobs at once, running ones after the
         grace period. Returns True when the worker may exit."""
         if self._buffer:
-            buffered, self._buffer = list(self._buffer), collections.deque()
+            buffered, self._buffer = [e[3] for e in self._buffer], []
             self._release(buffered)
         if not self._inflight and not self._pending:
             return True
@@ -438,7 +442,7 @@ class Worker:
         )
         with self._lock:
             self._inflight[(queue_name, job_id)] = job
-        self._buffer.append(job)
+        heapq.heappush(self._buffer, (self._rank[queue_name], -job.priority, int(job.token), job))
         notify(self.observer, "on_leased", job)
 
     def _start_buffered(self) -> None:
@@ -450,7 +454,7 @@ class Worker:
             runner = self._runner = self._make_runner()
         info = log.isEnabledFor(logging.INFO)
         while self._buffer and self._running < self.concurrency:
-            job = self._buffer.popleft()
+            job = heapq.heappop(self._buffer)[3]
             if job.lost:  # its lease expired while buffered: not ours to run
                 with self._lock:
                     self._inflight.pop((job.queue, job.id), None)
