@@ -20,6 +20,7 @@ most ``concurrency`` running jobs, and buffered jobs start by priority
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -55,6 +56,12 @@ __all__ = ["Worker", "WorkerObserver"]
 log = logging.getLogger("scheduler.worker")
 
 _INF = float("inf")
+
+
+@functools.lru_cache(maxsize=256)
+def _options(text: str) -> JobOptions:
+    """Decoded job options (jobs of a task share one options field)."""
+    return JobOptions.decode(text)
 
 
 class Worker:
@@ -436,7 +443,7 @@ class Worker:
             task=f[12],
             payload=f[15],
             attempt=int(f[2]),
-            options=JobOptions.decode(f[11]),
+            options=_options(f[11]),
             priority=float(f[9]),
             enqueued_ms=int(f[6]),
         )
@@ -490,6 +497,8 @@ class Worker:
                 notify(self.observer, "on_lease_lost", job)
             name = finish_outcome(job, outcome.ok, outcome.retryable, code)
             notify(self.observer, "on_finished", job, name, took)
+        if code > 0 and not log.isEnabledFor(logging.INFO):
+            return
         where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
         if code <= 0:
             log.warning(
@@ -500,8 +509,6 @@ class Worker:
                 if code < 0
                 else "lease lost (expired, cancelled or leased again)",
             )
-        elif not log.isEnabledFor(logging.INFO):
-            return
         elif outcome.ok:
             log.info("%s succeeded in %.3fs", where, took)
         elif code == 1:
