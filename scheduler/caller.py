@@ -99,6 +99,11 @@ class ScriptCaller:
                 conn.disconnect()
                 if attempt == 2 or self._closed:
                     raise
+            except AttributeError:
+                # redis-py's connection lost its socket to a concurrent close().
+                if not self._closed:
+                    raise
+                raise redis.ConnectionError("script caller closed") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def call_streamed(self, commands: Iterable[Sequence[Any]], window: int = 2) -> list[Any]:

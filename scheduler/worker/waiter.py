@@ -135,10 +135,12 @@ class Waiter:
             self._armed.clear()
             try:
                 self._inbox.put(("leased", self._wait_and_lease()))
-            except (redis.RedisError, OSError) as exc:
+            except Exception as exc:
+                # Closing cuts the connection under us, whatever the call was
+                # doing (redis-py may even fail with AttributeError then).
                 if self._closed.is_set():
                     return
-                log.warning("wait for new jobs failed: %s; retrying in 1 s", exc)
+                log.warning("wait for new jobs failed: %r; retrying in 1 s", exc)
                 self._closed.wait(1.0)
                 self._inbox.put(("wake", ""))  # let the dispatcher look for itself
             finally:
