@@ -13,6 +13,7 @@
 -- Returns: 1 = cancelled, 0 = already finished (succeeded, dead or
 --   cancelled; nothing changed), -1 = no such job.
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

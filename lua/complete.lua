@@ -16,6 +16,7 @@
 --   earlier run of this call, 0 = stale lease (refused), -1 = job gone.
 -- Errors: "ERR scheduler: bad argument count".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

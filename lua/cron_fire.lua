@@ -42,6 +42,7 @@
 -- Errors: "ERR scheduler: bad argument count", "ERR scheduler: next fire
 --   time must be later than the expected one".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 --@include lib/create.lua
@@ -88,8 +89,8 @@ if n > 0 then
   f[S_LAST] = ARGV[last + 1]
   f[S_LJOB] = ARGV[last]
 end
-f[S_FIRED] = sched_int(tonumber(f[S_FIRED]) + created)
-f[S_MISSED] = sched_int(tonumber(f[S_MISSED]) + missed)
+f[S_FIRED] = int(tonumber(f[S_FIRED]) + created)
+f[S_MISSED] = int(tonumber(f[S_MISSED]) + missed)
 f[S_ST] = sched_activate(id, new_next)
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 count('enqueued', created)

@@ -24,6 +24,7 @@
 --   earlier group of this call had the same id).
 -- Errors: "ERR scheduler: bad argument count" if ARGV does not hold N groups.
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 --@include lib/create.lua

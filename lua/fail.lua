@@ -16,6 +16,7 @@
 --   applied by an earlier run of this call, 0 = stale lease, -1 = job gone.
 -- Errors: "ERR scheduler: bad argument count".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

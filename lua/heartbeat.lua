@@ -14,6 +14,7 @@
 --   -1 if the job is gone.
 -- Errors: "ERR scheduler: bad argument count".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

@@ -27,6 +27,7 @@
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 --@include lib/maintenance.lua

@@ -10,6 +10,7 @@
 -- Returns: the number of jobs deleted by this call.
 -- Errors: "ERR scheduler: bad arguments".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

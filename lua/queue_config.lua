@@ -13,6 +13,7 @@
 -- Returns: the previous value as a string ("0" when unset).
 -- Errors: "ERR scheduler: unknown setting", "ERR scheduler: bad value".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

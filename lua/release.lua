@@ -14,6 +14,7 @@
 --   earlier run of this call, 0 = stale lease, -1 = job gone.
 -- Errors: "ERR scheduler: bad argument count".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

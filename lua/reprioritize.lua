@@ -13,6 +13,7 @@
 -- ARGV[4]  new priority inputs "weight,time,resource", or "" for explicit
 -- Returns: 1 = changed, 0 = job not waiting (leased or finished), -1 = no such job.
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

@@ -15,6 +15,7 @@
 --   state, -1 = no such job.
 -- Errors: "ERR scheduler: bad argument count".
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

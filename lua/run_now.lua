@@ -8,6 +8,7 @@
 -- ARGV[2]  job id
 -- Returns: 1 = promoted, 0 = job is not delayed, -1 = no such job.
 
+--@include lib/util.lua
 --@include lib/keys.lua
 --@include lib/record.lua
 

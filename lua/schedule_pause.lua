@@ -18,6 +18,7 @@
 -- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
 
 local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
+--@include lib/util.lua
 --@include lib/schedule.lua
 
 local id, pause, next_ms = ARGV[1], ARGV[2], ARGV[3]

@@ -23,6 +23,7 @@
 -- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
 
 local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
+--@include lib/util.lua
 --@include lib/schedule.lua
 
 local id, digest, def, next_ms, initial = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -31,12 +32,12 @@ if #ARGV ~= 7 or (initial ~= 'A' and initial ~= 'P')
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 
-local now = sched_now_ms()
+local now = now_ms()
 local rec = redis.call('HGET', K_SCHEDULES, id)
 if not rec then
   local status = initial
   if status == 'A' then status = sched_activate(id, next_ms) end
-  local f = {'1', status, digest, '', '', '0', '0', sched_int(now), sched_int(now), def}
+  local f = {'1', status, digest, '', '', '0', '0', int(now), int(now), def}
   redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
   redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {1, status}
@@ -55,7 +56,7 @@ end
 
 f[S_DIG] = digest
 f[S_DEF] = def
-f[S_UPDATED] = sched_int(now)
+f[S_UPDATED] = int(now)
 if f[S_ST] ~= 'P' then f[S_ST] = sched_activate(id, next_ms) end
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 redis.call('PUBLISH', ARGV[6], ARGV[7])

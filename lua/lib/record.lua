@@ -1,6 +1,7 @@
 -- lib/record.lua -- library included by queue scripts (not run on its own).
 --
--- KEYS: uses the standard queue KEYS named in lib/keys.lua (include it first).
+-- KEYS: uses the standard queue KEYS named in lib/keys.lua (include it and
+-- lib/util.lua first).
 -- ARGV: none of its own.
 --
 -- Job record codec and shared state transitions. A job record is one string
@@ -37,16 +38,6 @@ end
 
 local function rec_encode(f)
   return table.concat(f, SEP, 1, NF)
-end
-
--- Integer (Lua number) to its decimal string, exact below 2^53.
-local function int(n)
-  return string.format('%d', n)
-end
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (dead ttl -1 = keep).

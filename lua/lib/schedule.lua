@@ -2,7 +2,8 @@
 --
 -- KEYS: none of its own. Every including script declares, before the
 -- include line, the locals K_SCHEDULES (its P:{Q}:schedules HASH key) and
--- K_CRON (its P:{Q}:cron ZSET key), taken from its own KEYS.
+-- K_CRON (its P:{Q}:cron ZSET key), taken from its own KEYS; and includes
+-- lib/util.lua (int, now_ms) first.
 -- ARGV: none of its own.
 --
 -- Schedule record codec. A schedule is one entry of the schedules HASH
@@ -38,15 +39,6 @@ local function sched_encode(f)
   return table.concat(f, S_SEP, 1, S_NF)
 end
 
--- Integer (Lua number) to its decimal string, exact below 2^53.
-local function sched_int(n)
-  return string.format('%d', n)
-end
-
-local function sched_now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 
 -- Put an active schedule in the cron ZSET at `next_ms` (a decimal string,
 -- "" = no fire time left): returns the status letter it ends up with.

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from scheduler.cli.logs import log_level_option
 from scheduler.errors import ValidationError
 from scheduler.worker.execution import import_app
 
@@ -35,12 +36,7 @@ __all__ = ["cron_command"]
     show_default=True,
     help="Longest single wait on Redis, seconds (changes wake it earlier).",
 )
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-)
+@log_level_option
 def cron_command(
     app_path: str, queues: str | None, sync: bool, max_block: float, log_level: str
 ) -> None:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from scheduler.cli.admin import register_admin_commands
 from scheduler.cli.common import DEFAULT_PREFIX, DEFAULT_URL, CliConfig
 from scheduler.cli.cron import cron_command
+from scheduler.cli.logs import setup_logging
 from scheduler.cli.worker import worker_command
 
 __all__ = ["cli", "main", "setup_logging"]
-
-
-def setup_logging(level: str) -> None:
-    """Configure stdlib logging for CLI commands (one line per record)."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

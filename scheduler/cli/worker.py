@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from scheduler.cli.logs import log_level_option, setup_logging
 from scheduler.errors import ValidationError
 from scheduler.worker import Worker
 from scheduler.worker.execution import import_app
@@ -77,12 +78,7 @@ def _weights(value: str | None) -> dict[str, float]:
     show_default=True,
     help="Seconds running jobs may finish after SIGTERM/SIGINT before their leases are released.",
 )
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-)
+@log_level_option
 @click.option(
     "--with-cron",
     is_flag=True,
@@ -118,8 +114,6 @@ def worker_command(
     leases and reports results. SIGTERM/SIGINT stop leasing and let running
     jobs finish for --grace seconds; a second signal releases them at once.
     """
-    from scheduler.cli.main import setup_logging
-
     setup_logging(log_level)
     sys.path.insert(0, os.getcwd())
     try:
