@@ -7,14 +7,17 @@ are hermetic. Script tests run on both fakeredis (fast) and that real server.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import fakeredis
 import pytest
 import redis
 
-from scheduler import Scheduler
+from scheduler import Scheduler, Worker
 from scheduler.devserver import DevServer
 
 
@@ -62,6 +65,21 @@ def app(client: redis.Redis) -> Scheduler:
 @pytest.fixture
 def real_app(real_redis: redis.Redis) -> Scheduler:
     return Scheduler(real_redis, prefix="t")
+
+
+@contextmanager
+def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
+    """A :class:`Worker` running in a thread for the duration of the block;
+    stopped (grace ``kwargs["grace"]`` or 5 s) and joined afterwards."""
+    worker = Worker(app, **kwargs)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop(grace=kwargs.get("grace", 5.0))
+        thread.join(timeout=15)
+        assert not thread.is_alive()
 
 
 def wait_until(

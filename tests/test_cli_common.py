@@ -9,16 +9,14 @@ through the Lua scripts.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from scheduler import EnqueueOptions, JobSpec, Scheduler, Worker
+from scheduler import EnqueueOptions, JobSpec, Scheduler
 from scheduler.cli import cli
 from scheduler.cli.common import format_age, format_time, parse_duration, redact_url
 from scheduler.devserver import DevServer
@@ -85,20 +83,6 @@ def lease_all(app: Scheduler, queue: str, n: int, worker: str = "w1") -> list[tu
     """Lease up to ``n`` ready jobs of ``queue``; returns (id, token) pairs."""
     reply = app.scripts.lease(app.queue_keys(queue), n, worker, f"req-{worker}-{n}-{queue}")
     return [(job_id, parse_record(job_id, text).token) for job_id, text in reply.jobs]
-
-
-@contextmanager
-def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
-    """A worker running in a thread for the duration of the block."""
-    worker = Worker(app, **kwargs)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop(grace=5.0)
-        thread.join(timeout=15)
-        assert not thread.is_alive()
 
 
 # -- tests ---------------------------------------------------------------------

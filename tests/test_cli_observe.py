@@ -14,7 +14,7 @@ import pytest
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.conftest import wait_until
+from tests.conftest import running, wait_until
 from tests.test_cli_common import (
     PREFIX,
     Run,
@@ -23,7 +23,6 @@ from tests.test_cli_common import (
     lease_all,
     one_line_error,
     run,
-    running,
 )
 
 __all__ = ["capp", "run"]  # fixtures

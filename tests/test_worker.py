@@ -6,9 +6,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 import redis
@@ -22,22 +19,9 @@ from scheduler import (
     Worker,
 )
 from scheduler.scripts import EnqueueItem
-from tests.conftest import wait_until
+from tests.conftest import running, wait_until
 
 FAST = Backoff(base=0.01, maximum=0.02)
-
-
-@contextmanager
-def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
-    worker = Worker(app, **kwargs)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop(grace=kwargs.get("grace", 5.0))
-        thread.join(timeout=15)
-        assert not thread.is_alive()
 
 
 def test_runs_jobs_and_logs_each_state_change(
