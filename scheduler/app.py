@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import functools
-import os
-import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, NamedTuple, ParamSpec, TypeVar, Unpack, overload
+from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
+import attrs
 import redis
 
+from scheduler.building import JobBuilder, check_attempts, check_lease
 from scheduler.connection import client_from_url
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, ValidationError
 from scheduler.job import Job
 from scheduler.keys import GlobalKeys, QueueKeys, global_keys
-from scheduler.priority import compact_float, resolve_priority
-from scheduler.record import JobOptions
+from scheduler.priority import resolve_priority
 from scheduler.scripts import EnqueueItem, Scripts
-from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES, encode_meta, encode_payload
+from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
-from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
+from scheduler.timeutil import seconds
 from scheduler.validation import (
     validate_finite,
     validate_job_id,
@@ -39,34 +37,6 @@ R = TypeVar("R")
 
 #: Jobs per enqueue script call in :meth:`Scheduler.enqueue_many`.
 BULK_BATCH = 500
-
-
-def new_job_id() -> str:
-    """A fresh random job id: 16 URL-safe characters (96 random bits)."""
-    return secrets.token_urlsafe(12)
-
-
-class _IdSource:
-    """Random job ids like :func:`new_job_id`, drawn 256 at a time: 12 random
-    bytes are exactly 16 base64 characters, so one ``urandom`` and one
-    encoding serve a block of ids. Thread-safe."""
-
-    _BLOCK = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._text = ""
-        self._pos = 0
-
-    def next(self) -> str:
-        with self._lock:
-            if self._pos >= len(self._text):
-                raw = os.urandom(12 * self._BLOCK)
-                self._text = base64.urlsafe_b64encode(raw).decode("ascii")
-                self._pos = 0
-            start = self._pos
-            self._pos += 16
-            return self._text[start : start + 16]
 
 
 class Scheduler:
@@ -113,8 +83,8 @@ class Scheduler:
         if max_payload_bytes < 1:
             raise ValidationError("max_payload_bytes must be >= 1")
         self.max_payload_bytes = max_payload_bytes
-        self.max_attempts = _check_attempts(max_attempts)
-        self.lease = _check_lease(lease)
+        self.max_attempts = check_attempts(max_attempts)
+        self.lease = check_lease(lease)
         self.result_ttl = seconds(result_ttl, "result_ttl")
         self.dead_ttl = None if dead_ttl is None else seconds(dead_ttl, "dead_ttl")
         self.backoff = backoff or Backoff()
@@ -122,8 +92,7 @@ class Scheduler:
         self.keys: GlobalKeys = global_keys(self.prefix)
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._registered_queues: set[str] = set()
-        self._templates: dict[tuple[Any, ...], _Template] = {}
-        self._ids = _IdSource()
+        self._builder = JobBuilder(self)
         self._queue_keys: dict[str, QueueKeys] = {}
         self._lock = threading.Lock()
 
@@ -200,8 +169,8 @@ class Scheduler:
             time=time,
             resource=resource,
             priority=priority,
-            max_attempts=_check_attempts(options.get("max_attempts", self.max_attempts)),
-            lease=_check_lease(options.get("lease", self.lease)),
+            max_attempts=check_attempts(options.get("max_attempts", self.max_attempts)),
+            lease=check_lease(options.get("lease", self.lease)),
             result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),
             backoff=options.get("backoff", self.backoff),
             retry_on=tuple(options.get("retry_on", (Exception,))),
@@ -291,100 +260,8 @@ class Scheduler:
         kwargs: dict[str, Any] | None,
         o: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
-        """Validate and encode one job; raises :class:`ValidationError` subclasses."""
-        if isinstance(task, Task):
-            t: Task[Any, Any] | None = task
-        else:
-            t = self.tasks.get(validate_task_name(task))
-        template = self._template(task if t is None else t, o)
-        if o.delay is not None and o.eta is not None:
-            raise ValidationError("give either delay or eta, not both")
-        item = EnqueueItem(
-            validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
-            template.task,
-            encode_payload(args, kwargs, self.max_payload_bytes),
-            template.priority,
-            template.inputs,
-            template.options,
-            datetime_to_ms(o.eta) if o.eta is not None else None,
-            seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-            encode_meta(o.meta) if o.meta else "",
-        )
-        return template.queue, item
-
-    def _template(self, task: str | Task[Any, Any], o: EnqueueOptions) -> _Template:
-        """The validated, encoded per-task/per-options part of a job, cached.
-
-        The cache key holds every input (task, options, app defaults), so a
-        changed default yields a new entry; the cache is cleared past 1024.
-        """
-        key: tuple[Any, ...] = (
-            task,
-            o.queue,
-            o.priority,
-            o.weight,
-            o.time,
-            o.resource,
-            o.max_attempts,
-            o.lease,
-            o.result_ttl,
-            self.default_queue,
-            self.max_attempts,
-            self.lease,
-            self.result_ttl,
-            self.dead_ttl,
-        )
-        if isinstance(task, Task):
-            key += (
-                task.name,
-                task.queue,
-                task.priority,
-                task.weight,
-                task.time,
-                task.resource,
-                task.max_attempts,
-                task.lease,
-                task.result_ttl,
-            )
-        found = self._templates.get(key)
-        if found is not None:
-            return found
-        t = task if isinstance(task, Task) else None
-        name = task.name if isinstance(task, Task) else task
-        queue = validate_queue_name(
-            o.queue if o.queue is not None else (t.queue if t else self.default_queue)
-        )
-        formula_given = o.weight is not None or o.time is not None or o.resource is not None
-        explicit = o.priority
-        if explicit is None and not formula_given and t is not None:
-            explicit = t.priority
-        priority, inputs = resolve_priority(
-            explicit,
-            o.weight if o.weight is not None else (t.weight if t else 1.0),
-            o.time if o.time is not None else (t.time if t else 1.0),
-            o.resource if o.resource is not None else (t.resource if t else 1.0),
-        )
-        max_attempts = _check_attempts(
-            o.max_attempts
-            if o.max_attempts is not None
-            else (t.max_attempts if t else self.max_attempts)
-        )
-        lease = _check_lease(o.lease if o.lease is not None else (t.lease if t else self.lease))
-        ttl = seconds(
-            o.result_ttl if o.result_ttl is not None else (t.result_ttl if t else self.result_ttl),
-            "result_ttl",
-        )
-        job_options = JobOptions(
-            max_attempts=max_attempts,
-            lease_ms=seconds_to_ms(lease),
-            result_ttl_ms=seconds_to_ms(ttl),
-            dead_ttl_ms=-1 if self.dead_ttl is None else seconds_to_ms(self.dead_ttl),
-        )
-        template = _Template(name, queue, compact_float(priority), inputs, job_options.encode())
-        if len(self._templates) >= 1024:
-            self._templates.clear()
-        self._templates[key] = template
-        return template
+        """Validate and encode one job (see :class:`scheduler.building.JobBuilder`)."""
+        return self._builder.build(task, args, kwargs, o)
 
     # -- queues and jobs ----------------------------------------------------
 
@@ -516,30 +393,5 @@ class Scheduler:
         return self.schedules.declare(schedule) if declare else schedule
 
 
-class _Template(NamedTuple):
-    """The part of an encoded job shared by jobs of one task and option set."""
-
-    task: str
-    queue: str
-    priority: str
-    inputs: str
-    options: str
-
-
-def _check_attempts(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"max_attempts must be an int >= 1, got {value!r}")
-    return value
-
-
-def _check_lease(value: float | timedelta) -> float:
-    result = seconds(value, "lease")
-    if result < 0.001:
-        raise ValidationError(f"lease must be at least 1 ms, got {value!r}")
-    return result
-
-
 def _merge(options: EnqueueOptions, extra: dict[str, Any]) -> EnqueueOptions:
-    import attrs
-
     return attrs.evolve(options, **extra)

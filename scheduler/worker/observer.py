@@ -1,13 +1,14 @@
-"""The worker's observer hook (used by :mod:`scheduler.metrics`)."""
+"""How the worker tells about its jobs: the observer hook (used by
+:mod:`scheduler.metrics`) and the log line of each finished job."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
 
-from scheduler.worker.execution import LeasedJob
+from scheduler.worker.execution import LeasedJob, Outcome
 
-__all__ = ["WorkerObserver", "notify"]
+__all__ = ["WorkerObserver", "finish_outcome", "log_finished", "notify"]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -61,3 +62,26 @@ def finish_outcome(job: LeasedJob, ok: bool, retryable: bool, code: int) -> str:
         return "dead"
     # 3: applied by an earlier run of the same call; the same rule as fail.lua
     return "retried" if retryable and job.attempt < job.options.max_attempts else "dead"
+
+
+def log_finished(job: LeasedJob, outcome: Outcome, code: int, took: float) -> None:
+    """Log a finished job's report: INFO for succeeded/retry/dead, WARNING when
+    the result was refused (``code`` <= 0: lease lost, or job gone)."""
+    if code > 0 and not log.isEnabledFor(logging.INFO):
+        return
+    where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
+    if code <= 0:
+        log.warning(
+            "%s finished in %.3fs but its result was refused: %s",
+            where,
+            took,
+            "job no longer exists"
+            if code < 0
+            else "lease lost (expired, cancelled or leased again)",
+        )
+    elif outcome.ok:
+        log.info("%s succeeded in %.3fs", where, took)
+    elif code == 1:
+        log.info("%s failed in %.3fs, will retry: %s", where, took, outcome.error)
+    else:
+        log.info("%s failed in %.3fs, dead: %s", where, took, outcome.error)

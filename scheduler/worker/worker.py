@@ -20,8 +20,6 @@ most ``concurrency`` running jobs, and buffered jobs start by priority
 
 from __future__ import annotations
 
-import functools
-import heapq
 import itertools
 import logging
 import os
@@ -38,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from scheduler.errors import ValidationError
-from scheduler.record import FIELD_COUNT, SEP, JobOptions
 from scheduler.scripts import ScriptCall
 from scheduler.validation import validate_worker_id
+from scheduler.worker.book import JobBook
 from scheduler.worker.execution import LeasedJob, Outcome
 from scheduler.worker.heartbeat import Heartbeater
-from scheduler.worker.observer import WorkerObserver, finish_outcome, notify
+from scheduler.worker.observer import WorkerObserver, finish_outcome, log_finished, notify
 from scheduler.worker.runner import ProcessRunner, ThreadRunner
 from scheduler.worker.waiter import Waiter
 
@@ -56,12 +54,6 @@ __all__ = ["Worker", "WorkerObserver"]
 log = logging.getLogger("scheduler.worker")
 
 _INF = float("inf")
-
-
-@functools.lru_cache(maxsize=256)
-def _options(text: str) -> JobOptions:
-    """Decoded job options (jobs of a task share one options field)."""
-    return JobOptions.decode(text)
 
 
 class Worker:
@@ -139,14 +131,7 @@ class Worker:
         self.observer = observer
         self.processed = 0
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._inflight: dict[tuple[str, str], LeasedJob] = {}  # leased: buffered or running
-        # Leased, not started: a heap by (queue rank, -priority, lease token),
-        # so a high-priority job leased late still starts next.
-        self._buffer: list[tuple[int, float, int, LeasedJob]] = []
-        self._rank = {q: i for i, q in enumerate(self.queues)}
-        self._running = 0
-        self._pending: list[tuple[LeasedJob, Outcome]] = []  # finished, not reported yet
-        self._lock = threading.Lock()
+        self._book = JobBook(self.queues)
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
         self._requests = itertools.count()
@@ -179,8 +164,7 @@ class Worker:
 
     def snapshot(self) -> list[LeasedJob]:
         """The jobs this worker holds leases on now (running or buffered; a copy)."""
-        with self._lock:
-            return list(self._inflight.values())
+        return self._book.snapshot()
 
     # -- main loop ----------------------------------------------------------
 
@@ -251,7 +235,7 @@ class Worker:
                     else:
                         wait = reply.wake_ms / 1000 if reply.wake_ms >= 0 else _INF
                         next_due = time.monotonic() + wait
-                elif capacity - len(self._inflight) > 0:
+                elif capacity - len(self._book) > 0:
                     may_have_work = True
                 elif data:  # full: hand the marker on to another worker
                     self._pass_on_wake(data)
@@ -266,9 +250,9 @@ class Worker:
                         return
                 else:
                     self._start_buffered()
-                want = 0 if stopping else capacity - len(self._inflight)
+                want = 0 if stopping else capacity - len(self._book)
                 lease_now = want > 0 and (may_have_work or time.monotonic() >= next_due)
-                if self._pending or lease_now:
+                if self._book.pending or lease_now:
                     got, wake_ms = self._round(want if lease_now else 0)
                     errors = 0
                     heart.processed = self.processed
@@ -286,7 +270,7 @@ class Worker:
                 may_have_work = True
                 continue
             # Nothing to send: wait for a finished job, the waiter, a due time or stop.
-            room = capacity - len(self._inflight)
+            room = capacity - len(self._book)
             if not stopping and room > 0:
                 waiter.request(room)
             deadline = self._stop_deadline if stopping else (next_due if room > 0 else _INF)
@@ -313,8 +297,7 @@ class Worker:
             except queue.Empty:
                 return signals
             if kind == "done":
-                self._running -= 1
-                self._pending.append(data)
+                self._book.finished(*data)
             elif kind in ("wake", "leased"):
                 signals.append((kind, data))
 
@@ -322,6 +305,7 @@ class Worker:
         """After the waiter stopped: release jobs its last lease may have taken
         (an event still in the inbox, or a reply cut off by the close)."""
         try:
+            held = {(j.queue, j.id) for j in self._book.snapshot()}
             for kind, data in self._take_events():
                 if kind == "leased":
                     queue_name, reply, _, _ = data
@@ -331,11 +315,10 @@ class Worker:
                 qk, request = lost_request
                 reply = self.app.scripts.lease(qk, 0, self.worker_id, request)
                 for job_id, text in reply.jobs:
-                    if (qk.queue, job_id) not in self._inflight:
+                    if (qk.queue, job_id) not in held:
                         self._take_lease(qk.queue, job_id, text)
-            if self._stopping.is_set() or not self._running:
-                leftover = [e[3] for e in self._buffer if (e[3].queue, e[3].id) in self._inflight]
-                self._buffer.clear()
+            if self._stopping.is_set() or not self._book.running:
+                leftover = self._book.take_buffered()
                 if leftover:
                     self._release(leftover)
         except (redis.RedisError, OSError) as exc:
@@ -350,13 +333,12 @@ class Worker:
     def _shutdown_step(self) -> bool:
         """While stopping: release buffered jobs at once, running ones after the
         grace period. Returns True when the worker may exit."""
-        if self._buffer:
-            buffered, self._buffer = [e[3] for e in self._buffer], []
-            self._release(buffered)
-        if not self._inflight and not self._pending:
+        if self._book.buffered:
+            self._release(self._book.take_buffered())
+        if not len(self._book) and not self._book.pending:
             return True
         if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
-            if self._pending:
+            if self._book.pending:
                 self._round(0)
             self._release(self.snapshot())
             return True
@@ -377,7 +359,7 @@ class Worker:
     def _round(self, want: int) -> tuple[int, int]:
         """Report pending outcomes and lease up to ``want`` jobs; per queue one
         pipelined round trip. Returns (jobs leased, min wake ms or -1)."""
-        pending, self._pending = self._pending, []
+        pending = self._book.take_pending()
         by_queue: dict[str, list[tuple[LeasedJob, Outcome]]] = {}
         for job, outcome in pending:
             by_queue.setdefault(job.queue, []).append((job, outcome))
@@ -394,10 +376,9 @@ class Worker:
                 if w >= 0:
                     wake = w if wake < 0 else min(wake, w)
         except BaseException:
-            # Reports not applied yet (their jobs are still in flight) go again
-            # next round; repeats are idempotent.
-            unreported = {id(job) for job in self._inflight.values()}
-            self._pending = [p for p in pending if id(p[0]) in unreported] + self._pending
+            # Reports not applied yet (their jobs are still held) go again next
+            # round; repeats are idempotent.
+            self._book.restore_pending(pending)
             raise
         return got, wake
 
@@ -435,22 +416,7 @@ class Worker:
         return len(reply.jobs), reply.wake_ms
 
     def _take_lease(self, queue_name: str, job_id: str, text: str) -> None:
-        f = text.split(SEP, FIELD_COUNT - 1)
-        job = LeasedJob(
-            queue=queue_name,
-            id=job_id,
-            token=f[4],
-            task=f[12],
-            payload=f[15],
-            attempt=int(f[2]),
-            options=_options(f[11]),
-            priority=float(f[9]),
-            enqueued_ms=int(f[6]),
-        )
-        with self._lock:
-            self._inflight[(queue_name, job_id)] = job
-        heapq.heappush(self._buffer, (self._rank[queue_name], -job.priority, int(job.token), job))
-        notify(self.observer, "on_leased", job)
+        notify(self.observer, "on_leased", self._book.add(queue_name, job_id, text))
 
     def _start_buffered(self) -> None:
         runner = self._runner
@@ -460,14 +426,8 @@ class Worker:
             runner.shutdown()
             runner = self._runner = self._make_runner()
         info = log.isEnabledFor(logging.INFO)
-        while self._buffer and self._running < self.concurrency:
-            job = heapq.heappop(self._buffer)[3]
-            if job.lost:  # its lease expired while buffered: not ours to run
-                with self._lock:
-                    self._inflight.pop((job.queue, job.id), None)
-                continue
+        for job in self._book.start_next(self.concurrency):
             job.started = time.monotonic()
-            self._running += 1
             if info:
                 log.info(
                     "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
@@ -488,8 +448,7 @@ class Worker:
         return round(backoff.delay(job.attempt) * 1000)
 
     def _finish(self, job: LeasedJob, outcome: Outcome, code: int) -> None:
-        with self._lock:
-            self._inflight.pop((job.queue, job.id), None)
+        self._book.drop(job)
         self.processed += 1
         took = time.monotonic() - job.started
         if self.observer is not None:
@@ -497,24 +456,7 @@ class Worker:
                 notify(self.observer, "on_lease_lost", job)
             name = finish_outcome(job, outcome.ok, outcome.retryable, code)
             notify(self.observer, "on_finished", job, name, took)
-        if code > 0 and not log.isEnabledFor(logging.INFO):
-            return
-        where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
-        if code <= 0:
-            log.warning(
-                "%s finished in %.3fs but its result was refused: %s",
-                where,
-                took,
-                "job no longer exists"
-                if code < 0
-                else "lease lost (expired, cancelled or leased again)",
-            )
-        elif outcome.ok:
-            log.info("%s succeeded in %.3fs", where, took)
-        elif code == 1:
-            log.info("%s failed in %.3fs, will retry: %s", where, took, outcome.error)
-        else:
-            log.info("%s failed in %.3fs, dead: %s", where, took, outcome.error)
+        log_finished(job, outcome, code, took)
 
     def _release(self, jobs: list[LeasedJob]) -> None:
         """Give leased jobs back to their queues without losing an attempt."""
@@ -524,8 +466,7 @@ class Worker:
         for q, items in by_queue.items():
             codes = self.app.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
             for job, code in zip(items, codes, strict=True):
-                with self._lock:
-                    self._inflight.pop((job.queue, job.id), None)
+                self._book.drop(job)
                 notify(self.observer, "on_released" if code >= 1 else "on_lease_lost", job)
                 log.info(
                     "job %s task=%s queue=%s attempt=%d released (%s)",

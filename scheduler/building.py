@@ -1,0 +1,203 @@
+"""Turning an enqueue request into a validated, encoded job (no Redis I/O).
+
+Everything that can be wrong with a job is found here, before anything is
+written. The part shared by all jobs of one task and option set (queue,
+priority text, options) is validated once and cached; per job only the id,
+payload, ETA and metadata are encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from scheduler.errors import ValidationError
+from scheduler.priority import compact_float, resolve_priority
+from scheduler.record import JobOptions
+from scheduler.scripts import EnqueueItem
+from scheduler.serialization import encode_meta, encode_payload
+from scheduler.task import EnqueueOptions, Task
+from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
+from scheduler.validation import validate_job_id, validate_queue_name, validate_task_name
+
+if TYPE_CHECKING:
+    from scheduler.app import Scheduler
+
+__all__ = ["IdSource", "JobBuilder", "Template", "check_attempts", "check_lease", "new_job_id"]
+
+
+def new_job_id() -> str:
+    """A fresh random job id: 16 URL-safe characters (96 random bits)."""
+    return secrets.token_urlsafe(12)
+
+
+class IdSource:
+    """Random job ids like :func:`new_job_id`, drawn 256 at a time: 12 random
+    bytes are exactly 16 base64 characters, so one ``urandom`` and one
+    encoding serve a block of ids. Thread-safe."""
+
+    _BLOCK = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._text = ""
+        self._pos = 0
+
+    def next(self) -> str:
+        with self._lock:
+            if self._pos >= len(self._text):
+                raw = os.urandom(12 * self._BLOCK)
+                self._text = base64.urlsafe_b64encode(raw).decode("ascii")
+                self._pos = 0
+            start = self._pos
+            self._pos += 16
+            return self._text[start : start + 16]
+
+
+class JobBuilder:
+    """Validates and encodes jobs for one :class:`scheduler.Scheduler`.
+
+    Args:
+        app: the scheduler (its tasks and defaults are read at each build, so
+            changed defaults apply; the cache key includes them).
+    """
+
+    def __init__(self, app: Scheduler) -> None:
+        self._app = app
+        self._templates: dict[tuple[Any, ...], Template] = {}
+        self._ids = IdSource()
+
+    def build(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
+        o: EnqueueOptions,
+    ) -> tuple[str, EnqueueItem]:
+        """Validate and encode one job; raises :class:`ValidationError` subclasses."""
+        if isinstance(task, Task):
+            t: Task[Any, Any] | None = task
+        else:
+            t = self._app.tasks.get(validate_task_name(task))
+        template = self._template(task if t is None else t, o)
+        if o.delay is not None and o.eta is not None:
+            raise ValidationError("give either delay or eta, not both")
+        item = EnqueueItem(
+            validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
+            template.task,
+            encode_payload(args, kwargs, self._app.max_payload_bytes),
+            template.priority,
+            template.inputs,
+            template.options,
+            datetime_to_ms(o.eta) if o.eta is not None else None,
+            seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+            encode_meta(o.meta) if o.meta else "",
+        )
+        return template.queue, item
+
+    def _template(self, task: str | Task[Any, Any], o: EnqueueOptions) -> Template:
+        """The validated, encoded per-task/per-options part of a job, cached.
+
+        The cache key holds every input (task, options, app defaults), so a
+        changed default yields a new entry; the cache is cleared past 1024.
+        """
+        app = self._app
+        key: tuple[Any, ...] = (
+            task,
+            o.queue,
+            o.priority,
+            o.weight,
+            o.time,
+            o.resource,
+            o.max_attempts,
+            o.lease,
+            o.result_ttl,
+            app.default_queue,
+            app.max_attempts,
+            app.lease,
+            app.result_ttl,
+            app.dead_ttl,
+        )
+        if isinstance(task, Task):
+            key += (
+                task.name,
+                task.queue,
+                task.priority,
+                task.weight,
+                task.time,
+                task.resource,
+                task.max_attempts,
+                task.lease,
+                task.result_ttl,
+            )
+        found = self._templates.get(key)
+        if found is not None:
+            return found
+        t = task if isinstance(task, Task) else None
+        name = task.name if isinstance(task, Task) else task
+        queue = validate_queue_name(
+            o.queue if o.queue is not None else (t.queue if t else app.default_queue)
+        )
+        formula_given = o.weight is not None or o.time is not None or o.resource is not None
+        explicit = o.priority
+        if explicit is None and not formula_given and t is not None:
+            explicit = t.priority
+        priority, inputs = resolve_priority(
+            explicit,
+            o.weight if o.weight is not None else (t.weight if t else 1.0),
+            o.time if o.time is not None else (t.time if t else 1.0),
+            o.resource if o.resource is not None else (t.resource if t else 1.0),
+        )
+        max_attempts = check_attempts(
+            o.max_attempts
+            if o.max_attempts is not None
+            else (t.max_attempts if t else app.max_attempts)
+        )
+        lease = check_lease(o.lease if o.lease is not None else (t.lease if t else app.lease))
+        ttl = seconds(
+            o.result_ttl if o.result_ttl is not None else (t.result_ttl if t else app.result_ttl),
+            "result_ttl",
+        )
+        job_options = JobOptions(
+            max_attempts=max_attempts,
+            lease_ms=seconds_to_ms(lease),
+            result_ttl_ms=seconds_to_ms(ttl),
+            dead_ttl_ms=-1 if app.dead_ttl is None else seconds_to_ms(app.dead_ttl),
+        )
+        template = Template(name, queue, compact_float(priority), inputs, job_options.encode())
+        if len(self._templates) >= 1024:
+            self._templates.clear()
+        self._templates[key] = template
+        return template
+
+
+class Template(NamedTuple):
+    """The part of an encoded job shared by jobs of one task and option set."""
+
+    task: str
+    queue: str
+    priority: str
+    inputs: str
+    options: str
+
+
+def check_attempts(value: object) -> int:
+    """Return ``value`` if it is an ``int`` >= 1 (max attempts); raises
+    :class:`ValidationError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"max_attempts must be an int >= 1, got {value!r}")
+    return value
+
+
+def check_lease(value: float | timedelta) -> float:
+    """Return a lease duration in seconds (>= 1 ms) from seconds or a
+    ``timedelta``; raises :class:`ValidationError` otherwise."""
+    result = seconds(value, "lease")
+    if result < 0.001:
+        raise ValidationError(f"lease must be at least 1 ms, got {value!r}")
+    return result

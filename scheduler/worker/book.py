@@ -1,0 +1,120 @@
+"""The worker's book of jobs: what it holds leases on, and what it owes Redis.
+
+Owned by the dispatcher thread; :meth:`JobBook.snapshot` is safe from other
+threads (the heartbeater).
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import threading
+from collections.abc import Sequence
+
+from scheduler.record import FIELD_COUNT, SEP, JobOptions
+from scheduler.worker.execution import LeasedJob, Outcome
+
+__all__ = ["JobBook"]
+
+
+@functools.lru_cache(maxsize=256)
+def _options(text: str) -> JobOptions:
+    """Decoded job options (jobs of one task share one options text)."""
+    return JobOptions.decode(text)
+
+
+class JobBook:
+    """Leased jobs -- buffered (leased, not started) or running -- and finished
+    jobs whose outcome is not reported yet.
+
+    Buffered jobs start by (queue rank, -priority, lease token): the worker's
+    queue order first, then priority, then lease order, so a high-priority job
+    leased late still starts next.
+
+    Args:
+        queues: the worker's queues, in its order (rank 0 first).
+    """
+
+    def __init__(self, queues: Sequence[str]) -> None:
+        self._rank = {q: i for i, q in enumerate(queues)}
+        self._leased: dict[tuple[str, str], LeasedJob] = {}
+        self._buffer: list[tuple[int, float, int, LeasedJob]] = []
+        self._lock = threading.Lock()
+        self.running = 0
+        self.pending: list[tuple[LeasedJob, Outcome]] = []
+
+    def __len__(self) -> int:
+        """Number of jobs held (buffered + running)."""
+        return len(self._leased)
+
+    @property
+    def buffered(self) -> int:
+        """Number of leased jobs not started yet."""
+        return len(self._buffer)
+
+    def holds(self, job: LeasedJob) -> bool:
+        """True if ``job`` (this very lease) is still held."""
+        return self._leased.get((job.queue, job.id)) is job
+
+    def snapshot(self) -> list[LeasedJob]:
+        """The held jobs now (a copy; thread-safe)."""
+        with self._lock:
+            return list(self._leased.values())
+
+    def add(self, queue: str, job_id: str, record: str) -> LeasedJob:
+        """Hold a job just leased (``record``: its new record text) and buffer it."""
+        f = record.split(SEP, FIELD_COUNT - 1)
+        job = LeasedJob(
+            queue=queue,
+            id=job_id,
+            token=f[4],
+            task=f[12],
+            payload=f[15],
+            attempt=int(f[2]),
+            options=_options(f[11]),
+            priority=float(f[9]),
+            enqueued_ms=int(f[6]),
+        )
+        with self._lock:
+            self._leased[(queue, job_id)] = job
+        heapq.heappush(self._buffer, (self._rank[queue], -job.priority, int(job.token), job))
+        return job
+
+    def start_next(self, limit: int) -> list[LeasedJob]:
+        """Take buffered jobs to run while fewer than ``limit`` run; counts them
+        as running. A job whose lease was lost while buffered is dropped."""
+        started = []
+        while self._buffer and self.running < limit:
+            job = heapq.heappop(self._buffer)[3]
+            if job.lost:
+                self.drop(job)
+                continue
+            self.running += 1
+            started.append(job)
+        return started
+
+    def take_buffered(self) -> list[LeasedJob]:
+        """Empty the buffer (jobs stay held until dropped); returns them."""
+        jobs = [entry[3] for entry in self._buffer if self.holds(entry[3])]
+        self._buffer.clear()
+        return jobs
+
+    def finished(self, job: LeasedJob, outcome: Outcome) -> None:
+        """A running job finished: its outcome is owed to Redis."""
+        self.running -= 1
+        self.pending.append((job, outcome))
+
+    def take_pending(self) -> list[tuple[LeasedJob, Outcome]]:
+        """The outcomes owed; put back with :meth:`restore_pending` if sending fails."""
+        pending, self.pending = self.pending, []
+        return pending
+
+    def restore_pending(self, items: list[tuple[LeasedJob, Outcome]]) -> None:
+        """Owe again the outcomes of ``items`` whose jobs are still held."""
+        self.pending = [p for p in items if self.holds(p[0])] + self.pending
+
+    def drop(self, job: LeasedJob) -> None:
+        """Stop holding ``job`` (reported, released or lost)."""
+        with self._lock:
+            if self._leased.get((job.queue, job.id)) is job:
+                del self._leased[(job.queue, job.id)]
