@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -28,16 +27,12 @@ from scheduler.validation import validate_job_id, validate_queue_name, validate_
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
 
-__all__ = ["IdSource", "JobBuilder", "Template", "check_attempts", "check_lease", "new_job_id"]
-
-
-def new_job_id() -> str:
-    """A fresh random job id: 16 URL-safe characters (96 random bits)."""
-    return secrets.token_urlsafe(12)
+__all__ = ["IdSource", "JobBuilder", "Template", "check_attempts", "check_lease"]
 
 
 class IdSource:
-    """Random job ids like :func:`new_job_id`, drawn 256 at a time: 12 random
+    """Random job ids: 16 URL-safe characters (96 random bits), drawn 256 at a
+    time from ``os.urandom``: 12 random
     bytes are exactly 16 base64 characters, so one ``urandom`` and one
     encoding serve a block of ids. Thread-safe."""
 

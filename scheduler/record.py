@@ -124,11 +124,6 @@ class JobRecord:
     meta: str
     payload: str
 
-    @property
-    def member(self) -> str:
-        """The ready/delayed set member ``seq:id``."""
-        return f"{self.seq}:{self.job_id}"
-
 
 def parse_record(job_id: str, text: str | bytes) -> JobRecord:
     """Decode a record read from the ``jobs`` hash.

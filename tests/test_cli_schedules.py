@@ -7,29 +7,29 @@ from tests.test_cli_common import Run, as_json, capp, one_line_error, run
 
 __all__ = ["capp", "run"]  # fixtures
 
+ADD_DAILY = (
+    "schedules",
+    "add",
+    "reports:daily",
+    "--cron",
+    "0 6 * * *",
+    "--tz",
+    "Europe/Paris",
+    "--id",
+    "daily",
+    "--queue",
+    "reports",
+    "--args",
+    '["pdf"]',
+    "--priority",
+    "4",
+    "--json",
+)
+
 
 def test_add_list_pause_resume_remove(run: Run, capp: Scheduler) -> None:
     assert as_json(run("schedules", "list", "--json")) == {"schedules": []}
-    added = as_json(
-        run(
-            "schedules",
-            "add",
-            "reports:daily",
-            "--cron",
-            "0 6 * * *",
-            "--tz",
-            "Europe/Paris",
-            "--id",
-            "daily",
-            "--queue",
-            "reports",
-            "--args",
-            '["pdf"]',
-            "--priority",
-            "4",
-            "--json",
-        )
-    )
+    added = as_json(run(*ADD_DAILY))
     assert added["outcome"] == "created"
     s = added["schedule"]
     assert (s["id"], s["queue"], s["kind"], s["cron"], s["tz"]) == (
@@ -40,26 +40,7 @@ def test_add_list_pause_resume_remove(run: Run, capp: Scheduler) -> None:
         "Europe/Paris",
     )
     assert s["status"] == "active" and s["next_fire"] and s["task"] == "reports:daily"
-    again = as_json(
-        run(
-            "schedules",
-            "add",
-            "reports:daily",
-            "--cron",
-            "0 6 * * *",
-            "--tz",
-            "Europe/Paris",
-            "--id",
-            "daily",
-            "--queue",
-            "reports",
-            "--args",
-            '["pdf"]',
-            "--priority",
-            "4",
-            "--json",
-        )
-    )
+    again = as_json(run(*ADD_DAILY))  # the same definition again
     assert again["outcome"] == "unchanged"
     tick = run("schedules", "add", "m:tick", "--every", "30s", "--id", "tick", "--paused")
     assert tick.exit_code == 0 and "created" in tick.stdout

@@ -27,7 +27,7 @@ from scheduler.admin.common import text
 from scheduler.errors import ValidationError
 from scheduler.job import JobInfo, job_info
 from scheduler.priority import member_job_id
-from scheduler.record import SEP, JobState, parse_record
+from scheduler.record import JobState, parse_record
 
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
@@ -35,15 +35,15 @@ if TYPE_CHECKING:
 
 __all__ = ["LISTABLE_STATES", "RETRYABLE_STATES", "job_ids", "list_jobs"]
 
-# state -> (set name, record state codes accepted, set holds "seq:id" members)
-_SOURCES: dict[str, tuple[str, frozenset[str], bool]] = {
-    "ready": ("ready", frozenset("R"), True),
-    "delayed": ("delayed", frozenset("D"), True),
-    "failed": ("delayed", frozenset("F"), True),
-    "leased": ("leased", frozenset("L"), False),
-    "dead": ("dead", frozenset("X"), False),
-    "succeeded": ("done", frozenset("S"), False),
-    "cancelled": ("done", frozenset("C"), False),
+# state -> (set name, the record state listed, set holds "seq:id" members)
+_SOURCES: dict[str, tuple[str, JobState, bool]] = {
+    "ready": ("ready", JobState.READY, True),
+    "delayed": ("delayed", JobState.DELAYED, True),
+    "failed": ("delayed", JobState.FAILED, True),
+    "leased": ("leased", JobState.LEASED, False),
+    "dead": ("dead", JobState.DEAD, False),
+    "succeeded": ("done", JobState.SUCCEEDED, False),
+    "cancelled": ("done", JobState.CANCELLED, False),
 }
 
 #: States :func:`list_jobs` accepts.
@@ -57,18 +57,8 @@ _CHUNK = 500
 #: Sets that hold jobs of two states.
 _SHARED_SETS = frozenset({"delayed", "done"})
 
-_STATE_CODES = {
-    JobState.READY: "R",
-    JobState.DELAYED: "D",
-    JobState.LEASED: "L",
-    JobState.FAILED: "F",
-    JobState.SUCCEEDED: "S",
-    JobState.DEAD: "X",
-    JobState.CANCELLED: "C",
-}
 
-
-def _source(state: str) -> tuple[str, frozenset[str], bool]:
+def _source(state: str) -> tuple[str, JobState, bool]:
     try:
         return _SOURCES[state]
     except KeyError:
@@ -113,7 +103,7 @@ def list_jobs(
     """
     if limit < 1 or offset < 0:
         raise ValidationError("limit must be >= 1 and offset >= 0")
-    set_name, codes, members = _source(state)
+    set_name, wanted, members = _source(state)
     qk = app.queue_keys(queue)
     result: list[JobInfo] = []
     # A set holding one state is read from rank ``offset``, ``limit`` at a time;
@@ -131,7 +121,7 @@ def list_jobs(
                 rec = parse_record(job_id, raw)
             except (ValueError, KeyError):  # unreadable record: not listable
                 continue
-            if _STATE_CODES[rec.state] not in codes:
+            if rec.state is not wanted:
                 continue
             if skipped < offset:
                 skipped += 1
@@ -152,7 +142,7 @@ def job_ids(app: Scheduler, queue: str, state: str, task: str | None = None) -> 
     Raises:
         ValidationError: unknown state or malformed queue name.
     """
-    set_name, codes, members = _source(state)
+    set_name, wanted, members = _source(state)
     qk = app.queue_keys(queue)
     out: list[str] = []
     filter_state = set_name in _SHARED_SETS
@@ -164,10 +154,11 @@ def job_ids(app: Scheduler, queue: str, state: str, task: str | None = None) -> 
         for job_id, raw in zip(ids, app.redis.hmget(qk.jobs, ids), strict=True):
             if raw is None:
                 continue
-            fields = text(raw).split(SEP, 13)
-            if len(fields) < 14 or fields[1] not in codes:
+            try:
+                rec = parse_record(job_id, raw)
+            except (ValueError, KeyError):  # unreadable record: skipped
                 continue
-            if task is not None and fields[12] != task:
+            if rec.state is not wanted or (task is not None and rec.task != task):
                 continue
             out.append(job_id)
     return out

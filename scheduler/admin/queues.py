@@ -17,7 +17,7 @@ import attrs
 from scheduler.admin.common import chunks, server_now_ms, text
 from scheduler.admin.workers import WorkerInfo, list_workers
 from scheduler.priority import member_job_id
-from scheduler.record import SEP
+from scheduler.record import JobState, parse_record
 from scheduler.timeutil import ms_to_datetime
 
 if TYPE_CHECKING:
@@ -178,16 +178,16 @@ def _oldest_ready_ms(client: redis.Redis, qk: QueueKeys, count: int) -> tuple[in
     ids = [member_job_id(text(m)) for m in members]
     oldest: int | None = None
     for part in chunks(ids, 200):
-        for raw in client.hmget(qk.jobs, list(part)):
+        for job_id, raw in zip(part, client.hmget(qk.jobs, list(part)), strict=True):
             if raw is None:
                 continue
-            fields = text(raw).split(SEP, 8)
-            if len(fields) < 9 or fields[1] != "R":
-                continue
             try:
-                ready_ms = int(fields[7] or fields[6])  # "" = ready since enqueue
-            except ValueError:
+                rec = parse_record(job_id, raw)
+            except (ValueError, KeyError):  # unreadable record: skipped
                 continue
+            if rec.state is not JobState.READY:
+                continue
+            ready_ms = rec.ready_ms
             oldest = ready_ms if oldest is None else min(oldest, ready_ms)
     return oldest, exact
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 
 import click
 
-from scheduler.cli.logs import log_level_option
+from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
 from scheduler.errors import ValidationError
-from scheduler.worker.execution import import_app
 
 __all__ = ["cron_command"]
 
@@ -46,16 +43,11 @@ def cron_command(
     process sleeps until the next fire time (woken early when a schedule
     changes). SIGTERM/SIGINT stop it.
     """
-    from scheduler.cli.main import setup_logging
     from scheduler.cron import CronRunner
 
     setup_logging(log_level)
-    sys.path.insert(0, os.getcwd())
-    try:
-        app = import_app(app_path)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise click.UsageError(f"cannot load app {app_path!r}: {exc}") from None
-    names = [q.strip() for q in (queues or "").split(",") if q.strip()] or None
+    app = load_app(app_path)
+    names = split_list(queues) or None
     try:
         runner = CronRunner(app, names, sync=sync, max_block=max_block)
     except ValidationError as exc:

@@ -7,7 +7,7 @@ import click
 from scheduler.cli.admin import register_admin_commands
 from scheduler.cli.common import DEFAULT_PREFIX, DEFAULT_URL, CliConfig
 from scheduler.cli.cron import cron_command
-from scheduler.cli.logs import setup_logging
+from scheduler.cli.runtime import setup_logging
 from scheduler.cli.worker import worker_command
 
 __all__ = ["cli", "main", "setup_logging"]

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
-from scheduler.cli.logs import log_level_option, setup_logging
+from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
 from scheduler.errors import ValidationError
 from scheduler.worker import Worker
-from scheduler.worker.execution import import_app
 
 __all__ = ["worker_command"]
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 def _weights(value: str | None) -> dict[str, float]:
     result: dict[str, float] = {}
-    for part in _split(value or ""):
+    for part in split_list(value):
         name, sep, weight = part.partition("=")
         try:
             result[name] = float(weight) if sep else 1.0
@@ -115,15 +109,11 @@ def worker_command(
     jobs finish for --grace seconds; a second signal releases them at once.
     """
     setup_logging(log_level)
-    sys.path.insert(0, os.getcwd())
-    try:
-        app = import_app(app_path)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise click.UsageError(f"cannot load app {app_path!r}: {exc}") from None
+    app = load_app(app_path)
     try:
         worker = Worker(
             app,
-            _split(queues) if queues else None,
+            split_list(queues) or None,
             concurrency=concurrency,
             pool=pool,
             app_path=app_path,

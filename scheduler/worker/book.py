@@ -63,6 +63,8 @@ class JobBook:
 
     def add(self, queue: str, job_id: str, record: str) -> LeasedJob:
         """Hold a job just leased (``record``: its new record text) and buffer it."""
+        # Hot path: a bare split instead of parse_record; field order as in
+        # scheduler/record.py (4 token, 12 task, 15 payload, 2 attempts, ...).
         f = record.split(SEP, FIELD_COUNT - 1)
         job = LeasedJob(
             queue=queue,
