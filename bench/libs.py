@@ -113,7 +113,7 @@ class Ours:
         return int(self.r.hget(self.qk.key("stats"), "succeeded") or 0)
 
     def _records(self, ids: Sequence[str]) -> list[Any]:
-        from scheduler.record import parse_record
+        from scheduler.backend.record import parse_record
 
         out = []
         for start in range(0, len(ids), 5000):

@@ -22,6 +22,7 @@ and run workers with ``scheduler worker mymodule:app``.
 """
 
 from scheduler.app import Scheduler
+from scheduler.backend.record import JobState
 from scheduler.cron import (
     CronRunner,
     InvalidScheduleError,
@@ -45,7 +46,6 @@ from scheduler.errors import (
 )
 from scheduler.job import Job, JobInfo
 from scheduler.priority import compute_priority
-from scheduler.record import JobState
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.worker import Worker
 from scheduler.worker.observer import WorkerObserver

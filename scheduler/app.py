@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
@@ -11,21 +10,21 @@ from typing import Any, ParamSpec, TypeVar, Unpack, overload
 import attrs
 import redis
 
-from scheduler.building import JobBuilder, check_attempts, check_lease
-from scheduler.connection import client_from_url
+from scheduler import defaults
+from scheduler.backend import Backend
+from scheduler.backend.connection import client_from_url
+from scheduler.backend.keys import GlobalKeys, QueueKeys
+from scheduler.backend.scripts import EnqueueItem, Scripts
+from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_lease
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, ValidationError
 from scheduler.job import Job
-from scheduler.keys import GlobalKeys, QueueKeys, global_keys
 from scheduler.priority import resolve_priority
-from scheduler.scripts import EnqueueItem, Scripts
-from scheduler.serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
     validate_finite,
     validate_job_id,
-    validate_prefix,
     validate_queue_name,
     validate_task_name,
 )
@@ -36,7 +35,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Jobs per enqueue script call in :meth:`Scheduler.enqueue_many`.
-BULK_BATCH = 500
+BULK_BATCH = defaults.BULK_BATCH
 
 
 class Scheduler:
@@ -46,9 +45,14 @@ class Scheduler:
     :meth:`enqueue` / :meth:`enqueue_many` or ``task.enqueue(...)``; workers
     run with :class:`scheduler.Worker` or ``scheduler worker module:app``.
 
+    The app composes a :class:`scheduler.backend.Backend` (the storage
+    layer: ``app.backend``) and a :class:`scheduler.building.JobBuilder`
+    (``app.builder``); ``redis``, ``scripts``, ``keys`` and
+    :meth:`queue_keys` are shortcuts to the backend's parts.
+
     Args:
         client: a ``redis.Redis`` client (bytes or decoded responses).
-        prefix: key prefix, see :mod:`scheduler.keys`.
+        prefix: key prefix, see :mod:`scheduler.backend.keys`.
         default_queue: queue of tasks that do not name one.
         max_payload_bytes: limit on encoded ``[args, kwargs]`` and results, bytes.
         events_maxlen: approximate length cap of each queue's event stream;
@@ -67,34 +71,30 @@ class Scheduler:
         self,
         client: redis.Redis,
         *,
-        prefix: str = "sched",
-        default_queue: str = "default",
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        events_maxlen: int = 10_000,
-        max_attempts: int = 3,
-        lease: float | timedelta = 60.0,
-        result_ttl: float | timedelta = 3600.0,
-        dead_ttl: float | timedelta | None = 7 * 86400.0,
+        prefix: str = defaults.PREFIX,
+        default_queue: str = defaults.QUEUE,
+        max_payload_bytes: int = defaults.MAX_PAYLOAD_BYTES,
+        events_maxlen: int = defaults.EVENTS_MAXLEN,
+        max_attempts: int = defaults.MAX_ATTEMPTS,
+        lease: float | timedelta = defaults.LEASE,
+        result_ttl: float | timedelta = defaults.RESULT_TTL,
+        dead_ttl: float | timedelta | None = defaults.DEAD_TTL,
         backoff: Backoff | None = None,
     ) -> None:
-        self.redis = client
-        self.prefix = validate_prefix(prefix)
-        self.default_queue = validate_queue_name(default_queue)
         if max_payload_bytes < 1:
             raise ValidationError("max_payload_bytes must be >= 1")
-        self.max_payload_bytes = max_payload_bytes
-        self.max_attempts = check_attempts(max_attempts)
-        self.lease = check_lease(lease)
-        self.result_ttl = seconds(result_ttl, "result_ttl")
-        self.dead_ttl = None if dead_ttl is None else seconds(dead_ttl, "dead_ttl")
-        self.backoff = backoff or Backoff()
-        self.scripts = Scripts(client, events_maxlen=events_maxlen)
-        self.keys: GlobalKeys = global_keys(self.prefix)
+        self.backend = Backend(client, prefix=prefix, events_maxlen=events_maxlen)
+        self.job_defaults = JobDefaults(
+            queue=validate_queue_name(default_queue),
+            max_attempts=check_attempts(max_attempts),
+            lease=check_lease(lease),
+            result_ttl=seconds(result_ttl, "result_ttl"),
+            dead_ttl=None if dead_ttl is None else seconds(dead_ttl, "dead_ttl"),
+            backoff=backoff or Backoff(),
+            max_payload_bytes=max_payload_bytes,
+        )
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._registered_queues: set[str] = set()
-        self._builder = JobBuilder(self)
-        self._queue_keys: dict[str, QueueKeys] = {}
-        self._lock = threading.Lock()
+        self.builder = JobBuilder(self.tasks, self.job_defaults)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Scheduler:
@@ -105,8 +105,68 @@ class Scheduler:
 
     def close(self) -> None:
         """Close the Redis client's connections (and those of script calls)."""
-        self.scripts.close()
-        self.redis.close()
+        self.backend.close()
+
+    # -- shortcuts to the storage layer and the defaults -----------------------
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The redis-py client (``app.backend.client``)."""
+        return self.backend.client
+
+    @property
+    def scripts(self) -> Scripts:
+        """The job scripts (``app.backend.scripts``)."""
+        return self.backend.scripts
+
+    @property
+    def keys(self) -> GlobalKeys:
+        """The registry key names (``app.backend.keys``)."""
+        return self.backend.keys
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix."""
+        return self.backend.prefix
+
+    @property
+    def default_queue(self) -> str:
+        """Queue of tasks and jobs that do not name one."""
+        return self.job_defaults.queue
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """Limit on encoded ``[args, kwargs]`` and results, bytes."""
+        return self.job_defaults.max_payload_bytes
+
+    @property
+    def max_attempts(self) -> int:
+        """Default leases before a job goes dead."""
+        return self.job_defaults.max_attempts
+
+    @property
+    def lease(self) -> float:
+        """Default lease duration, seconds."""
+        return self.job_defaults.lease
+
+    @property
+    def result_ttl(self) -> float:
+        """Default retention of succeeded/cancelled records, seconds."""
+        return self.job_defaults.result_ttl
+
+    @property
+    def dead_ttl(self) -> float | None:
+        """Retention of dead records, seconds (None: kept)."""
+        return self.job_defaults.dead_ttl
+
+    @property
+    def backoff(self) -> Backoff:
+        """Default retry delay policy."""
+        return self.job_defaults.backoff
+
+    @backoff.setter
+    def backoff(self, value: Backoff) -> None:
+        self.job_defaults.backoff = value
 
     # -- tasks --------------------------------------------------------------
 
@@ -155,9 +215,9 @@ class Scheduler:
         if unknown:
             raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
         name = validate_task_name(options.get("name") or f"{func.__module__}:{func.__qualname__}")
-        weight = options.get("weight", 1.0)
-        time = options.get("time", 1.0)
-        resource = options.get("resource", 1.0)
+        weight = options.get("weight", defaults.WEIGHT)
+        time = options.get("time", defaults.TIME)
+        resource = options.get("resource", defaults.RESOURCE)
         priority = options.get("priority")
         resolve_priority(priority, weight, time, resource)  # validate now, not at enqueue
         task: Task[P, R] = Task(
@@ -215,11 +275,11 @@ class Scheduler:
         opts = options if options is not None else EnqueueOptions(**option_kwargs)
         if options is not None and option_kwargs:
             opts = _merge(options, option_kwargs)
-        queue, item = self._build(task, args, kwargs, opts)
-        qk = self.queue_keys(queue)
-        self._register_queue(queue)
-        self.scripts.enqueue(qk, [item])
-        return Job(self, item.job_id, queue)
+        queue, item = self.builder.build(task, args, kwargs, opts)
+        backend = self.backend
+        backend.register_queue(queue)
+        backend.scripts.enqueue(backend.queue(queue), [item])
+        return Job(backend, item.job_id, queue)
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
         """Enqueue many jobs in few round trips (one script call per
@@ -236,58 +296,38 @@ class Scheduler:
         Raises:
             ValidationError: as :meth:`enqueue`, for any spec.
         """
-        build = self._build
+        build = self.builder.build
         built = [build(s.task, s.args, s.kwargs, s.options) for s in specs]
         by_queue: dict[str, list[EnqueueItem]] = {}
         for queue, item in built:
             by_queue.setdefault(queue, []).append(item)
+        backend = self.backend
         for queue in by_queue:
-            self._register_queue(queue)
+            backend.register_queue(queue)
         # Batches go out as they are packed, with two in flight, so packing the
         # next one overlaps with Redis running the last (one slot per queue).
+        scripts = backend.scripts
         for queue, items in by_queue.items():
-            qk = self.queue_keys(queue)
-            self.scripts.run_streamed(
-                self.scripts.enqueue_call(qk, items[start : start + BULK_BATCH])
+            qk = backend.queue(queue)
+            scripts.run_streamed(
+                scripts.enqueue_call(qk, items[start : start + BULK_BATCH])
                 for start in range(0, len(items), BULK_BATCH)
             )
-        return [Job(self, item.job_id, queue) for queue, item in built]
-
-    def _build(
-        self,
-        task: str | Task[Any, Any],
-        args: Sequence[Any],
-        kwargs: dict[str, Any] | None,
-        o: EnqueueOptions,
-    ) -> tuple[str, EnqueueItem]:
-        """Validate and encode one job (see :class:`scheduler.building.JobBuilder`)."""
-        return self._builder.build(task, args, kwargs, o)
+        return [Job(backend, item.job_id, queue) for queue, item in built]
 
     # -- queues and jobs ----------------------------------------------------
 
     def queue_keys(self, queue: str) -> QueueKeys:
         """Key names of ``queue`` (validated; cached per queue)."""
-        found = self._queue_keys.get(queue)
-        if found is None:
-            found = QueueKeys(self.prefix, validate_queue_name(queue))
-            if len(self._queue_keys) < 4096:
-                self._queue_keys[queue] = found
-        return found
-
-    def _register_queue(self, queue: str) -> None:
-        if queue not in self._registered_queues:
-            self.redis.sadd(self.keys.queues, queue)
-            with self._lock:
-                self._registered_queues.add(queue)
+        return self.backend.queue(queue)
 
     def queue_names(self) -> list[str]:
         """All queues known to this prefix (registry; sorted)."""
-        names = self.redis.smembers(self.keys.queues)
-        return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+        return self.backend.queue_names()
 
     def pause(self, queue: str) -> None:
         """Stop workers leasing from ``queue`` (enqueue continues)."""
-        self._register_queue(queue)
+        self.backend.register_queue(queue)
         self.scripts.queue_config(self.queue_keys(queue), "paused", "1")
 
     def resume(self, queue: str) -> None:
@@ -303,7 +343,7 @@ class Scheduler:
             InvalidPriorityError: negative or not finite.
         """
         value = validate_finite("aging", aging, minimum=0.0)
-        self._register_queue(queue)
+        self.backend.register_queue(queue)
         self.scripts.queue_config(self.queue_keys(queue), "aging", repr(value))
 
     def job(self, job_id: str, queue: str | None = None) -> Job:
@@ -320,8 +360,8 @@ class Scheduler:
         validate_job_id(job_id)
         queues = [queue] if queue is not None else self.queue_names()
         for q in queues:
-            if self.redis.hexists(self.queue_keys(q).jobs, job_id):
-                return Job(self, job_id, q)
+            if self.backend.has_job(q, job_id):
+                return Job(self.backend, job_id, q)
         raise JobNotFoundError(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
 
     # -- schedules (delegated to scheduler.cron) ------------------------------
@@ -331,7 +371,7 @@ class Scheduler:
         """This app's cron and interval schedules: the ones declared in code
         (:meth:`cron`, :meth:`every`) and the ones stored in Redis -- add,
         sync, get, list, pause, resume, remove (see :mod:`scheduler.cron`)."""
-        return ScheduleStore(self)
+        return ScheduleStore(self.backend, self.builder)
 
     def cron(
         self,

@@ -11,23 +11,30 @@ from __future__ import annotations
 import base64
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+import attrs
+
+from scheduler import defaults
+from scheduler.backend.record import JobOptions
+from scheduler.backend.scripts import EnqueueItem
 from scheduler.errors import ValidationError
 from scheduler.priority import compact_float, resolve_priority
-from scheduler.record import JobOptions
-from scheduler.scripts import EnqueueItem
 from scheduler.serialization import encode_meta, encode_payload
-from scheduler.task import EnqueueOptions, Task
+from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
 from scheduler.validation import validate_job_id, validate_queue_name, validate_task_name
 
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
-
-__all__ = ["IdSource", "JobBuilder", "Template", "check_attempts", "check_lease"]
+__all__ = [
+    "IdSource",
+    "JobBuilder",
+    "JobDefaults",
+    "Template",
+    "check_attempts",
+    "check_lease",
+]
 
 
 class IdSource:
@@ -54,16 +61,46 @@ class IdSource:
             return self._text[start : start + 16]
 
 
-class JobBuilder:
-    """Validates and encodes jobs for one :class:`scheduler.Scheduler`.
+@attrs.define
+class JobDefaults:
+    """The app-wide job defaults a task or a job may override.
 
-    Args:
-        app: the scheduler (its tasks and defaults are read at each build, so
-            changed defaults apply; the cache key includes them).
+    Mutable: the app's setters change it, and a :class:`JobBuilder` reads it
+    at each build (its cache key includes every field).
+
+    Attributes:
+        queue: queue of tasks and jobs that do not name one.
+        max_attempts: leases before a job goes dead (>= 1).
+        lease: lease duration (visibility timeout), seconds.
+        result_ttl: retention of succeeded/cancelled records, seconds.
+        dead_ttl: retention of dead records, seconds; None keeps them.
+        backoff: retry delay policy of tasks that do not set one.
+        max_payload_bytes: limit on encoded ``[args, kwargs]`` and results, bytes.
     """
 
-    def __init__(self, app: Scheduler) -> None:
-        self._app = app
+    queue: str = defaults.QUEUE
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    lease: float = defaults.LEASE
+    result_ttl: float = defaults.RESULT_TTL
+    dead_ttl: float | None = defaults.DEAD_TTL
+    backoff: Backoff = attrs.field(factory=Backoff)
+    max_payload_bytes: int = defaults.MAX_PAYLOAD_BYTES
+
+
+class JobBuilder:
+    """Validates and encodes jobs (no Redis I/O): used by the app's enqueue
+    and by cron schedules, so both build exactly the same job.
+
+    Args:
+        tasks: registered tasks by name (read at each build: tasks registered
+            later are found).
+        job_defaults: the app-wide defaults (read at each build, so changed
+            defaults apply; the cache key includes them).
+    """
+
+    def __init__(self, tasks: Mapping[str, Task[Any, Any]], job_defaults: JobDefaults) -> None:
+        self._tasks = tasks
+        self._defaults = job_defaults
         self._templates: dict[tuple[Any, ...], Template] = {}
         self._ids = IdSource()
 
@@ -78,14 +115,14 @@ class JobBuilder:
         if isinstance(task, Task):
             t: Task[Any, Any] | None = task
         else:
-            t = self._app.tasks.get(validate_task_name(task))
+            t = self._tasks.get(validate_task_name(task))
         template = self._template(task if t is None else t, o)
         if o.delay is not None and o.eta is not None:
             raise ValidationError("give either delay or eta, not both")
         item = EnqueueItem(
             validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
             template.task,
-            encode_payload(args, kwargs, self._app.max_payload_bytes),
+            encode_payload(args, kwargs, self._defaults.max_payload_bytes),
             template.priority,
             template.inputs,
             template.options,
@@ -101,7 +138,7 @@ class JobBuilder:
         The cache key holds every input (task, options, app defaults), so a
         changed default yields a new entry; the cache is cleared past 1024.
         """
-        app = self._app
+        app = self._defaults
         key: tuple[Any, ...] = (
             task,
             o.queue,
@@ -112,7 +149,7 @@ class JobBuilder:
             o.max_attempts,
             o.lease,
             o.result_ttl,
-            app.default_queue,
+            app.queue,
             app.max_attempts,
             app.lease,
             app.result_ttl,
@@ -136,7 +173,7 @@ class JobBuilder:
         t = task if isinstance(task, Task) else None
         name = task.name if isinstance(task, Task) else task
         queue = validate_queue_name(
-            o.queue if o.queue is not None else (t.queue if t else app.default_queue)
+            o.queue if o.queue is not None else (t.queue if t else app.queue)
         )
         formula_given = o.weight is not None or o.time is not None or o.resource is not None
         explicit = o.priority
@@ -144,9 +181,9 @@ class JobBuilder:
             explicit = t.priority
         priority, inputs = resolve_priority(
             explicit,
-            o.weight if o.weight is not None else (t.weight if t else 1.0),
-            o.time if o.time is not None else (t.time if t else 1.0),
-            o.resource if o.resource is not None else (t.resource if t else 1.0),
+            o.weight if o.weight is not None else (t.weight if t else defaults.WEIGHT),
+            o.time if o.time is not None else (t.time if t else defaults.TIME),
+            o.resource if o.resource is not None else (t.resource if t else defaults.RESOURCE),
         )
         max_attempts = check_attempts(
             o.max_attempts

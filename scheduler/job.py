@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from scheduler.connection import blocking_client
+from scheduler.backend import Backend
+from scheduler.backend.record import JobRecord, JobState
 from scheduler.errors import (
     JobCancelledError,
     JobFailedError,
@@ -17,12 +18,8 @@ from scheduler.errors import (
     ResultTimeoutError,
 )
 from scheduler.priority import compact_float, resolve_priority
-from scheduler.record import JobRecord, JobState, parse_record
 from scheduler.serialization import decode_error, decode_payload, decode_result, encode_error
 from scheduler.timeutil import ms_to_datetime
-
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
 
 __all__ = ["Job", "JobInfo"]
 
@@ -152,16 +149,16 @@ class Job:
     """Handle of one job (cheap; holds only the id and queue).
 
     Attributes:
-        app: the scheduler.
+        backend: the storage layer the job lives in.
         id: job id.
         queue: queue name.
     """
 
-    def __init__(self, app: Scheduler, job_id: str, queue: str) -> None:
-        self.app = app
+    def __init__(self, backend: Backend, job_id: str, queue: str) -> None:
+        self.backend = backend
         self.id = job_id
         self.queue = queue
-        self._keys = app.queue_keys(queue)
+        self._keys = backend.queue(queue)
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, queue={self.queue!r})"
@@ -173,20 +170,17 @@ class Job:
         return hash((self.id, self.queue))
 
     def _record(self) -> JobRecord:
-        text = self.app.redis.hget(self._keys.jobs, self.id)
-        if text is None:
+        rec = self.backend.read_record(self.queue, self.id)
+        if rec is None:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return parse_record(self.id, text)
+        return rec
 
     def info(self) -> JobInfo:
         """A snapshot of every field. Raises :class:`JobNotFoundError`."""
-        pipe = self.app.redis.pipeline(transaction=True)
-        pipe.hget(self._keys.jobs, self.id)
-        pipe.zscore(self._keys.leased, self.id)
-        text, deadline = pipe.execute()
-        if text is None:
+        rec, deadline = self.backend.read_record_and_deadline(self.queue, self.id)
+        if rec is None:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return job_info(self.queue, parse_record(self.id, text), deadline)
+        return job_info(self.queue, rec, deadline)
 
     @property
     def status(self) -> JobState:
@@ -214,10 +208,7 @@ class Job:
         if timeout is not None and timeout <= 0:
             raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
         deadline = None if timeout is None else time.monotonic() + timeout
-        conn = blocking_client(self.app.redis, _WAIT_SLICE)
-        pubsub = conn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(self._keys.finished_channel)
+        with self.backend.subscribe([self._keys.finished_channel], _WAIT_SLICE) as sub:
             while True:
                 rec = self._record()  # after subscribing: no lost wake-up
                 if rec.state.is_final:
@@ -227,13 +218,10 @@ class Job:
                     raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
                 end = time.monotonic() + min(remaining, _WAIT_SLICE)
                 while (left := end - time.monotonic()) > 0:
-                    msg = pubsub.get_message(timeout=left)
+                    data = sub.get(timeout=left)
                     # The message names the finished jobs, joined by ",".
-                    if msg is not None and self.id in _text(msg.get("data")).split(","):
+                    if data is not None and self.id in data.split(","):
                         break
-        finally:
-            pubsub.close()
-            conn.close()
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job if it has not finished.
@@ -246,7 +234,7 @@ class Job:
         Raises:
             JobNotFoundError: no such job.
         """
-        code = self.app.scripts.cancel(self._keys, self.id, encode_error(reason, "Cancelled"))
+        code = self.backend.scripts.cancel(self._keys, self.id, encode_error(reason, "Cancelled"))
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1
@@ -257,7 +245,7 @@ class Job:
         Returns False if the job is ready, delayed or leased (nothing done).
         Raises :class:`JobNotFoundError`.
         """
-        code = self.app.scripts.retry(self._keys, [self.id])[0]
+        code = self.backend.scripts.retry(self._keys, [self.id])[0]
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1
@@ -276,14 +264,14 @@ class Job:
         :class:`JobNotFoundError` or :class:`InvalidPriorityError`.
         """
         value, inputs = resolve_priority(priority, weight, time, resource)
-        code = self.app.scripts.reprioritize(self._keys, self.id, compact_float(value), inputs)
+        code = self.backend.scripts.reprioritize(self._keys, self.id, compact_float(value), inputs)
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1
 
     def run_now(self) -> bool:
         """Make a delayed job ready now. False if it is not delayed."""
-        code = self.app.scripts.run_now(self._keys, self.id)
+        code = self.backend.scripts.run_now(self._keys, self.id)
         if code < 0:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == 1
@@ -297,10 +285,6 @@ def _meta(text: str) -> dict[str, Any]:
     except ValueError:
         return {"raw": text}
     return value if isinstance(value, dict) else {"raw": value}
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _final(rec: JobRecord) -> Any:

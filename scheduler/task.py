@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 import attrs
 
+from scheduler import defaults
 from scheduler.priority import backoff_delay
 
 if TYPE_CHECKING:
-    from scheduler.app import Scheduler
     from scheduler.job import Job
 
-__all__ = ["Backoff", "EnqueueOptions", "JobSpec", "Task"]
+__all__ = ["Backoff", "EnqueueOptions", "Enqueuer", "JobSpec", "Task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,10 +39,10 @@ class Backoff:
         jitter: randomised fraction, 0 (none) .. 1 (full jitter).
     """
 
-    base: float = attrs.field(default=1.0, validator=_nonneg)
-    maximum: float = attrs.field(default=300.0, validator=_nonneg)
-    factor: float = attrs.field(default=2.0, validator=_nonneg)
-    jitter: float = attrs.field(default=0.5, validator=_nonneg)
+    base: float = attrs.field(default=defaults.BACKOFF_BASE, validator=_nonneg)
+    maximum: float = attrs.field(default=defaults.BACKOFF_MAXIMUM, validator=_nonneg)
+    factor: float = attrs.field(default=defaults.BACKOFF_FACTOR, validator=_nonneg)
+    jitter: float = attrs.field(default=defaults.BACKOFF_JITTER, validator=_nonneg)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retrying after failed attempt ``attempt`` (>= 1)."""
@@ -102,6 +102,23 @@ class JobSpec:
     options: EnqueueOptions = attrs.field(factory=EnqueueOptions)
 
 
+class Enqueuer(Protocol):
+    """What a task needs of its app: enqueueing (:class:`scheduler.Scheduler`
+    is one). Keeps this module below the app in the import graph."""
+
+    def enqueue(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        options: EnqueueOptions | None = None,
+        **option_kwargs: Any,
+    ) -> Job:
+        """Enqueue one job (see :meth:`scheduler.Scheduler.enqueue`)."""
+        ...
+
+
 @attrs.define(eq=False)
 class Task(Generic[P, R]):
     """A function registered on a :class:`scheduler.Scheduler` with its defaults.
@@ -109,7 +126,7 @@ class Task(Generic[P, R]):
     Calling the task runs the function directly. :meth:`enqueue` schedules it.
 
     Attributes:
-        app: the owning scheduler.
+        app: the owning scheduler (anything that can enqueue).
         fn: the function (sync or ``async def``).
         name: task name used in job records (default ``module:qualname``).
         queue: default queue.
@@ -123,17 +140,17 @@ class Task(Generic[P, R]):
             Default ``(Exception,)``: everything is retried.
     """
 
-    app: Scheduler
+    app: Enqueuer
     fn: Callable[P, R]
     name: str
     queue: str
-    weight: float = 1.0
-    time: float = 1.0
-    resource: float = 1.0
+    weight: float = defaults.WEIGHT
+    time: float = defaults.TIME
+    resource: float = defaults.RESOURCE
     priority: float | None = None
-    max_attempts: int = 3
-    lease: float = 60.0
-    result_ttl: float = 3600.0
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    lease: float = defaults.LEASE
+    result_ttl: float = defaults.RESULT_TTL
     backoff: Backoff = attrs.field(factory=Backoff)
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 

@@ -17,10 +17,10 @@ import redis
 from click.testing import CliRunner, Result
 
 from scheduler import EnqueueOptions, JobSpec, Scheduler
+from scheduler.backend.record import parse_record
 from scheduler.cli import cli
 from scheduler.cli.common import format_age, format_time, parse_duration, redact_url
 from scheduler.devserver import DevServer
-from scheduler.record import parse_record
 from scheduler.serialization import encode_error
 
 PREFIX = "c"

@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from scheduler import JobState, Scheduler
-from scheduler.cron.store import server_time_ms
+from scheduler.backend.connection import server_time_ms
+from scheduler.backend.record import JobRecord, parse_record
 from scheduler.devserver import DevServer
-from scheduler.record import JobRecord, parse_record
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

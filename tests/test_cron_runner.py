@@ -14,9 +14,9 @@ import pytest
 import redis
 
 from scheduler import Scheduler, Worker
+from scheduler.backend.connection import server_time_ms
+from scheduler.backend.record import JobRecord, parse_record
 from scheduler.cron import CronRunner, Schedule
-from scheduler.cron.store import server_time_ms
-from scheduler.record import JobRecord, parse_record
 from tests.conftest import wait_until
 
 

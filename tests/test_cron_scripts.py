@@ -10,13 +10,13 @@ import pytest
 import redis
 
 from scheduler import Scheduler
+from scheduler.backend.connection import server_time_ms
+from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES, CronScripts, FireJob
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.record import JobState, parse_record
+from scheduler.backend.scripts import Scripts, load_script_text
 from scheduler.cron import Schedule
-from scheduler.cron.scripts import CRON_SCRIPT_NAMES, CronScripts, FireJob
 from scheduler.cron.state import ScheduleStatus, StoredSchedule, parse_stored
-from scheduler.cron.store import server_time_ms
-from scheduler.keys import QueueKeys
-from scheduler.record import JobState, parse_record
-from scheduler.scripts import Scripts, load_script_text
 
 CHANNEL = "t:schedules:changed"
 
@@ -253,7 +253,7 @@ def test_a_repeated_firing_never_duplicates_a_job(
     # was lost and the state repaired): it is not created twice.
     s = every_second(app)
     upsert(cs, qk, s, 5_000)
-    from scheduler.scripts import EnqueueItem
+    from scheduler.backend.scripts import EnqueueItem
 
     Scripts(client).enqueue(
         qk, [EnqueueItem("cron:s1:5000", "m:f", "[[],{}]", "1.0", "", s.job.options)]

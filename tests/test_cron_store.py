@@ -16,13 +16,13 @@ from scheduler import (
     Scheduler,
     ValidationError,
 )
+from scheduler.backend.connection import server_time_ms
 from scheduler.cron import (
     InvalidScheduleError,
     MisfirePolicy,
     ScheduleNotFoundError,
     ScheduleStatus,
 )
-from scheduler.cron.store import server_time_ms
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from scheduler import Scheduler
+from scheduler.backend.record import parse_record
 from scheduler.devserver import DevServer, find_server_binary, reachable
-from scheduler.record import parse_record
 
 
 def test_falls_back_to_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@
 
 If the reply of a script call is lost after Redis ran it, the retry runs the
 script a second time (the same holds for the scheduler's own lean call path,
-scheduler.caller, which re-sends once after a connection error or timeout).
+scheduler.backend.caller, which re-sends once after a connection error or timeout).
 These tests lose exactly one reply per call (the script ran, the client saw
 a timeout) with redis-py's default retry policy on, and check that no script
 has a double effect.
@@ -18,9 +18,9 @@ import redis
 from redis.connection import Connection
 
 from scheduler import JobState, Scheduler
+from scheduler.backend.record import parse_record
 from scheduler.devserver import DevServer
 from scheduler.priority import format_seq
-from scheduler.record import parse_record
 
 
 class LosesOneReply(Connection):

@@ -14,7 +14,7 @@ from scheduler import (
     ResultTimeoutError,
     Scheduler,
 )
-from scheduler.record import parse_record
+from scheduler.backend.record import parse_record
 
 
 def finish_in_background(app: Scheduler, queue: str, ok: bool) -> threading.Thread:

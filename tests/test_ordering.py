@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduler import Scheduler
-from scheduler.record import parse_record
+from scheduler.backend.record import parse_record
 from scheduler.task import JobSpec
 
 SMALL = st.sampled_from([0.5, 1.0, 2.0, 3.0])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.backend.scripts import SCRIPT_NAMES, load_script_text
 from scheduler.devserver import DevServer
-from scheduler.scripts import SCRIPT_NAMES, load_script_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def test_wheel_contains_scripts_and_runs_one(tmp_path: Path, redis_server: DevSe
     code = f"""
 import sys
 sys.path[:0] = [{str(target)!r}, {sysconfig.get_paths()["purelib"]!r}]
-import scheduler, scheduler.scripts as s
+import scheduler, scheduler.backend.scripts as s
 assert scheduler.__file__.startswith({str(target)!r}), scheduler.__file__
 from scheduler import Scheduler
 app = Scheduler.from_url({redis_server.url!r}, prefix="wheel")

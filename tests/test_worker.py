@@ -18,7 +18,7 @@ from scheduler import (
     Scheduler,
     Worker,
 )
-from scheduler.scripts import EnqueueItem
+from scheduler.backend.scripts import EnqueueItem
 from tests.conftest import running, wait_until
 
 FAST = Backoff(base=0.01, maximum=0.02)

@@ -1,7 +1,7 @@
 """Read-side queries for operators: queue status, job listings, workers, events.
 
 Nothing here changes state: every change an operator makes goes through the
-Lua scripts (:mod:`scheduler.scripts`, via :class:`scheduler.Job` and
+Lua scripts (:mod:`scheduler.backend.scripts`, via :class:`scheduler.Job` and
 :class:`scheduler.Scheduler` methods). The ``scheduler`` command line and
 the Prometheus metrics are built on these functions.
 """

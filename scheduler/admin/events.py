@@ -11,7 +11,7 @@ expired (lease expired, requeued), promoted, released, reprioritized (plus
 those of cron scripts).
 
 Following uses ``XREAD BLOCK`` on a dedicated connection whose socket
-timeout exceeds the block time (:func:`scheduler.connection.blocking_client`;
+timeout exceeds the block time (:func:`scheduler.backend.connection.blocking_client`;
 redis-py's default 5 s socket timeout would break a longer block). One
 XREAD covers all followed queues, which on Redis Cluster requires them to
 live on one node (always true on a single server).
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from scheduler.admin.common import server_now_ms, text
-from scheduler.connection import blocking_client
+from scheduler.backend.connection import blocking_client
 from scheduler.timeutil import ms_to_datetime
 
 if TYPE_CHECKING:

@@ -24,14 +24,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from scheduler.admin.common import text
+from scheduler.backend.record import JobState, parse_record
 from scheduler.errors import ValidationError
 from scheduler.job import JobInfo, job_info
 from scheduler.priority import member_job_id
-from scheduler.record import JobState, parse_record
 
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
-    from scheduler.keys import QueueKeys
+    from scheduler.backend.keys import QueueKeys
 
 __all__ = ["LISTABLE_STATES", "RETRYABLE_STATES", "job_ids", "list_jobs"]
 

@@ -16,15 +16,15 @@ import attrs
 
 from scheduler.admin.common import chunks, server_now_ms, text
 from scheduler.admin.workers import WorkerInfo, list_workers
+from scheduler.backend.record import JobState, parse_record
 from scheduler.priority import member_job_id
-from scheduler.record import JobState, parse_record
 from scheduler.timeutil import ms_to_datetime
 
 if TYPE_CHECKING:
     import redis
 
     from scheduler.app import Scheduler
-    from scheduler.keys import QueueKeys
+    from scheduler.backend.keys import QueueKeys
 
 __all__ = [
     "OLDEST_SCAN_LIMIT",

@@ -18,6 +18,7 @@ from rich.text import Text
 from scheduler.admin import LISTABLE_STATES, list_jobs
 from scheduler.admin.common import server_now_ms
 from scheduler.app import Scheduler
+from scheduler.backend.record import JobState
 from scheduler.cli.common import (
     admin_command,
     console,
@@ -28,7 +29,6 @@ from scheduler.cli.common import (
 )
 from scheduler.errors import JobNotFoundError
 from scheduler.job import Job, JobInfo
-from scheduler.record import JobState
 from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["register"]

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from scheduler.admin.common import server_now_ms
 from scheduler.app import Scheduler
+from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
     admin_command,
     console,
@@ -29,7 +30,6 @@ from scheduler.cli.common import (
 from scheduler.cli.enqueue import parse_json_option
 from scheduler.cron import MisfirePolicy, ScheduleInfo
 from scheduler.job import Job
-from scheduler.scripts import EnqueueItem
 from scheduler.serialization import encode_meta
 from scheduler.timeutil import ms_to_datetime
 from scheduler.validation import validate_job_id
@@ -83,9 +83,9 @@ def enqueue_schedule_now(app: Scheduler, info: ScheduleInfo) -> Job:
         options=s.job.options,
         meta=encode_meta(meta),
     )
-    app._register_queue(s.queue)
-    app.scripts.enqueue(app.queue_keys(s.queue), [item])
-    return Job(app, item.job_id, s.queue)
+    app.backend.register_queue(s.queue)
+    app.backend.scripts.enqueue(app.backend.queue(s.queue), [item])
+    return Job(app.backend, item.job_id, s.queue)
 
 
 def _when(text: str | None, option: str) -> datetime | None:

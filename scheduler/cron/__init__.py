@@ -13,7 +13,7 @@ Modules, one job each:
 * :mod:`~scheduler.cron.policy` -- pure misfire policy / firing plan, jitter.
 * :mod:`~scheduler.cron.schedule` -- the definition: validation, encoding.
 * :mod:`~scheduler.cron.state` -- the stored record and :class:`ScheduleInfo`.
-* :mod:`~scheduler.cron.scripts` -- typed wrappers of the Lua scripts.
+* :mod:`~scheduler.backend.cron_scripts` -- typed wrappers of the Lua scripts.
 * :mod:`~scheduler.cron.store` -- :class:`ScheduleStore` (declare, sync, control, read).
 * :mod:`~scheduler.cron.runner` -- :class:`CronRunner`, the firing loop.
 """

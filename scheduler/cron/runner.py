@@ -24,20 +24,17 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import redis
 
-from scheduler.connection import blocking_client
+from scheduler import defaults
+from scheduler.backend import Backend
+from scheduler.backend.schedule_record import parse_stored
+from scheduler.backend.subscription import Subscription
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.schedule import Schedule
-from scheduler.cron.state import parse_stored
-from scheduler.cron.store import server_time_ms
-
-if TYPE_CHECKING:
-    from redis.client import PubSub
-
-    from scheduler.app import Scheduler
+from scheduler.cron.store import ScheduleStore
 
 __all__ = ["CronRunner"]
 
@@ -48,15 +45,27 @@ log = logging.getLogger("scheduler.cron")
 RETRY_BROKEN = 1.0
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+class CronApp(Protocol):
+    """What the runner needs of an app (:class:`scheduler.Scheduler` is one):
+    its storage layer and its schedule store."""
+
+    @property
+    def backend(self) -> Backend:
+        """The storage layer."""
+        ...
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """The app's schedules (declared and stored)."""
+        ...
 
 
 class CronRunner:
     """Fires due cron and interval schedules.
 
     Args:
-        app: the scheduler (its declared schedules are upserted on start).
+        app: the scheduler (its declared schedules are upserted on start);
+            the runner uses only its ``backend`` and ``schedules``.
         queues: queues to serve; default every queue in the registry
             (re-read each round, so new queues are picked up).
         sync: upsert the app's declared schedules when :meth:`run` starts.
@@ -67,17 +76,17 @@ class CronRunner:
 
     def __init__(
         self,
-        app: Scheduler,
+        app: CronApp,
         queues: Sequence[str] | None = None,
         *,
         sync: bool = True,
-        max_block: float = 30.0,
-        batch: int = 100,
-        scan: int = 100,
+        max_block: float = defaults.MAX_BLOCK,
+        batch: int = defaults.CRON_BATCH,
+        scan: int = defaults.CRON_SCAN,
     ) -> None:
-        self.app = app
+        self.backend = app.backend
         self.store = app.schedules
-        self.queues = [app.queue_keys(q).queue for q in queues] if queues else None
+        self.queues = [self.backend.queue(q).queue for q in queues] if queues else None
         self.sync = sync
         self.max_block = max_block
         self.batch = batch
@@ -97,7 +106,7 @@ class CronRunner:
         """Ask the runner to stop (thread-safe; wakes it if it is waiting)."""
         self._stop.set()
         with contextlib.suppress(redis.RedisError, OSError):
-            self.app.redis.publish(self.store.channel, "")
+            self.backend.publish(self.store.channel, "")
 
     @property
     def waiting(self) -> bool:
@@ -137,15 +146,13 @@ class CronRunner:
         (``sync``); Redis errors are logged and retried with backoff."""
         errors = 0
         synced = not self.sync
-        listener = blocking_client(self.app.redis, self.max_block)
-        pubsub: PubSub | None = None
+        pubsub: Subscription | None = None
         log.info("cron runner started (queues: %s)", ",".join(self.queues or ["all"]))
         try:
             while not self._stop.is_set():
                 try:
                     if pubsub is None:  # subscribe before a round: no change is missed
-                        pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-                        pubsub.subscribe(self.store.channel)
+                        pubsub = self.backend.subscribe([self.store.channel], self.max_block)
                     if not synced:
                         counts = self.store.sync()
                         synced = True
@@ -166,11 +173,9 @@ class CronRunner:
             if pubsub is not None:
                 with contextlib.suppress(redis.RedisError, OSError):
                     pubsub.close()
-            with contextlib.suppress(redis.RedisError, OSError):
-                listener.close()
             log.info("cron runner stopped after enqueuing %d jobs", self.fired)
 
-    def _wait(self, pubsub: PubSub, seconds: float) -> None:
+    def _wait(self, pubsub: Subscription, seconds: float) -> None:
         """Block until ``seconds`` pass or a schedule change is announced."""
         deadline = time.monotonic() + seconds
         self._waiting = True
@@ -179,9 +184,8 @@ class CronRunner:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                message = pubsub.get_message(timeout=left)
-                if message is not None and message.get("type") == "message":
-                    while pubsub.get_message(timeout=0) is not None:  # take the burst at once
+                if pubsub.get(timeout=left) is not None:
+                    while pubsub.get(timeout=0) is not None:  # take the burst at once
                         pass
                     return
         finally:
@@ -195,20 +199,16 @@ class CronRunner:
         """
         while True:
             self.rounds += 1
-            queues = self.queues if self.queues is not None else self.app.queue_names()
-            now = server_time_ms(self.app.redis)
+            queues = self.queues if self.queues is not None else self.backend.queue_names()
+            now = self.backend.server_time_ms()
             read_at = time.monotonic()
-            pipe = self.app.redis.pipeline(transaction=False)
-            for q in queues:
-                pipe.zrange(self.app.queue_keys(q).cron, 0, 0, withscores=True)
-            heads = pipe.execute() if queues else []
+            heads = self.backend.cron_heads(queues)
             next_due: int | None = None
             progressed = False
             stuck = False
-            for q, head in zip(queues, heads, strict=True):
-                if not head:
+            for q, score in zip(queues, heads, strict=True):
+                if score is None:
                     continue
-                score = int(head[0][1])
                 if score > now:
                     next_due = score if next_due is None else min(next_due, score)
                     continue
@@ -226,20 +226,13 @@ class CronRunner:
 
     def _fire_queue(self, queue: str, now: int) -> tuple[int, bool]:
         """Fire the due schedules of ``queue``; returns (schedules handled, any stuck)."""
-        qk = self.app.queue_keys(queue)
-        due: list[Any] = list(
-            self.app.redis.zrangebyscore(
-                qk.cron, "-inf", now, start=0, num=self.scan, withscores=True
-            )
-        )
+        due = self.backend.due_schedules(queue, now, self.scan)
         if not due:
             return 0, False
-        ids = [_text(member) for member, _ in due]
-        records: list[Any] = list(self.app.redis.hmget(qk.schedules, ids))
         handled = 0
         stuck = False
         mono = time.monotonic()
-        for sid, (_, score), raw in zip(ids, due, records, strict=True):
+        for sid, score, raw in due:
             retry_at = self._broken.get((queue, sid))
             if retry_at is not None and retry_at > mono:
                 stuck = True
@@ -294,7 +287,7 @@ class CronRunner:
 
     def _unchanged(self, queue: str, sid: str, digest: str) -> bool:
         """True if the stored record of ``sid`` still has ``digest`` (or is unreadable)."""
-        raw = self.app.redis.hget(self.app.queue_keys(queue).schedules, sid)
+        raw = self.backend.raw_schedule(queue, sid)
         if raw is None:
             return False
         try:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
+from scheduler import defaults
+from scheduler.backend.cron_scripts import JobTemplate
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
 from scheduler.cron.timing import MAX_MS, CronRule, IntervalRule, Rule, get_zone, next_fire
@@ -33,7 +35,7 @@ from scheduler.timeutil import seconds_to_ms
 from scheduler.validation import validate_job_id, validate_schedule_id
 
 if TYPE_CHECKING:
-    from scheduler.app import Scheduler
+    from scheduler.building import JobBuilder
 
 __all__ = [
     "DEFAULT_MISFIRE_GRACE",
@@ -47,7 +49,7 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Default ``misfire_grace``, seconds.
-DEFAULT_MISFIRE_GRACE = 60.0
+DEFAULT_MISFIRE_GRACE = defaults.MISFIRE_GRACE
 #: Version of the stored definition JSON.
 FORMAT_VERSION = 1
 #: Shortest interval of an ``every=`` schedule, ms.
@@ -94,27 +96,6 @@ class ScheduleOptions(TypedDict, total=False):
     lease: float | timedelta
     result_ttl: float | timedelta
     meta: dict[str, Any]
-
-
-@attrs.frozen
-class JobTemplate:
-    """A schedule's job, encoded as the enqueue script expects it.
-
-    Attributes:
-        task: task name.
-        payload: ``[args, kwargs]`` JSON text.
-        priority: priority as ``repr(float)`` text.
-        inputs: ``"weight,time,resource"`` or ``""`` (explicit priority).
-        options: encoded :class:`scheduler.record.JobOptions`.
-        meta: extra metadata merged into each job's ``meta``, or None.
-    """
-
-    task: str
-    payload: str
-    priority: str
-    inputs: str
-    options: str
-    meta: dict[str, Any] | None = None
 
 
 @attrs.frozen
@@ -297,7 +278,7 @@ def _duration_ms(name: str, value: float | timedelta) -> int:
 
 
 def build_schedule(
-    app: Scheduler,
+    builder: JobBuilder,
     task: str | Task[Any, Any],
     args: Sequence[Any] = (),
     kwargs: dict[str, Any] | None = None,
@@ -309,7 +290,7 @@ def build_schedule(
     """Validate a schedule declaration and return it (nothing is written).
 
     Args:
-        app: the scheduler whose defaults and task registry apply to the job.
+        builder: builds the job (the app's task registry and defaults apply).
         task: a :class:`scheduler.Task` or a task name.
         args, kwargs: the job's arguments (JSON-serializable).
         cron: a cron expression (see :class:`~scheduler.cron.timing.CronRule`).
@@ -346,7 +327,7 @@ def build_schedule(
             if key in options
         }
     )
-    queue, item = app._build(task, tuple(args), kwargs, enqueue_options)
+    queue, item = builder.build(task, tuple(args), kwargs, enqueue_options)
     schedule_id = options.get("id")
     if schedule_id is None:
         try:

@@ -18,11 +18,11 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import redis
-
+from scheduler.backend import Backend
+from scheduler.backend.cron_scripts import FireJob, FireReply, UpsertReply
+from scheduler.building import JobBuilder
 from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
 from scheduler.cron.schedule import Schedule, build_schedule
-from scheduler.cron.scripts import CronScripts, FireJob, FireReply, UpsertReply
 from scheduler.cron.state import ScheduleInfo, parse_stored
 from scheduler.task import Task
 from scheduler.validation import validate_queue_name, validate_schedule_id
@@ -30,35 +30,27 @@ from scheduler.validation import validate_queue_name, validate_schedule_id
 if TYPE_CHECKING:
     from datetime import timedelta
 
-    from scheduler.app import Scheduler
     from scheduler.cron.policy import FirePlan
 
-__all__ = ["ScheduleStore", "server_time_ms"]
+__all__ = ["ScheduleStore"]
 
 log = logging.getLogger("scheduler.cron")
-
-
-def server_time_ms(client: redis.Redis) -> int:
-    """The Redis server's clock (``TIME``), ms since the Unix epoch."""
-    sec, usec = client.time()
-    return int(sec) * 1000 + int(usec) // 1000
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 class ScheduleStore:
     """Cron and interval schedules of one :class:`scheduler.Scheduler`.
 
     Args:
-        app: the owning scheduler (client, prefix, defaults, task registry).
+        backend: the storage layer.
+        builder: builds the schedules' jobs (the app's task registry and
+            defaults), exactly as an enqueue would.
     """
 
-    def __init__(self, app: Scheduler) -> None:
-        self.app = app
-        self.scripts = CronScripts(app.redis, events_maxlen=app.scripts.events_maxlen)
-        self.channel = app.keys.schedules_channel
+    def __init__(self, backend: Backend, builder: JobBuilder) -> None:
+        self.backend = backend
+        self.builder = builder
+        self.scripts = backend.cron_scripts
+        self.channel = backend.keys.schedules_channel
         self._declared: dict[tuple[str, str], Schedule] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +70,7 @@ class ScheduleStore:
 
         See :func:`scheduler.cron.schedule.build_schedule` for the arguments.
         """
-        return build_schedule(self.app, task, args, kwargs, cron=cron, every=every, **options)
+        return build_schedule(self.builder, task, args, kwargs, cron=cron, every=every, **options)
 
     def declare(self, schedule: Schedule) -> Schedule:
         """Add ``schedule`` to the schedules this code declares (upserted by :meth:`sync`).
@@ -116,10 +108,10 @@ class ScheduleStore:
         Returns:
             ``outcome`` ``"created"``/``"updated"``/``"unchanged"`` and the status.
         """
-        self.app._register_queue(schedule.queue)
-        now = server_time_ms(self.app.redis)
+        self.backend.register_queue(schedule.queue)
+        now = self.backend.server_time_ms()
         reply = self.scripts.upsert(
-            self.app.queue_keys(schedule.queue),
+            self.backend.queue(schedule.queue),
             schedule.id,
             schedule.digest,
             schedule.to_json(),
@@ -149,9 +141,9 @@ class ScheduleStore:
         validate_schedule_id(schedule_id)
         if queue is not None:
             return validate_queue_name(queue)
-        for name in self.app.queue_names():
-            if self.app.redis.hexists(self.app.queue_keys(name).schedules, schedule_id):
-                return name
+        found = self.backend.schedule_queue(schedule_id)
+        if found is not None:
+            return found
         raise ScheduleNotFoundError(f"no schedule {schedule_id!r}")
 
     def pause(self, schedule_id: str, queue: str | None = None) -> bool:
@@ -169,7 +161,7 @@ class ScheduleStore:
         """
         q = self._find_queue(schedule_id, queue)
         code = self.scripts.pause(
-            self.app.queue_keys(q), schedule_id, True, None, channel=self.channel
+            self.backend.queue(q), schedule_id, True, None, channel=self.channel
         )
         if code < 0:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
@@ -186,9 +178,9 @@ class ScheduleStore:
             ScheduleNotFoundError: no such schedule.
         """
         info = self.get(schedule_id, queue)
-        next_ms = info.schedule.next_fire(server_time_ms(self.app.redis))
+        next_ms = info.schedule.next_fire(self.backend.server_time_ms())
         code = self.scripts.pause(
-            self.app.queue_keys(info.queue), schedule_id, False, next_ms, channel=self.channel
+            self.backend.queue(info.queue), schedule_id, False, next_ms, channel=self.channel
         )
         if code < 0:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
@@ -205,7 +197,7 @@ class ScheduleStore:
             q = self._find_queue(schedule_id, queue)
         except ScheduleNotFoundError:
             return False
-        return self.scripts.remove(self.app.queue_keys(q), schedule_id, channel=self.channel) == 1
+        return self.scripts.remove(self.backend.queue(q), schedule_id, channel=self.channel) == 1
 
     # -- reads --------------------------------------------------------------
 
@@ -216,31 +208,20 @@ class ScheduleStore:
             ScheduleNotFoundError: no such schedule.
         """
         q = self._find_queue(schedule_id, queue)
-        qk = self.app.queue_keys(q)
-        pipe = self.app.redis.pipeline(transaction=False)
-        pipe.hget(qk.schedules, schedule_id)
-        pipe.zscore(qk.cron, schedule_id)
-        raw, score = pipe.execute()
+        raw, score = self.backend.read_schedule(q, schedule_id)
         if raw is None:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
-        return ScheduleInfo.decode(parse_stored(raw), None if score is None else int(score))
+        return ScheduleInfo.decode(parse_stored(raw), score)
 
     def list(self, queue: str | None = None) -> list[ScheduleInfo]:
         """Every stored schedule (of ``queue``, or of all registered queues),
         sorted by queue and id. Undecodable records are logged and left out."""
-        queues = [validate_queue_name(queue)] if queue is not None else self.app.queue_names()
+        queues = [validate_queue_name(queue)] if queue is not None else self.backend.queue_names()
         result: list[ScheduleInfo] = []
         for q in queues:
-            qk = self.app.queue_keys(q)
-            pipe = self.app.redis.pipeline(transaction=False)
-            pipe.hgetall(qk.schedules)
-            pipe.zrange(qk.cron, 0, -1, withscores=True)
-            raw, scored = pipe.execute()
-            scores = {_text(member): int(score) for member, score in scored}
-            for key in sorted(raw, key=_text):
-                sid = _text(key)
+            for sid, raw, score in self.backend.read_schedules(q):
                 try:
-                    result.append(ScheduleInfo.decode(parse_stored(raw[key]), scores.get(sid)))
+                    result.append(ScheduleInfo.decode(parse_stored(raw), score))
                 except ValueError as exc:
                     log.warning("schedule %s in queue %s is unreadable: %s", sid, q, exc)
         return result
@@ -268,7 +249,7 @@ class ScheduleStore:
             for i, fire in enumerate(plan.fires)
         ]
         return self.scripts.fire(
-            self.app.queue_keys(schedule.queue),
+            self.backend.queue(schedule.queue),
             schedule.id,
             digest,
             expected_next_ms,

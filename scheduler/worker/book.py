@@ -11,7 +11,7 @@ import heapq
 import threading
 from collections.abc import Sequence
 
-from scheduler.record import FIELD_COUNT, SEP, JobOptions
+from scheduler.backend.record import FIELD_COUNT, SEP, JobOptions
 from scheduler.worker.execution import LeasedJob, Outcome
 
 __all__ = ["JobBook"]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from scheduler.backend.record import JobOptions
 from scheduler.errors import PayloadError, UnknownTaskError
-from scheduler.record import JobOptions
 from scheduler.serialization import decode_payload, encode_error, encode_result
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import Any
 
 import redis
 
-from scheduler.keys import GlobalKeys, QueueKeys
-from scheduler.scripts import Scripts
+from scheduler.backend.keys import GlobalKeys, QueueKeys
+from scheduler.backend.scripts import Scripts
 from scheduler.worker.execution import LeasedJob
 
 __all__ = ["Heartbeater"]
@@ -32,7 +32,7 @@ class Heartbeater:
 
     Args:
         scripts: the app's scripts.
-        keys_for: queue name -> its :class:`scheduler.keys.QueueKeys`.
+        keys_for: queue name -> its :class:`scheduler.backend.keys.QueueKeys`.
         snapshot: returns the current in-flight jobs (thread-safe copy).
         registry: global keys, for the worker registry.
         worker_id: this worker's id.

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.exceptions import NoScriptError
 
-from scheduler.caller import ScriptCaller
-from scheduler.connection import blocking_client
-from scheduler.keys import QueueKeys
+from scheduler.backend.caller import ScriptCaller
+from scheduler.backend.connection import blocking_client
+from scheduler.backend.keys import QueueKeys
 
 if TYPE_CHECKING:
     from scheduler.app import Scheduler

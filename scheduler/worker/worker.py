@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from scheduler.backend.scripts import ScriptCall
 from scheduler.errors import ValidationError
-from scheduler.scripts import ScriptCall
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
 from scheduler.worker.execution import LeasedJob, Outcome
@@ -47,7 +47,7 @@ from scheduler.worker.waiter import Waiter
 
 if TYPE_CHECKING:
     from scheduler.app import Scheduler
-    from scheduler.keys import QueueKeys
+    from scheduler.backend.keys import QueueKeys
 
 __all__ = ["Worker", "WorkerObserver"]
 
@@ -192,7 +192,7 @@ class Worker:
             self.max_block,
         )
         for q in self.queues:
-            self.app._register_queue(q)
+            self.app.backend.register_queue(q)
         log.info(
             "worker %s started: queues=%s concurrency=%d prefetch=%d pool=%s",
             self.worker_id,

@@ -4,7 +4,7 @@ Two traps of redis-py 8 shape this module (DESIGN.md section 9):
 
 * Retries: redis-py re-sends a command after a timeout or connection error.
   All our scripts are idempotent under such a repeat (see
-  :mod:`scheduler.scripts`), so the default retry policy is kept for
+  :mod:`scheduler.backend.scripts`), so the default retry policy is kept for
   ordinary calls.
 * Socket timeout: a blocking read (BLPOP, pub/sub wait) longer than the
   socket timeout fails. Blocking waits therefore use a separate client whose
@@ -17,10 +17,12 @@ from typing import Any
 
 import redis
 
-__all__ = ["DEFAULT_SOCKET_TIMEOUT", "blocking_client", "client_from_url"]
+from scheduler import defaults
+
+__all__ = ["DEFAULT_SOCKET_TIMEOUT", "blocking_client", "client_from_url", "server_time_ms"]
 
 #: Socket timeout of ordinary (non-blocking) calls, seconds.
-DEFAULT_SOCKET_TIMEOUT = 10.0
+DEFAULT_SOCKET_TIMEOUT = defaults.SOCKET_TIMEOUT
 
 
 def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
@@ -33,8 +35,8 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
     """
     options: dict[str, Any] = {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
-        "socket_connect_timeout": 5.0,
-        "health_check_interval": 30,
+        "socket_connect_timeout": defaults.CONNECT_TIMEOUT,
+        "health_check_interval": defaults.HEALTH_CHECK_INTERVAL,
     }
     options.update(kwargs)
     return redis.Redis.from_url(url, **options)
@@ -54,3 +56,9 @@ def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
         connection_class=pool.connection_class, max_connections=4, **kwargs
     )
     return redis.Redis(connection_pool=new_pool)
+
+
+def server_time_ms(client: redis.Redis) -> int:
+    """The Redis server's clock (``TIME``), ms since the Unix epoch."""
+    sec, usec = client.time()
+    return int(sec) * 1000 + int(usec) // 1000

@@ -1,7 +1,7 @@
 """Loading the Lua scripts, and one thin typed wrapper per script.
 
 The scripts are files in the repository's top-level ``lua/`` directory,
-loaded by :mod:`scheduler.lualoader` (includes expanded, unused library
+loaded by :mod:`scheduler.backend.lualoader` (includes expanded, unused library
 functions pruned), so shared code (record codec, transitions) exists once.
 
 Scripts run through redis-py :class:`~redis.commands.core.Script` objects:
@@ -26,10 +26,10 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from scheduler.caller import ScriptCaller
+from scheduler.backend.caller import ScriptCaller
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.lualoader import load_script_text
 from scheduler.errors import ScriptError
-from scheduler.keys import QueueKeys
-from scheduler.lualoader import load_script_text
 
 __all__ = [
     "SCRIPT_NAMES",
@@ -79,7 +79,7 @@ class EnqueueItem(NamedTuple):
         payload: ``[args, kwargs]`` JSON text.
         priority: priority as exact decimal text (``compact_float``).
         inputs: ``"weight,time,resource"`` or ``""``.
-        options: encoded :class:`scheduler.record.JobOptions`.
+        options: encoded :class:`scheduler.backend.record.JobOptions`.
         eta_ms: absolute ETA in ms since the Unix epoch, or None.
         delay_ms: delay in ms from the server's clock, or None.
         meta: JSON object text of caller metadata, or "".
@@ -195,7 +195,7 @@ class Scripts:
         MULTI: each call stays its own atomic script) and return their parsed
         replies in order.
 
-        Calls go through :class:`scheduler.caller.ScriptCaller` (EVALSHA on a
+        Calls go through :class:`scheduler.backend.caller.ScriptCaller` (EVALSHA on a
         per-thread connection; no SCRIPT EXISTS per call). On ``NOSCRIPT``
         (e.g. after a Redis restart) the scripts are loaded and the whole
         batch is sent again -- safe, because every script is idempotent under

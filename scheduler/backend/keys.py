@@ -8,7 +8,7 @@ Cluster slot and every Lua script touches a single slot:
 =====================  =========  ==============================================
 key                    type       contents
 =====================  =========  ==============================================
-``P:{Q}:jobs``         HASH       job id -> job record (see :mod:`scheduler.record`)
+``P:{Q}:jobs``         HASH       job id -> job record (see :mod:`scheduler.backend.record`)
 ``P:{Q}:ready``        ZSET       ``<seq>:<id>`` scored by ready score (lower first)
 ``P:{Q}:delayed``      ZSET       ``<seq>:<id>`` scored by ETA (ms since epoch)
 ``P:{Q}:leased``       ZSET       job id scored by lease deadline (ms)

@@ -13,7 +13,7 @@ order (a pipeline without MULTI).
 
 Retry: on a connection error or timeout the connection is re-opened and
 the calls are sent once more. Every script is idempotent under a repeat
-(see :mod:`scheduler.scripts`), so this is the same guarantee redis-py's own
+(see :mod:`scheduler.backend.scripts`), so this is the same guarantee redis-py's own
 retry gives, with the same safety.
 """
 
@@ -110,7 +110,7 @@ class ScriptCaller:
         """Send each command as the iterator yields it, reading replies so that
         at most ``window`` are outstanding; return all replies in order (error
         replies as exceptions). Not retried here: on a connection error the
-        caller decides (see :meth:`scheduler.scripts.Scripts.run_streamed`).
+        caller decides (see :meth:`scheduler.backend.scripts.Scripts.run_streamed`).
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: the connection failed.

@@ -2,7 +2,7 @@
 
 ``schedule_upsert``, ``schedule_pause``, ``schedule_remove`` and
 ``cron_fire`` are files in ``lua/`` loaded with
-:func:`scheduler.scripts.load_script_text` and run as redis-py ``Script``
+:func:`scheduler.backend.scripts.load_script_text` and run as redis-py ``Script``
 objects (EVALSHA with NOSCRIPT recovery), like the core scripts.
 
 Retries: redis-py may re-send a call after a timeout. Each script is safe
@@ -21,10 +21,9 @@ import attrs
 import redis
 from redis.commands.core import Script
 
-from scheduler.cron.schedule import JobTemplate
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.scripts import load_script_text
 from scheduler.errors import ScriptError
-from scheduler.keys import QueueKeys
-from scheduler.scripts import load_script_text
 
 __all__ = ["CRON_SCRIPT_NAMES", "CronScripts", "FireJob", "FireReply", "UpsertReply"]
 
@@ -37,6 +36,27 @@ def _s(value: Any) -> str:
 
 def _opt_ms(value: int | None) -> str:
     return "" if value is None else str(int(value))
+
+
+@attrs.frozen
+class JobTemplate:
+    """A schedule's job, encoded as the enqueue script expects it.
+
+    Attributes:
+        task: task name.
+        payload: ``[args, kwargs]`` JSON text.
+        priority: priority as ``repr(float)`` text.
+        inputs: ``"weight,time,resource"`` or ``""`` (explicit priority).
+        options: encoded :class:`scheduler.backend.record.JobOptions`.
+        meta: extra metadata merged into each job's ``meta``, or None.
+    """
+
+    task: str
+    payload: str
+    priority: str
+    inputs: str
+    options: str
+    meta: dict[str, Any] | None = None
 
 
 @attrs.frozen

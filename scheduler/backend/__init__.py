@@ -1,0 +1,14 @@
+"""The storage layer: the only package that knows keys, records, scripts and
+connections (see ``docs/design.md``, "Map of the code").
+
+:class:`Backend` is its face; the modules beside it are its parts:
+``keys`` (every key name), ``record`` (the job record layout),
+``schedule_record`` (the stored schedule layout), ``scripts`` and
+``cron_scripts`` (one typed wrapper per Lua script), ``caller`` (the lean
+script call path), ``lualoader`` (includes and pruning), ``connection``
+(client construction) and ``replies`` (reply decoding).
+"""
+
+from scheduler.backend.core import Backend
+
+__all__ = ["Backend"]

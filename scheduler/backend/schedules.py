@@ -1,0 +1,96 @@
+"""Reads of the stored cron and interval schedules (part of :class:`Backend`).
+
+Writes go through the schedule scripts (:mod:`scheduler.backend.cron_scripts`);
+this mixin holds every plain read of the ``schedules`` hash and ``cron`` set.
+Record texts are returned undecoded: decoding (and reporting a damaged
+record) is the caller's, one record at a time, so one bad record never hides
+the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.replies import text
+
+__all__ = ["ScheduleReads"]
+
+
+class ScheduleReads:
+    """Schedule reads; mixed into :class:`scheduler.backend.Backend`."""
+
+    client: redis.Redis
+
+    def queue(self, name: str) -> QueueKeys:  # provided by Backend
+        raise NotImplementedError
+
+    def queue_names(self) -> list[str]:  # provided by Backend
+        raise NotImplementedError
+
+    def schedule_queue(self, schedule_id: str) -> str | None:
+        """The first registered queue (sorted) holding ``schedule_id``, or None."""
+        for name in self.queue_names():
+            if self.client.hexists(self.queue(name).schedules, schedule_id):
+                return name
+        return None
+
+    def read_schedule(self, queue: str, schedule_id: str) -> tuple[str | None, int | None]:
+        """The stored record text of one schedule (None if absent) and its
+        next fire time, ms (None unless active)."""
+        qk = self.queue(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(qk.schedules, schedule_id)
+        pipe.zscore(qk.cron, schedule_id)
+        raw, score = pipe.execute()
+        return (
+            None if raw is None else text(raw),
+            None if score is None else int(score),
+        )
+
+    def read_schedules(self, queue: str) -> list[tuple[str, str, int | None]]:
+        """Every schedule of ``queue``: ``(id, record text, next fire ms or
+        None)``, sorted by id."""
+        qk = self.queue(queue)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(qk.schedules)
+        pipe.zrange(qk.cron, 0, -1, withscores=True)
+        raw, scored = pipe.execute()
+        scores = {text(member): int(score) for member, score in scored}
+        rows = [(text(k), text(v)) for k, v in raw.items()]
+        return [(sid, record, scores.get(sid)) for sid, record in sorted(rows)]
+
+    def cron_heads(self, queues: Sequence[str]) -> list[int | None]:
+        """Per queue, the earliest next fire time of its schedules (ms), or None."""
+        if not queues:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for q in queues:
+            pipe.zrange(self.queue(q).cron, 0, 0, withscores=True)
+        return [int(head[0][1]) if head else None for head in pipe.execute()]
+
+    def due_schedules(
+        self, queue: str, now_ms: int, limit: int
+    ) -> list[tuple[str, int, str | None]]:
+        """Up to ``limit`` schedules of ``queue`` due at ``now_ms``, earliest
+        first: ``(id, stored next fire ms, record text or None if missing)``."""
+        qk = self.queue(queue)
+        due: list[Any] = list(
+            self.client.zrangebyscore(qk.cron, "-inf", now_ms, start=0, num=limit, withscores=True)
+        )
+        if not due:
+            return []
+        ids = [text(member) for member, _ in due]
+        raws = self.client.hmget(qk.schedules, ids)
+        return [
+            (sid, int(score), None if raw is None else text(raw))
+            for sid, (_, score), raw in zip(ids, due, raws, strict=True)
+        ]
+
+    def raw_schedule(self, queue: str, schedule_id: str) -> str | None:
+        """The stored record text of one schedule, or None."""
+        raw = self.client.hget(self.queue(queue).schedules, schedule_id)
+        return None if raw is None else text(raw)

@@ -1,0 +1,117 @@
+"""Every default of the scheduler, once, with its unit.
+
+The app, the worker, the cron runner, the storage layer and the CLI options
+all read these names; nothing else spells a default value. Times at the API
+are seconds (float); inside Redis they are milliseconds (see each name).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- connection and keys ------------------------------------------------------
+
+#: Redis URL the CLI uses when neither ``--url`` nor ``$REDIS_URL`` is given.
+REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+
+#: Key prefix: every key is ``<prefix>:...`` (see :mod:`scheduler.backend.keys`).
+PREFIX: Final = "sched"
+
+#: Socket timeout of ordinary (non-blocking) Redis calls, seconds.
+SOCKET_TIMEOUT: Final = 10.0
+
+#: Connect timeout of Redis connections, seconds.
+CONNECT_TIMEOUT: Final = 5.0
+
+#: Health check (PING before use) of idle pooled connections, seconds.
+HEALTH_CHECK_INTERVAL: Final = 30
+
+# -- the app: job defaults ----------------------------------------------------
+
+#: Queue of tasks and jobs that do not name one.
+QUEUE: Final = "default"
+
+#: Leases a job may begin before it goes dead (attempts), >= 1.
+MAX_ATTEMPTS: Final = 3
+
+#: Lease duration (visibility timeout), seconds.
+LEASE: Final = 60.0
+
+#: How long a succeeded or cancelled record is kept, seconds.
+RESULT_TTL: Final = 3600.0
+
+#: How long a dead record is kept, seconds (None would keep it forever).
+DEAD_TTL: Final = 7 * 86400.0
+
+#: Largest encoded ``[args, kwargs]`` payload or result, bytes (1 MiB).
+MAX_PAYLOAD_BYTES: Final = 1 << 20
+
+#: Approximate length cap of each queue's event stream (``XADD MAXLEN ~``);
+#: 0 turns events off.
+EVENTS_MAXLEN: Final = 10_000
+
+#: Priority formula inputs ``priority = weight * time / resource``: weight
+#: (>= 0), estimated run time (seconds, > 0), resource (capacity units, > 0).
+WEIGHT: Final = 1.0
+TIME: Final = 1.0
+RESOURCE: Final = 1.0
+
+#: Retry backoff ``min(maximum, base * factor**(attempt-1)) * (1 - jitter * U)``:
+#: base delay and cap in seconds, growth factor, jitter fraction in [0, 1].
+BACKOFF_BASE: Final = 1.0
+BACKOFF_MAXIMUM: Final = 300.0
+BACKOFF_FACTOR: Final = 2.0
+BACKOFF_JITTER: Final = 0.5
+
+#: Jobs per enqueue script call in bulk enqueue.
+BULK_BATCH: Final = 500
+
+# -- bounded work per script call ---------------------------------------------
+
+#: Delayed jobs promoted per lease call.
+PROMOTE_BATCH: Final = 200
+
+#: Expired leases requeued per lease call.
+REAP_BATCH: Final = 100
+
+#: Expired finished/dead records deleted per set and call.
+EXPIRE_BATCH: Final = 50
+
+#: Lifetime of a lease request's reply cache, milliseconds.
+LEASE_CACHE_MS: Final = 60_000
+
+# -- the worker ---------------------------------------------------------------
+
+#: Jobs a worker runs at once.
+CONCURRENCY: Final = 10
+
+#: Executor kind: ``"thread"`` or ``"process"``.
+POOL: Final = "thread"
+
+#: Order in which a worker visits its queues: ``"strict"`` or ``"weighted"``.
+QUEUE_ORDER: Final = "strict"
+
+#: Seconds running jobs may finish on shutdown before their leases are released.
+GRACE: Final = 30.0
+
+#: Longest single idle block on Redis (BLPOP, pub/sub wait), seconds.
+MAX_BLOCK: Final = 30.0
+
+#: Address and port of the Prometheus metrics server when enabled.
+METRICS_ADDR: Final = "0.0.0.0"
+
+# -- cron ---------------------------------------------------------------------
+
+#: How late a firing may still run under the ``catch_up`` misfire policy, seconds.
+MISFIRE_GRACE: Final = 60.0
+
+#: Firings enqueued per schedule and cron_fire call.
+CRON_BATCH: Final = 100
+
+#: Due schedules examined per queue and round.
+CRON_SCAN: Final = 100
+
+# -- the admin CLI --------------------------------------------------------------
+
+#: Rows a listing shows by default.
+LIST_LIMIT: Final = 50
