@@ -163,3 +163,91 @@ def test_follow_events_from_a_position(real_redis: redis.Redis) -> None:
         if event.job == "late-queue":
             stop.set()
     assert seen == ["new", "late-queue"]
+
+
+# -- the storage layer's reads behind the admin queries --------------------------
+
+
+def test_a_damaged_record_is_skipped_not_fatal(app: Scheduler) -> None:
+    for i in range(3):
+        app.enqueue("m:f", queue="q", job_id=f"j{i}", priority=i)
+    app.redis.hset(app.queue_keys("q").jobs, "j1", "not a record")
+    assert [j.id for j in list_jobs(app.backend, "q", "ready")] == ["j2", "j0"]
+    assert job_ids(app.backend, "q", "ready") == ["j2", "j1", "j0"]  # ids only: unread
+    assert job_ids(app.backend, "q", "ready", "m:f") == ["j2", "j0"]
+    (status,) = queue_status(app.backend, ["q"])
+    assert status.ready == 3 and status.oldest_ready_age is not None
+
+
+def test_queue_snapshots_read_sizes_settings_and_counters(app: Scheduler) -> None:
+    app.enqueue("m:f", queue="q")
+    app.enqueue("m:f", queue="q", delay=60)
+    app.pause("q")
+    app.set_aging("q", 0.5)
+    full, empty = app.backend.queue_snapshots(["q", "none"])
+    assert full.queue == "q" and full.paused and full.aging == 0.5
+    assert full.sizes == {"ready": 1, "delayed": 1, "leased": 0, "dead": 0, "done": 0}
+    assert full.stats["enqueued"] == "2"
+    assert empty.sizes == dict.fromkeys(full.sizes, 0) and not empty.paused
+    assert empty.aging == 0.0 and empty.stats == {}
+    (asked,) = app.backend.queue_snapshots(["q"], stats=["enqueued", "dead"])
+    assert asked.stats == {"enqueued": "2"}  # absent counters are left out
+    (none,) = app.backend.queue_snapshots(["q"], stats=[])
+    assert none.stats == {} and none.sizes == full.sizes
+    assert app.backend.queue_snapshots([]) == []
+    with pytest.raises(InvalidNameError):
+        app.backend.queue_snapshots(["a{b"])
+
+
+def test_job_set_range_gives_job_ids_in_score_order(app: Scheduler) -> None:
+    for i in range(3):
+        app.enqueue("m:f", queue="q", job_id=f"d{i}", delay=60 + i)
+    page = app.backend.job_set_range("q", "delayed", 0, 1)
+    assert [job_id for job_id, _ in page] == ["d0", "d1"]
+    assert page[0][1] < page[1][1]  # ETA, ms
+    assert [job_id for job_id, _ in app.backend.job_set_range("q", "delayed", -1, -1)] == ["d2"]
+    assert app.backend.job_set_size("q", "delayed") == 3
+    assert app.backend.job_set_size("q", "dead") == 0
+    with pytest.raises(ValidationError, match="unknown job set"):
+        app.backend.job_set_range("q", "jobs", 0, -1)
+    with pytest.raises(ValidationError, match="unknown job set"):
+        app.backend.job_set_size("q", "meta")
+
+
+def test_worker_registry_entries_and_forgetting(app: Scheduler) -> None:
+    keys = app.keys
+    assert app.backend.worker_entries() == []
+    app.redis.zadd(keys.workers, {"old": 1000.0, "new": 3000.0})
+    app.redis.hset(keys.worker("new"), mapping={"host": "h", "queues": "a"})
+    new, old = app.backend.worker_entries()
+    assert (new.id, new.beat_ms, new.details) == ("new", 3000.0, {"host": "h", "queues": "a"})
+    assert (old.id, old.details) == ("old", {})
+    app.backend.forget_workers(["old"])
+    app.backend.forget_workers([])
+    assert [e.id for e in app.backend.worker_entries()] == ["new"]
+
+
+def test_recent_event_entries_newest_first(app: Scheduler) -> None:
+    app.enqueue("m:f", queue="q", job_id="a")
+    app.enqueue("m:f", queue="q", job_id="b")
+    (entries, nothing) = app.backend.recent_event_entries(["q", "none"], 5)
+    assert [e.fields["j"] for e in entries] == ["b", "a"] and nothing == []
+    assert entries[0].fields["e"] == "enqueued"
+    assert app.backend.recent_event_entries([], 5) == []
+
+
+def test_event_reader_reads_after_each_cursor(real_redis: redis.Redis) -> None:
+    app = Scheduler(real_redis, prefix="er")
+    app.enqueue("m:f", queue="q1", job_id="one")
+    (first,) = app.backend.recent_event_entries(["q1"], 1)[0]
+    app.enqueue("m:f", queue="q1", job_id="two")
+    app.enqueue("m:f", queue="q2", job_id="three")
+    with app.backend.event_reader(1.0) as reader:
+        got = reader.read_events({"q1": first.id, "q2": "0-0"}, block_ms=100, count=10)
+        assert sorted((q, [e.fields["j"] for e in entries]) for q, entries in got) == [
+            ("q1", ["two"]),
+            ("q2", ["three"]),
+        ]
+        last = {q: entries[-1].id for q, entries in got}
+        assert reader.read_events(last, block_ms=10, count=10) == []
+        assert reader.read_events({}, block_ms=10, count=10) == []
