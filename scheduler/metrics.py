@@ -58,9 +58,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from scheduler.admin.queues import TOTAL_NAMES
+from scheduler.backend import Backend
+from scheduler.backend.queue_reads import JOB_SETS
 
 if TYPE_CHECKING:
-    from scheduler.app import Scheduler
     from scheduler.worker.execution import LeasedJob
     from scheduler.worker.worker import Worker
 
@@ -79,7 +80,7 @@ log = logging.getLogger("scheduler.metrics")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 #: The ``state`` label values of ``scheduler_queue_jobs`` (one sorted set each).
-DEPTH_STATES = ("ready", "delayed", "leased", "dead", "done")
+DEPTH_STATES = JOB_SETS
 
 
 class WorkerMetrics:
@@ -170,19 +171,23 @@ class _InFlightCollector:
 class QueueCollector:
     """Queue depth and cumulative counters of some queues, from Redis.
 
-    :meth:`refresh` reads them in one pipelined round trip; :meth:`start`
-    runs it every ``interval`` seconds in a daemon thread. Scrapes are served
-    from the last refresh.
+    :meth:`refresh` reads them in one pipelined round trip
+    (:meth:`scheduler.backend.Backend.queue_snapshots`); :meth:`start` runs it
+    every ``interval`` seconds in a daemon thread. Scrapes are served from the
+    last refresh.
 
     Args:
-        app: the scheduler (client and key prefix).
+        backend: the storage layer (client and key prefix).
         queues: queue names.
         interval: seconds between refreshes.
+
+    Raises:
+        InvalidNameError: a malformed queue name.
     """
 
-    def __init__(self, app: Scheduler, queues: Sequence[str], interval: float = 5.0) -> None:
-        self._app = app
-        self._keys = [app.queue_keys(q) for q in queues]
+    def __init__(self, backend: Backend, queues: Sequence[str], interval: float = 5.0) -> None:
+        self._backend = backend
+        self._queues = [backend.queue(q).queue for q in queues]
         self._interval = interval
         self._lock = threading.Lock()
         self._depth: dict[tuple[str, str], int] = {}
@@ -198,22 +203,14 @@ class QueueCollector:
         Raises:
             redis.RedisError: Redis could not be read (the cache is kept).
         """
-        pipe = self._app.redis.pipeline(transaction=False)
-        for qk in self._keys:
-            for state in DEPTH_STATES:
-                pipe.zcard(qk.key(state))
-            pipe.hget(qk.meta, "paused")
-            pipe.hmget(qk.stats, list(TOTAL_NAMES))
-        replies = pipe.execute()
-        step = len(DEPTH_STATES) + 2
+        snapshots = self._backend.queue_snapshots(self._queues, stats=TOTAL_NAMES)
         depth, paused, totals = {}, {}, {}
-        for i, qk in enumerate(self._keys):
-            part = replies[i * step : (i + 1) * step]
-            for state, n in zip(DEPTH_STATES, part, strict=False):
-                depth[(qk.queue, state)] = int(n)
-            paused[qk.queue] = 1 if part[-2] in (b"1", "1") else 0
-            for name, value in zip(TOTAL_NAMES, part[-1], strict=True):
-                totals[(qk.queue, name)] = int(value or 0)
+        for snap in snapshots:
+            for state in DEPTH_STATES:
+                depth[(snap.queue, state)] = snap.sizes[state]
+            paused[snap.queue] = 1 if snap.paused else 0
+            for name in TOTAL_NAMES:
+                totals[(snap.queue, name)] = int(snap.stats.get(name) or 0)
         with self._lock:
             self._depth, self._paused, self._totals = depth, paused, totals
             self._refreshed = time.time()
@@ -342,7 +339,7 @@ def start_metrics_server(
             metrics = WorkerMetrics()
             worker.observer = metrics
     registry = metrics.registry
-    queues = QueueCollector(worker.app, worker.queues, interval)
+    queues = QueueCollector(worker.app.backend, worker.queues, interval)
     registry.register(queues)
     registry.register(_InFlightCollector(worker))
     server, thread = start_http_server(port, addr=addr, registry=registry)

@@ -139,7 +139,7 @@ def test_queue_collector_reads_depth_paused_and_expiries(real_app: Scheduler) ->
 
     wait_until(reaped)
     app.pause("q")
-    collector = QueueCollector(app, ["q"], interval=60)
+    collector = QueueCollector(app.backend, ["q"], interval=60)
     collector.refresh()
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value

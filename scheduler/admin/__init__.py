@@ -2,8 +2,10 @@
 
 Nothing here changes state: every change an operator makes goes through the
 Lua scripts (:mod:`scheduler.backend.scripts`, via :class:`scheduler.Job` and
-:class:`scheduler.Scheduler` methods). The ``scheduler`` command line and
-the Prometheus metrics are built on these functions.
+:class:`scheduler.Scheduler` methods). Every function takes the storage
+layer (:class:`scheduler.backend.Backend`, ``app.backend``) and reads only
+through it. The ``scheduler`` command line and the Prometheus metrics are
+built on these functions.
 """
 
 from scheduler.admin.events import Event, follow_events, recent_events, stream_position

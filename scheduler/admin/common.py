@@ -1,35 +1,36 @@
-"""Small helpers shared by the admin read-side modules."""
+"""Record reading shared by the admin read-side modules."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
 
-import redis
+from scheduler.backend import Backend
+from scheduler.backend.record import JobRecord, parse_record
+from scheduler.backend.replies import chunks
 
-__all__ = ["chunks", "server_now_ms", "text"]
+__all__ = ["RECORD_CHUNK", "readable_records"]
 
-T = TypeVar("T")
-
-
-def text(value: object) -> str:
-    """A Redis reply value as ``str`` (clients may or may not decode responses)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+#: Records read per round trip.
+RECORD_CHUNK = 500
 
 
-def server_now_ms(client: redis.Redis) -> int:
-    """The Redis server's clock, in ms since the Unix epoch (``TIME``).
+def readable_records(
+    backend: Backend, queue: str, job_ids: Sequence[str], *, chunk: int = RECORD_CHUNK
+) -> Iterator[JobRecord]:
+    """The records of ``job_ids`` in ``queue``, in order, ``chunk`` per round trip.
 
-    Job records hold server times, so ages are measured against this clock,
-    never the local one.
+    A job whose record is gone (it moved on or expired since its id was
+    read) or damaged (not a readable record) is skipped: one bad record
+    never stops a listing.
+
+    Raises:
+        InvalidNameError: a malformed queue name.
     """
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Consecutive slices of ``items`` of at most ``size`` elements."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    for part in chunks(job_ids, chunk):
+        for job_id, raw in zip(part, backend.raw_records(queue, part), strict=True):
+            if raw is None:
+                continue
+            try:
+                yield parse_record(job_id, raw)
+            except (ValueError, KeyError):  # unreadable record: skipped
+                continue

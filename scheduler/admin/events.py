@@ -10,30 +10,24 @@ job. Event names: enqueued, leased, succeeded, retried, dead, cancelled,
 expired (lease expired, requeued), promoted, released, reprioritized (plus
 those of cron scripts).
 
-Following uses ``XREAD BLOCK`` on a dedicated connection whose socket
-timeout exceeds the block time (:func:`scheduler.backend.connection.blocking_client`;
-redis-py's default 5 s socket timeout would break a longer block). One
-XREAD covers all followed queues, which on Redis Cluster requires them to
-live on one node (always true on a single server).
+Reading and following go through the storage layer
+(:mod:`scheduler.backend.events`): following uses ``XREAD BLOCK`` on a
+dedicated connection (:meth:`scheduler.backend.Backend.event_reader`), one
+``XREAD`` for all followed queues.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from scheduler.admin.common import server_now_ms, text
-from scheduler.backend.connection import blocking_client
+from scheduler.backend import Backend
+from scheduler.backend.replies import text
 from scheduler.timeutil import ms_to_datetime
-
-if TYPE_CHECKING:
-    import redis
-
-    from scheduler.app import Scheduler
 
 __all__ = ["Event", "expand_entry", "follow_events", "recent_events", "stream_position"]
 
@@ -81,8 +75,14 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def expand_entry(queue: str, entry_id: object, fields: dict[Any, Any]) -> list[Event]:
-    """The events of one stream entry (one per job id it names), in order."""
+def expand_entry(queue: str, entry_id: object, fields: Mapping[Any, Any]) -> list[Event]:
+    """The events of one stream entry (one per job id it names), in order.
+
+    Args:
+        queue: the stream's queue.
+        entry_id: the entry's stream id (``str`` or ``bytes``).
+        fields: the entry's fields (``e``, ``j``, ``d``; ``str`` or ``bytes``).
+    """
     f = {text(k): text(v) for k, v in fields.items()}
     jobs = f.get("j", "").split(",")
     details = f.get("d", "").split(",") if f.get("d") else [""] * len(jobs)
@@ -96,20 +96,21 @@ def expand_entry(queue: str, entry_id: object, fields: dict[Any, Any]) -> list[E
 
 
 def recent_events(
-    app: Scheduler, queues: Sequence[str] | None = None, count: int = 20
+    backend: Backend, queues: Sequence[str] | None = None, count: int = 20
 ) -> list[Event]:
-    """The last ``count`` events across ``queues`` (default: all), oldest first."""
+    """The last ``count`` events across ``queues`` (default: all), oldest first.
+
+    Raises:
+        InvalidNameError: a malformed queue name.
+    """
     if count <= 0:
         return []
-    names = list(queues) if queues is not None else app.queue_names()
-    pipe = app.redis.pipeline(transaction=False)
-    for q in names:
-        pipe.xrevrange(app.queue_keys(q).events, count=count)
+    names = list(queues) if queues is not None else backend.queue_names()
     events = [
         event
-        for q, entries in zip(names, pipe.execute(), strict=True)
-        for entry_id, fields in entries
-        for event in expand_entry(q, entry_id, fields)
+        for q, entries in zip(names, backend.recent_event_entries(names, count), strict=True)
+        for entry in entries
+        for event in expand_entry(q, entry.id, entry.fields)
     ]
     # Across queues the order is by server time to the millisecond (each
     # stream numbers its own entries within a millisecond).
@@ -117,15 +118,15 @@ def recent_events(
     return events[-count:]
 
 
-def stream_position(app: Scheduler) -> str:
+def stream_position(backend: Backend) -> str:
     """A stream id standing for "now" on the server's clock: every event
     appended from now on has a greater id (so do events of the current
     millisecond: stream ids are only as fine as the ms clock)."""
-    return f"{server_now_ms(app.redis) - 1}-{_MAX_SEQ}"
+    return f"{backend.server_time_ms() - 1}-{_MAX_SEQ}"
 
 
 def follow_events(
-    app: Scheduler,
+    backend: Backend,
     queues: Sequence[str] | None = None,
     *,
     after: dict[str, str] | None = None,
@@ -136,7 +137,7 @@ def follow_events(
     """Yield events as they are appended, until ``stop`` is set (or forever).
 
     Args:
-        app: the scheduler.
+        backend: the storage layer.
         queues: queues to follow; None follows every registered queue,
             including queues registered while following (re-read after each
             block).
@@ -149,31 +150,29 @@ def follow_events(
         block: longest single ``XREAD BLOCK``, seconds; ``stop`` is checked
             at least this often.
         stop: set it to end the iteration.
+
+    Raises:
+        InvalidNameError: a malformed queue name.
+        redis.RedisError: a read failed.
     """
     idle = stop if stop is not None else threading.Event()
-    conn: redis.Redis = blocking_client(app.redis, block)
-    try:
-        start = since if since is not None else stream_position(app)
-        cursors = {q: (after or {}).get(q, start) for q in (queues or app.queue_names())}
+    with backend.event_reader(block) as reader:
+        start = since if since is not None else stream_position(backend)
+        cursors = {q: (after or {}).get(q, start) for q in (queues or backend.queue_names())}
         while stop is None or not stop.is_set():
             if queues is None:
-                for q in app.queue_names():
+                for q in backend.queue_names():
                     cursors.setdefault(q, "0-0")
             if not cursors:  # nothing to follow yet: wait for a queue to appear
                 if idle.wait(block):
                     return
                 continue
-            streams: Any = {app.queue_keys(q).events: cid for q, cid in cursors.items()}
-            reply: Any = conn.xread(streams, count=500, block=max(1, int(block * 1000)))
-            by_key = {app.queue_keys(q).events: q for q in cursors}
             batch: list[Event] = []
-            pairs = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 / RESP2
-            for key, entries in pairs:
-                q = by_key[text(key)]
-                for entry_id, fields in entries:
-                    cursors[q] = text(entry_id)
-                    batch.extend(expand_entry(q, entry_id, fields))
+            for q, entries in reader.read_events(
+                cursors, block_ms=max(1, int(block * 1000)), count=500
+            ):
+                for entry in entries:
+                    cursors[q] = entry.id
+                    batch.extend(expand_entry(q, entry.id, entry.fields))
             batch.sort(key=lambda e: _id_key(e.id))
             yield from batch
-    finally:
-        conn.close()

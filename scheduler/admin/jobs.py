@@ -13,37 +13,32 @@ state          set read         order
 =============  ===============  =============================================
 
 Reads are plain Redis reads in bounded chunks; a job that changes state
-between the two reads of a chunk is skipped, so a listing is a best-effort
-snapshot while workers run. Bulk operations (:func:`job_ids`) take a
+between the two reads of a chunk is skipped (so is a damaged record), so a
+listing is a best-effort snapshot while workers run. Bulk operations (:func:`job_ids`) take a
 snapshot of ids first, then change jobs only through the Lua scripts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
-from scheduler.admin.common import text
-from scheduler.backend.record import JobState, parse_record
+from scheduler.admin.common import readable_records
+from scheduler.backend import Backend
+from scheduler.backend.record import JobState
 from scheduler.errors import ValidationError
 from scheduler.job import JobInfo, job_info
-from scheduler.priority import member_job_id
-
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
-    from scheduler.backend.keys import QueueKeys
 
 __all__ = ["LISTABLE_STATES", "RETRYABLE_STATES", "job_ids", "list_jobs"]
 
-# state -> (set name, the record state listed, set holds "seq:id" members)
-_SOURCES: dict[str, tuple[str, JobState, bool]] = {
-    "ready": ("ready", JobState.READY, True),
-    "delayed": ("delayed", JobState.DELAYED, True),
-    "failed": ("delayed", JobState.FAILED, True),
-    "leased": ("leased", JobState.LEASED, False),
-    "dead": ("dead", JobState.DEAD, False),
-    "succeeded": ("done", JobState.SUCCEEDED, False),
-    "cancelled": ("done", JobState.CANCELLED, False),
+# state -> (the job set read, the record state listed)
+_SOURCES: dict[str, tuple[str, JobState]] = {
+    "ready": ("ready", JobState.READY),
+    "delayed": ("delayed", JobState.DELAYED),
+    "failed": ("delayed", JobState.FAILED),
+    "leased": ("leased", JobState.LEASED),
+    "dead": ("dead", JobState.DEAD),
+    "succeeded": ("done", JobState.SUCCEEDED),
+    "cancelled": ("done", JobState.CANCELLED),
 }
 
 #: States :func:`list_jobs` accepts.
@@ -58,7 +53,7 @@ _CHUNK = 500
 _SHARED_SETS = frozenset({"delayed", "done"})
 
 
-def _source(state: str) -> tuple[str, JobState, bool]:
+def _source(state: str) -> tuple[str, JobState]:
     try:
         return _SOURCES[state]
     except KeyError:
@@ -68,31 +63,26 @@ def _source(state: str) -> tuple[str, JobState, bool]:
 
 
 def _scan(
-    app: Scheduler, qk: QueueKeys, set_name: str, members: bool, chunk: int, start: int = 0
+    backend: Backend, queue: str, set_name: str, chunk: int, start: int = 0
 ) -> Iterator[list[tuple[str, float]]]:
     """Chunks of ``(job id, score)`` of one set, in score order, from rank ``start``."""
-    key = qk.key(set_name)
     while True:
-        page: Any = app.redis.zrange(key, start, start + chunk - 1, withscores=True)
+        page = backend.job_set_range(queue, set_name, start, start + chunk - 1)
         if not page:
             return
-        out = []
-        for member, score in page:
-            name = text(member)
-            out.append((member_job_id(name) if members else name, float(score)))
-        yield out
+        yield page
         if len(page) < chunk:
             return
         start += chunk
 
 
 def list_jobs(
-    app: Scheduler, queue: str, state: str, *, limit: int = 50, offset: int = 0
+    backend: Backend, queue: str, state: str, *, limit: int = 50, offset: int = 0
 ) -> list[JobInfo]:
     """Jobs of ``queue`` in ``state``, in that state's order (see module doc).
 
     Args:
-        app: the scheduler.
+        backend: the storage layer.
         queue: queue name.
         state: one of :data:`LISTABLE_STATES`.
         limit: most jobs returned (>= 1).
@@ -103,8 +93,7 @@ def list_jobs(
     """
     if limit < 1 or offset < 0:
         raise ValidationError("limit must be >= 1 and offset >= 0")
-    set_name, wanted, members = _source(state)
-    qk = app.queue_keys(queue)
+    set_name, wanted = _source(state)
     result: list[JobInfo] = []
     # A set holding one state is read from rank ``offset``, ``limit`` at a time;
     # sets shared by two states (delayed/failed, succeeded/cancelled) are
@@ -112,27 +101,22 @@ def list_jobs(
     shared = set_name in _SHARED_SETS
     skipped = 0 if shared else offset
     chunk = _CHUNK if shared else min(limit, _CHUNK)
-    for page in _scan(app, qk, set_name, members, chunk, 0 if shared else offset):
-        raws = app.redis.hmget(qk.jobs, [job_id for job_id, _ in page])
-        for (job_id, score), raw in zip(page, raws, strict=True):
-            if raw is None:
-                continue
-            try:
-                rec = parse_record(job_id, raw)
-            except (ValueError, KeyError):  # unreadable record: not listable
-                continue
+    for page in _scan(backend, queue, set_name, chunk, 0 if shared else offset):
+        scores = dict(page)
+        for rec in readable_records(backend, queue, [job_id for job_id, _ in page], chunk=chunk):
             if rec.state is not wanted:
                 continue
             if skipped < offset:
                 skipped += 1
                 continue
-            result.append(job_info(qk.queue, rec, score if set_name == "leased" else None))
+            lease_deadline = scores[rec.job_id] if set_name == "leased" else None
+            result.append(job_info(queue, rec, lease_deadline))
             if len(result) >= limit:
                 return result
     return result
 
 
-def job_ids(app: Scheduler, queue: str, state: str, task: str | None = None) -> list[str]:
+def job_ids(backend: Backend, queue: str, state: str, task: str | None = None) -> list[str]:
     """Snapshot of the ids of ``queue``'s jobs in ``state`` (optionally of one task).
 
     Used by bulk operations, which then change the jobs through the Lua
@@ -142,23 +126,16 @@ def job_ids(app: Scheduler, queue: str, state: str, task: str | None = None) -> 
     Raises:
         ValidationError: unknown state or malformed queue name.
     """
-    set_name, wanted, members = _source(state)
-    qk = app.queue_keys(queue)
+    set_name, wanted = _source(state)
     out: list[str] = []
     filter_state = set_name in _SHARED_SETS
-    for page in _scan(app, qk, set_name, members, _CHUNK):
+    for page in _scan(backend, queue, set_name, _CHUNK):
         ids = [job_id for job_id, _ in page]
         if not filter_state and task is None:
             out.extend(ids)
             continue
-        for job_id, raw in zip(ids, app.redis.hmget(qk.jobs, ids), strict=True):
-            if raw is None:
-                continue
-            try:
-                rec = parse_record(job_id, raw)
-            except (ValueError, KeyError):  # unreadable record: skipped
-                continue
+        for rec in readable_records(backend, queue, ids, chunk=_CHUNK):
             if rec.state is not wanted or (task is not None and rec.task != task):
                 continue
-            out.append(job_id)
+            out.append(rec.job_id)
     return out

@@ -1,8 +1,9 @@
 """Per-queue status: counts, oldest ready job, paused, throughput, workers.
 
-Everything is read with plain Redis reads (no script, nothing written), in
-one pipelined round trip for all queues plus a bounded pass over the ready
-set for the oldest ready job. Ages are measured against the Redis server's
+Everything is read through the storage layer's plain reads (no script,
+nothing written; :meth:`scheduler.backend.Backend.queue_snapshots`), in one
+pipelined round trip for all queues plus a bounded pass over the ready set
+for the oldest ready job. Ages are measured against the Redis server's
 clock, like the job records themselves.
 """
 
@@ -10,21 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from scheduler.admin.common import chunks, server_now_ms, text
+from scheduler.admin.common import readable_records
 from scheduler.admin.workers import WorkerInfo, list_workers
-from scheduler.backend.record import JobState, parse_record
-from scheduler.priority import member_job_id
+from scheduler.backend import Backend
+from scheduler.backend.record import JobState
 from scheduler.timeutil import ms_to_datetime
-
-if TYPE_CHECKING:
-    import redis
-
-    from scheduler.app import Scheduler
-    from scheduler.backend.keys import QueueKeys
 
 __all__ = [
     "OLDEST_SCAN_LIMIT",
@@ -156,44 +151,38 @@ def _totals(stats: dict[str, str]) -> dict[str, int]:
     return result
 
 
-def _oldest_ready_ms(client: redis.Redis, qk: QueueKeys, count: int) -> tuple[int | None, bool]:
+def _oldest_ready_ms(backend: Backend, queue: str, count: int) -> tuple[int | None, bool]:
     """Earliest ready time among ready jobs (ms), and whether the scan was complete.
 
     The ready set is ordered by priority, not age, so the records must be
     read. Up to :data:`OLDEST_SCAN_LIMIT` members are read; beyond that the
     first and last halves of the run order are sampled -- the tail holds the
-    lowest priorities, where starvation shows first.
+    lowest priorities, where starvation shows first. Damaged records are
+    skipped.
     """
     if count == 0:
         return None, True
     exact = count <= OLDEST_SCAN_LIMIT
-    members: Any
+    members: list[tuple[str, float]]
     if exact:
-        members = client.zrange(qk.ready, 0, -1)
+        members = backend.job_set_range(queue, "ready", 0, -1)
     else:
         half = OLDEST_SCAN_LIMIT // 2
-        head: Any = client.zrange(qk.ready, 0, half - 1)
-        tail: Any = client.zrange(qk.ready, -half, -1)
+        head = backend.job_set_range(queue, "ready", 0, half - 1)
+        tail = backend.job_set_range(queue, "ready", -half, -1)
         members = [*head, *tail]
-    ids = [member_job_id(text(m)) for m in members]
+    ids = [job_id for job_id, _score in members]
     oldest: int | None = None
-    for part in chunks(ids, 200):
-        for job_id, raw in zip(part, client.hmget(qk.jobs, list(part)), strict=True):
-            if raw is None:
-                continue
-            try:
-                rec = parse_record(job_id, raw)
-            except (ValueError, KeyError):  # unreadable record: skipped
-                continue
-            if rec.state is not JobState.READY:
-                continue
-            ready_ms = rec.ready_ms
-            oldest = ready_ms if oldest is None else min(oldest, ready_ms)
+    for rec in readable_records(backend, queue, ids, chunk=200):
+        if rec.state is not JobState.READY:
+            continue
+        ready_ms = rec.ready_ms
+        oldest = ready_ms if oldest is None else min(oldest, ready_ms)
     return oldest, exact
 
 
 def queue_status(
-    app: Scheduler,
+    backend: Backend,
     queues: Sequence[str] | None = None,
     *,
     workers: Sequence[WorkerInfo] | None = None,
@@ -202,7 +191,7 @@ def queue_status(
     """Status of ``queues`` (default: every registered queue), sorted by name.
 
     Args:
-        app: the scheduler.
+        backend: the storage layer.
         queues: queue names; unknown names report zeros.
         workers: the live workers, if already read (else read here).
         now_ms: server time in ms, if already read (else read here).
@@ -210,54 +199,42 @@ def queue_status(
     Raises:
         InvalidNameError: a malformed queue name.
     """
-    names = sorted(set(queues)) if queues is not None else app.queue_names()
-    keys = [app.queue_keys(q) for q in names]
+    names = sorted(set(queues)) if queues is not None else backend.queue_names()
+    for name in names:
+        backend.queue(name)  # validate every name before reading anything
     if now_ms is None:
-        now_ms = server_now_ms(app.redis)
+        now_ms = backend.server_time_ms()
     if workers is None:
-        workers = list_workers(app)
-    pipe = app.redis.pipeline(transaction=False)
-    for qk in keys:
-        for key in (qk.ready, qk.delayed, qk.leased, qk.dead, qk.done):
-            pipe.zcard(key)
-        pipe.hmget(qk.meta, ["paused", "aging"])
-        pipe.hgetall(qk.stats)
-    replies = pipe.execute()
+        workers = list_workers(backend)
     result = []
-    for i, qk in enumerate(keys):
-        ready, delayed, leased, dead, done, meta, raw_stats = replies[i * 7 : i * 7 + 7]
-        stats = {text(k): text(v) for k, v in raw_stats.items()}
-        paused_raw, aging_raw = (text(v) if v is not None else None for v in meta)
-        try:
-            aging = float(aging_raw) if aging_raw else 0.0
-        except ValueError:
-            aging = 0.0
-        oldest_ms, exact = _oldest_ready_ms(app.redis, qk, int(ready))
+    for snap in backend.queue_snapshots(names):
+        ready = snap.sizes["ready"]
+        oldest_ms, exact = _oldest_ready_ms(backend, snap.queue, ready)
         result.append(
             QueueStatus(
-                queue=qk.queue,
-                ready=int(ready),
-                delayed=int(delayed),
-                leased=int(leased),
-                dead=int(dead),
-                done=int(done),
-                paused=paused_raw == "1",
-                aging=aging,
+                queue=snap.queue,
+                ready=ready,
+                delayed=snap.sizes["delayed"],
+                leased=snap.sizes["leased"],
+                dead=snap.sizes["dead"],
+                done=snap.sizes["done"],
+                paused=snap.paused,
+                aging=snap.aging,
                 oldest_ready_age=(
                     None if oldest_ms is None else max(0.0, (now_ms - oldest_ms) / 1000)
                 ),
                 oldest_ready_exact=exact,
-                jobs_per_s=_rate(stats, now_ms),
-                workers=sum(1 for w in workers if qk.queue in w.queues),
-                totals=_totals(stats),
+                jobs_per_s=_rate(snap.stats, now_ms),
+                workers=sum(1 for w in workers if snap.queue in w.queues),
+                totals=_totals(snap.stats),
             )
         )
     return result
 
 
-def overview(app: Scheduler, queues: Sequence[str] | None = None) -> Overview:
+def overview(backend: Backend, queues: Sequence[str] | None = None) -> Overview:
     """Status of ``queues`` (default: all registered) and the live workers."""
-    now_ms = server_now_ms(app.redis)
-    workers = list_workers(app)
-    statuses = queue_status(app, queues, workers=workers, now_ms=now_ms)
+    now_ms = backend.server_time_ms()
+    workers = list_workers(backend)
+    statuses = queue_status(backend, queues, workers=workers, now_ms=now_ms)
     return Overview(server_time=ms_to_datetime(now_ms), queues=statuses, workers=workers)

@@ -10,14 +10,11 @@ gone -- so dead workers disappear on their own without a janitor process.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from scheduler.admin.common import text
-
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
+from scheduler.backend import Backend
 
 __all__ = ["WorkerInfo", "list_workers"]
 
@@ -83,38 +80,29 @@ def _float(value: str | None) -> float | None:
 
 
 def list_workers(
-    app: Scheduler, queue: str | None = None, *, prune: bool = True
+    backend: Backend, queue: str | None = None, *, prune: bool = True
 ) -> list[WorkerInfo]:
     """Return the live workers, most recently seen first.
 
     Args:
-        app: the scheduler (its client and prefix are used).
+        backend: the storage layer (its registry of this prefix is read).
         queue: only workers serving this queue.
         prune: remove registry entries of workers whose details hash has
             expired (they are dead). Two round trips plus one when pruning.
     """
-    registry = app.keys
-    entries: Any = app.redis.zrange(registry.workers, 0, -1, desc=True, withscores=True)
-    if not entries:
-        return []
-    ids = [text(member) for member, _score in entries]
-    pipe = app.redis.pipeline(transaction=False)
-    for worker_id in ids:
-        pipe.hgetall(registry.worker(worker_id))
-    details = pipe.execute()
     result: list[WorkerInfo] = []
     gone: list[str] = []
-    for worker_id, (_member, score), raw in zip(ids, entries, details, strict=True):
-        if not raw:
-            gone.append(worker_id)
+    for entry in backend.worker_entries():
+        fields = entry.details
+        if not fields:
+            gone.append(entry.id)
             continue
-        fields = {text(k): text(v) for k, v in raw.items()}
         queues = tuple(q for q in fields.get("queues", "").split(",") if q)
         if queue is not None and queue not in queues:
             continue
         result.append(
             WorkerInfo(
-                id=worker_id,
+                id=entry.id,
                 host=fields.get("host", ""),
                 pid=_int(fields.get("pid")),
                 queues=queues,
@@ -122,12 +110,12 @@ def list_workers(
                 pool=fields.get("pool", ""),
                 inflight=_int(fields.get("inflight")) or 0,
                 processed=_int(fields.get("processed")) or 0,
-                last_beat=_float(fields.get("beat")) or float(score) / 1000,
+                last_beat=_float(fields.get("beat")) or entry.beat_ms / 1000,
                 started=_float(fields.get("started")),
             )
         )
     if prune and gone:
-        # A worker could re-publish between our read and this ZREM; it is
+        # A worker could re-publish between our read and this removal; it is
         # re-added by its next refresh (at most 5 s later), so nothing is lost.
-        app.redis.zrem(registry.workers, *gone)
+        backend.forget_workers(gone)
     return result

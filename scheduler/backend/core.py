@@ -18,8 +18,11 @@ import redis
 from scheduler import defaults
 from scheduler.backend.connection import blocking_client, client_from_url, server_time_ms
 from scheduler.backend.cron_scripts import CronScripts
+from scheduler.backend.events import EventReads
 from scheduler.backend.keys import GlobalKeys, QueueKeys
+from scheduler.backend.queue_reads import QueueReads
 from scheduler.backend.record import JobRecord, parse_record
+from scheduler.backend.registry import WorkerRegistry
 from scheduler.backend.replies import text
 from scheduler.backend.schedules import ScheduleReads
 from scheduler.backend.scripts import Scripts
@@ -32,7 +35,7 @@ __all__ = ["Backend"]
 _KEY_CACHE = 4096
 
 
-class Backend(ScheduleReads):
+class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry):
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 
     Args:

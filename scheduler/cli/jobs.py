@@ -16,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 
 from scheduler.admin import LISTABLE_STATES, list_jobs
-from scheduler.admin.common import server_now_ms
 from scheduler.app import Scheduler
 from scheduler.backend.record import JobState
 from scheduler.cli.common import (
@@ -142,11 +141,11 @@ def register(cli: click.Group) -> None:
     def list_command(queue: str, state: str, limit: int, offset: int, as_json: bool) -> None:
         """Jobs of a queue in one state, in the order that matters for it."""
         app = get_app()
-        infos = list_jobs(app, queue, state, limit=limit, offset=offset)
+        infos = list_jobs(app.backend, queue, state, limit=limit, offset=offset)
         if as_json:
             echo_json({"queue": queue, "state": state, "jobs": [i.to_dict() for i in infos]})
             return
-        now = ms_to_datetime(server_now_ms(app.redis))
+        now = ms_to_datetime(app.backend.server_time_ms())
         table = Table(title=f"{state} jobs in {queue}", title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("id", overflow="fold")
@@ -196,7 +195,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json(info.to_dict())
         else:
-            _show(info, ms_to_datetime(server_now_ms(app.redis)))
+            _show(info, ms_to_datetime(app.backend.server_time_ms()))
 
     @admin_command(job, "cancel")
     @click.argument("job_id")

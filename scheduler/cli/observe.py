@@ -34,8 +34,7 @@ def register(cli: click.Group) -> None:
     def workers(queue: str | None, as_json: bool) -> None:
         """Live workers: host, pid, queues, concurrency, in-flight jobs, last
         heartbeat. A worker that stops heartbeating disappears within 30 s."""
-        app = get_app()
-        found = list_workers(app, queue)
+        found = list_workers(get_app().backend, queue)
         if as_json:
             echo_json({"workers": [w.to_dict() for w in found]})
             return
@@ -76,12 +75,12 @@ def register(cli: click.Group) -> None:
         cancelled, expired, ...) from the queues' bounded event streams.
 
         With --json, one JSON object per line."""
-        app = get_app()
+        backend = get_app().backend
         names = list(queues) or None
         for name in names or []:
-            app.queue_keys(name)  # validate before printing anything
-        since = stream_position(app)  # before reading: nothing falls between
-        shown = recent_events(app, names, count) if count else []
+            backend.queue(name)  # validate before printing anything
+        since = stream_position(backend)  # before reading: nothing falls between
+        shown = recent_events(backend, names, count) if count else []
         for event in shown:
             _print_event(event, as_json)
         if not follow:
@@ -90,7 +89,7 @@ def register(cli: click.Group) -> None:
         for event in shown:
             after[event.queue] = event.id
         try:
-            for event in follow_events(app, names, after=after, since=since):
+            for event in follow_events(backend, names, after=after, since=since):
                 _print_event(event, as_json)
         except KeyboardInterrupt:
             pass

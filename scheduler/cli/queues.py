@@ -90,7 +90,7 @@ def register(cli: click.Group) -> None:
         Purged leased jobs' workers are refused when they report."""
         app = get_app()
         qk = app.queue_keys(name)
-        total = int(app.redis.zcard(qk.key(PURGE_SETS[state])))
+        total = app.backend.job_set_size(name, PURGE_SETS[state])
         if total == 0:
             if as_json:
                 echo_json({"queue": name, "state": state, "deleted": 0})
@@ -135,7 +135,7 @@ def register(cli: click.Group) -> None:
             validate_task_name(task)
         app = get_app()
         qk = app.queue_keys(queue)
-        ids = job_ids(app, queue, state, task)
+        ids = job_ids(app.backend, queue, state, task)
         requeued = skipped = gone = 0
         with _progress(len(ids)) as bar:
             progress = bar.add_task(f"retrying {state} jobs", total=len(ids))

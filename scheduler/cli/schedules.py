@@ -15,7 +15,6 @@ from typing import Any
 import click
 from rich.table import Table
 
-from scheduler.admin.common import server_now_ms
 from scheduler.app import Scheduler
 from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
@@ -71,7 +70,7 @@ def schedule_to_dict(info: ScheduleInfo) -> dict[str, Any]:
 def enqueue_schedule_now(app: Scheduler, info: ScheduleInfo) -> Job:
     """Enqueue one job of ``info``'s schedule now (enqueue script; schedule untouched)."""
     s = info.schedule
-    now = server_now_ms(app.redis)
+    now = app.backend.server_time_ms()
     meta: dict[str, Any] = dict(s.job.meta or {})
     meta.update(schedule=s.id, fire_at=now, manual=True)
     item = EnqueueItem(
@@ -117,7 +116,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json({"schedules": [schedule_to_dict(i) for i in infos]})
             return
-        now = ms_to_datetime(server_now_ms(app.redis))
+        now = ms_to_datetime(app.backend.server_time_ms())
         table = Table(title=f"{len(infos)} schedule(s)", title_justify="left")
         for name in ("id", "queue", "rule", "task", "status"):
             table.add_column(name, overflow="fold")

@@ -65,7 +65,7 @@ def register(cli: click.Group) -> None:
     def status(queues: tuple[str, ...], as_json: bool) -> None:
         """Per queue: ready, delayed, leased, dead and done counts, the oldest
         ready job's age, paused or not, live workers, jobs/s over the last minute."""
-        view = overview(get_app(), list(queues) or None)
+        view = overview(get_app().backend, list(queues) or None)
         if as_json:
             echo_json(view.to_dict())
         else:
@@ -84,13 +84,13 @@ def register(cli: click.Group) -> None:
     def top(queues: tuple[str, ...], interval: float, iterations: int) -> None:
         """The status view, refreshed every second until Ctrl-C (a Redis error
         is shown and retried; only the first read must succeed)."""
-        app = get_app()
+        backend = get_app().backend
         names = list(queues) or None
         out = console()
         count = 0
         try:
             with Live(
-                render_overview(overview(app, names)), console=out, auto_refresh=False
+                render_overview(overview(backend, names)), console=out, auto_refresh=False
             ) as live:
                 while True:
                     count += 1
@@ -98,7 +98,7 @@ def register(cli: click.Group) -> None:
                         break
                     time.sleep(interval)
                     try:
-                        view: RenderableType = render_overview(overview(app, names))
+                        view: RenderableType = render_overview(overview(backend, names))
                     except (redis.RedisError, OSError) as exc:  # keep trying; Ctrl-C quits
                         view = Text(f"Redis error: {exc}; retrying", style="bold red")
                     live.update(view, refresh=True)

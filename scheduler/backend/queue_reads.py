@@ -1,0 +1,170 @@
+"""Reads of a queue's job sets, settings and counters (part of :class:`Backend`).
+
+Nothing here writes: every change is a script (see
+:mod:`scheduler.backend.scripts`). These are the plain reads the admin
+queries (:mod:`scheduler.admin`) and the metrics collector
+(:mod:`scheduler.metrics`) are built on: sizes of the job sets, pages of a
+set in score order, the queue's ``paused``/``aging`` settings and its
+``stats`` counters. Values come back decoded (``str``, ``int``, ``float``);
+job records are read with :meth:`Backend.raw_records` and decoded by the
+caller one at a time, so one damaged record never hides the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import redis
+
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.replies import text
+from scheduler.errors import ValidationError
+from scheduler.priority import member_job_id
+
+__all__ = ["JOB_SETS", "MEMBER_SETS", "QueueReads", "QueueSnapshot"]
+
+#: The sorted sets holding a queue's jobs, one per state group (see
+#: :mod:`scheduler.backend.keys`): ``ready``, ``delayed`` (ETA and retry
+#: ETA), ``leased``, ``dead``, ``done`` (succeeded and cancelled).
+JOB_SETS: tuple[str, ...] = ("ready", "delayed", "leased", "dead", "done")
+
+#: Sets whose members are ``<seq>:<job id>`` rather than the bare job id.
+MEMBER_SETS = frozenset({"ready", "delayed"})
+
+
+@attrs.frozen
+class QueueSnapshot:
+    """Sizes, settings and counters of one queue, read together.
+
+    Attributes:
+        queue: queue name.
+        sizes: jobs in each of :data:`JOB_SETS` (0 for a missing set).
+        paused: workers do not lease from the queue.
+        aging: the queue's aging, priority units per second of waiting
+            (0.0 when unset or unreadable).
+        stats: fields of the queue's ``stats`` hash as text: the cumulative
+            counters (``enqueued``, ``succeeded``, ...) and the per-second
+            buckets ``r:<second>``; only the fields asked for (those that
+            exist) when :meth:`QueueReads.queue_snapshots` got ``stats``.
+    """
+
+    queue: str
+    sizes: dict[str, int]
+    paused: bool
+    aging: float
+    stats: dict[str, str]
+
+
+def _check_set(set_name: str) -> None:
+    if set_name not in JOB_SETS:
+        raise ValidationError(f"unknown job set {set_name!r}; use one of {', '.join(JOB_SETS)}")
+
+
+def _aging(raw: object) -> float:
+    if raw is None or raw in (b"", ""):
+        return 0.0
+    try:
+        return float(text(raw))
+    except ValueError:
+        return 0.0
+
+
+class QueueReads:
+    """Queue set, setting and counter reads; mixed into :class:`scheduler.backend.Backend`."""
+
+    client: redis.Redis
+
+    def queue(self, name: str) -> QueueKeys:  # provided by Backend
+        raise NotImplementedError
+
+    def queue_snapshots(
+        self, queues: Sequence[str], *, stats: Sequence[str] | None = None
+    ) -> list[QueueSnapshot]:
+        """Sizes, settings and counters of ``queues``, in order, in one
+        pipelined round trip (a few ``ZCARD`` and ``HMGET`` per queue).
+
+        Args:
+            queues: queue names; unknown queues read as zeros.
+            stats: the ``stats`` fields to read (``HMGET``); None reads the
+                whole hash (``HGETALL``, which includes the per-second
+                buckets -- at most a few minutes' worth).
+
+        Raises:
+            InvalidNameError: a malformed queue name.
+            redis.RedisError: Redis could not be read.
+        """
+        keys = [self.queue(q) for q in queues]
+        wanted = None if stats is None else list(stats)
+        pipe = self.client.pipeline(transaction=False)
+        for qk in keys:
+            for name in JOB_SETS:
+                pipe.zcard(qk.key(name))
+            pipe.hmget(qk.meta, ["paused", "aging"])
+            if wanted is None:
+                pipe.hgetall(qk.stats)
+            elif wanted:
+                pipe.hmget(qk.stats, wanted)
+        replies = pipe.execute()
+        step = len(JOB_SETS) + (1 if wanted == [] else 2)
+        result = []
+        for i, qk in enumerate(keys):
+            part = replies[i * step : (i + 1) * step]
+            sizes = {name: int(n) for name, n in zip(JOB_SETS, part, strict=False)}
+            paused, aging = part[len(JOB_SETS)]
+            counters: dict[str, str]
+            if wanted is None:
+                counters = {text(k): text(v) for k, v in part[-1].items()}
+            elif wanted:
+                counters = {
+                    name: text(v) for name, v in zip(wanted, part[-1], strict=True) if v is not None
+                }
+            else:
+                counters = {}
+            result.append(
+                QueueSnapshot(
+                    queue=qk.queue,
+                    sizes=sizes,
+                    paused=paused is not None and text(paused) == "1",
+                    aging=_aging(aging),
+                    stats=counters,
+                )
+            )
+        return result
+
+    def job_set_size(self, queue: str, set_name: str) -> int:
+        """Jobs in one of ``queue``'s :data:`JOB_SETS`.
+
+        Raises:
+            ValidationError: ``set_name`` is not one of :data:`JOB_SETS`.
+            InvalidNameError: a malformed queue name.
+        """
+        _check_set(set_name)
+        return int(self.client.zcard(self.queue(queue).key(set_name)))
+
+    def job_set_range(
+        self, queue: str, set_name: str, start: int, stop: int
+    ) -> list[tuple[str, float]]:
+        """``(job id, score)`` of one of ``queue``'s :data:`JOB_SETS` by rank,
+        ``start`` to ``stop`` inclusive (negative ranks count from the end,
+        like ``ZRANGE``), in score order.
+
+        Scores: ready score (ready), ETA ms (delayed), lease deadline ms
+        (leased), record expiry ms (dead, done). Members of the ready and
+        delayed sets (``<seq>:<id>``) are returned as job ids.
+
+        Raises:
+            ValidationError: ``set_name`` is not one of :data:`JOB_SETS`.
+            InvalidNameError: a malformed queue name.
+        """
+        _check_set(set_name)
+        page: Any = self.client.zrange(
+            self.queue(queue).key(set_name), start, stop, withscores=True
+        )
+        strip = set_name in MEMBER_SETS
+        out = []
+        for member, score in page:
+            name = text(member)
+            out.append((member_job_id(name) if strip else name, float(score)))
+        return out
