@@ -342,7 +342,7 @@ def start_metrics_server(
             metrics = WorkerMetrics()
             worker.observer = metrics
     registry = metrics.registry
-    queues = QueueCollector(worker.app, worker.queues, interval)
+    queues = QueueCollector(worker.app, worker.queues, interval)  # type: ignore[arg-type]
     registry.register(queues)
     registry.register(_InFlightCollector(worker))
     server, thread = start_http_server(port, addr=addr, registry=registry)
