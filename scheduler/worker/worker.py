@@ -84,7 +84,9 @@ class Worker:
     """Runs jobs from one or more queues.
 
     Args:
-        app: the scheduler whose tasks this worker runs.
+        app: the scheduler whose tasks this worker runs (anything that is a
+            :class:`WorkerApp`; the worker reaches Redis through its
+            ``backend``, also kept as :attr:`backend`).
         queues: queue names, in priority order for ``queue_order="strict"``;
             default: the app's default queue.
         concurrency: jobs run at once, >= 1.
