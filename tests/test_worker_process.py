@@ -101,6 +101,25 @@ def test_process_pool_runs_tasks_in_children(papp: Scheduler) -> None:
     assert worker.pid not in pids and len(pids) >= 1, out
 
 
+def test_process_pool_children_import_the_app_with_the_loader_passed_in(papp: Scheduler) -> None:
+    """A spawned child gets the loader by reference (pickled) and imports the
+    app with it -- the default loader of a Worker built in code."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from scheduler.worker.execution import init_child, load_task_app, run_in_child
+    from tests.apps.procapp import whoami
+
+    with cf.ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_child,
+        initargs=(load_task_app, "tests.apps.procapp:app"),
+    ) as pool:
+        outcome = pool.submit(run_in_child, whoami.name, "[[], {}]", 1).result(timeout=60)
+    assert outcome.ok and int(outcome.text) != os.getpid()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

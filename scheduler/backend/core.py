@@ -27,6 +27,8 @@ from scheduler.backend.replies import text
 from scheduler.backend.schedules import ScheduleReads
 from scheduler.backend.scripts import Scripts
 from scheduler.backend.subscription import Subscription
+from scheduler.backend.waiting import WakeSignals
+from scheduler.backend.workers import WorkerPresence
 from scheduler.validation import validate_prefix, validate_queue_name
 
 __all__ = ["Backend"]
@@ -35,7 +37,7 @@ __all__ = ["Backend"]
 _KEY_CACHE = 4096
 
 
-class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry):
+class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals, WorkerPresence):
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 
     Args:

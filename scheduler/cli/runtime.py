@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from scheduler.app import Scheduler
-from scheduler.worker.execution import import_app
+from scheduler.loading import import_app
 
 __all__ = ["load_app", "log_level_option", "setup_logging", "split_list"]
 

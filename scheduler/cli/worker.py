@@ -7,8 +7,10 @@ import os
 
 import click
 
+from scheduler import defaults
 from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
 from scheduler.errors import ValidationError
+from scheduler.loading import import_app
 from scheduler.worker import Worker
 
 __all__ = ["worker_command"]
@@ -37,21 +39,21 @@ def _weights(value: str | None) -> dict[str, float]:
     "-c",
     "--concurrency",
     type=click.IntRange(min=1),
-    default=10,
+    default=defaults.CONCURRENCY,
     show_default=True,
     help="Jobs run at once.",
 )
 @click.option(
     "--pool",
     type=click.Choice(["thread", "process"]),
-    default="thread",
+    default=defaults.POOL,
     show_default=True,
     help="Thread pool, or process pool for CPU-bound tasks.",
 )
 @click.option(
     "--queue-order",
     type=click.Choice(["strict", "weighted"]),
-    default="strict",
+    default=defaults.QUEUE_ORDER,
     show_default=True,
     help="strict: earlier queues first; weighted: random order by --weights.",
 )
@@ -68,7 +70,7 @@ def _weights(value: str | None) -> dict[str, float]:
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=defaults.GRACE,
     show_default=True,
     help="Seconds running jobs may finish after SIGTERM/SIGINT before their leases are released.",
 )
@@ -86,7 +88,10 @@ def _weights(value: str | None) -> dict[str, float]:
     help="Serve Prometheus metrics on this port (needs prometheus-client).",
 )
 @click.option(
-    "--metrics-addr", default="0.0.0.0", show_default=True, help="Address of the metrics server."
+    "--metrics-addr",
+    default=defaults.METRICS_ADDR,
+    show_default=True,
+    help="Address of the metrics server.",
 )
 def worker_command(
     app_path: str,
@@ -117,6 +122,7 @@ def worker_command(
             concurrency=concurrency,
             pool=pool,
             app_path=app_path,
+            app_loader=import_app,
             queue_order=queue_order,
             queue_weights=_weights(weights),
             grace=grace,

@@ -2,7 +2,9 @@
 
 Used in the worker's threads directly, and inside child processes for the
 process pool (:func:`run_in_child`), where the app is imported once per child
-from its import path.
+from its import path by a loader function passed in (:func:`init_child`).
+Nothing here imports the app: what running a task needs of it is
+:class:`TaskApp`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,47 @@ import asyncio
 import importlib
 import inspect
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from scheduler.backend.record import JobOptions
 from scheduler.errors import PayloadError, UnknownTaskError
 from scheduler.serialization import decode_payload, encode_error, encode_result
+from scheduler.task import Task
 
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
+__all__ = [
+    "AppLoader",
+    "LeasedJob",
+    "Outcome",
+    "TaskApp",
+    "import_object",
+    "init_child",
+    "load_task_app",
+    "run_in_child",
+    "run_task",
+]
 
-__all__ = ["LeasedJob", "Outcome", "import_app", "run_in_child", "run_task"]
+
+@runtime_checkable
+class TaskApp(Protocol):
+    """What running a task needs of an app (:class:`scheduler.Scheduler` is one)."""
+
+    @property
+    def tasks(self) -> Mapping[str, Task[Any, Any]]:
+        """Registered tasks by name."""
+        ...
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """Limit on an encoded result, bytes."""
+        ...
+
+
+#: Imports the app in a process-pool child from ``"package.module:attribute"``
+#: (a module-level function, so it can be pickled by reference).
+AppLoader = Callable[[str], TaskApp]
 
 
 @attrs.define(eq=False)
@@ -84,7 +115,7 @@ def _failure(exc: BaseException, attempt: int, retryable: bool) -> Outcome:
     )
 
 
-def run_task(app: Scheduler, task_name: str, payload: str, attempt: int) -> Outcome:
+def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcome:
     """Run ``task_name`` with the decoded payload; never raises.
 
     * Unknown task: retryable failure (another worker version may know it);
@@ -122,34 +153,49 @@ async def _await(value: Any) -> Any:
     return await value
 
 
-def import_app(path: str) -> Scheduler:
-    """Import a :class:`Scheduler` from ``"package.module:attribute"``.
+def import_object(path: str) -> object:
+    """Import the object at ``"package.module:attribute"`` (the attribute may
+    be dotted).
 
     Raises:
-        ValueError: malformed path, or the attribute is not a Scheduler.
+        ValueError: malformed path.
         ImportError: the module cannot be imported.
+        AttributeError: the module has no such attribute.
     """
-    from scheduler.app import Scheduler
-
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"app path must look like 'package.module:app', got {path!r}")
-    module = importlib.import_module(module_name)
-    obj: object = module
+    obj: object = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
-    if not isinstance(obj, Scheduler):
-        raise ValueError(f"{path} is a {type(obj).__name__}, not a scheduler.Scheduler")
     return obj
 
 
-_child_app: Scheduler | None = None
+def load_task_app(path: str) -> TaskApp:
+    """Import an app from ``"package.module:attribute"`` and check that it
+    has what running tasks needs (:class:`TaskApp`); the default
+    :data:`AppLoader` of the process pool. ``scheduler.loading.import_app``
+    checks for a :class:`scheduler.Scheduler` instead.
+
+    Raises:
+        ValueError: malformed path, or the object is not an app.
+        ImportError: the module cannot be imported.
+        AttributeError: the module has no such attribute.
+    """
+    obj = import_object(path)
+    if not isinstance(obj, TaskApp):
+        raise ValueError(f"{path} is a {type(obj).__name__}, not a scheduler app")
+    return obj
 
 
-def init_child(app_path: str) -> None:
-    """Process-pool initializer: import the app once in the child."""
+_child_app: TaskApp | None = None
+
+
+def init_child(load: AppLoader, app_path: str) -> None:
+    """Process-pool initializer: import the app once in the child with
+    ``load(app_path)``."""
     global _child_app
-    _child_app = import_app(app_path)
+    _child_app = load(app_path)
 
 
 def run_in_child(task_name: str, payload: str, attempt: int) -> Outcome:

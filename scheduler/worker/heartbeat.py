@@ -1,4 +1,6 @@
-"""Background heartbeats: job leases (batched per queue) and worker liveness."""
+"""Background heartbeats: job leases (batched per queue) and worker liveness
+(the worker registry, written through
+:class:`scheduler.backend.workers.WorkerPresence`)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
-from scheduler.backend.keys import GlobalKeys, QueueKeys
+from scheduler.backend.keys import QueueKeys
 from scheduler.backend.scripts import Scripts
+from scheduler.backend.workers import WorkerPresence
 from scheduler.worker.execution import LeasedJob
 
 __all__ = ["Heartbeater"]
@@ -34,7 +36,7 @@ class Heartbeater:
         scripts: the app's scripts.
         keys_for: queue name -> its :class:`scheduler.backend.keys.QueueKeys`.
         snapshot: returns the current in-flight jobs (thread-safe copy).
-        registry: global keys, for the worker registry.
+        registry: the worker registry (the backend).
         worker_id: this worker's id.
         info: static worker details published in the registry.
     """
@@ -44,7 +46,7 @@ class Heartbeater:
         scripts: Scripts,
         keys_for: Callable[[str], QueueKeys],
         snapshot: Callable[[], list[LeasedJob]],
-        registry: GlobalKeys,
+        registry: WorkerPresence,
         worker_id: str,
         info: dict[str, str],
     ) -> None:
@@ -70,10 +72,7 @@ class Heartbeater:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         try:
-            pipe = self._scripts.client.pipeline(transaction=False)
-            pipe.zrem(self._registry.workers, self._worker_id)
-            pipe.delete(self._registry.worker(self._worker_id))
-            pipe.execute()
+            self._registry.remove_worker(self._worker_id)
         except redis.RedisError as exc:
             log.warning("could not deregister worker: %s", exc)
 
@@ -137,19 +136,20 @@ class Heartbeater:
         now = time.monotonic()
         if now >= self._next_registry:
             self._next_registry = now + 5.0
-            self.publish(len(self._snapshot()))
+            self.announce(len(self._snapshot()))
 
-    def publish(self, inflight: int) -> None:
-        """Write this worker's registry entry (expires 30 s after the last beat)."""
-        key = self._registry.worker(self._worker_id)
-        pipe = self._scripts.client.pipeline(transaction=False)
-        fields: dict[Any, Any] = {
+    def announce(self, inflight: int) -> None:
+        """Write this worker's registry entry (it expires
+        :data:`~scheduler.backend.workers.WORKER_TTL` s after the last publish).
+
+        Raises:
+            redis.RedisError: the write failed.
+        """
+        now = time.time()
+        fields = {
             **self._info,
             "inflight": str(inflight),
             "processed": str(self.processed),
-            "beat": repr(time.time()),
+            "beat": repr(now),
         }
-        pipe.hset(key, mapping=fields)
-        pipe.expire(key, 30)
-        pipe.zadd(self._registry.workers, {self._worker_id: time.time() * 1000})
-        pipe.execute()
+        self._registry.publish_worker(self._worker_id, fields, now)

@@ -5,11 +5,15 @@ change. Each round it sends, in **one round trip** per queue, the reports of
 all jobs that finished since the last round (one ``complete`` and one
 ``fail`` script call) and a ``lease`` call for as many jobs as it has room
 for. Room is ``concurrency`` running jobs plus ``prefetch`` leased jobs
-waiting in a local buffer, so the runner's threads keep working while the
-dispatcher talks to Redis. Around it run the runner
-(:mod:`~scheduler.worker.runner`), the :class:`~.waiter.Waiter` (blocking
+waiting in a local buffer, so the pool's threads keep working while the
+dispatcher talks to Redis. Around it run the pool
+(:mod:`~scheduler.worker.pool`), the :class:`~.waiter.Waiter` (blocking
 ``BLPOP`` when idle) and the :class:`~.heartbeat.Heartbeater` (leases of
 running *and* buffered jobs).
+
+The worker talks to Redis only through the app's storage layer
+(:class:`scheduler.backend.Backend`); what it needs of the app is
+:class:`WorkerApp`.
 
 Delivery is at-least-once: a job runs again if its worker dies or loses its
 lease before reporting, so tasks should be idempotent. A higher-priority job
@@ -31,42 +35,68 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
 
+from scheduler import defaults
+from scheduler.backend import Backend
 from scheduler.backend.scripts import ScriptCall
 from scheduler.errors import ValidationError
+from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
-from scheduler.worker.execution import LeasedJob, Outcome
+from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
 from scheduler.worker.heartbeat import Heartbeater
 from scheduler.worker.observer import WorkerObserver, finish_outcome, log_finished, notify
-from scheduler.worker.runner import ProcessRunner, ThreadRunner
+from scheduler.worker.pool import ProcessRunner, ThreadRunner
 from scheduler.worker.waiter import Waiter
 
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
-    from scheduler.backend.keys import QueueKeys
-
-__all__ = ["Worker", "WorkerObserver"]
+__all__ = ["Worker", "WorkerApp", "WorkerObserver"]
 
 log = logging.getLogger("scheduler.worker")
 
 _INF = float("inf")
 
 
+class WorkerApp(TaskApp, Protocol):
+    """What the worker needs of an app (:class:`scheduler.Scheduler` is one):
+    its tasks and result size limit (:class:`~.execution.TaskApp`), its
+    storage layer, its default queue and its default retry backoff."""
+
+    @property
+    def backend(self) -> Backend:
+        """The storage layer."""
+        ...
+
+    @property
+    def default_queue(self) -> str:
+        """Queue served when the worker is given none."""
+        ...
+
+    @property
+    def backoff(self) -> Backoff:
+        """Retry delay policy of jobs whose task is not registered here."""
+        ...
+
+
 class Worker:
     """Runs jobs from one or more queues.
 
     Args:
-        app: the scheduler whose tasks this worker runs.
+        app: the scheduler whose tasks this worker runs (anything that is a
+            :class:`WorkerApp`; the worker reaches Redis through its
+            ``backend``, also kept as :attr:`backend`).
         queues: queue names, in priority order for ``queue_order="strict"``;
             default: the app's default queue.
         concurrency: jobs run at once, >= 1.
         pool: ``"thread"`` (default) or ``"process"`` (CPU-bound tasks; needs
             ``app_path`` so children can import the app).
         app_path: ``"package.module:app"`` import path of ``app``.
+        app_loader: how process-pool children import the app from
+            ``app_path`` (a module-level function, e.g.
+            ``scheduler.loading.import_app``); default
+            :func:`~.execution.load_task_app`.
         queue_order: ``"strict"`` (earlier queues first) or ``"weighted"``
             (random order each round, by ``queue_weights``).
         queue_weights: queue -> relative weight for ``"weighted"`` (default 1).
@@ -85,17 +115,18 @@ class Worker:
 
     def __init__(
         self,
-        app: Scheduler,
+        app: WorkerApp,
         queues: Sequence[str] | None = None,
         *,
-        concurrency: int = 10,
-        pool: str = "thread",
+        concurrency: int = defaults.CONCURRENCY,
+        pool: str = defaults.POOL,
         app_path: str | None = None,
-        queue_order: str = "strict",
+        app_loader: AppLoader = load_task_app,
+        queue_order: str = defaults.QUEUE_ORDER,
         queue_weights: dict[str, float] | None = None,
         prefetch: int | None = None,
-        grace: float = 30.0,
-        max_block: float = 30.0,
+        grace: float = defaults.GRACE,
+        max_block: float = defaults.MAX_BLOCK,
         worker_id: str | None = None,
         observer: WorkerObserver | None = None,
     ) -> None:
@@ -110,14 +141,16 @@ class Worker:
         if queue_order not in ("strict", "weighted"):
             raise ValidationError("queue_order must be 'strict' or 'weighted'")
         self.app = app
+        self.backend = app.backend
         self.queues = list(queues or [app.default_queue])
         if not self.queues or len(set(self.queues)) != len(self.queues):
             raise ValidationError("queues must be a non-empty list of distinct names")
-        self._keys = {q: app.queue_keys(q) for q in self.queues}
+        self._keys = {q: self.backend.queue(q) for q in self.queues}
         self.concurrency = concurrency
         self.prefetch = concurrency if prefetch is None else prefetch
         self.pool_kind = pool
         self.app_path = app_path
+        self.app_loader = app_loader
         self.queue_order = queue_order
         self.queue_weights = {q: float((queue_weights or {}).get(q, 1.0)) for q in self.queues}
         if any(not w > 0 for w in self.queue_weights.values()):
@@ -172,10 +205,10 @@ class Worker:
         """Run until :meth:`stop` is called (or a signal, if handlers are installed)."""
         self._runner = self._make_runner()
         heart = Heartbeater(
-            self.app.scripts,
+            self.backend.scripts,
             self._keys.__getitem__,
             self.snapshot,
-            self.app.keys,
+            self.backend,
             self.worker_id,
             {
                 "queues": ",".join(self.queues),
@@ -185,14 +218,10 @@ class Worker:
             },
         )
         waiter = Waiter(
-            self.app,
-            [self._keys[q] for q in self.queues],
-            self.worker_id,
-            self._inbox,
-            self.max_block,
+            self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
         )
         for q in self.queues:
-            self.app.backend.register_queue(q)
+            self.backend.register_queue(q)
         log.info(
             "worker %s started: queues=%s concurrency=%d prefetch=%d pool=%s",
             self.worker_id,
@@ -203,7 +232,7 @@ class Worker:
         )
         heart.start()
         try:
-            heart.publish(0)
+            heart.announce(0)
             self._loop(waiter, heart)
         finally:
             self._reclaim(waiter.close())
@@ -223,14 +252,12 @@ class Worker:
             signals += self._take_events()
             for kind, data in signals:  # from the waiter: a wake-up, or its lease
                 if kind == "leased":
-                    queue_name, reply, key, asked = data
+                    queue_name, reply, woken, asked = data
                     for job_id, text in reply.jobs:
                         self._take_lease(queue_name, job_id, text)
                     if reply.jobs:
                         heart.notify()
-                    if (key is not None and key != self._keys[queue_name].wake) or len(
-                        reply.jobs
-                    ) >= asked:
+                    if (woken is not None and woken != queue_name) or len(reply.jobs) >= asked:
                         may_have_work = True  # another queue's marker, or maybe more
                     else:
                         wait = reply.wake_ms / 1000 if reply.wake_ms >= 0 else _INF
@@ -301,7 +328,7 @@ class Worker:
             elif kind in ("wake", "leased"):
                 signals.append((kind, data))
 
-    def _reclaim(self, lost_request: tuple[QueueKeys, str] | None) -> None:
+    def _reclaim(self, lost_request: tuple[str, str] | None) -> None:
         """After the waiter stopped: release jobs its last lease may have taken
         (an event still in the inbox, or a reply cut off by the close)."""
         try:
@@ -312,11 +339,11 @@ class Worker:
                     for job_id, text in reply.jobs:
                         self._take_lease(queue_name, job_id, text)
             if lost_request is not None:
-                qk, request = lost_request
-                reply = self.app.scripts.lease(qk, 0, self.worker_id, request)
+                q, request = lost_request
+                reply = self.backend.scripts.lease(self._keys[q], 0, self.worker_id, request)
                 for job_id, text in reply.jobs:
-                    if (qk.queue, job_id) not in held:
-                        self._take_lease(qk.queue, job_id, text)
+                    if (q, job_id) not in held:
+                        self._take_lease(q, job_id, text)
             if self._stopping.is_set() or not self._book.running:
                 leftover = self._book.take_buffered()
                 if leftover:
@@ -324,9 +351,9 @@ class Worker:
         except (redis.RedisError, OSError) as exc:
             log.warning("could not release jobs leased during shutdown: %s", exc)
 
-    def _pass_on_wake(self, wake_key: str) -> None:
+    def _pass_on_wake(self, queue_name: str) -> None:
         try:
-            self.app.redis.lpush(wake_key, "1")
+            self.backend.push_wake(queue_name)
         except (redis.RedisError, OSError) as exc:
             log.warning("could not pass on a wake-up: %s", exc)
 
@@ -385,7 +412,7 @@ class Worker:
     def _queue_round_trip(
         self, q: str, items: list[tuple[LeasedJob, Outcome]], lease_n: int
     ) -> tuple[int, int]:
-        scripts, qk = self.app.scripts, self._keys[q]
+        scripts, qk = self.backend.scripts, self._keys[q]
         ok = [(j, o) for j, o in items if o.ok]
         bad = [(j, o) for j, o in items if not o.ok]
         calls: list[ScriptCall[Any]] = []
@@ -464,7 +491,7 @@ class Worker:
         for job in jobs:
             by_queue.setdefault(job.queue, []).append(job)
         for q, items in by_queue.items():
-            codes = self.app.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
+            codes = self.backend.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
             for job, code in zip(items, codes, strict=True):
                 self._book.drop(job)
                 notify(self.observer, "on_released" if code >= 1 else "on_lease_lost", job)
@@ -483,5 +510,5 @@ class Worker:
 
         if self.pool_kind == "process":
             assert self.app_path is not None
-            return ProcessRunner(self.app_path, self.concurrency, report)
+            return ProcessRunner(self.app_path, self.concurrency, report, self.app_loader)
         return ThreadRunner(self.app, self.concurrency, report)

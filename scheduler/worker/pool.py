@@ -1,4 +1,4 @@
-"""Where jobs run: a thread runner (default) or a process runner.
+"""Where jobs run (the worker's pool): a thread runner (default) or a process runner.
 
 Both take a job with :meth:`submit` and report ``(job, outcome)`` through a
 callback from whatever thread finished it; the dispatcher never hands a
@@ -17,13 +17,17 @@ import multiprocessing
 import queue
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from scheduler.serialization import encode_error
-from scheduler.worker.execution import LeasedJob, Outcome, init_child, run_in_child, run_task
-
-if TYPE_CHECKING:
-    from scheduler.app import Scheduler
+from scheduler.worker.execution import (
+    AppLoader,
+    LeasedJob,
+    Outcome,
+    TaskApp,
+    init_child,
+    run_in_child,
+    run_task,
+)
 
 __all__ = ["ProcessRunner", "Report", "ThreadRunner", "crash_outcome"]
 
@@ -51,7 +55,7 @@ class ThreadRunner:
     background (their leases were released; their results will be refused).
     """
 
-    def __init__(self, app: Scheduler, size: int, report: Report) -> None:
+    def __init__(self, app: TaskApp, size: int, report: Report) -> None:
         self._app = app
         self._report = report
         self._jobs: queue.SimpleQueue[LeasedJob | None] = queue.SimpleQueue()
@@ -88,17 +92,18 @@ class ThreadRunner:
 
 class ProcessRunner:
     """A pool of ``size`` child processes (spawned), each importing the app
-    from ``app_path``. A child that dies (e.g. killed by the OOM killer)
-    breaks the pool: the jobs it held fail as retryable and :attr:`broken`
-    tells the dispatcher to start a new runner."""
+    with ``load(app_path)`` (``load`` must be picklable: a module-level
+    function). A child that dies (e.g. killed by the OOM killer) breaks the
+    pool: the jobs it held fail as retryable and :attr:`broken` tells the
+    dispatcher to start a new runner."""
 
-    def __init__(self, app_path: str, size: int, report: Report) -> None:
+    def __init__(self, app_path: str, size: int, report: Report, load: AppLoader) -> None:
         self._report = report
         self._pool = cf.ProcessPoolExecutor(
             max_workers=size,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_child,
-            initargs=(app_path,),
+            initargs=(load, app_path),
         )
 
     @property
