@@ -48,15 +48,68 @@ LAYERS: list[tuple[str, ...]] = [
 
 #: Redis client methods that count as raw commands outside the storage layer.
 REDIS_COMMANDS = frozenset(
-    """
-    append blpop brpop bzpopmin delete eval evalsha execute_command exists
-    expire get hdel hexists hget hgetall hincrby hkeys hlen hmget hset hsetnx
-    incr keys lpush lrange mget pexpire pipeline psubscribe publish pubsub
-    register_script rpush sadd scan scard script_load set setex smembers
-    srem ssubscribe time xadd xlen xrange xread xrevrange zadd zcard zcount
-    zincrby zpopmin zrange zrangebyscore zrem zremrangebyscore zrevrange
-    zrevrangebyscore zscore
-    """.split()
+    [
+        "append",
+        "blpop",
+        "brpop",
+        "bzpopmin",
+        "delete",
+        "eval",
+        "evalsha",
+        "execute_command",
+        "exists",
+        "expire",
+        "get",
+        "hdel",
+        "hexists",
+        "hget",
+        "hgetall",
+        "hincrby",
+        "hkeys",
+        "hlen",
+        "hmget",
+        "hset",
+        "hsetnx",
+        "incr",
+        "keys",
+        "lpush",
+        "lrange",
+        "mget",
+        "pexpire",
+        "pipeline",
+        "psubscribe",
+        "publish",
+        "pubsub",
+        "register_script",
+        "rpush",
+        "sadd",
+        "scan",
+        "scard",
+        "script_load",
+        "set",
+        "setex",
+        "smembers",
+        "srem",
+        "ssubscribe",
+        "time",
+        "xadd",
+        "xlen",
+        "xrange",
+        "xread",
+        "xrevrange",
+        "zadd",
+        "zcard",
+        "zcount",
+        "zincrby",
+        "zpopmin",
+        "zrange",
+        "zrangebyscore",
+        "zrem",
+        "zremrangebyscore",
+        "zrevrange",
+        "zrevrangebyscore",
+        "zscore",
+    ]
 )
 
 #: Receivers a raw command may be sent on (names of redis-py clients).
