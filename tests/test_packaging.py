@@ -87,3 +87,17 @@ def test_loader_prunes_unused_library_functions_but_keeps_dependencies() -> None
     assert "local function promote_due(" not in heartbeat  # maintenance is lease-only
     assert "local function to_dead(" in lease  # used by reap_expired, kept transitively
     assert "local function rec_decode(" in heartbeat and "REC_PATTERN" in heartbeat
+
+
+def test_version_names_the_distribution() -> None:
+    # The distribution is redis-priority-scheduler; the import package and command stay scheduler.
+    import importlib.metadata
+
+    from click.testing import CliRunner
+
+    from scheduler.cli import cli
+
+    version = importlib.metadata.version("redis-priority-scheduler")
+    result = CliRunner().invoke(cli, ["--version"], prog_name="scheduler")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"scheduler, version {version}"
