@@ -44,7 +44,7 @@ SCENARIOS = tuple(LIBS_FOR)
 
 @attrs.define
 class Config:
-    """Sizes of one benchmark run (issue 5's figures by default)."""
+    """Sizes of one benchmark run (by default those docs/benchmarks.md reports)."""
 
     runs: int = 3
     floor_n: int = 10_000

@@ -151,7 +151,9 @@ def machine(r: redis.Redis, server_binary: str) -> dict[str, Any]:
         "redis_binary": server_binary,
         "redis_malloc": r.info("memory").get("mem_allocator"),
         "git": git_state(),
-        "packages": versions(["scheduler", "redis", "hiredis", "rq", "huey", "psutil", "py-spy"]),
+        "packages": versions(
+            ["redis-priority-scheduler", "redis", "hiredis", "rq", "huey", "psutil", "py-spy"]
+        ),
     }
 
 

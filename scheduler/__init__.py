@@ -21,16 +21,31 @@ Quick use::
 and run workers with ``scheduler worker mymodule:app``.
 """
 
+# The public API, grouped by area (imports and ``__all__`` alike); each group
+# is one import block, kept sorted by ruff (``isort: split`` starts the next).
+
+# App
 from scheduler.app import Scheduler
+
+# isort: split
+# Tasks and jobs
 from scheduler.backend.record import JobState
-from scheduler.cron import (
-    CronRunner,
-    InvalidScheduleError,
-    MisfirePolicy,
-    Schedule,
-    ScheduleInfo,
-    ScheduleNotFoundError,
-)
+from scheduler.job import Job, JobInfo
+from scheduler.priority import compute_priority
+from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
+
+# isort: split
+# Schedules
+from scheduler.cron import CronRunner, MisfirePolicy, Schedule, ScheduleInfo
+
+# isort: split
+# Worker
+from scheduler.worker import Worker
+from scheduler.worker.observer import WorkerObserver
+
+# isort: split
+# Errors
+from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
 from scheduler.errors import (
     InvalidNameError,
     InvalidPriorityError,
@@ -44,39 +59,39 @@ from scheduler.errors import (
     UnknownTaskError,
     ValidationError,
 )
-from scheduler.job import Job, JobInfo
-from scheduler.priority import compute_priority
-from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
-from scheduler.worker import Worker
-from scheduler.worker.observer import WorkerObserver
 
-__all__ = [
+__all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each group
+    # App
+    "Scheduler",
+    # Tasks and jobs
     "Backoff",
-    "CronRunner",
     "EnqueueOptions",
+    "Job",
+    "JobInfo",
+    "JobSpec",
+    "JobState",
+    "Task",
+    "compute_priority",
+    # Schedules
+    "CronRunner",
+    "MisfirePolicy",
+    "Schedule",
+    "ScheduleInfo",
+    # Worker
+    "Worker",
+    "WorkerObserver",
+    # Errors
     "InvalidNameError",
     "InvalidPriorityError",
     "InvalidScheduleError",
-    "Job",
     "JobCancelledError",
     "JobFailedError",
-    "JobInfo",
     "JobNotFoundError",
-    "JobSpec",
-    "JobState",
-    "MisfirePolicy",
     "PayloadError",
     "ResultTimeoutError",
-    "Schedule",
-    "ScheduleInfo",
     "ScheduleNotFoundError",
-    "Scheduler",
     "SchedulerError",
     "ScriptError",
-    "Task",
     "UnknownTaskError",
     "ValidationError",
-    "Worker",
-    "WorkerObserver",
-    "compute_priority",
 ]

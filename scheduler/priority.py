@@ -4,9 +4,9 @@ Nothing here talks to Redis; the Lua scripts perform the same float
 operations (IEEE 754 doubles in both languages), so these functions are also
 the reference model the property tests compare Redis's dispatch order with.
 
-Ordering (DESIGN.md section 3):
+Ordering (docs/design.md, "Ordering"):
 
-* ``priority = weight * time / resource`` (the mission's formula; ``weight``
+* ``priority = weight * time / resource`` (the priority formula; ``weight``
   >= 0, ``time`` = estimated run time in seconds > 0, ``resource`` = units of
   capacity > 0, all finite). An explicit ``priority`` overrides it. Higher
   runs first.
@@ -51,7 +51,7 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def compute_priority(weight: float, time: float, resource: float) -> float:
-    """Return ``weight * time / resource`` (the mission's priority formula).
+    """Return ``weight * time / resource`` (the priority formula).
 
     Args:
         weight: importance, >= 0, finite.

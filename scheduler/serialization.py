@@ -1,7 +1,7 @@
 """JSON encoding of job payloads, results and error records.
 
 Payloads are JSON, never pickle: anyone able to write to Redis could
-otherwise make workers run code (DESIGN.md section 10). Tuples become lists;
+otherwise make workers run code (docs/design.md, "Payloads and safety"). Tuples become lists;
 ``NaN``/``Infinity`` are refused because they are not JSON.
 """
 

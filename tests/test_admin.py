@@ -20,7 +20,7 @@ from scheduler.admin import (
 )
 from scheduler.admin import queues as queues_module
 from scheduler.errors import InvalidNameError, ValidationError
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 from tests.test_cli_common import lease_all, make_dead
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.conftest import running, wait_until
+from tests.helpers import running, wait_until
 from tests.test_cli_common import (
     PREFIX,
     Run,

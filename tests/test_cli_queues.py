@@ -10,7 +10,7 @@ from scheduler import JobSpec, JobState, Scheduler
 from scheduler.admin import Overview, QueueStatus, WorkerInfo
 from scheduler.cli.queues import RETRY_BATCH
 from scheduler.cli.status import render_overview
-from tests.conftest import running, wait_until
+from tests.helpers import running, wait_until
 from tests.test_cli_common import (
     Run,
     as_json,

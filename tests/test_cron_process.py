@@ -20,7 +20,7 @@ from scheduler import JobState, Scheduler
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.devserver import DevServer
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.cron_app:app"

@@ -17,7 +17,7 @@ from scheduler import Scheduler, Worker
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.cron import CronRunner, Schedule
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 
 def jobs_of(app: Scheduler, queue: str = "default") -> dict[str, JobRecord]:

@@ -18,7 +18,7 @@ from scheduler import Backoff, Scheduler, Worker
 from scheduler.devserver import DevServer
 from scheduler.metrics import QueueCollector, WorkerMetrics, start_metrics_server
 from scheduler.worker.execution import LeasedJob
-from tests.conftest import running, wait_until
+from tests.helpers import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Backoff(base=0.01, maximum=0.02)

@@ -29,7 +29,7 @@ def test_wheel_contains_scripts_and_runs_one(tmp_path: Path, redis_server: DevSe
     # Build from a copy, so no build/ directory is left in (or reused from) the checkout.
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     for name in ("scheduler", "lua"):
         shutil.copytree(
@@ -54,10 +54,11 @@ def test_wheel_contains_scripts_and_runs_one(tmp_path: Path, redis_server: DevSe
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "dist").glob("scheduler-*.whl"))
+    wheel = next((tmp_path / "dist").glob("redis_priority_scheduler-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "scheduler/lua/enqueue.lua" in names and "scheduler/lua/lib/record.lua" in names
     assert "scheduler/py.typed" in names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     # Run without site processing, so the editable install's finder is not active:
@@ -86,3 +87,17 @@ def test_loader_prunes_unused_library_functions_but_keeps_dependencies() -> None
     assert "local function promote_due(" not in heartbeat  # maintenance is lease-only
     assert "local function to_dead(" in lease  # used by reap_expired, kept transitively
     assert "local function rec_decode(" in heartbeat and "REC_PATTERN" in heartbeat
+
+
+def test_version_names_the_distribution() -> None:
+    # The distribution is redis-priority-scheduler; the import package and command stay scheduler.
+    import importlib.metadata
+
+    from click.testing import CliRunner
+
+    from scheduler.cli import cli
+
+    version = importlib.metadata.version("redis-priority-scheduler")
+    result = CliRunner().invoke(cli, ["--version"], prog_name="scheduler")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"scheduler, version {version}"

@@ -10,7 +10,7 @@ import redis
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.record import JobOptions, JobState, parse_record
 from scheduler.backend.scripts import SCRIPT_NAMES, EnqueueItem, Scripts, load_script_text
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 OPTS = JobOptions(max_attempts=2, lease_ms=60_000, result_ttl_ms=3_600_000, dead_ttl_ms=-1)
 

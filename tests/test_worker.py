@@ -19,7 +19,7 @@ from scheduler import (
     Worker,
 )
 from scheduler.backend.scripts import EnqueueItem
-from tests.conftest import running, wait_until
+from tests.helpers import running, wait_until
 
 FAST = Backoff(base=0.01, maximum=0.02)
 

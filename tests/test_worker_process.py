@@ -14,7 +14,7 @@ import pytest
 
 from scheduler import JobState, Scheduler
 from scheduler.devserver import DevServer
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

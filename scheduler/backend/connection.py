@@ -1,6 +1,6 @@
 """Redis client construction.
 
-Two traps of redis-py 8 shape this module (DESIGN.md section 9):
+Two traps of redis-py 8 shape this module (docs/design.md, "Retries by redis-py and idempotency"):
 
 * Retries: redis-py re-sends a command after a timeout or connection error.
   All our scripts are idempotent under such a repeat (see

@@ -24,8 +24,8 @@ key                    type       contents
 ``P:{Q}:lreq:<R>``     STRING     short-lived reply cache of lease request ``R``
 =====================  =========  ==============================================
 
-Cross-queue registries (separate keys, updated non-atomically, as DESIGN.md
-section 8 allows): ``P:queues`` (SET of queue names), ``P:workers`` (ZSET of
+Cross-queue registries (separate keys, updated non-atomically, see docs/design.md
+"Redis Cluster"): ``P:queues`` (SET of queue names), ``P:workers`` (ZSET of
 worker ids scored by last heartbeat, ms), ``P:worker:<id>`` (HASH of worker
 details, with a TTL).
 

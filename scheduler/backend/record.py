@@ -3,8 +3,8 @@
 A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
 separator). The Lua side (``lua/lib/record.lua``) reads and writes the same
 layout. One hash entry per job -- rather than one Redis key per job -- keeps
-every key a script touches fixed and declared in ``KEYS`` (DESIGN.md
-section 8), and costs less memory than a key per job.
+every key a script touches fixed and declared in ``KEYS`` (docs/design.md,
+"Redis Cluster"), and costs less memory than a key per job.
 
 =====  ============  ======================================================
 index  field         meaning

@@ -29,12 +29,11 @@ import click
 import redis
 from rich.console import Console
 
+from scheduler import defaults
 from scheduler.app import Scheduler
 from scheduler.errors import JobNotFoundError, SchedulerError, ValidationError
 
 __all__ = [
-    "DEFAULT_PREFIX",
-    "DEFAULT_URL",
     "CliConfig",
     "CliError",
     "CliUsageError",
@@ -49,9 +48,6 @@ __all__ = [
     "redact_url",
 ]
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_PREFIX = "sched"
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -59,8 +55,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class CliConfig:
     """Connection settings of one CLI invocation (``ctx.obj``)."""
 
-    url: str = DEFAULT_URL
-    prefix: str = DEFAULT_PREFIX
+    url: str = defaults.REDIS_URL
+    prefix: str = defaults.PREFIX
     app: Scheduler | None = None
 
 
@@ -176,14 +172,14 @@ def admin_command(
             default=None,
             expose_value=False,
             callback=_set_prefix,
-            help=f"Key prefix [env SCHEDULER_PREFIX; default {DEFAULT_PREFIX!r}].",
+            help=f"Key prefix [env SCHEDULER_PREFIX; default {defaults.PREFIX!r}].",
         )(f)
         f = click.option(
             "--url",
             default=None,
             expose_value=False,
             callback=_set_url,
-            help="Redis URL [env REDIS_URL; default redis://127.0.0.1:6379/0].",
+            help=f"Redis URL [env REDIS_URL; default {defaults.REDIS_URL}].",
         )(f)
         command = group.command(name, **kwargs)(f)
         # The shared options go last in --help, after the command's own.

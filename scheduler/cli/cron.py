@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from scheduler import defaults
 from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
 from scheduler.errors import ValidationError
 
@@ -29,7 +30,7 @@ __all__ = ["cron_command"]
 @click.option(
     "--max-block",
     type=click.FloatRange(min=0.1),
-    default=30.0,
+    default=defaults.MAX_BLOCK,
     show_default=True,
     help="Longest single wait on Redis, seconds (changes wake it earlier).",
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from scheduler import defaults
 from scheduler.cli.common import admin_command, echo_json, fail, get_app, parse_duration
 from scheduler.task import EnqueueOptions
 
@@ -42,7 +43,7 @@ def register(cli: click.Group) -> None:
     @click.argument("task")
     @click.option("--args", "args_json", default=None, help="Positional arguments, a JSON array.")
     @click.option("--kwargs", "kwargs_json", default=None, help="Keyword arguments, a JSON object.")
-    @click.option("-q", "--queue", default=None, help="Queue [default: 'default'].")
+    @click.option("-q", "--queue", default=None, help=f"Queue [default: {defaults.QUEUE!r}].")
     @click.option("--job-id", default=None, help="Job id; an existing id is left as it is.")
     @click.option("--delay", default=None, help="Run no earlier than this from now: 30, 5m, 2h.")
     @click.option("--at", "at", default=None, help="ETA, ISO 8601 (no offset = local time).")
@@ -50,8 +51,15 @@ def register(cli: click.Group) -> None:
     @click.option("--weight", type=float, default=None, help="Priority input weight (>= 0).")
     @click.option("--time", type=float, default=None, help="Priority input: estimated seconds.")
     @click.option("--resource", type=float, default=None, help="Priority input resource (> 0).")
-    @click.option("--max-attempts", type=int, default=None, help="Leases before dead [3].")
-    @click.option("--lease", default=None, help="Lease duration (visibility timeout) [60s].")
+    @click.option(
+        "--max-attempts",
+        type=int,
+        default=None,
+        help=f"Leases before dead [{defaults.MAX_ATTEMPTS}].",
+    )
+    @click.option(
+        "--lease", default=None, help=f"Lease duration (visibility timeout) [{defaults.LEASE:g}s]."
+    )
     @click.option("--meta", "meta_json", default=None, help="Metadata kept with the job (JSON).")
     def enqueue(
         task: str,
@@ -74,7 +82,7 @@ def register(cli: click.Group) -> None:
 
         Priority is --priority, or weight * time / resource from the inputs
         given (others default to 1). The app's per-task defaults are not
-        known here: the CLI's defaults (3 attempts, 60 s lease) apply unless
+        known here: the library's defaults, shown below, apply unless
         given.
         """
         if delay is not None and at is not None:

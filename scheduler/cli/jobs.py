@@ -15,6 +15,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from scheduler import defaults
 from scheduler.admin import LISTABLE_STATES, list_jobs
 from scheduler.app import Scheduler
 from scheduler.backend.record import JobState
@@ -118,7 +119,7 @@ def _show(info: JobInfo, now: datetime) -> None:
         out.print(Text(tb.rstrip()))
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested function per click command, counted together
     """Add the ``jobs`` and ``job`` command groups to ``cli``."""
 
     @cli.group("jobs")
@@ -136,7 +137,9 @@ def register(cli: click.Group) -> None:
         help="ready: run order; delayed/failed: by ETA; leased: by lease deadline; "
         "dead/succeeded/cancelled: by time finished.",
     )
-    @click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
+    @click.option(
+        "-n", "--limit", type=click.IntRange(min=1), default=defaults.LIST_LIMIT, show_default=True
+    )
     @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
     def list_command(queue: str, state: str, limit: int, offset: int, as_json: bool) -> None:
         """Jobs of a queue in one state, in the order that matters for it."""

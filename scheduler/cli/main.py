@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from scheduler import defaults
 from scheduler.cli.admin import register_admin_commands
-from scheduler.cli.common import DEFAULT_PREFIX, DEFAULT_URL, CliConfig
+from scheduler.cli.common import CliConfig
 from scheduler.cli.cron import cron_command
 from scheduler.cli.runtime import setup_logging
 from scheduler.cli.worker import worker_command
@@ -14,19 +15,19 @@ __all__ = ["cli", "main", "setup_logging"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="scheduler")
+@click.version_option(package_name="redis-priority-scheduler")
 # -- admin connection options (shared by the admin commands; scheduler/cli/common.py)
 @click.option(
     "--url",
     envvar="REDIS_URL",
-    default=DEFAULT_URL,
+    default=defaults.REDIS_URL,
     show_default=True,
     help="Redis URL of the admin commands [env REDIS_URL].",
 )
 @click.option(
     "--prefix",
     envvar="SCHEDULER_PREFIX",
-    default=DEFAULT_PREFIX,
+    default=defaults.PREFIX,
     show_default=True,
     help="Key prefix of the admin commands [env SCHEDULER_PREFIX].",
 )

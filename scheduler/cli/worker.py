@@ -138,7 +138,8 @@ def worker_command(
             from scheduler.metrics import start_metrics_server
         except ImportError:
             raise click.UsageError(
-                "--metrics-port needs prometheus-client: pip install 'scheduler[metrics]'"
+                "--metrics-port needs prometheus-client: "
+                "pip install 'redis-priority-scheduler[metrics]'"
             ) from None
         try:
             metrics_server = start_metrics_server(worker, metrics_port, addr=metrics_addr)

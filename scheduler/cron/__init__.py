@@ -1,4 +1,4 @@
-"""Cron and interval schedules (issue 3; DESIGN.md section 6).
+"""Cron and interval schedules (``docs/cron.md``).
 
 Declare schedules in code with :meth:`scheduler.Scheduler.cron` and
 :meth:`scheduler.Scheduler.every`; manage stored ones through

@@ -241,7 +241,7 @@ class Worker:
                 self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
 
-    def _loop(self, waiter: Waiter, heart: Heartbeater) -> None:
+    def _loop(self, waiter: Waiter, heart: Heartbeater) -> None:  # noqa: C901 -- one dispatch loop; its pacing state lives in locals
         capacity = self.concurrency + self.prefetch
         may_have_work = True
         next_due = 0.0  # monotonic time of the next ETA / lease deadline
