@@ -19,7 +19,7 @@ from scheduler.backend.waiting import FAKE_SLICE
 from scheduler.backend.workers import WORKER_TTL
 from scheduler.loading import import_app
 from scheduler.worker.execution import TaskApp, load_task_app
-from tests.conftest import wait_until
+from tests.helpers import wait_until
 
 WORKER_DIR = Path(__file__).resolve().parent.parent / "scheduler" / "worker"
 
