@@ -38,7 +38,8 @@ __all__ = [
 
 
 class IdSource:
-    """Random job ids: 16 URL-safe characters (96 random bits), drawn 256 at a
+    """Random job ids: 16 URL-safe characters (about 96 random bits; never a
+    leading ``-``, which a command line would read as an option), drawn 256 at a
     time from ``os.urandom``: 12 random
     bytes are exactly 16 base64 characters, so one ``urandom`` and one
     encoding serve a block of ids. Thread-safe."""
@@ -58,7 +59,10 @@ class IdSource:
                 self._pos = 0
             start = self._pos
             self._pos += 16
-            return self._text[start : start + 16]
+            job_id = self._text[start : start + 16]
+        # An id starting with "-" reads as an option on a command line
+        # (``scheduler job show -x...``): never start with one.
+        return "_" + job_id[1:] if job_id[0] == "-" else job_id
 
 
 @attrs.define

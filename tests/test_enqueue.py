@@ -175,3 +175,13 @@ def test_job_lookup(app: Scheduler) -> None:
         app.job("missing")
     with pytest.raises(InvalidNameError):
         app.job("bad id")
+
+
+def test_generated_ids_never_start_with_a_dash() -> None:
+    """An id like ``-x...`` would read as an option in ``scheduler job show ID``."""
+    from scheduler.building import IdSource
+
+    ids = IdSource()
+    drawn = [ids.next() for _ in range(20_000)]
+    assert all(len(i) == 16 and not i.startswith("-") for i in drawn)
+    assert len(set(drawn)) == len(drawn)
