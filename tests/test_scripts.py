@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from scheduler.backend.keys import QueueKeys
-from scheduler.backend.record import JobOptions, JobState, parse_record
 from scheduler.backend.lualoader import script_header
+from scheduler.backend.record import JobOptions, JobState, parse_record
 from scheduler.backend.scripts import SCRIPT_NAMES, EnqueueItem, Scripts, load_script_text
 from tests.conftest import wait_until
 

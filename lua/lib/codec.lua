@@ -30,7 +30,7 @@ local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F
 -- largest integer a Lua number holds exactly, so the width never overflows.
 local SEQ_DIGITS, B62 = 9, '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 -- One string.match splits a record (much cheaper than a find/sub loop).
-local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', 15) .. '(.*)$'
+local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', REC_FIELDS - 1) .. '(.*)$'
 
 -- Decode a record into a table of REC_FIELDS strings; nil if malformed or
 -- not of version REC_VERSION (see above).

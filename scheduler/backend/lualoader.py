@@ -26,8 +26,9 @@ Pruning: Redis runs a script's whole chunk on every EVALSHA, so each
 0.3 us each on the machine measured (``docs/benchmarks.md``), some 10 us per
 call for all the libraries. The loader therefore keeps only the library
 definitions a script uses, directly or through other kept definitions
-(matched by identifier, ignoring comments and string literals). A ``local`` line defining several names is kept whole when any of
-them is used. Kept blocks stay in their libraries' order, so every
+(matched by identifier, ignoring comments and string literals). A
+``local`` line defining several names is kept whole when any of them is
+used. Kept blocks stay in their libraries' order, so every
 definition is still made before it can be used. Pruned constants also keep
 each script's main chunk well under Lua's limit of 200 locals.
 """
@@ -51,7 +52,9 @@ _FUNCTION_RE = re.compile(r"^local function ([A-Za-z_][A-Za-z0-9_]*)\(")
 _NAMES_RE = re.compile(r"^local ([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=")
 _TOP_LEVEL_RE = re.compile(r"^local ")
 # Identifiers outside comments and string literals (group 1).
-_TOKEN_RE = re.compile(r"""--[^\n]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|([A-Za-z_][A-Za-z0-9_]*)""")
+_TOKEN_RE = re.compile(
+    r"""--[^\n]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|([A-Za-z_][A-Za-z0-9_]*)"""
+)
 
 
 def _identifiers(text: str) -> set[str]:
@@ -101,7 +104,7 @@ def _blocks(path: str) -> tuple[tuple[frozenset[str], str], ...]:
     """Split library ``path`` into top-level blocks ``(names defined, text)``:
     each ``local`` line with what follows it up to the next top-level
     ``local``, and the comment lines right above it; the file's leading
-    comments (names: empty) first. Include lines are left out."""
+    comments (names: empty; kept) first, up to a blank line. Include lines are left out."""
     blocks: list[tuple[frozenset[str], list[str]]] = [(frozenset(), [])]
     for line in _INCLUDE_RE.sub("", read_lua(path)).splitlines(keepends=True):
         if _TOP_LEVEL_RE.match(line):
@@ -109,8 +112,6 @@ def _blocks(path: str) -> tuple[tuple[frozenset[str], str], ...]:
             start = len(previous)
             while start > 0 and previous[start - 1].startswith("--"):
                 start -= 1
-            if len(blocks) == 1:
-                start = len(previous)  # the file's header stays in the first block
             blocks.append((_defined(line), [*previous[start:], line]))
             del previous[start:]
         else:

@@ -390,9 +390,7 @@ class Scripts:
         n = len(items)
         return ScriptCall("complete", qk.standard(), args, lambda r: _codes(r, n, _COMPLETE))
 
-    def complete(
-        self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
-    ) -> list[CompleteCode]:
+    def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[CompleteCode]:
         """Record successes ``(job_id, token, result_json)``; a :class:`CompleteCode` per job."""
         return self._do(self.complete_call(qk, items))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from scheduler.backend.codes import HeartbeatCode
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import Scripts
 from scheduler.worker.execution import LeasedJob
@@ -19,6 +20,9 @@ from scheduler.worker.execution import LeasedJob
 __all__ = ["Heartbeater"]
 
 log = logging.getLogger("scheduler.worker")
+
+# Heartbeat replies meaning the lease is no longer ours (a deadline is > 1).
+_LOST = (HeartbeatCode.LOST, HeartbeatCode.GONE)
 
 
 class Heartbeater:
@@ -123,7 +127,7 @@ class Heartbeater:
             # in flight can have lost its lease.
             current = {id(j) for j in self._snapshot()}
             for job, code in zip(jobs, codes, strict=True):
-                if code <= 0 and id(job) in current:
+                if code in _LOST and id(job) in current:
                     job.lost = True
                     log.warning(
                         "job %s task=%s queue=%s attempt=%d lease lost (%s); "
@@ -132,7 +136,9 @@ class Heartbeater:
                         job.task,
                         queue,
                         job.attempt,
-                        "job gone" if code < 0 else "expired, cancelled or re-leased",
+                        "job gone"
+                        if code == HeartbeatCode.GONE
+                        else "expired, cancelled or re-leased",
                     )
         now = time.monotonic()
         if now >= self._next_registry:
