@@ -16,7 +16,7 @@
 -- Errors: none.
 -- Events: cancelled.
 
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
 --@include lib/signals.lua

@@ -20,7 +20,7 @@
 -- Events: succeeded (one entry for the call's recorded jobs).
 
 --@include lib/batch.lua
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/expiry.lua
 --@include lib/keys.lua

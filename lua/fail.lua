@@ -21,7 +21,7 @@
 -- Errors: "ERR scheduler: bad argument count".
 -- Events: retried (detail: the attempt), dead.
 
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
 --@include lib/queue.lua

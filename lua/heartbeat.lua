@@ -18,7 +18,7 @@
 -- Events: none.
 
 --@include lib/batch.lua
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
 --@include lib/transitions.lua

@@ -24,12 +24,12 @@
 --            due, or all N were leased; -1 = nothing pending); a worker
 --            that leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
---   idK, recordK  each leased job and its new record (see lib/codec.lua)
+--   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
 -- Events: leased; and from maintenance: promoted, expired, dead.
 
 --@include lib/batch.lua
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/expiry.lua
 --@include lib/maintenance.lua
 --@include lib/queue.lua

@@ -11,7 +11,7 @@
 -- Errors: "ERR scheduler: bad arguments".
 -- Events: none.
 
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/keys.lua
 
 local sets = {ready = K_READY, delayed = K_DELAYED, leased = K_LEASED, dead = K_DEAD, done = K_DONE}

@@ -16,7 +16,7 @@
 -- Errors: none.
 -- Events: reprioritized (detail: the new priority).
 
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
 --@include lib/queue.lua

@@ -11,7 +11,7 @@
 -- Errors: none.
 -- Events: promoted (detail "manual").
 
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
 --@include lib/queue.lua

@@ -53,9 +53,9 @@ def lua_name(prefix: str, field: str) -> str:
 
 
 def test_job_record_fields_match_lua_codec() -> None:
-    consts = lua_constants(read_lua("lib/codec.lua"), "F_")
+    consts = lua_constants(read_lua("lib/record.lua"), "F_")
     assert consts == {lua_name("F_", name): str(i + 1) for i, name in enumerate(FIELDS)}
-    sizes = lua_constants(read_lua("lib/codec.lua"), "REC_")
+    sizes = lua_constants(read_lua("lib/record.lua"), "REC_")
     assert sizes["REC_FIELDS"] == str(len(FIELDS))
     assert sizes["REC_VERSION"] == f"'{record.VERSION}'"
 

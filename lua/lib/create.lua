@@ -2,7 +2,7 @@
 --
 -- KEYS: writes jobs, ready or delayed, meta (seq), events (lib/keys.lua).
 -- ARGV: none of its own. Events: create_job writes "enqueued".
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/keys.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
@@ -12,7 +12,7 @@
 -- enqueue.lua's ARGV; `seq` its sequence number; `due` its ETA in ms (Lua
 -- number; <= now means ready at once). One positional constructor (the
 -- cheapest table to build); each line names its field, in the order of
--- lib/codec.lua (tests/test_record_layout.py checks it).
+-- lib/record.lua (tests/test_record_layout.py checks it).
 local function new_record(seq, task, payload, priority, inputs, options, meta, due, now)
   local f = {
     REC_VERSION,     -- F_VERSION

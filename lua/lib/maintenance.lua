@@ -3,7 +3,7 @@
 -- KEYS: writes jobs, ready, delayed, leased, dead, wake, events, stats
 -- (lib/keys.lua). ARGV: none of its own. Events: promoted, expired, dead.
 --@include lib/batch.lua
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/keys.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua

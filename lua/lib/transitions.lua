@@ -3,7 +3,7 @@
 --
 -- KEYS: writes jobs, ready, delayed, leased, dead, done (lib/keys.lua).
 -- ARGV: none of its own. Events: to_dead writes "dead" (lib/signals.lua).
---@include lib/codec.lua
+--@include lib/record.lua
 --@include lib/keys.lua
 --@include lib/signals.lua
 --@include lib/util.lua

@@ -120,7 +120,7 @@ def _blocks(path: str) -> tuple[tuple[frozenset[str], str], ...]:
 
 
 def library_definitions(path: str) -> frozenset[str]:
-    """The names library ``path`` (e.g. ``"lib/codec.lua"``) defines."""
+    """The names library ``path`` (e.g. ``"lib/record.lua"``) defines."""
     return frozenset(name for names, _ in _blocks(path) for name in names)
 
 

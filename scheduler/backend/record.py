@@ -7,7 +7,7 @@ section 8), and costs less memory than a key per job.
 
 The layout is defined once, by :data:`FIELDS`; the index constants
 (``I_STATE``, ...) are derived from it, as is the worker's hot-path decoder
-:func:`split_leased`. The Lua side (``lua/lib/codec.lua``) names the same
+:func:`split_leased`. The Lua side (``lua/lib/record.lua``) names the same
 fields ``F_<NAME>`` (1-based: ``F_STATE`` is 2) and builds new records in
 the same order (``lua/lib/create.lua``); ``tests/test_record_layout.py``
 parses the Lua and checks both sides agree.
@@ -16,7 +16,7 @@ Version: every reader checks the version field. Python raises
 :class:`ValueError` naming the job; Lua's ``rec_decode`` answers nil, which
 the scripts treat as "no usable job" (reported as gone, skipped by batch
 passes) so that one damaged record never stops a whole call (see
-``lua/lib/codec.lua``).
+``lua/lib/record.lua``).
 
 =====  ============  ======================================================
 index  field         meaning

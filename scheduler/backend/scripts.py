@@ -2,7 +2,7 @@
 
 The scripts are files in the repository's top-level ``lua/`` directory,
 loaded by :mod:`scheduler.backend.lualoader` (includes expanded, unused library
-functions pruned), so shared code (record codec, transitions) exists once.
+definitions pruned), so shared code (record codec, transitions) exists once.
 
 Scripts run through redis-py :class:`~redis.commands.core.Script` objects:
 EVALSHA, falling back to SCRIPT LOAD on ``NOSCRIPT`` (e.g. after a Redis

@@ -1,4 +1,4 @@
--- lib/codec.lua -- library: the job record codec and ready-set ordering (not run on its own).
+-- lib/record.lua -- library: the job record codec and ready-set ordering (not run on its own).
 --
 -- KEYS: none. ARGV: none. Includes: none.
 --
