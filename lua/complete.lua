@@ -4,7 +4,8 @@
 -- stored, lease removed, record kept until finished + result_ttl (then
 -- deleted by a later call's bounded expiry pass), id published on the
 -- "finished" channel. A stale token is refused and nothing is recorded.
--- Idempotent: repeating a call that already succeeded reports 2.
+-- Idempotent: repeating a call that already succeeded reports
+-- COMPLETE_ALREADY_RECORDED.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, leased, done, events, stats.
@@ -12,15 +13,22 @@
 -- ARGV[2]  expiry batch: max expired finished/dead records deleted per set
 -- ARGV[3]  N, number of jobs (integer >= 0)
 -- then N triples: job id, lease token, result (JSON text)
--- Returns: an array of N integers: 1 = recorded, 2 = already recorded by an
---   earlier run of this call, 0 = stale lease (refused), -1 = job gone.
+-- Returns: an array of N integers (lib/codes.lua COMPLETE_*):
+--   COMPLETE_RECORDED, COMPLETE_ALREADY_RECORDED (by an earlier run of this
+--   call), COMPLETE_STALE (lease lost: refused), COMPLETE_GONE (no such job).
 -- Errors: "ERR scheduler: bad argument count".
+-- Events: succeeded (one entry for the call's recorded jobs).
 
---@include lib/util.lua
---@include lib/keys.lua
+--@include lib/batch.lua
 --@include lib/record.lua
+--@include lib/codes.lua
+--@include lib/expiry.lua
+--@include lib/keys.lua
+--@include lib/signals.lua
+--@include lib/transitions.lua
+--@include lib/util.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local expire_batch = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 if not (n and expire_batch) or #ARGV ~= 3 + 3 * n then
@@ -34,28 +42,27 @@ local out, seen = {}, {}
 local hset, zdone, finished = {}, {}, {}
 for i = 1, n do
   local b = 4 + 3 * (i - 1)
-  local id, token = ids[i], ARGV[b + 1]
+  local id = ids[i]
   local f = recs[i] and rec_decode(recs[i])
+  local status = f and lease_status(f, ARGV[b + 1])
   if not f then
-    out[i] = -1
-  elseif f[F_TK] ~= token then
-    out[i] = 0
-  elseif f[F_ST] == 'S' or seen[id] then
-    out[i] = 2
-  elseif f[F_ST] ~= 'L' then
-    out[i] = 0
+    out[i] = COMPLETE_GONE
+  elseif status == 'succeeded' or (status == 'held' and seen[id]) then
+    out[i] = COMPLETE_ALREADY_RECORDED
+  elseif status ~= 'held' then
+    out[i] = COMPLETE_STALE
   else
     seen[id] = true
     local _, _, rttl = rec_options(f)
-    f[F_ST] = 'S'
-    f[F_FIN] = int(now)
-    f[F_OUT] = ARGV[b + 2]
+    f[F_STATE] = 'S'
+    f[F_FINISHED_MS] = int(now)
+    f[F_OUTCOME] = ARGV[b + 2]
     hset[#hset + 1] = id
     hset[#hset + 1] = rec_encode(f)
     zdone[#zdone + 1] = now + rttl
     zdone[#zdone + 1] = id
     finished[#finished + 1] = id
-    out[i] = 1
+    out[i] = COMPLETE_RECORDED
   end
 end
 if #finished > 0 then

@@ -32,24 +32,27 @@
 --   due_ms    when the job becomes ready, ms (fire time + jitter; may be later
 --             than now: the job is then delayed)
 --   meta      JSON object text: schedule, fire_at, misfire policy, missed
--- Returns: {1, created, now}: applied; `created` jobs were created (a job
+-- Returns: (codes: lib/codes.lua FIRE_*)
+--   {FIRE_FIRED, created, now}: applied; `created` jobs were created (a job
 --   whose id existed is not re-created); now = server time, ms.
---   {0, current}: stale, nothing written: the stored next fire time is no
+--   {FIRE_STALE, current}: stale, nothing written: the stored next fire time is no
 --   longer ARGV[4] (another cron process fired it) or the schedule changed,
 --   was paused or removed; current = the stored next fire time, or -1.
---   {2, now}: a fire time (or ARGV[4]) is later than the server clock;
+--   {FIRE_EARLY, now}: a fire time (or ARGV[4]) is later than the server clock;
 --   nothing written.
 -- Errors: "ERR scheduler: bad argument count", "ERR scheduler: next fire
 --   time must be later than the expected one".
+-- Events: enqueued (one entry per created job).
 
---@include lib/util.lua
---@include lib/keys.lua
---@include lib/record.lua
+--@include lib/codes.lua
 --@include lib/create.lua
-local K_SCHEDULES, K_CRON = KEYS[11], KEYS[12]
+--@include lib/queue.lua
 --@include lib/schedule.lua
+--@include lib/signals.lua
+--@include lib/util.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+local K_SCHEDULES, K_CRON = KEYS[11], KEYS[12]
+events_init(tonumber(ARGV[1]))
 local id, digest, expected, new_next = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local missed = tonumber(ARGV[6])
 local n = tonumber(ARGV[12])
@@ -63,16 +66,16 @@ if new_next ~= '' and tonumber(new_next) <= expected then
 end
 
 local score = redis.call('ZSCORE', K_CRON, id)
-if not score then return {0, -1} end
-if tonumber(score) ~= expected then return {0, score} end
+if not score then return {FIRE_STALE, -1} end
+if tonumber(score) ~= expected then return {FIRE_STALE, score} end
 local rec = redis.call('HGET', K_SCHEDULES, id)
 local f = rec and sched_decode(rec)
-if not f or f[S_ST] ~= 'A' or f[S_DIG] ~= digest then return {0, score} end
+if not f or f[S_STATUS] ~= 'A' or f[S_DIGEST] ~= digest then return {FIRE_STALE, score} end
 
 local now = now_ms()
-if expected > now then return {2, now} end
+if expected > now then return {FIRE_EARLY, now} end
 for i = 0, n - 1 do
-  if tonumber(ARGV[BASE + i * GROUP + 1]) > now then return {2, now} end
+  if tonumber(ARGV[BASE + i * GROUP + 1]) > now then return {FIRE_EARLY, now} end
 end
 
 local aging = queue_aging()
@@ -86,13 +89,13 @@ for i = 0, n - 1 do
 end
 if n > 0 then
   local last = BASE + (n - 1) * GROUP
-  f[S_LAST] = ARGV[last + 1]
-  f[S_LJOB] = ARGV[last]
+  f[S_LAST_FIRE] = ARGV[last + 1]
+  f[S_LAST_JOB] = ARGV[last]
 end
 f[S_FIRED] = int(tonumber(f[S_FIRED]) + created)
 f[S_MISSED] = int(tonumber(f[S_MISSED]) + missed)
-f[S_ST] = sched_activate(id, new_next)
+f[S_STATUS] = sched_activate(K_CRON, id, new_next)
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 count('enqueued', created)
 if created > 0 then wake() end
-return {1, created, now}
+return {FIRE_FIRED, created, now}

@@ -20,16 +20,18 @@
 --   delay_ms  delay in ms counted from the server's clock, or "" for none
 --   meta      JSON object text with caller metadata (e.g. cron origin), or ""
 --   (a job with neither, or whose due time has passed, is ready at once)
--- Returns: an array of N integers, 1 = created, 0 = already existed (or an
---   earlier group of this call had the same id).
+-- Returns: an array of N integers (lib/codes.lua ENQUEUE_*): ENQUEUE_CREATED,
+--   ENQUEUE_EXISTED (already existed, or an earlier group of this call had
+--   the same id).
 -- Errors: "ERR scheduler: bad argument count" if ARGV does not hold N groups.
+-- Events: enqueued (one entry for the call's new jobs).
 
---@include lib/util.lua
---@include lib/keys.lua
---@include lib/record.lua
+--@include lib/batch.lua
+--@include lib/codes.lua
 --@include lib/create.lua
+--@include lib/signals.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 local GROUP = 9
 if not n or n < 1 or #ARGV ~= 2 + n * GROUP then
@@ -45,10 +47,10 @@ local created, fresh, seen = {}, {}, {}
 for i = 1, n do
   -- A repeated id within one call is created once, like a repeated call.
   if existing[i] or seen[ids[i]] then
-    created[i] = 0
+    created[i] = ENQUEUE_EXISTED
   else
     seen[ids[i]] = true
-    created[i] = 1
+    created[i] = ENQUEUE_CREATED
     fresh[#fresh + 1] = i
   end
 end
@@ -67,7 +69,7 @@ for k, i in ipairs(fresh) do
   local id = ids[i]
   local f = new_record(first + k - 1, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
                        ARGV[b + 5], ARGV[b + 8], due, now)
-  if f[F_ST] == 'D' then
+  if f[F_STATE] == 'D' then
     zdelayed[#zdelayed + 1] = due
     zdelayed[#zdelayed + 1] = rec_member(f, id)
   else

@@ -4,7 +4,9 @@
 -- retry delay is given, the job goes to the delayed set (state failed) with
 -- ETA = server time + delay and a new sequence number (it queues behind jobs
 -- of equal priority); otherwise it goes dead, keeping the error. A stale
--- token is refused. Idempotent: repeating an applied call reports 3.
+-- token is refused. Idempotent: repeating an applied call reports what it
+-- applied -- FAIL_ALREADY_RETRY_SCHEDULED (also once the retry was promoted
+-- to ready) or FAIL_ALREADY_DEAD.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, leased, delayed, dead, meta (seq), wake, events, stats.
@@ -12,15 +14,22 @@
 -- ARGV[2]  N, number of jobs (integer >= 0)
 -- then N groups of 4: job id, lease token, error record (JSON text),
 --   retry delay in ms (integer >= 0), or -1 = do not retry (dead now)
--- Returns: an array of N integers: 1 = will retry, 2 = dead, 3 = already
---   applied by an earlier run of this call, 0 = stale lease, -1 = job gone.
+-- Returns: an array of N integers (lib/codes.lua FAIL_*):
+--   FAIL_RETRY_SCHEDULED, FAIL_DEAD, FAIL_ALREADY_RETRY_SCHEDULED and
+--   FAIL_ALREADY_DEAD (applied by an earlier run of this call),
+--   FAIL_STALE (lease lost: refused), FAIL_GONE (no such job).
 -- Errors: "ERR scheduler: bad argument count".
+-- Events: retried (detail: the attempt), dead.
 
---@include lib/util.lua
---@include lib/keys.lua
 --@include lib/record.lua
+--@include lib/codes.lua
+--@include lib/keys.lua
+--@include lib/queue.lua
+--@include lib/signals.lua
+--@include lib/transitions.lua
+--@include lib/util.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 if not n or #ARGV ~= 2 + 4 * n then
   return redis.error_reply('ERR scheduler: bad argument count')
@@ -33,32 +42,33 @@ for i = 0, n - 1 do
   local id, token, err, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
   local rec = redis.call('HGET', K_JOBS, id)
   local f = rec and rec_decode(rec)
+  local status = f and lease_status(f, token)
   if not f then
-    out[i + 1] = -1
-  elseif f[F_TK] ~= token then
-    out[i + 1] = 0
-  elseif f[F_ST] == 'F' or f[F_ST] == 'X' then
-    out[i + 1] = 3
-  elseif f[F_ST] ~= 'L' then
-    out[i + 1] = 0
+    out[i + 1] = FAIL_GONE
+  elseif status == 'retrying' then
+    out[i + 1] = FAIL_ALREADY_RETRY_SCHEDULED
+  elseif status == 'dead' then
+    out[i + 1] = FAIL_ALREADY_DEAD
+  elseif status ~= 'held' then
+    out[i + 1] = FAIL_STALE
   else
     redis.call('ZREM', K_LEASED, id)
     finished = finished + 1
     local ma = rec_options(f)
-    if delay >= 0 and tonumber(f[F_AT]) < ma then
+    if delay >= 0 and tonumber(f[F_ATTEMPTS]) < ma then
       local eta = now + delay
-      f[F_ST] = 'F'
+      f[F_STATE] = 'F'
       f[F_SEQ] = format_seq(next_seq())
-      f[F_RDY] = int(eta)
-      f[F_OUT] = err
+      f[F_READY_MS] = int(eta)
+      f[F_OUTCOME] = err
       redis.call('ZADD', K_DELAYED, eta, rec_member(f, id))
       redis.call('HSET', K_JOBS, id, rec_encode(f))
-      emit('retried', id, f[F_AT])
+      emit('retried', id, f[F_ATTEMPTS])
       retried = retried + 1
-      out[i + 1] = 1
+      out[i + 1] = FAIL_RETRY_SCHEDULED
     else
       to_dead(f, id, now, err)
-      out[i + 1] = 2
+      out[i + 1] = FAIL_DEAD
     end
   end
 end

@@ -26,13 +26,16 @@
 --   paused   1 if the queue is paused (nothing leased), else 0
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
+-- Events: leased; and from maintenance: promoted, expired, dead.
 
---@include lib/util.lua
---@include lib/keys.lua
+--@include lib/batch.lua
 --@include lib/record.lua
+--@include lib/expiry.lua
 --@include lib/maintenance.lua
+--@include lib/queue.lua
+--@include lib/signals.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 local worker = ARGV[3]
 local cache_ms = tonumber(ARGV[4])
@@ -53,7 +56,7 @@ if cached then
   local recs = hmget_many(K_JOBS, ids)
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
-    if f and f[F_ST] == 'L' and f[F_WK] == worker then
+    if f and f[F_STATE] == 'L' and f[F_WORKER] == worker then
       reply[#reply + 1] = id
       reply[#reply + 1] = recs[i]
     end
@@ -79,7 +82,7 @@ if n > 0 then
   local valid = {}
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
-    if f and f[F_ST] == 'R' then valid[#valid + 1] = {id, f} end
+    if f and f[F_STATE] == 'R' then valid[#valid + 1] = {id, f} end
   end
   if #valid > 0 then
     local token = next_seqs(#valid)
@@ -87,10 +90,10 @@ if n > 0 then
     for k, item in ipairs(valid) do
       local id, f = item[1], item[2]
       local _, lease_ms = rec_options(f)
-      f[F_ST] = 'L'
-      f[F_AT] = int(tonumber(f[F_AT]) + 1)
-      f[F_TK] = int(token + k - 1)
-      f[F_WK] = worker
+      f[F_STATE] = 'L'
+      f[F_ATTEMPTS] = int(tonumber(f[F_ATTEMPTS]) + 1)
+      f[F_TOKEN] = int(token + k - 1)
+      f[F_WORKER] = worker
       local enc = rec_encode(f)
       hset[#hset + 1] = id
       hset[#hset + 1] = enc
@@ -99,7 +102,7 @@ if n > 0 then
       reply[#reply + 1] = id
       reply[#reply + 1] = enc
       leased[k] = id
-      attempts[k] = f[F_AT]
+      attempts[k] = f[F_ATTEMPTS]
     end
     call_many({'HSET', K_JOBS}, hset)
     call_many({'ZADD', K_LEASED}, zadd)

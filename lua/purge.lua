@@ -9,10 +9,10 @@
 -- ARGV[2]  LIMIT, max jobs deleted by this call (integer 1..1000)
 -- Returns: the number of jobs deleted by this call.
 -- Errors: "ERR scheduler: bad arguments".
+-- Events: none.
 
---@include lib/util.lua
---@include lib/keys.lua
 --@include lib/record.lua
+--@include lib/keys.lua
 
 local sets = {ready = K_READY, delayed = K_DELAYED, leased = K_LEASED, dead = K_DEAD, done = K_DONE}
 local key = sets[ARGV[1]]

@@ -12,10 +12,10 @@
 --          per second of waiting) for aging
 -- Returns: the previous value as a string ("0" when unset).
 -- Errors: "ERR scheduler: unknown setting", "ERR scheduler: bad value".
+-- Events: none.
 
---@include lib/util.lua
 --@include lib/keys.lua
---@include lib/record.lua
+--@include lib/signals.lua
 
 local name, value = ARGV[1], ARGV[2]
 local old = redis.call('HGET', K_META, name) or '0'

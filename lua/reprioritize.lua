@@ -11,24 +11,29 @@
 -- ARGV[2]  job id
 -- ARGV[3]  new priority, decimal float string (client-validated, finite)
 -- ARGV[4]  new priority inputs "weight,time,resource", or "" for explicit
--- Returns: 1 = changed, 0 = job not waiting (leased or finished), -1 = no such job.
+-- Returns: a lib/codes.lua REPRIORITIZE_* code: REPRIORITIZE_CHANGED,
+--   REPRIORITIZE_NOT_WAITING (leased or finished), REPRIORITIZE_NO_JOB.
+-- Errors: none.
+-- Events: reprioritized (detail: the new priority).
 
---@include lib/util.lua
---@include lib/keys.lua
 --@include lib/record.lua
+--@include lib/codes.lua
+--@include lib/keys.lua
+--@include lib/queue.lua
+--@include lib/signals.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local id = ARGV[2]
 local rec = redis.call('HGET', K_JOBS, id)
 local f = rec and rec_decode(rec)
-if not f then return -1 end
-local st = f[F_ST]
-if st ~= 'R' and st ~= 'D' and st ~= 'F' then return 0 end
-f[F_PRI] = ARGV[3]
-f[F_PIN] = ARGV[4]
+if not f then return REPRIORITIZE_NO_JOB end
+local st = f[F_STATE]
+if st ~= 'R' and st ~= 'D' and st ~= 'F' then return REPRIORITIZE_NOT_WAITING end
+f[F_PRIORITY] = ARGV[3]
+f[F_INPUTS] = ARGV[4]
 if st == 'R' then
   redis.call('ZADD', K_READY, ready_score(queue_aging(), f), rec_member(f, id))
 end
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('reprioritized', id, ARGV[3])
-return 1
+return REPRIORITIZE_CHANGED

@@ -4,22 +4,28 @@
 -- attempts reset to 0) and to failed jobs waiting for their retry ETA (run
 -- now, attempts kept). Each gets a new sequence number and ready time = now,
 -- so it queues behind jobs of equal priority. Ready, delayed and leased jobs
--- are left alone.
+-- are left alone. The lease token is cleared: a late report from the
+-- lease that ended is refused.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, ready, delayed, dead, done, meta (seq), wake, events.
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  N, number of job ids (integer >= 0)
 -- then N job ids
--- Returns: an array of N integers: 1 = requeued, 0 = not in a retryable
---   state, -1 = no such job.
+-- Returns: an array of N integers (lib/codes.lua RETRY_*): RETRY_REQUEUED,
+--   RETRY_NOT_RETRYABLE (not in a retryable state), RETRY_NO_JOB.
 -- Errors: "ERR scheduler: bad argument count".
+-- Events: retried (detail "manual").
 
---@include lib/util.lua
---@include lib/keys.lua
 --@include lib/record.lua
+--@include lib/codes.lua
+--@include lib/keys.lua
+--@include lib/queue.lua
+--@include lib/signals.lua
+--@include lib/transitions.lua
+--@include lib/util.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 if not n or #ARGV ~= 2 + n then
   return redis.error_reply('ERR scheduler: bad argument count')
@@ -32,9 +38,9 @@ for i = 1, n do
   local id = ARGV[2 + i]
   local rec = redis.call('HGET', K_JOBS, id)
   local f = rec and rec_decode(rec)
-  local st = f and f[F_ST]
+  local st = f and f[F_STATE]
   if not f then
-    out[i] = -1
+    out[i] = RETRY_NO_JOB
   elseif st == 'X' or st == 'C' or st == 'S' or st == 'F' then
     if st == 'X' then
       redis.call('ZREM', K_DEAD, id)
@@ -43,18 +49,18 @@ for i = 1, n do
     else
       redis.call('ZREM', K_DONE, id)
     end
-    if st ~= 'F' then f[F_AT] = '0' end
+    if st ~= 'F' then f[F_ATTEMPTS] = '0' end
     f[F_SEQ] = format_seq(next_seq())
-    f[F_RDY] = int(now)
-    f[F_FIN] = ''
-    f[F_WK] = ''
+    f[F_READY_MS] = int(now)
+    f[F_FINISHED_MS] = ''
+    end_lease(f)
     to_ready(f, id, aging)
     redis.call('HSET', K_JOBS, id, rec_encode(f))
     emit('retried', id, 'manual')
     moved = moved + 1
-    out[i] = 1
+    out[i] = RETRY_REQUEUED
   else
-    out[i] = 0
+    out[i] = RETRY_NOT_RETRYABLE
   end
 end
 if moved > 0 then wake() end

@@ -6,22 +6,29 @@
 --   jobs, delayed, ready, wake, events.
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  job id
--- Returns: 1 = promoted, 0 = job is not delayed, -1 = no such job.
+-- Returns: a lib/codes.lua RUN_NOW_* code: RUN_NOW_PROMOTED, RUN_NOW_NOT_DELAYED,
+--   RUN_NOW_NO_JOB.
+-- Errors: none.
+-- Events: promoted (detail "manual").
 
---@include lib/util.lua
---@include lib/keys.lua
 --@include lib/record.lua
+--@include lib/codes.lua
+--@include lib/keys.lua
+--@include lib/queue.lua
+--@include lib/signals.lua
+--@include lib/transitions.lua
+--@include lib/util.lua
 
-EVENTS_MAXLEN = tonumber(ARGV[1])
+events_init(tonumber(ARGV[1]))
 local id = ARGV[2]
 local rec = redis.call('HGET', K_JOBS, id)
 local f = rec and rec_decode(rec)
-if not f then return -1 end
-if f[F_ST] ~= 'D' and f[F_ST] ~= 'F' then return 0 end
+if not f then return RUN_NOW_NO_JOB end
+if f[F_STATE] ~= 'D' and f[F_STATE] ~= 'F' then return RUN_NOW_NOT_DELAYED end
 redis.call('ZREM', K_DELAYED, rec_member(f, id))
-f[F_RDY] = int(now_ms())
+f[F_READY_MS] = int(now_ms())
 to_ready(f, id, queue_aging())
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('promoted', id, 'manual')
 wake()
-return 1
+return RUN_NOW_PROMOTED

@@ -13,31 +13,33 @@
 --          schedule has no fire time left (it becomes ended)
 -- ARGV[4]  pub/sub channel announcing schedule changes (a channel, not a key)
 -- ARGV[5]  message published on it (the queue name)
--- Returns: 1 changed, 0 already in that state (resume: not paused),
---   -1 no such schedule.
+-- Returns: a lib/codes.lua PAUSE_* code: PAUSE_CHANGED, PAUSE_UNCHANGED (already
+--   in that state; resume: not paused), PAUSE_NO_SCHEDULE.
 -- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
+-- Events: none (announces on the ARGV[4] pub/sub channel instead).
+
+--@include lib/codes.lua
+--@include lib/schedule.lua
 
 local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
---@include lib/util.lua
---@include lib/schedule.lua
 
 local id, pause, next_ms = ARGV[1], ARGV[2], ARGV[3]
 if #ARGV ~= 5 or (pause ~= '0' and pause ~= '1') or (next_ms ~= '' and not tonumber(next_ms)) then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 local rec = redis.call('HGET', K_SCHEDULES, id)
-if not rec then return -1 end
+if not rec then return PAUSE_NO_SCHEDULE end
 local f = sched_decode(rec)
 if not f then return redis.error_reply('ERR scheduler: bad schedule record') end
 
 if pause == '1' then
-  if f[S_ST] == 'P' then return 0 end
-  f[S_ST] = 'P'
+  if f[S_STATUS] == 'P' then return PAUSE_UNCHANGED end
+  f[S_STATUS] = 'P'
   redis.call('ZREM', K_CRON, id)
 else
-  if f[S_ST] ~= 'P' then return 0 end
-  f[S_ST] = sched_activate(id, next_ms)
+  if f[S_STATUS] ~= 'P' then return PAUSE_UNCHANGED end
+  f[S_STATUS] = sched_activate(K_CRON, id, next_ms)
 end
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+return PAUSE_CHANGED

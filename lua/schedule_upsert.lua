@@ -18,13 +18,17 @@
 -- ARGV[5]  status if created: "A" (active) or "P" (paused)
 -- ARGV[6]  pub/sub channel announcing schedule changes (a channel, not a key)
 -- ARGV[7]  message published on it (the queue name)
--- Returns: {code, status}: code 1 created, 2 updated, 0 unchanged; status
+-- Returns: {code, status}: code (lib/codes.lua UPSERT_*) UPSERT_CREATED,
+--   UPSERT_UPDATED or UPSERT_UNCHANGED; status
 --   the schedule's status letter afterwards ("A", "P" or "E").
 -- Errors: "ERR scheduler: bad arguments", "ERR scheduler: bad schedule record".
+-- Events: none (announces on the ARGV[6] pub/sub channel instead).
+
+--@include lib/codes.lua
+--@include lib/schedule.lua
+--@include lib/util.lua
 
 local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
---@include lib/util.lua
---@include lib/schedule.lua
 
 local id, digest, def, next_ms, initial = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if #ARGV ~= 7 or (initial ~= 'A' and initial ~= 'P')
@@ -36,28 +40,41 @@ local now = now_ms()
 local rec = redis.call('HGET', K_SCHEDULES, id)
 if not rec then
   local status = initial
-  if status == 'A' then status = sched_activate(id, next_ms) end
-  local f = {'1', status, digest, '', '', '0', '0', int(now), int(now), def}
+  if status == 'A' then status = sched_activate(K_CRON, id, next_ms) end
+  -- One positional constructor; each line names its field, in the order of
+  -- lib/schedule.lua (tests/test_record_layout.py checks it).
+  local f = {
+    S_VERSION_1, -- S_VERSION
+    status,      -- S_STATUS
+    digest,      -- S_DIGEST
+    '',          -- S_LAST_FIRE
+    '',          -- S_LAST_JOB
+    '0',         -- S_FIRED
+    '0',         -- S_MISSED
+    int(now),    -- S_CREATED_MS
+    int(now),    -- S_UPDATED_MS
+    def,         -- S_DEFINITION
+  }
   redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
   redis.call('PUBLISH', ARGV[6], ARGV[7])
-  return {1, status}
+  return {UPSERT_CREATED, status}
 end
 
 local f = sched_decode(rec)
 if not f then return redis.error_reply('ERR scheduler: bad schedule record') end
-if f[S_DIG] == digest then
+if f[S_DIGEST] == digest then
   -- Unchanged. Repair an active schedule missing from the ZSET (keys lost).
-  if f[S_ST] == 'A' and not redis.call('ZSCORE', K_CRON, id) then
-    f[S_ST] = sched_activate(id, next_ms)
+  if f[S_STATUS] == 'A' and not redis.call('ZSCORE', K_CRON, id) then
+    f[S_STATUS] = sched_activate(K_CRON, id, next_ms)
     redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
   end
-  return {0, f[S_ST]}
+  return {UPSERT_UNCHANGED, f[S_STATUS]}
 end
 
-f[S_DIG] = digest
-f[S_DEF] = def
-f[S_UPDATED] = int(now)
-if f[S_ST] ~= 'P' then f[S_ST] = sched_activate(id, next_ms) end
+f[S_DIGEST] = digest
+f[S_DEFINITION] = def
+f[S_UPDATED_MS] = int(now)
+if f[S_STATUS] ~= 'P' then f[S_STATUS] = sched_activate(K_CRON, id, next_ms) end
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 redis.call('PUBLISH', ARGV[6], ARGV[7])
-return {2, f[S_ST]}
+return {UPSERT_UPDATED, f[S_STATUS]}

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from scheduler.backend import Backend
+from scheduler.backend.codes import CancelCode, ReprioritizeCode, RetryCode, RunNowCode
 from scheduler.backend.record import JobRecord, JobState
 from scheduler.errors import (
     JobCancelledError,
@@ -235,9 +236,9 @@ class Job:
             JobNotFoundError: no such job.
         """
         code = self.backend.scripts.cancel(self._keys, self.id, encode_error(reason, "Cancelled"))
-        if code < 0:
+        if code == CancelCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return code == 1
+        return code == CancelCode.CANCELLED
 
     def retry(self) -> bool:
         """Requeue a dead, cancelled, succeeded or failed-awaiting-retry job now.
@@ -246,9 +247,9 @@ class Job:
         Raises :class:`JobNotFoundError`.
         """
         code = self.backend.scripts.retry(self._keys, [self.id])[0]
-        if code < 0:
+        if code == RetryCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return code == 1
+        return code == RetryCode.REQUEUED
 
     def reprioritize(
         self,
@@ -265,16 +266,16 @@ class Job:
         """
         value, inputs = resolve_priority(priority, weight, time, resource)
         code = self.backend.scripts.reprioritize(self._keys, self.id, compact_float(value), inputs)
-        if code < 0:
+        if code == ReprioritizeCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return code == 1
+        return code == ReprioritizeCode.CHANGED
 
     def run_now(self) -> bool:
         """Make a delayed job ready now. False if it is not delayed."""
         code = self.backend.scripts.run_now(self._keys, self.id)
-        if code < 0:
+        if code == RunNowCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return code == 1
+        return code == RunNowCode.PROMOTED
 
 
 def _meta(text: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from scheduler import Scheduler
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES, CronScripts, FireJob
 from scheduler.backend.keys import QueueKeys
+from scheduler.backend.lualoader import script_header
 from scheduler.backend.record import JobState, parse_record
 from scheduler.backend.scripts import Scripts, load_script_text
 from scheduler.cron import Schedule
@@ -64,12 +65,13 @@ def fire(  # type: ignore[no-untyped-def]
     return cs.fire(qk, s.id, digest or s.digest, expected, new_next, missed, s.job, jobs)
 
 
-def test_every_cron_script_has_a_header_naming_keys_argv_and_returns() -> None:
+def test_every_cron_script_has_a_header_naming_keys_argv_returns_errors_and_events() -> None:
     for name in CRON_SCRIPT_NAMES:
-        head = "\n".join(load_script_text(name).splitlines()[:45])
+        head = script_header(name)
         assert head.startswith(f"-- {name}.lua -- "), name
         assert "KEYS[1" in head and "ARGV[1]" in head, name
-        assert "Returns:" in head and "Errors:" in head, name
+        for part in ("\n-- Returns: ", "\n-- Errors: ", "\n-- Events: "):
+            assert part in head, (name, part)
 
 
 def test_upsert_creates_then_leaves_an_equal_definition_alone(

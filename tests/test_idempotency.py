@@ -10,6 +10,7 @@ has a double effect.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,10 @@ import redis
 from redis.connection import Connection
 
 from scheduler import JobState, Scheduler
-from scheduler.backend.record import parse_record
+from scheduler.backend.codes import CompleteCode, FailCode, HeartbeatCode, ReleaseCode
+from scheduler.backend.keys import QueueKeys
+from scheduler.backend.record import JobOptions, parse_record
+from scheduler.backend.scripts import EnqueueItem, Scripts
 from scheduler.devserver import DevServer
 from scheduler.priority import format_seq
 
@@ -123,3 +127,73 @@ def test_cancel_and_manual_retry_retried_apply_once(flaky: Scheduler) -> None:
     assert job.retry() is False  # the retry saw it already back in ready
     assert job.status is JobState.READY
     assert flaky.redis.zcard(flaky.queue_keys("default").ready) == 1
+
+
+# A repeated call answers with the outcome it already applied -- also once the
+# job moved on -- and a late call from a lease that ended without its holder
+# is told the lease is lost. On fakeredis and on a real server.
+
+SHORT = JobOptions(max_attempts=2, lease_ms=1, result_ttl_ms=60_000, dead_ttl_ms=-1)
+ONE_SHOT = JobOptions(max_attempts=1, lease_ms=1, result_ttl_ms=60_000, dead_ttl_ms=-1)
+
+
+def lease_token(s: Scripts, qk: QueueKeys, job_id: str, options: JobOptions) -> str:
+    s.enqueue(qk, [EnqueueItem(job_id, "m:f", "[[],{}]", "1.0", "", options.encode())])
+    ((leased, text),) = s.lease(qk, 1, "w1", f"req-{job_id}").jobs
+    assert leased == job_id
+    return parse_record(job_id, text).token
+
+
+def maintain(s: Scripts, qk: QueueKeys) -> None:
+    """A lease call that takes nothing: promotes due jobs, reaps expired leases."""
+    time.sleep(0.01)
+    s.lease(qk, 0, "other", f"maint-{time.monotonic_ns()}")
+
+
+def test_repeated_fail_after_promotion_says_already_applied(client: redis.Redis) -> None:
+    s, qk = Scripts(client), QueueKeys("i", "again")
+    token = lease_token(s, qk, "a", SHORT)
+    assert s.fail(qk, [("a", token, "{}", 0)]) == [FailCode.RETRY_SCHEDULED]
+    maintain(s, qk)  # its retry ETA passed: promoted to ready
+    assert parse_record("a", client.hget(qk.jobs, "a")).state is JobState.READY  # type: ignore[arg-type]
+    assert s.fail(qk, [("a", token, "{}", 0)]) == [FailCode.ALREADY_RETRY_SCHEDULED]
+    assert s.heartbeat(qk, [("a", token)]) == [HeartbeatCode.REPORTED]
+    assert client.zcard(qk.ready) == 1 and client.zcard(qk.delayed) == 0  # nothing moved
+
+
+def test_repeated_fail_that_went_dead_says_already_dead(client: redis.Redis) -> None:
+    s, qk = Scripts(client), QueueKeys("i", "again")
+    token = lease_token(s, qk, "d", SHORT)
+    assert s.fail(qk, [("d", token, "{}", -1)]) == [FailCode.DEAD]
+    assert s.fail(qk, [("d", token, "{}", -1)]) == [FailCode.ALREADY_DEAD]
+    assert int(client.hget(qk.stats, "dead") or 0) == 1
+
+
+def test_release_after_the_lease_was_reaped_is_stale(client: redis.Redis) -> None:
+    s, qk = Scripts(client), QueueKeys("i", "again")
+    token = lease_token(s, qk, "r", SHORT)
+    maintain(s, qk)  # the lease expired: requeued with its attempt counted
+    assert s.release(qk, [("r", token)]) == [ReleaseCode.STALE]
+    rec = parse_record("r", client.hget(qk.jobs, "r"))  # type: ignore[arg-type]
+    assert rec.state is JobState.READY and rec.attempts == 1  # the attempt was not given back
+    assert s.complete(qk, [("r", token, "1")]) == [CompleteCode.STALE]
+    assert s.heartbeat(qk, [("r", token)]) == [HeartbeatCode.LOST]
+
+
+def test_heartbeat_after_the_lease_expired_into_dead_says_lost(client: redis.Redis) -> None:
+    s, qk = Scripts(client), QueueKeys("i", "again")
+    token = lease_token(s, qk, "x", ONE_SHOT)
+    maintain(s, qk)  # expired at its last attempt: dead
+    assert parse_record("x", client.hget(qk.jobs, "x")).state is JobState.DEAD  # type: ignore[arg-type]
+    assert s.heartbeat(qk, [("x", token)]) == [HeartbeatCode.LOST]
+    assert s.fail(qk, [("x", token, "{}", -1)]) == [FailCode.STALE]
+    assert s.release(qk, [("x", token)]) == [ReleaseCode.STALE]
+
+
+def test_repeated_release_still_says_already_released(client: redis.Redis) -> None:
+    s, qk = Scripts(client), QueueKeys("i", "again")
+    token = lease_token(s, qk, "k", SHORT)
+    assert s.release(qk, [("k", token)]) == [ReleaseCode.RELEASED]
+    assert s.release(qk, [("k", token)]) == [ReleaseCode.ALREADY_RELEASED]
+    maintain(s, qk)  # a released job is not leased: nothing to reap
+    assert s.release(qk, [("k", token)]) == [ReleaseCode.ALREADY_RELEASED]

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from scheduler.backend.keys import QueueKeys
+from scheduler.backend.lualoader import script_header
 from scheduler.backend.record import JobOptions, JobState, parse_record
 from scheduler.backend.scripts import SCRIPT_NAMES, EnqueueItem, Scripts, load_script_text
 from tests.helpers import wait_until
@@ -46,13 +47,13 @@ def lease_ids(s: Scripts, qk: QueueKeys, n: int, req: str, worker: str = "w1") -
     return [job_id for job_id, _ in s.lease(qk, n, worker, req).jobs]
 
 
-def test_every_script_has_a_header_naming_keys_and_argv() -> None:
+def test_every_script_has_a_header_naming_keys_argv_returns_errors_and_events() -> None:
     for name in SCRIPT_NAMES:
-        head = load_script_text(name).splitlines()[:30]
-        text = "\n".join(head)
-        assert head[0].startswith(f"-- {name}.lua -- "), name
-        assert "KEYS[" in text, name
-        assert "Returns:" in text, name
+        head = script_header(name)
+        assert head.startswith(f"-- {name}.lua -- "), name
+        assert load_script_text(name).startswith(head), name
+        for part in ("KEYS[", "ARGV[", "\n-- Returns: ", "\n-- Errors: ", "\n-- Events: "):
+            assert part in head, (name, part)
 
 
 def test_enqueue_creates_then_is_idempotent(s: Scripts, qk: QueueKeys, client: redis.Redis) -> None:

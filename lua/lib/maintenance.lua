@@ -1,7 +1,12 @@
--- lib/maintenance.lua -- library included by lease.lua (not run on its own).
+-- lib/maintenance.lua -- library: the time-driven transitions run by lease.lua (not run on its own).
 --
--- KEYS: uses the standard queue KEYS named in lib/keys.lua (include it and
--- lib/record.lua first). ARGV: none of its own.
+-- KEYS: writes jobs, ready, delayed, leased, dead, wake, events, stats
+-- (lib/keys.lua). ARGV: none of its own. Events: promoted, expired, dead.
+--@include lib/batch.lua
+--@include lib/record.lua
+--@include lib/keys.lua
+--@include lib/signals.lua
+--@include lib/transitions.lua
 --
 -- The two time-driven transitions, run by the lease path itself so that no
 -- separate poller is needed for correctness. Each is bounded by `limit` per
@@ -21,8 +26,8 @@ local function promote_due(now, limit, aging)
   local hset, zadd, moved = {}, {}, {}
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
-    if f and (f[F_ST] == 'D' or f[F_ST] == 'F') then
-      f[F_ST] = 'R'
+    if f and (f[F_STATE] == 'D' or f[F_STATE] == 'F') then
+      f[F_STATE] = 'R'
       zadd[#zadd + 1] = ready_score(aging, f)
       zadd[#zadd + 1] = due[i]
       hset[#hset + 1] = id
@@ -48,25 +53,25 @@ local function reap_expired(now, limit, aging)
   local hset, zadd, requeued, attempts_of = {}, {}, {}, {}
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
-    if f and f[F_ST] == 'L' then
-      local attempts = tonumber(f[F_AT])
+    if f and f[F_STATE] == 'L' then
+      local attempts = tonumber(f[F_ATTEMPTS])
       local ma = rec_options(f)
       local reason = string.format(
         '{"error":"lease expired during attempt %d (worker %s stopped heartbeating)",'
           .. '"type":"LeaseExpired","traceback":"","attempt":%d}',
-        attempts, f[F_WK], attempts)
-      f[F_WK] = ''
+        attempts, f[F_WORKER], attempts)
+      end_lease(f)
       if attempts >= ma then
         to_dead(f, id, now, reason)
       else
-        f[F_OUT] = reason
-        f[F_ST] = 'R'
+        f[F_OUTCOME] = reason
+        f[F_STATE] = 'R'
         zadd[#zadd + 1] = ready_score(aging, f)
         zadd[#zadd + 1] = rec_member(f, id)
         hset[#hset + 1] = id
         hset[#hset + 1] = rec_encode(f)
         requeued[#requeued + 1] = id
-        attempts_of[#attempts_of + 1] = f[F_AT]
+        attempts_of[#attempts_of + 1] = f[F_ATTEMPTS]
       end
     end
   end

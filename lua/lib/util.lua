@@ -1,6 +1,6 @@
 -- lib/util.lua -- library included by every script (not run on its own).
 --
--- KEYS: none. ARGV: none of its own.
+-- KEYS: none. ARGV: none of its own. Includes: none.
 --
 -- Small helpers shared by the job and the schedule libraries.
 

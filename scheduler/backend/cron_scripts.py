@@ -10,6 +10,11 @@ under such a repeat: upsert by digest, pause/resume/remove by state, and
 ``cron_fire`` by its check-and-advance on the stored next fire time (a
 repeat finds it moved and writes nothing) plus job ids derived from the
 firing (an existing id is never re-created).
+
+Replies are the named codes of :mod:`scheduler.backend.codes`; a script's
+``ERR scheduler: ...`` error reply is raised as
+:class:`scheduler.backend.scripts.ScriptReplyError` (a
+:class:`scheduler.errors.ScriptError`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import attrs
 import redis
 from redis.commands.core import Script
 
+from scheduler.backend.codes import FireCode, PauseCode, RemoveCode, UpsertCode
 from scheduler.backend.keys import QueueKeys
-from scheduler.backend.scripts import load_script_text
+from scheduler.backend.scripts import load_script_text, script_error
 from scheduler.errors import ScriptError
 
 __all__ = ["CRON_SCRIPT_NAMES", "CronScripts", "FireJob", "FireReply", "UpsertReply"]
@@ -108,8 +114,19 @@ class FireReply:
     value: int
 
 
-_UPSERT_CODES = {0: "unchanged", 1: "created", 2: "updated"}
-_FIRE_CODES = {0: "stale", 1: "fired", 2: "early"}
+_UPSERT_OUTCOMES = {
+    UpsertCode.UNCHANGED: "unchanged",
+    UpsertCode.CREATED: "created",
+    UpsertCode.UPDATED: "updated",
+}
+_FIRE_STATUS = {FireCode.STALE: "stale", FireCode.FIRED: "fired", FireCode.EARLY: "early"}
+
+
+def _family_code(value: Any, family: type[UpsertCode] | type[FireCode], name: str) -> Any:
+    try:
+        return family(int(value))
+    except (TypeError, ValueError):
+        raise ScriptError(f"unexpected {name} reply code {value!r}") from None
 
 
 @attrs.define
@@ -130,7 +147,19 @@ class CronScripts:
             self._scripts[name] = self.client.register_script(load_script_text(name))
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return self._scripts[name](keys=keys, args=args)
+        """Run script ``name``.
+
+        Raises:
+            ScriptReplyError: the script refused the call (``ERR scheduler: ...``).
+            redis.RedisError: any other failure.
+        """
+        try:
+            return self._scripts[name](keys=keys, args=args)
+        except redis.ResponseError as exc:
+            error = script_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def upsert(
         self,
@@ -163,24 +192,26 @@ class CronScripts:
                 qk.queue,
             ],
         )
-        if not isinstance(reply, list) or len(reply) != 2 or int(reply[0]) not in _UPSERT_CODES:
+        if not isinstance(reply, list) or len(reply) != 2:
             raise ScriptError(f"unexpected schedule_upsert reply {reply!r}")
-        return UpsertReply(_UPSERT_CODES[int(reply[0])], _s(reply[1]))
+        code = _family_code(reply[0], UpsertCode, "schedule_upsert")
+        return UpsertReply(_UPSERT_OUTCOMES[code], _s(reply[1]))
 
     def pause(
         self, qk: QueueKeys, schedule_id: str, paused: bool, next_ms: int | None, *, channel: str
-    ) -> int:
+    ) -> PauseCode:
         """Pause (``paused=True``) or resume at ``next_ms`` (ms; None = ended).
 
-        Returns: 1 changed, 0 already in that state, -1 no such schedule.
+        Returns: a :class:`PauseCode` (``CHANGED``, ``UNCHANGED`` already in
+        that state, ``NO_SCHEDULE``).
         """
         args = [schedule_id, "1" if paused else "0", _opt_ms(next_ms), channel, qk.queue]
-        return int(self._run("schedule_pause", [qk.schedules, qk.cron], args))
+        return PauseCode(int(self._run("schedule_pause", [qk.schedules, qk.cron], args)))
 
-    def remove(self, qk: QueueKeys, schedule_id: str, *, channel: str) -> int:
-        """Delete a schedule: 1 removed, 0 no such schedule."""
+    def remove(self, qk: QueueKeys, schedule_id: str, *, channel: str) -> RemoveCode:
+        """Delete a schedule: :attr:`RemoveCode.REMOVED` or ``NO_SCHEDULE``."""
         args = [schedule_id, channel, qk.queue]
-        return int(self._run("schedule_remove", [qk.schedules, qk.cron], args))
+        return RemoveCode(int(self._run("schedule_remove", [qk.schedules, qk.cron], args)))
 
     def fire(
         self,
@@ -219,9 +250,10 @@ class CronScripts:
         for fj in jobs:
             args.extend((fj.job_id, fj.fire_ms, fj.due_ms, fj.meta))
         reply = self._run("cron_fire", [*qk.standard(), qk.schedules, qk.cron], args)
-        if not isinstance(reply, list) or len(reply) < 2 or int(reply[0]) not in _FIRE_CODES:
+        if not isinstance(reply, list) or len(reply) < 2:
             raise ScriptError(f"unexpected cron_fire reply {reply!r}")
-        status = _FIRE_CODES[int(reply[0])]
-        if status == "fired":
+        code = _family_code(reply[0], FireCode, "cron_fire")
+        status = _FIRE_STATUS[code]
+        if code is FireCode.FIRED:
             return FireReply(status, int(reply[1]), int(reply[2]))
         return FireReply(status, 0, int(float(_s(reply[1]))))

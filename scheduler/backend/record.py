@@ -1,10 +1,22 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
 A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
-separator). The Lua side (``lua/lib/record.lua``) reads and writes the same
-layout. One hash entry per job -- rather than one Redis key per job -- keeps
-every key a script touches fixed and declared in ``KEYS`` (docs/design.md,
-"Redis Cluster"), and costs less memory than a key per job.
+separator). One hash entry per job -- rather than one Redis key per job --
+keeps every key a script touches fixed and declared in ``KEYS``
+(``docs/design.md``, "Redis Cluster"), and costs less memory than a key per job.
+
+The layout is defined once, by :data:`FIELDS`; the index constants
+(``I_STATE``, ...) are derived from it, as is the worker's hot-path decoder
+:func:`split_leased`. The Lua side (``lua/lib/record.lua``) names the same
+fields ``F_<NAME>`` (1-based: ``F_STATE`` is 2) and builds new records in
+the same order (``lua/lib/create.lua``); ``tests/test_record_layout.py``
+parses the Lua and checks both sides agree.
+
+Version: every reader checks the version field. Python raises
+:class:`ValueError` naming the job; Lua's ``rec_decode`` answers nil, which
+the scripts treat as "no usable job" (reported as gone, skipped by batch
+passes) so that one damaged record never stops a whole call (see
+``lua/lib/record.lua``).
 
 =====  ============  ======================================================
 index  field         meaning
@@ -13,8 +25,12 @@ index  field         meaning
 1      state         one letter, see :class:`JobState`
 2      attempts      number of leases begun (int)
 3      seq           9 base-62 digits (0-9A-Za-z); ready/delayed member ``seq:id``
-4      token         last lease token (fencing token, decimal), or ``""``
-5      worker        worker holding (or that last held) the lease, or ``""``
+4      token         lease token (fencing token, decimal) of the current or last
+                     lease, or ``""``: cleared when a lease ends without its
+                     holder (expiry, cancel, operator retry), so the late
+                     holder is refused
+5      worker        worker holding (or that reported) the lease, or ``""``:
+                     cleared on release, expiry, cancel and operator retry
 6      enqueued_ms   server time of enqueue, ms since the Unix epoch
 7      ready_ms      when the job became (or becomes) ready: ETA, ms; ``""`` =
                      the enqueue time (a job ready at once)
@@ -32,13 +48,92 @@ index  field         meaning
 from __future__ import annotations
 
 import enum
+import operator
 
 import attrs
 
-__all__ = ["FIELD_COUNT", "SEP", "JobOptions", "JobRecord", "JobState", "parse_record"]
+__all__ = [
+    "FIELDS",
+    "FIELD_COUNT",
+    "LEASED_FIELDS",
+    "SEP",
+    "VERSION",
+    "JobOptions",
+    "JobRecord",
+    "JobState",
+    "parse_record",
+    "split_leased",
+]
 
 SEP = "\x1f"
-FIELD_COUNT = 16
+#: The record format version this code reads and writes (field ``version``).
+VERSION = "1"
+
+#: The record's fields, in order: the single definition of the layout.
+FIELDS: tuple[str, ...] = (
+    "version",
+    "state",
+    "attempts",
+    "seq",
+    "token",
+    "worker",
+    "enqueued_ms",
+    "ready_ms",
+    "finished_ms",
+    "priority",
+    "inputs",
+    "options",
+    "task",
+    "outcome",
+    "meta",
+    "payload",
+)
+FIELD_COUNT = len(FIELDS)
+
+# 0-based index of each field (Lua's F_<NAME> is this + 1).
+I_VERSION = FIELDS.index("version")
+I_STATE = FIELDS.index("state")
+I_ATTEMPTS = FIELDS.index("attempts")
+I_SEQ = FIELDS.index("seq")
+I_TOKEN = FIELDS.index("token")
+I_WORKER = FIELDS.index("worker")
+I_ENQUEUED_MS = FIELDS.index("enqueued_ms")
+I_READY_MS = FIELDS.index("ready_ms")
+I_FINISHED_MS = FIELDS.index("finished_ms")
+I_PRIORITY = FIELDS.index("priority")
+I_INPUTS = FIELDS.index("inputs")
+I_OPTIONS = FIELDS.index("options")
+I_TASK = FIELDS.index("task")
+I_OUTCOME = FIELDS.index("outcome")
+I_META = FIELDS.index("meta")
+I_PAYLOAD = FIELDS.index("payload")
+
+#: The fields :func:`split_leased` returns, in this order.
+LEASED_FIELDS: tuple[str, ...] = (
+    "token",
+    "task",
+    "payload",
+    "attempts",
+    "options",
+    "priority",
+    "enqueued_ms",
+)
+_pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
+
+
+def split_leased(text: str) -> tuple[str, ...]:
+    """The worker's hot-path decoder: the :data:`LEASED_FIELDS` of a record
+    just leased, as text (one split and one ``itemgetter``; no parsing of
+    numbers, no objects).
+
+    Raises:
+        ValueError: the text is not a record of version :data:`VERSION`.
+    """
+    f = text.split(SEP, FIELD_COUNT - 1)
+    if len(f) != FIELD_COUNT or f[I_VERSION] != VERSION:
+        raise ValueError("unrecognised job record format")
+    fields: tuple[str, ...] = _pick_leased(f)
+    return fields
 
 
 class JobState(enum.StrEnum):
@@ -134,27 +229,28 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     f = text.split(SEP, FIELD_COUNT - 1)
-    if len(f) != FIELD_COUNT or f[0] != "1":
+    if len(f) != FIELD_COUNT or f[I_VERSION] != VERSION:
         raise ValueError(f"job {job_id}: unrecognised record format")
     inputs = None
-    if f[10]:
-        w, t, r = (float(x) for x in f[10].split(","))
+    if f[I_INPUTS]:
+        w, t, r = (float(x) for x in f[I_INPUTS].split(","))
         inputs = (w, t, r)
+    enqueued_ms = int(f[I_ENQUEUED_MS])
     return JobRecord(
         job_id=job_id,
-        state=_CODE_TO_STATE[f[1]],
-        attempts=int(f[2]),
-        seq=f[3],
-        token=f[4],
-        worker=f[5],
-        enqueued_ms=int(f[6]),
-        ready_ms=int(f[7]) if f[7] else int(f[6]),
-        finished_ms=int(f[8]) if f[8] else None,
-        priority=float(f[9]),
+        state=_CODE_TO_STATE[f[I_STATE]],
+        attempts=int(f[I_ATTEMPTS]),
+        seq=f[I_SEQ],
+        token=f[I_TOKEN],
+        worker=f[I_WORKER],
+        enqueued_ms=enqueued_ms,
+        ready_ms=int(f[I_READY_MS]) if f[I_READY_MS] else enqueued_ms,
+        finished_ms=int(f[I_FINISHED_MS]) if f[I_FINISHED_MS] else None,
+        priority=float(f[I_PRIORITY]),
         inputs=inputs,
-        options=JobOptions.decode(f[11]),
-        task=f[12],
-        outcome=f[13],
-        meta=f[14],
-        payload=f[15],
+        options=JobOptions.decode(f[I_OPTIONS]),
+        task=f[I_TASK],
+        outcome=f[I_OUTCOME],
+        meta=f[I_META],
+        payload=f[I_PAYLOAD],
     )

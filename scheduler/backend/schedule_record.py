@@ -7,6 +7,10 @@ same layout); its next fire time is its score in the ``P:{Q}:cron`` ZSET.
 State and definition share one value so that every script reads and writes
 a schedule with one HGET/HSET.
 
+The layout is defined once, by :data:`FIELDS` (index constants derived from
+it); ``lua/lib/schedule.lua`` names the same fields ``S_<NAME>`` (1-based)
+and ``tests/test_record_layout.py`` checks both sides agree.
+
 =====  ===========  ==========================================================
 index  field        meaning
 =====  ===========  ==========================================================
@@ -29,10 +33,31 @@ import enum
 
 import attrs
 
-__all__ = ["SEP", "ScheduleStatus", "StoredSchedule", "parse_stored"]
+__all__ = ["FIELDS", "SEP", "VERSION", "ScheduleStatus", "StoredSchedule", "parse_stored"]
 
 SEP = "\x1f"
-_FIELDS = 10
+#: The schedule record format version (field ``version``).
+VERSION = "1"
+
+#: The schedule record's fields, in order: the single definition of the layout.
+FIELDS: tuple[str, ...] = (
+    "version",
+    "status",
+    "digest",
+    "last_fire",
+    "last_job",
+    "fired",
+    "missed",
+    "created_ms",
+    "updated_ms",
+    "definition",
+)
+_N = len(FIELDS)
+_VERSION, _STATUS, _DIGEST = FIELDS.index("version"), FIELDS.index("status"), FIELDS.index("digest")
+_LAST_FIRE, _LAST_JOB = FIELDS.index("last_fire"), FIELDS.index("last_job")
+_FIRED, _MISSED = FIELDS.index("fired"), FIELDS.index("missed")
+_CREATED_MS, _UPDATED_MS = FIELDS.index("created_ms"), FIELDS.index("updated_ms")
+_DEFINITION = FIELDS.index("definition")
 
 
 class ScheduleStatus(enum.StrEnum):
@@ -43,7 +68,11 @@ class ScheduleStatus(enum.StrEnum):
     ENDED = "ended"
 
 
-_STATUS = {"A": ScheduleStatus.ACTIVE, "P": ScheduleStatus.PAUSED, "E": ScheduleStatus.ENDED}
+_STATUS_LETTERS = {
+    "A": ScheduleStatus.ACTIVE,
+    "P": ScheduleStatus.PAUSED,
+    "E": ScheduleStatus.ENDED,
+}
 
 
 @attrs.frozen
@@ -69,17 +98,17 @@ def parse_stored(text: str | bytes) -> StoredSchedule:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    f = text.split(SEP, _FIELDS - 1)
-    if len(f) != _FIELDS or f[0] != "1" or f[1] not in _STATUS:
+    f = text.split(SEP, _N - 1)
+    if len(f) != _N or f[_VERSION] != VERSION or f[_STATUS] not in _STATUS_LETTERS:
         raise ValueError("unrecognised schedule record")
     return StoredSchedule(
-        status=_STATUS[f[1]],
-        digest=f[2],
-        last_fire_ms=int(f[3]) if f[3] else None,
-        last_job_id=f[4] or None,
-        fired=int(f[5]),
-        missed=int(f[6]),
-        created_ms=int(f[7]),
-        updated_ms=int(f[8]),
-        definition=f[9],
+        status=_STATUS_LETTERS[f[_STATUS]],
+        digest=f[_DIGEST],
+        last_fire_ms=int(f[_LAST_FIRE]) if f[_LAST_FIRE] else None,
+        last_job_id=f[_LAST_JOB] or None,
+        fired=int(f[_FIRED]),
+        missed=int(f[_MISSED]),
+        created_ms=int(f[_CREATED_MS]),
+        updated_ms=int(f[_UPDATED_MS]),
+        definition=f[_DEFINITION],
     )

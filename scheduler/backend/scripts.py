@@ -2,7 +2,7 @@
 
 The scripts are files in the repository's top-level ``lua/`` directory,
 loaded by :mod:`scheduler.backend.lualoader` (includes expanded, unused library
-functions pruned), so shared code (record codec, transitions) exists once.
+definitions pruned), so shared code (record codec, transitions) exists once.
 
 Scripts run through redis-py :class:`~redis.commands.core.Script` objects:
 EVALSHA, falling back to SCRIPT LOAD on ``NOSCRIPT`` (e.g. after a Redis
@@ -13,11 +13,20 @@ Retries: redis-py re-sends a command after a timeout or connection error
 (10 times by default in redis-py 8). Every script here is idempotent under
 such a repeat -- enqueue by job id, lease by request id (reply cache),
 complete/fail/release/heartbeat by lease token, the rest by state checks --
-so a repeat never has a double effect (tested in ``tests/test_idempotency.py``).
+so a repeat never has a double effect, and answers with the outcome it
+already applied (tested in ``tests/test_idempotency.py``).
+
+Replies: the wrappers return the named codes of :mod:`scheduler.backend.codes`
+(``IntEnum`` members, one enum per script). A script's own error reply
+(``ERR scheduler: ...``: bad arguments, a damaged schedule record) is raised
+as :class:`ScriptReplyError`, a :class:`scheduler.errors.ScriptError` carrying
+the script's message (it is also a ``redis.ResponseError``, what callers saw
+before); other Redis errors are raised as redis-py raised them.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -27,6 +36,17 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from scheduler.backend.caller import ScriptCaller
+from scheduler.backend.codes import (
+    CancelCode,
+    CompleteCode,
+    EnqueueCode,
+    FailCode,
+    HeartbeatCode,
+    ReleaseCode,
+    ReprioritizeCode,
+    RetryCode,
+    RunNowCode,
+)
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import load_script_text
 from scheduler.errors import ScriptError
@@ -36,11 +56,13 @@ __all__ = [
     "EnqueueItem",
     "LeaseReply",
     "ScriptCall",
+    "ScriptReplyError",
     "Scripts",
     "load_script_text",
 ]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.IntEnum)
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -66,6 +88,63 @@ def _ints(reply: Any, expected: int) -> list[int]:
     if not isinstance(reply, list) or len(reply) != expected:
         raise ScriptError(f"unexpected script reply {reply!r}")
     return [int(x) for x in reply]
+
+
+class ScriptReplyError(ScriptError, redis.ResponseError):
+    """A script refused its call with an ``ERR scheduler: ...`` error reply
+    (bad arguments, a damaged schedule record). ``str()`` is the script's
+    message, e.g. ``"scheduler: bad argument count"``. Nothing was written
+    by the call (scripts check before they write)."""
+
+
+def script_error(exc: Exception) -> Exception:
+    """``exc`` as :class:`ScriptReplyError` if it is a script's own
+    ``ERR scheduler: ...`` reply, else ``exc`` unchanged."""
+    if isinstance(exc, redis.ResponseError) and not isinstance(exc, ScriptError):
+        message = str(exc)
+        at = message.find("scheduler: ")
+        if at >= 0:
+            return ScriptReplyError(message[at:])
+    return exc
+
+
+def _raise_errors(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            error = script_error(reply)
+            if error is reply:
+                raise reply
+            raise error from reply
+
+
+def _code_table(family: type[E]) -> dict[int, E]:
+    return {int(member): member for member in family}
+
+
+_CREATED = int(EnqueueCode.CREATED)  # a plain int: compared once per enqueued job
+_COMPLETE = _code_table(CompleteCode)
+_FAIL = _code_table(FailCode)
+_RELEASE = _code_table(ReleaseCode)
+_HEARTBEAT = _code_table(HeartbeatCode)
+_RETRY = _code_table(RetryCode)
+
+
+def _codes(reply: Any, expected: int, table: dict[int, E]) -> list[E]:
+    """A per-job reply as members of one code family (a dict lookup per job:
+    cheaper than calling the enum)."""
+    if not isinstance(reply, list) or len(reply) != expected:
+        raise ScriptError(f"unexpected script reply {reply!r}")
+    try:
+        return [table[int(x)] for x in reply]
+    except KeyError:
+        raise ScriptError(f"unexpected script reply {reply!r}") from None
+
+
+def _code(reply: Any, family: type[E]) -> E:
+    try:
+        return family(int(reply))
+    except (TypeError, ValueError):
+        raise ScriptError(f"unexpected script reply {reply!r}") from None
 
 
 class EnqueueItem(NamedTuple):
@@ -203,6 +282,7 @@ class Scripts:
         batch also works on Redis Cluster.
 
         Raises:
+            ScriptReplyError: a script refused its call (``ERR scheduler: ...``).
             redis.RedisError: a call failed (the first error is raised).
         """
         for attempt in (1, 2):
@@ -215,9 +295,7 @@ class Scripts:
                     script = self._scripts[call.name]
                     script.sha = self.client.script_load(script.script)
                 continue
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
+            _raise_errors(replies)
             return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
         raise ScriptError("scripts could not be loaded")  # pragma: no cover
 
@@ -234,10 +312,13 @@ class Scripts:
         for item in items:
             args.extend(item.argv())
         n = len(items)
-        return ScriptCall("enqueue", qk.standard(), args, lambda r: [c == 1 for c in _ints(r, n)])
+        return ScriptCall(
+            "enqueue", qk.standard(), args, lambda r: [c == _CREATED for c in _ints(r, n)]
+        )
 
     def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
-        """Create jobs; returns per job True if created, False if the id existed."""
+        """Create jobs; returns per job True if created (:attr:`EnqueueCode.CREATED`),
+        False if the id existed."""
         return self._do(self.enqueue_call(qk, items))
 
     def run_streamed(self, calls: Iterable[ScriptCall[Any]]) -> list[Any]:
@@ -245,7 +326,12 @@ class Scripts:
         yields it, with up to two replies outstanding: building the next call
         (e.g. the next bulk-enqueue batch) overlaps with Redis running the
         previous one. On an error the calls are sent again as a batch (every
-        script is idempotent under a repeat)."""
+        script is idempotent under a repeat).
+
+        Raises:
+            ScriptReplyError: a script refused its call (``ERR scheduler: ...``).
+            redis.RedisError: a call failed.
+        """
         done: list[ScriptCall[Any]] = []
         try:
             replies = self._caller.call_streamed(
@@ -255,9 +341,7 @@ class Scripts:
             return self.run_many(done + list(calls))
         if any(isinstance(r, NoScriptError) for r in replies):
             return self.run_many(done)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        _raise_errors(replies)
         return [call.parse(reply) for call, reply in zip(done, replies, strict=True)]
 
     def lease_call(
@@ -286,72 +370,72 @@ class Scripts:
     def heartbeat(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
         """Extend leases ``(job_id, token)``.
 
-        Returns per job: the new deadline (ms); 1 already reported under this
-        lease; 0 stale (lost); -1 gone.
+        Returns per job: the new deadline (ms since the epoch, > 1) if
+        extended, else a :class:`HeartbeatCode` (``REPORTED`` already reported
+        under this lease, ``LOST``, ``GONE``).
         """
         args: list[Any] = [len(leases)]
         for job_id, token in leases:
             args.extend((job_id, token))
-        return _ints(self._run("heartbeat", qk.standard(), args), len(leases))
+        reply = _ints(self._run("heartbeat", qk.standard(), args), len(leases))
+        return [_HEARTBEAT.get(x, x) if x <= 1 else x for x in reply]
 
     def complete_call(
         self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
-    ) -> ScriptCall[list[int]]:
+    ) -> ScriptCall[list[CompleteCode]]:
         """The :meth:`complete` call, for :meth:`run_many`."""
         args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
         for item in items:
             args.extend(item)
         n = len(items)
-        return ScriptCall("complete", qk.standard(), args, lambda r: _ints(r, n))
+        return ScriptCall("complete", qk.standard(), args, lambda r: _codes(r, n, _COMPLETE))
 
-    def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[int]:
-        """Record successes ``(job_id, token, result_json)``.
-
-        Returns per job: 1 recorded, 2 already recorded, 0 stale lease, -1 gone.
-        """
+    def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[CompleteCode]:
+        """Record successes ``(job_id, token, result_json)``; a :class:`CompleteCode` per job."""
         return self._do(self.complete_call(qk, items))
 
     def fail_call(
         self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]
-    ) -> ScriptCall[list[int]]:
+    ) -> ScriptCall[list[FailCode]]:
         """The :meth:`fail` call, for :meth:`run_many`."""
         args: list[Any] = [self.events_maxlen, len(items)]
         for item in items:
             args.extend(item)
         n = len(items)
-        return ScriptCall("fail", qk.standard(), args, lambda r: _ints(r, n))
+        return ScriptCall("fail", qk.standard(), args, lambda r: _codes(r, n, _FAIL))
 
-    def fail(self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]) -> list[int]:
-        """Record failures ``(job_id, token, error_json, retry_delay_ms or -1)``.
-
-        Returns per job: 1 will retry, 2 dead, 3 already applied, 0 stale, -1 gone.
-        """
+    def fail(self, qk: QueueKeys, items: Sequence[tuple[str, str, str, int]]) -> list[FailCode]:
+        """Record failures ``(job_id, token, error_json, retry_delay_ms or -1)``;
+        a :class:`FailCode` per job."""
         return self._do(self.fail_call(qk, items))
 
-    def release(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
-        """Release leases ``(job_id, token)``: 1 released, 2 already, 0 stale, -1 gone."""
+    def release(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[ReleaseCode]:
+        """Release leases ``(job_id, token)``; a :class:`ReleaseCode` per job."""
         args: list[Any] = [self.events_maxlen, len(leases)]
         for job_id, token in leases:
             args.extend((job_id, token))
-        return _ints(self._run("release", qk.standard(), args), len(leases))
+        return _codes(self._run("release", qk.standard(), args), len(leases), _RELEASE)
 
-    def cancel(self, qk: QueueKeys, job_id: str, reason_json: str) -> int:
-        """Cancel a job: 1 cancelled, 0 already final, -1 no such job."""
-        return int(self._run("cancel", qk.standard(), [self.events_maxlen, job_id, reason_json]))
+    def cancel(self, qk: QueueKeys, job_id: str, reason_json: str) -> CancelCode:
+        """Cancel a job (see :class:`CancelCode`)."""
+        reply = self._run("cancel", qk.standard(), [self.events_maxlen, job_id, reason_json])
+        return _code(reply, CancelCode)
 
-    def retry(self, qk: QueueKeys, job_ids: Sequence[str]) -> list[int]:
-        """Requeue finished/failed jobs: per job 1 requeued, 0 not retryable, -1 gone."""
+    def retry(self, qk: QueueKeys, job_ids: Sequence[str]) -> list[RetryCode]:
+        """Requeue finished/failed jobs; a :class:`RetryCode` per job."""
         args: list[Any] = [self.events_maxlen, len(job_ids), *job_ids]
-        return _ints(self._run("retry", qk.standard(), args), len(job_ids))
+        return _codes(self._run("retry", qk.standard(), args), len(job_ids), _RETRY)
 
-    def reprioritize(self, qk: QueueKeys, job_id: str, priority: str, inputs: str) -> int:
-        """Set a waiting job's priority: 1 changed, 0 not waiting, -1 no such job."""
+    def reprioritize(
+        self, qk: QueueKeys, job_id: str, priority: str, inputs: str
+    ) -> ReprioritizeCode:
+        """Set a waiting job's priority (see :class:`ReprioritizeCode`)."""
         args = [self.events_maxlen, job_id, priority, inputs]
-        return int(self._run("reprioritize", qk.standard(), args))
+        return _code(self._run("reprioritize", qk.standard(), args), ReprioritizeCode)
 
-    def run_now(self, qk: QueueKeys, job_id: str) -> int:
-        """Promote a delayed job now: 1 promoted, 0 not delayed, -1 no such job."""
-        return int(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]))
+    def run_now(self, qk: QueueKeys, job_id: str) -> RunNowCode:
+        """Promote a delayed job now (see :class:`RunNowCode`)."""
+        return _code(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]), RunNowCode)
 
     def queue_config(self, qk: QueueKeys, name: str, value: str) -> str:
         """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old value."""

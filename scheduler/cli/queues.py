@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scheduler.admin import RETRYABLE_STATES, job_ids
+from scheduler.backend.codes import RetryCode
 from scheduler.cli.common import admin_command, echo_json, fail, get_app
 from scheduler.validation import validate_queue_name, validate_task_name
 
@@ -142,9 +143,9 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             for start in range(0, len(ids), RETRY_BATCH):
                 batch = ids[start : start + RETRY_BATCH]
                 for code in app.scripts.retry(qk, batch):
-                    if code == 1:
+                    if code == RetryCode.REQUEUED:
                         requeued += 1
-                    elif code == 0:
+                    elif code == RetryCode.NOT_RETRYABLE:
                         skipped += 1
                     else:
                         gone += 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import redis
 
+from scheduler.backend.codes import HeartbeatCode
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.scripts import Scripts
 from scheduler.backend.workers import WorkerPresence
@@ -21,6 +22,9 @@ from scheduler.worker.execution import LeasedJob
 __all__ = ["Heartbeater"]
 
 log = logging.getLogger("scheduler.worker")
+
+# Heartbeat replies meaning the lease is no longer ours (a deadline is > 1).
+_LOST = (HeartbeatCode.LOST, HeartbeatCode.GONE)
 
 
 class Heartbeater:
@@ -122,7 +126,7 @@ class Heartbeater:
             # in flight can have lost its lease.
             current = {id(j) for j in self._snapshot()}
             for job, code in zip(jobs, codes, strict=True):
-                if code <= 0 and id(job) in current:
+                if code in _LOST and id(job) in current:
                     job.lost = True
                     log.warning(
                         "job %s task=%s queue=%s attempt=%d lease lost (%s); "
@@ -131,7 +135,9 @@ class Heartbeater:
                         job.task,
                         queue,
                         job.attempt,
-                        "job gone" if code < 0 else "expired, cancelled or re-leased",
+                        "job gone"
+                        if code == HeartbeatCode.GONE
+                        else "expired, cancelled or re-leased",
                     )
         now = time.monotonic()
         if now >= self._next_registry:

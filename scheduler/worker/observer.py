@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from scheduler.backend.codes import CompleteCode, FailCode
 from scheduler.worker.execution import LeasedJob, Outcome
 
-__all__ = ["WorkerObserver", "finish_outcome", "log_finished", "notify"]
+__all__ = ["WorkerObserver", "finish_outcome", "log_finished", "notify", "refused"]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -50,27 +51,32 @@ def notify(observer: WorkerObserver | None, callback: str, *args: Any) -> None:
         log.exception("worker observer %s failed", callback)
 
 
-def finish_outcome(job: LeasedJob, ok: bool, retryable: bool, code: int) -> str:
-    """The ``on_finished`` outcome name for a report's reply ``code``."""
-    if code <= 0:
+def refused(code: CompleteCode | FailCode) -> bool:
+    """The report was refused: the lease was lost (``STALE``) or the job is gone."""
+    # Both families share STALE = 0 and GONE = -1.
+    return code <= 0
+
+
+def finish_outcome(code: CompleteCode | FailCode) -> str:
+    """The ``on_finished`` outcome name for a report's reply ``code`` (of
+    ``complete.lua`` or ``fail.lua``; a repeated call answers with the
+    outcome it already applied, so nothing is re-derived here)."""
+    if refused(code):
         return "refused"
-    if ok:
+    if isinstance(code, CompleteCode):
         return "succeeded"
-    if code == 1:
-        return "retried"
-    if code == 2:
-        return "dead"
-    # 3: applied by an earlier run of the same call; the same rule as fail.lua
-    return "retried" if retryable and job.attempt < job.options.max_attempts else "dead"
+    return "retried" if code.retried else "dead"
 
 
-def log_finished(job: LeasedJob, outcome: Outcome, code: int, took: float) -> None:
+def log_finished(
+    job: LeasedJob, outcome: Outcome, code: CompleteCode | FailCode, took: float
+) -> None:
     """Log a finished job's report: INFO for succeeded/retry/dead, WARNING when
-    the result was refused (``code`` <= 0: lease lost, or job gone)."""
-    if code > 0 and not log.isEnabledFor(logging.INFO):
+    the result was refused (lease lost, or job gone)."""
+    if not refused(code) and not log.isEnabledFor(logging.INFO):
         return
     where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
-    if code <= 0:
+    if refused(code):
         log.warning(
             "%s finished in %.3fs but its result was refused: %s",
             where,
@@ -79,9 +85,9 @@ def log_finished(job: LeasedJob, outcome: Outcome, code: int, took: float) -> No
             if code < 0
             else "lease lost (expired, cancelled or leased again)",
         )
-    elif outcome.ok:
+    elif isinstance(code, CompleteCode):
         log.info("%s succeeded in %.3fs", where, took)
-    elif code == 1:
+    elif code.retried:
         log.info("%s failed in %.3fs, will retry: %s", where, took, outcome.error)
     else:
         log.info("%s failed in %.3fs, dead: %s", where, took, outcome.error)

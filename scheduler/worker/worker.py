@@ -41,6 +41,7 @@ import redis
 
 from scheduler import defaults
 from scheduler.backend import Backend
+from scheduler.backend.codes import CompleteCode, FailCode, ReleaseCode
 from scheduler.backend.scripts import ScriptCall
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
@@ -48,7 +49,13 @@ from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
 from scheduler.worker.heartbeat import Heartbeater
-from scheduler.worker.observer import WorkerObserver, finish_outcome, log_finished, notify
+from scheduler.worker.observer import (
+    WorkerObserver,
+    finish_outcome,
+    log_finished,
+    notify,
+    refused,
+)
 from scheduler.worker.pool import ProcessRunner, ThreadRunner
 from scheduler.worker.waiter import Waiter
 
@@ -474,14 +481,14 @@ class Worker:
         backoff = task.backoff if task is not None else self.app.backoff
         return round(backoff.delay(job.attempt) * 1000)
 
-    def _finish(self, job: LeasedJob, outcome: Outcome, code: int) -> None:
+    def _finish(self, job: LeasedJob, outcome: Outcome, code: CompleteCode | FailCode) -> None:
         self._book.drop(job)
         self.processed += 1
         took = time.monotonic() - job.started
         if self.observer is not None:
-            if code <= 0:
+            if refused(code):
                 notify(self.observer, "on_lease_lost", job)
-            name = finish_outcome(job, outcome.ok, outcome.retryable, code)
+            name = finish_outcome(code)
             notify(self.observer, "on_finished", job, name, took)
         log_finished(job, outcome, code, took)
 
@@ -494,14 +501,15 @@ class Worker:
             codes = self.backend.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
             for job, code in zip(items, codes, strict=True):
                 self._book.drop(job)
-                notify(self.observer, "on_released" if code >= 1 else "on_lease_lost", job)
+                back = code in (ReleaseCode.RELEASED, ReleaseCode.ALREADY_RELEASED)
+                notify(self.observer, "on_released" if back else "on_lease_lost", job)
                 log.info(
                     "job %s task=%s queue=%s attempt=%d released (%s)",
                     job.id,
                     job.task,
                     q,
                     job.attempt,
-                    "back to ready" if code >= 1 else "lease already lost",
+                    "back to ready" if back else "lease already lost",
                 )
 
     def _make_runner(self) -> ThreadRunner | ProcessRunner:
