@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import redis
 
+from bench.util import scheduler_module
+
 #: Largest number of jobs prepared in client memory at once when prefilling.
 CHUNK = 20_000
 
@@ -113,7 +115,8 @@ class Ours:
         return int(self.r.hget(self.qk.key("stats"), "succeeded") or 0)
 
     def _records(self, ids: Sequence[str]) -> list[Any]:
-        from scheduler.backend.record import parse_record
+        _mod = scheduler_module("record")
+        parse_record = _mod.parse_record
 
         out = []
         for start in range(0, len(ids), 5000):

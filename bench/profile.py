@@ -230,7 +230,8 @@ def script_anatomy(lib: Ours, r: redis.Redis, calls: int = 3000) -> dict[str, An
     """Redis time of one enqueue script call (1 job), taken apart: a trivial
     script with the same KEYS/ARGV, a script of only the included libraries,
     the full script, and the commands it runs (all from INFO commandstats)."""
-    from scheduler.backend.scripts import load_script_text
+    _mod = util.scheduler_module("scripts")
+    load_script_text = _mod.load_script_text
 
     keys = lib.qk.standard()
     args: list[Any] = [10_000, 1, *["x"] * 9]

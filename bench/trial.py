@@ -173,7 +173,8 @@ def latency_parts(
     whole milliseconds, truncated: on average 0.5 ms early, which is corrected
     below (a difference of two such times needs no correction). Only the
     means over all jobs are meaningful."""
-    from scheduler.backend.record import parse_record
+    _mod = util.scheduler_module("record")
+    parse_record = _mod.parse_record
 
     leased: dict[str, int] = {}
     for entry_id, fields in r.xrange(lib.qk.key("events"), "-", "+"):
@@ -208,7 +209,8 @@ def floor(r: redis.Redis, url: str, n: int) -> dict[str, Any]:
     rates, for reading the targets. redis-py as configured by the package."""
     import socket
 
-    from scheduler.backend.connection import client_from_url
+    _mod = util.scheduler_module("connection")
+    client_from_url = _mod.client_from_url
 
     util.fresh(r)
     client = client_from_url(url)
@@ -278,7 +280,8 @@ def memory(lib: Ours, r: redis.Redis, n: int) -> dict[str, Any]:
 
 
 def _lease_complete(lib: Ours, jobs: int, worker_id: str, batch: int) -> tuple[int, float]:
-    from scheduler.backend.record import parse_record
+    _mod = util.scheduler_module("record")
+    parse_record = _mod.parse_record
 
     scripts, qk = lib.app.scripts, lib.qk
     done, calls = 0, 0
@@ -405,9 +408,11 @@ class SlowlogCollector:
 
 def script_shas() -> dict[str, str]:
     """SHA1 (as Redis computes it for EVALSHA) -> script name."""
-    from scheduler.backend.scripts import SCRIPT_NAMES, load_script_text
-
-    return {hashlib.sha1(load_script_text(s).encode()).hexdigest(): s for s in SCRIPT_NAMES}
+    scripts = util.scheduler_module("scripts")
+    return {
+        hashlib.sha1(scripts.load_script_text(s).encode()).hexdigest(): s
+        for s in scripts.SCRIPT_NAMES
+    }
 
 
 def promote(

@@ -256,3 +256,15 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not reached within {timeout:.0f} s")
         time.sleep(interval)
+
+
+def scheduler_module(name: str) -> Any:
+    """Import ``scheduler.backend.<name>``, or ``scheduler.<name>`` from a
+    commit before the storage layer existed (``run.sh --ref`` runs today's
+    bench against older code)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"scheduler.backend.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"scheduler.{name}")

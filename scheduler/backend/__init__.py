@@ -3,10 +3,14 @@ connections (see ``docs/design.md``, "Map of the code").
 
 :class:`Backend` is its face; the modules beside it are its parts:
 ``keys`` (every key name), ``record`` (the job record layout),
-``schedule_record`` (the stored schedule layout), ``scripts`` and
-``cron_scripts`` (one typed wrapper per Lua script), ``caller`` (the lean
-script call path), ``lualoader`` (includes and pruning), ``connection``
-(client construction) and ``replies`` (reply decoding).
+``schedule_record`` (the stored schedule layout), ``codes`` (named reply
+codes), ``scripts`` and ``cron_scripts`` (one typed wrapper per Lua
+script), ``caller`` (the lean script call path), ``lualoader`` (includes and
+pruning), ``connection`` (client construction), ``subscription`` (pub/sub
+waits), ``waiting`` (the idle worker's BLPOP with a lease behind it),
+``replies`` (reply decoding), and the read/write mixins of :class:`Backend`:
+``schedules``, ``queue_reads``, ``events``, ``registry`` and ``workers``
+(the worker registry), ``waiting.WakeSignals``.
 """
 
 from scheduler.backend.core import Backend

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from scheduler.backend import Backend
+from scheduler.backend.codes import PauseCode, RemoveCode
 from scheduler.backend.cron_scripts import FireJob, FireReply, UpsertReply
 from scheduler.building import JobBuilder
 from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
@@ -163,9 +164,9 @@ class ScheduleStore:
         code = self.scripts.pause(
             self.backend.queue(q), schedule_id, True, None, channel=self.channel
         )
-        if code < 0:
+        if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
-        return code == 1
+        return code is PauseCode.CHANGED
 
     def resume(self, schedule_id: str, queue: str | None = None) -> bool:
         """Resume a paused schedule at its next fire time after now (firings
@@ -182,9 +183,9 @@ class ScheduleStore:
         code = self.scripts.pause(
             self.backend.queue(info.queue), schedule_id, False, next_ms, channel=self.channel
         )
-        if code < 0:
+        if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
-        return code == 1
+        return code is PauseCode.CHANGED
 
     def remove(self, schedule_id: str, queue: str | None = None) -> bool:
         """Delete a schedule (jobs already enqueued stay). A schedule still
@@ -197,7 +198,10 @@ class ScheduleStore:
             q = self._find_queue(schedule_id, queue)
         except ScheduleNotFoundError:
             return False
-        return self.scripts.remove(self.backend.queue(q), schedule_id, channel=self.channel) == 1
+        return (
+            self.scripts.remove(self.backend.queue(q), schedule_id, channel=self.channel)
+            is RemoveCode.REMOVED
+        )
 
     # -- reads --------------------------------------------------------------
 
