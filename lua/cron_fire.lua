@@ -24,7 +24,7 @@
 -- ARGV[6]  missed: due firings not enqueued by this call (integer >= 0)
 -- ARGV[7..11] the job template: task, payload JSON, priority (decimal
 --          float string), inputs ("weight,time,resource" or ""), options
---          ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms") -- as enqueue.lua
+--          ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]") -- as enqueue.lua
 -- ARGV[12] N, number of jobs to enqueue (integer >= 0)
 -- then N groups of 4 values, ascending fire times:
 --   job id    derived from (schedule id, fire time), validated by the client

@@ -44,10 +44,14 @@ local function rec_encode(f)
   return table.concat(f, REC_SEP, 1, REC_FIELDS)
 end
 
--- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (dead ttl -1 = keep).
+-- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"
+-- (dead ttl -1 = keep). The timeout (ms) is absent when the job has none
+-- (records written before it existed have 4 numbers); it is enforced by the
+-- worker, so the scripts only have to read past it: the 5th value is nil
+-- without one.
 local function rec_options(f)
-  local ma, lease, rttl, dttl = string.match(f[F_OPTIONS], '^(%d+),(%d+),(%d+),(%-?%d+)$')
-  return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl)
+  local ma, lease, rttl, dttl, tmo = string.match(f[F_OPTIONS], '^(%d+),(%d+),(%d+),(%-?%d+),?(%d*)$')
+  return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl), tonumber(tmo)
 end
 
 -- The job's member in the ready/delayed sets: "<seq>:<id>".

@@ -37,7 +37,10 @@ index  field         meaning
 8      finished_ms   server time it reached a final state, ms, or ``""``
 9      priority      float as decimal text (``repr``)
 10     inputs        ``"weight,time,resource"``, or ``""`` if explicit
-11     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
+11     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
+                     ``timeout_ms`` (execution time limit, ms) is left out when
+                     the job has none, so such records are byte-identical to
+                     those written before it existed (both sides read both)
 12     task          task name
 13     outcome       result JSON (succeeded) or error record JSON, or ``""``
 14     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
@@ -180,22 +183,30 @@ class JobOptions:
         lease_ms: lease duration (visibility timeout), milliseconds (>= 1).
         result_ttl_ms: how long a succeeded/cancelled record is kept, ms (>= 0).
         dead_ttl_ms: how long a dead record is kept, ms; -1 keeps it forever.
+        timeout_ms: execution time limit of one attempt, ms (>= 1), or None
+            for no limit (see :class:`scheduler.errors.JobTimeoutError`).
     """
 
     max_attempts: int
     lease_ms: int
     result_ttl_ms: int
     dead_ttl_ms: int
+    timeout_ms: int | None = None
 
     def encode(self) -> str:
-        """The record's options field."""
-        return f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        """The record's options field (4 numbers, or 5 with a timeout)."""
+        text = f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        return text if self.timeout_ms is None else f"{text},{self.timeout_ms}"
 
     @classmethod
     def decode(cls, text: str) -> JobOptions:
-        """Parse an options field; raises ``ValueError`` if malformed."""
-        a, b, c, d = (int(part) for part in text.split(","))
-        return cls(a, b, c, d)
+        """Parse an options field of 4 numbers (no timeout, as written before
+        timeouts existed) or 5; raises ``ValueError`` if malformed."""
+        parts = [int(part) for part in text.split(",")]
+        if len(parts) == 4:
+            return cls(*parts)
+        a, b, c, d, timeout = parts  # ValueError unless exactly 5
+        return cls(a, b, c, d, timeout)
 
 
 @attrs.frozen

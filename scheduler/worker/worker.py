@@ -56,7 +56,8 @@ from scheduler.worker.observer import (
     notify,
     refused,
 )
-from scheduler.worker.pool import ProcessRunner, ThreadRunner
+from scheduler.worker.children import ProcessRunner
+from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.waiter import Waiter
 
 __all__ = ["Worker", "WorkerApp", "WorkerObserver"]
