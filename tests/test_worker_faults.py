@@ -11,8 +11,7 @@ import pytest
 
 from scheduler import JobState, Scheduler
 from scheduler.errors import JobFailedError
-from tests.helpers import wait_until
-from tests.test_worker_process import papp, start_worker, stop  # noqa: F401 -- papp is a fixture
+from tests.helpers import start_worker, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ def registered(app: Scheduler, proc: subprocess.Popen[bytes]) -> bool:
 def test_process_pool_sigterm_exits_0_without_traceback(papp: Scheduler, busy: bool) -> None:
     from tests.apps.procapp import hold
 
-    worker = start_worker("--pool", "process", "--concurrency", "2", "--grace", "0.3", role="victim")
+    worker = start_worker("--pool", "process", "-c", "2", "--grace", "0.3", role="victim")
     try:
         if busy:
             job = hold.enqueue("long")
@@ -72,7 +71,7 @@ def test_a_hung_task_times_out_and_goes_dead_by_its_policy(papp: Scheduler, pool
     worker = start_worker("--pool", pool, "--concurrency", "2")
     try:
         job = hang.enqueue()
-        with pytest.raises(JobFailedError, match="timeout of 0.5 s"):
+        with pytest.raises(JobFailedError, match=r"timeout of 0\.5 s"):
             job.result(timeout=60)
         # The slot came back: a thread replaced the stuck one, or a new child.
         assert isinstance(whoami.enqueue().result(timeout=60), int)

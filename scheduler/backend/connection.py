@@ -4,8 +4,13 @@ Two traps of redis-py 8 shape this module (docs/design.md, "Retries by redis-py 
 
 * Retries: redis-py re-sends a command after a timeout or connection error.
   All our scripts are idempotent under such a repeat (see
-  :mod:`scheduler.backend.scripts`), so the default retry policy is kept for
-  ordinary calls.
+  :mod:`scheduler.backend.scripts`). Clients made here retry 3 times with
+  jittered exponential backoff (50 ms doubling, capped at 1 s): a Redis blip
+  or failover of a second or so is ridden out, a longer outage surfaces as an
+  error soon (``redis.Redis.from_url`` itself retries not at all in
+  redis-py 8, while ``redis.Redis()`` retries 3 times). Long-running processes
+  add their own patient retry at start-up (:mod:`scheduler.backend.startup`)
+  and in their loops.
 * Socket timeout: a blocking read (BLPOP, pub/sub wait) longer than the
   socket timeout fails. Blocking waits therefore use a separate client whose
   socket timeout exceeds the longest block (:func:`blocking_client`).
@@ -16,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import EqualJitterBackoff
+from redis.retry import Retry
 
 from scheduler import defaults
 
@@ -31,12 +38,14 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
     ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
     Keyword arguments override the defaults (socket timeout 10 s, connect
-    timeout 5 s, health check every 30 s).
+    timeout 5 s, health check every 30 s, 3 retries of a command after a
+    connection error or timeout with 50 ms .. 1 s jittered backoff).
     """
     options: dict[str, Any] = {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
         "socket_connect_timeout": defaults.CONNECT_TIMEOUT,
         "health_check_interval": defaults.HEALTH_CHECK_INTERVAL,
+        "retry": Retry(EqualJitterBackoff(cap=1.0, base=0.05), 3),
     }
     options.update(kwargs)
     return redis.Redis.from_url(url, **options)

@@ -29,7 +29,7 @@ import logging
 import multiprocessing
 import queue
 import threading
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main
