@@ -58,3 +58,9 @@ def nap(seconds: float) -> int:
 def hang() -> None:
     """Never returns (until its process ends): for execution timeouts."""
     threading.Event().wait()
+
+
+@app.task(max_attempts=2, backoff=Backoff(base=0.01, jitter=0.0))
+def boom(message: str) -> None:
+    """Always fails with ``ValueError(message)``."""
+    raise ValueError(message)
