@@ -12,8 +12,9 @@
 -- Validation: rec_decode checks every field it returns against one grammar,
 -- the same as scheduler/backend/record.py parse_record (tests/test_record_parity.py
 -- feeds both random records on a real server): valid UTF-8; 16 fields;
--- version REC_VERSION; a known state letter; integers of 1-15 ASCII digits
--- (attempts, enqueued_ms; token, ready_ms and finished_ms may be empty);
+-- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
+-- below 2^53 (attempts, enqueued_ms; token, ready_ms and finished_ms may be
+-- empty);
 -- seq of SEQ_DIGITS base-62 digits; priority (and each of the three inputs)
 -- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
 -- integers with max_attempts >= 1 and lease_ms >= 1. A record that fails is
@@ -54,8 +55,9 @@ local function utf8_ok(s)
 end
 
 -- Field grammar (see "Validation" above).
+local INT_LIMIT = 9007199254740992 -- 2^53: larger integers are not exact in Lua
 local function is_int(s)
-  return #s <= 15 and string.find(s, '^%d+$') ~= nil
+  return #s <= 16 and string.find(s, '^%d+$') ~= nil and tonumber(s) < INT_LIMIT
 end
 
 local function is_num(s)

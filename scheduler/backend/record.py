@@ -17,8 +17,8 @@ Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
 checked in the same order, failures worded the same
 (``tests/test_record_parity.py`` compares them on random records on a real
 server). A record must be valid UTF-8 with 16 fields; version ``"1"``; a
-known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-15 ASCII
-digits (``token``, ``ready_ms``, ``finished_ms`` the same or empty); ``seq``
+known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
+digits below 2**53 (``token``, ``ready_ms``, ``finished_ms`` the same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
 may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``. Python's
@@ -212,10 +212,10 @@ class JobOptions:
         Raises:
             ValueError: malformed.
         """
-        match = _OPTIONS_RE.fullmatch(text)
-        if match is None or int(match[1]) < 1 or int(match[2]) < 1:
+        if not _is_options(text):
             raise ValueError(f"malformed job options {text!r}")
-        return cls(int(match[1]), int(match[2]), int(match[3]), int(match[4]))
+        a, b, c, d = (int(part) for part in text.split(","))
+        return cls(a, b, c, d)
 
 
 @attrs.frozen
@@ -240,9 +240,19 @@ class JobRecord:
     payload: str
 
 
-_INT = "[0-9]{1,15}"
+_INT = "[0-9]{1,16}"
 _INT_RE = re.compile(_INT)
-_OPT_INT_RE = re.compile(f"(?:{_INT})?")
+#: Integers must be below 2**53, the largest a Lua number holds exactly.
+_INT_LIMIT = 2**53
+
+
+def _is_int(text: str) -> bool:
+    return _INT_RE.fullmatch(text) is not None and int(text) < _INT_LIMIT
+
+
+def _is_opt_int(text: str) -> bool:
+    return text == "" or _is_int(text)
+
 _NUM_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _SEQ_RE = re.compile("[0-9A-Za-z]{9}")
 _OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})")
@@ -259,19 +269,24 @@ def _is_inputs(text: str) -> bool:
 
 def _is_options(text: str) -> bool:
     match = _OPTIONS_RE.fullmatch(text)
-    return match is not None and int(match[1]) >= 1 and int(match[2]) >= 1
+    return (
+        match is not None
+        and all(_is_int(match[i].lstrip("-")) for i in range(1, 5))
+        and int(match[1]) >= 1
+        and int(match[2]) >= 1
+    )
 
 
 #: The checked fields in checking order (the same as ``REC_CHECKS`` in
 #: ``lua/lib/record.lua``): index, check, what the field must be.
 _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_STATE, lambda v: v in _CODE_TO_STATE, "a known state letter"),
-    (I_ATTEMPTS, _INT_RE.fullmatch, "an integer"),
+    (I_ATTEMPTS, _is_int, "an integer"),
     (I_SEQ, _SEQ_RE.fullmatch, "9 base-62 digits"),
-    (I_TOKEN, _OPT_INT_RE.fullmatch, "an integer or empty"),
-    (I_ENQUEUED_MS, _INT_RE.fullmatch, "an integer"),
-    (I_READY_MS, _OPT_INT_RE.fullmatch, "an integer or empty"),
-    (I_FINISHED_MS, _OPT_INT_RE.fullmatch, "an integer or empty"),
+    (I_TOKEN, _is_opt_int, "an integer or empty"),
+    (I_ENQUEUED_MS, _is_int, "an integer"),
+    (I_READY_MS, _is_opt_int, "an integer or empty"),
+    (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "three finite numbers or empty"),
     (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
