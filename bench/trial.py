@@ -482,7 +482,9 @@ def expiry(
     jobs_key, done_key = lib.qk.key("jobs"), lib.qk.key("done")
     rows: list[tuple[float, float, int, int]] = []
     last_expiry_ms = 0.0
-    worker = util.WorkerProcess(lib.worker_cmd(concurrency), log_dir / f"{lib.name}-expiry.log", env)
+    worker = util.WorkerProcess(
+        lib.worker_cmd(concurrency), log_dir / f"{lib.name}-expiry.log", env
+    )
     try:
         while True:
             sec, usec = r.time()

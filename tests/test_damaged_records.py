@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from scheduler import JobState, Scheduler
-from scheduler.admin import queue_status
+from scheduler.admin import overview, queue_status
 from scheduler.backend.codes import (
     CancelCode,
     CompleteCode,
@@ -40,7 +40,6 @@ from scheduler.backend.record import (
 )
 from scheduler.backend.scripts import EnqueueItem, Scripts
 from scheduler.cli.status import render_overview
-from scheduler.admin import overview
 from scheduler.devserver import DevServer
 from scheduler.errors import DamagedRecordError
 from scheduler.worker.book import JobBook
@@ -124,7 +123,10 @@ DAMAGES: dict[str, tuple[Callable[[redis.Redis, QueueKeys, str], None], str]] = 
         lambda c, q, j: set_field(c, q, j, I_OPTIONS, "3,abc,1,1"),
         "options is not four integers (max_attempts >= 1, lease_ms >= 1)",
     ),
-    "state": (lambda c, q, j: set_field(c, q, j, I_STATE, "Q"), "state is not a known state letter"),
+    "state": (
+        lambda c, q, j: set_field(c, q, j, I_STATE, "Q"),
+        "state is not a known state letter",
+    ),
     "version": (lambda c, q, j: set_field(c, q, j, I_VERSION, "7"), "version is not 1"),
     "missing field": (drop_a_field, "record has 15 fields, expected 16"),
     "utf-8": (bad_utf8, "record is not valid UTF-8"),
@@ -291,7 +293,15 @@ def test_a_worker_process_runs_every_good_job_past_a_damaged_one(
     damage, reason = DAMAGES[kind]
     damage(real_redis, qk, bad.id)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "worker", "tests.apps.procapp:app", "--concurrency", "4"],
+        [
+            sys.executable,
+            "-m",
+            "scheduler",
+            "worker",
+            "tests.apps.procapp:app",
+            "--concurrency",
+            "4",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -253,6 +253,7 @@ def _is_int(text: str) -> bool:
 def _is_opt_int(text: str) -> bool:
     return text == "" or _is_int(text)
 
+
 _NUM_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _SEQ_RE = re.compile("[0-9A-Za-z]{9}")
 _OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})")
