@@ -56,6 +56,7 @@ from scheduler.errors import (
     ResultTimeoutError,
     SchedulerError,
     ScriptError,
+    UnknownOptionError,
     UnknownTaskError,
     ValidationError,
 )
@@ -92,6 +93,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "ScheduleNotFoundError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]

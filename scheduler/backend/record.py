@@ -224,10 +224,14 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
     """Decode a record read from the ``jobs`` hash.
 
     Raises:
-        ValueError: the text is not a version-1 record.
+        ValueError: the text is not a version-1 record, or not valid UTF-8
+            (reported as damaged rather than silently replaced).
     """
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"job {job_id}: record is not valid UTF-8 ({exc.reason})") from None
     f = text.split(SEP, FIELD_COUNT - 1)
     if len(f) != FIELD_COUNT or f[I_VERSION] != VERSION:
         raise ValueError(f"job {job_id}: unrecognised record format")

@@ -84,15 +84,20 @@ def _to_ms(when: datetime) -> int:
     return (when - EPOCH) // _MS
 
 
-@lru_cache(maxsize=256)
 def get_zone(name: str) -> ZoneInfo:
     """Return the ``zoneinfo`` zone ``name`` (e.g. ``"Europe/Paris"``).
 
     Raises:
-        InvalidScheduleError: unknown or malformed zone name.
+        InvalidScheduleError: unknown or malformed zone name (a non-string,
+            hashable or not, included).
     """
     if not isinstance(name, str) or not name:
         raise InvalidScheduleError(f"timezone must be a non-empty string, got {name!r}")
+    return _zone(name)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
