@@ -23,6 +23,7 @@ from scheduler.priority import resolve_priority
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
+    shown,
     validate_finite,
     validate_job_id,
     validate_queue_name,
@@ -460,16 +461,16 @@ def _specs(specs: Iterable[JobSpec]) -> list[JobSpec]:
     try:
         items = list(specs)
     except TypeError:
-        raise ValidationError(f"enqueue_many takes JobSpec items, got {specs!r}") from None
+        raise ValidationError(f"enqueue_many takes JobSpec items, got {shown(specs)}") from None
     for spec in items:
         if not isinstance(spec, JobSpec):
-            raise ValidationError(f"enqueue_many takes JobSpec items, got {spec!r}")
+            raise ValidationError(f"enqueue_many takes JobSpec items, got {shown(spec)}")
     return items
 
 
 def _check_backoff(value: object) -> Backoff:
     if not isinstance(value, Backoff):
-        raise ValidationError(f"backoff must be a Backoff, got {value!r}")
+        raise ValidationError(f"backoff must be a Backoff, got {shown(value)}")
     return value
 
 
@@ -481,7 +482,7 @@ def _options(options: object, extra: dict[str, Any]) -> EnqueueOptions:
         UnknownOptionError: an unknown keyword.
     """
     if options is not None and not isinstance(options, EnqueueOptions):
-        raise ValidationError(f"options must be an EnqueueOptions, got {options!r}")
+        raise ValidationError(f"options must be an EnqueueOptions, got {shown(options)}")
     unknown = set(extra) - set(attrs.fields_dict(EnqueueOptions))
     if unknown:
         raise UnknownOptionError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")

@@ -25,7 +25,7 @@ from scheduler.priority import compact_float, resolve_priority
 from scheduler.serialization import encode_meta, encode_payload
 from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
-from scheduler.validation import validate_job_id, validate_queue_name, validate_task_name
+from scheduler.validation import shown, validate_job_id, validate_queue_name, validate_task_name
 
 __all__ = [
     "IdSource",
@@ -232,7 +232,7 @@ def check_attempts(value: object) -> int:
     raises :class:`ValidationError` otherwise."""
     limit = defaults.MAX_ATTEMPTS_LIMIT
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        raise ValidationError(f"max_attempts must be an int in [1, {limit}], got {value!r}")
+        raise ValidationError(f"max_attempts must be an int in [1, {limit}], got {shown(value)}")
     return value
 
 
@@ -241,5 +241,5 @@ def check_lease(value: float | timedelta) -> float:
     ``timedelta``; raises :class:`ValidationError` otherwise."""
     result = seconds(value, "lease")
     if result < 0.001:
-        raise ValidationError(f"lease must be at least 1 ms, got {value!r}")
+        raise ValidationError(f"lease must be at least 1 ms, got {shown(value)}")
     return result

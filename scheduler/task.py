@@ -12,6 +12,7 @@ import attrs
 from scheduler import defaults
 from scheduler.errors import ValidationError
 from scheduler.priority import backoff_delay
+from scheduler.validation import shown
 
 if TYPE_CHECKING:
     from scheduler.job import Job
@@ -40,13 +41,13 @@ def _fraction(_inst: object, attribute: attrs.Attribute[float], value: object) -
 
 def _real(name: str, value: object, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"backoff {name} must be a real number, got {value!r}")
+        raise ValidationError(f"backoff {name} must be a real number, got {shown(value)}")
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not (math.isfinite(number) and low <= number <= high):
-        raise ValidationError(f"backoff {name} must be in [{low:g}, {high:g}], got {value!r}")
+        raise ValidationError(f"backoff {name} must be in [{low:g}, {high:g}], got {shown(value)}")
 
 
 @attrs.frozen
@@ -79,7 +80,7 @@ class Backoff:
     def __attrs_post_init__(self) -> None:
         if self.base > self.maximum:
             raise ValidationError(
-                f"backoff base ({self.base!r} s) must not exceed maximum ({self.maximum!r} s)"
+                f"backoff base ({self.base:g} s) must not exceed maximum ({self.maximum:g} s)"
             )
 
     def delay(self, attempt: int) -> float:
@@ -91,7 +92,7 @@ class Backoff:
 
 def _is_backoff(_inst: object, _attribute: attrs.Attribute[Backoff], value: object) -> None:
     if not isinstance(value, Backoff):
-        raise ValidationError(f"backoff must be a Backoff, got {value!r}")
+        raise ValidationError(f"backoff must be a Backoff, got {shown(value)}")
 
 
 def retry_types(value: object) -> tuple[type[BaseException], ...]:
@@ -107,7 +108,7 @@ def retry_types(value: object) -> tuple[type[BaseException], ...]:
     for item in items:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise ValidationError(
-                f"retry_on must be an exception class or a tuple of them, got {value!r}"
+                f"retry_on must be an exception class or a tuple of them, got {shown(value)}"
             )
     return items
 

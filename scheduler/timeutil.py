@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from scheduler import defaults
 from scheduler.errors import ValidationError
+from scheduler.validation import shown
 
 __all__ = ["datetime_to_ms", "ms_to_datetime", "seconds", "seconds_to_ms"]
 
@@ -39,12 +40,13 @@ def seconds(value: float | timedelta, name: str = "duration") -> float:
         except OverflowError:  # an int beyond the float range
             result = math.inf
     else:
-        raise ValidationError(f"{name} must be seconds or a timedelta, got {value!r}")
+        raise ValidationError(f"{name} must be seconds or a timedelta, got {shown(value)}")
     if not math.isfinite(result) or result < 0:
-        raise ValidationError(f"{name} must be finite and >= 0 seconds, got {value!r}")
+        raise ValidationError(f"{name} must be finite and >= 0 seconds, got {shown(value)}")
     if result > defaults.MAX_DURATION:
         raise ValidationError(
-            f"{name} must be at most {defaults.MAX_DURATION:.0f} seconds (100 years), got {value!r}"
+            f"{name} must be at most {defaults.MAX_DURATION:.0f} seconds (100 years), "
+            f"got {shown(value)}"
         )
     return result
 
@@ -71,13 +73,15 @@ def datetime_to_ms(when: datetime, name: str = "eta") -> int:
             :data:`scheduler.defaults.MAX_ETA_MS` (9999-01-01 UTC).
     """
     if not isinstance(when, datetime):
-        raise ValidationError(f"{name} must be a datetime, got {when!r}")
+        raise ValidationError(f"{name} must be a datetime, got {shown(when)}")
     try:
         ms = math.ceil(when.timestamp() * 1000)
     except (ValueError, OverflowError, OSError):  # year 0 or 10000 in local time
         ms = -1
     if not 0 <= ms <= defaults.MAX_ETA_MS:
-        raise ValidationError(f"{name} must be between 1970-01-01 and 9999-01-01 UTC, got {when!r}")
+        raise ValidationError(
+            f"{name} must be between 1970-01-01 and 9999-01-01 UTC, got {shown(when)}"
+        )
     return ms
 
 

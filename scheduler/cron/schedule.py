@@ -32,7 +32,7 @@ from scheduler.errors import UnknownOptionError, ValidationError
 from scheduler.serialization import encode_meta
 from scheduler.task import EnqueueOptions, Task
 from scheduler.timeutil import seconds_to_ms
-from scheduler.validation import validate_job_id, validate_schedule_id
+from scheduler.validation import shown, validate_job_id, validate_schedule_id
 
 if TYPE_CHECKING:
     from scheduler.building import JobBuilder
@@ -264,7 +264,7 @@ def _when_ms(name: str, when: datetime | None, tz: str) -> int | None:
     if when is None:
         return None
     if not isinstance(when, datetime):
-        raise InvalidScheduleError(f"{name} must be a datetime, got {when!r}")
+        raise InvalidScheduleError(f"{name} must be a datetime, got {shown(when)}")
     if when.tzinfo is None:
         when = when.replace(tzinfo=get_zone(tz))
     return (when - _EPOCH) // timedelta(milliseconds=1)

@@ -42,6 +42,7 @@ import attrs
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 from scheduler.cron.errors import InvalidScheduleError
+from scheduler.validation import shown
 
 __all__ = [
     "ALIASES",
@@ -92,7 +93,7 @@ def get_zone(name: str) -> ZoneInfo:
             hashable or not, included).
     """
     if not isinstance(name, str) or not name:
-        raise InvalidScheduleError(f"timezone must be a non-empty string, got {name!r}")
+        raise InvalidScheduleError(f"timezone must be a non-empty string, got {shown(name)}")
     return _zone(name)
 
 
@@ -101,7 +102,7 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise InvalidScheduleError(f"unknown timezone {name!r}: {exc}") from None
+        raise InvalidScheduleError(f"unknown timezone {shown(name)}: {exc}") from None
 
 
 def _offset(ms: int, tz: ZoneInfo) -> timedelta:
