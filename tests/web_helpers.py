@@ -3,8 +3,12 @@ and its screenshots (``docs/img/make_screenshots.py``)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import attrs
 
@@ -108,3 +112,48 @@ def populate(app: Scheduler) -> Population:
         evil=evil,
         schedule="nightly",
     )
+
+
+# -- a real server and a real browser --------------------------------------------
+
+#: Where tests/run.sh installs Debian's Chromium (``apt-get install chromium``).
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_path() -> str | None:
+    """The system Chromium to drive with Playwright, or None if none is installed."""
+    import shutil
+    from pathlib import Path
+
+    for path in CHROMIUM_PATHS:
+        if Path(path).exists():
+            return path
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def serving(asgi_app: Any) -> Iterator[str]:
+    """Serve ``asgi_app`` with uvicorn on a free local port in a thread;
+    yields its base URL, stops it afterwards."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the dashboard server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

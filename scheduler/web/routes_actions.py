@@ -106,7 +106,10 @@ async def queue_action(request: Request) -> Response:
         if asked is not None:
             return asked
         await run_in_threadpool(getattr(dash.app, action), queue)
-        return see_other(request, "queue", f"queue {queue}: {action}d", queue=queue)
+        flash = f"queue {queue}: {action}d"
+        if form.get("back") == "overview":
+            return see_other(request, "overview", flash)
+        return see_other(request, "queue", flash, queue=queue)
     if action == "purge":
         which = str(form.get("set", ""))
         if which not in PURGE_SETS:

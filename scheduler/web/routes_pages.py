@@ -51,7 +51,8 @@ def overview_context(dash: Dashboard) -> dict[str, Any]:
 
 def overview_page(request: Request) -> Response:
     dash = dashboard(request)
-    return render(request, "overview.html", overview_context(dash))
+    flash = request.query_params.get("flash", "")
+    return render(request, "overview.html", {**overview_context(dash), "flash": flash})
 
 
 def overview_fragment(request: Request) -> Response:
