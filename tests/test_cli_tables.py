@@ -56,7 +56,9 @@ def test_jobs_list_at_80_columns_keeps_ids_whole(
 ) -> None:
     app = Scheduler(real_app.redis, prefix="scheduler")
     ids = [
-        app.enqueue("some.module.long_task_name", queue="q", job_id=f"job-with-a-long-id-{i:04d}").id
+        app.enqueue(
+            "some.module.long_task_name", queue="q", job_id=f"job-with-a-long-id-{i:04d}"
+        ).id
         for i in range(3)
     ]
     monkeypatch.setattr("scheduler.cli.jobs.console", lambda: Console(width=80))

@@ -34,7 +34,9 @@ pytestmark = pytest.mark.slow
 def browser() -> Iterator[Browser]:
     path = chromium_path()
     if path is None:
-        reason = "no Chromium found (Debian: apt-get install chromium; tests/run.sh does it as root)"
+        reason = (
+            "no Chromium found (Debian: apt-get install chromium; tests/run.sh does it as root)"
+        )
         if os.environ.get("SCHEDULER_REQUIRE_BROWSER") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -59,7 +61,11 @@ def page(browser: Browser) -> Iterator[Page]:
     tab = context.new_page()
     tab.on("dialog", lambda dialog: dialog.accept())  # confirm() of every action
     errors: list[Any] = []
-    tab.on("pageerror", lambda error: errors.append(error))
+
+    def on_error(error: Any) -> None:  # Playwright needs a Python function, not a builtin
+        errors.append(error)
+
+    tab.on("pageerror", on_error)
     try:
         yield tab
     finally:
@@ -70,7 +76,7 @@ def page(browser: Browser) -> Iterator[Page]:
 def test_overview_filter_open_retry_and_pause(
     page: Page, site: tuple[str, Population], real_app: Scheduler
 ) -> None:
-    base, pop = site
+    base, _pop = site
     page.goto(base + "/")
     rows = page.locator("#queues tbody tr")
     expect(rows).to_have_count(2)

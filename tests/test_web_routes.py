@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -43,7 +44,7 @@ def csrf(c: TestClient) -> str:
     return token
 
 
-def post(c: TestClient, url: str, confirmed: bool = True, **fields: str) -> object:
+def post(c: TestClient, url: str, confirmed: bool = True, **fields: str) -> Any:
     data = {"csrf": csrf(c), **fields}
     if confirmed:
         data["confirmed"] = "yes"
@@ -151,7 +152,13 @@ def test_job_detail_shows_fields_error_traceback_timeline(web: TestClient, pop: 
     page = web.get(f"/queues/emails/jobs/{pop.dead[0]}")
     assert page.status_code == 200
     html = page.text
-    for needle in ("mail.send", "SMTPError", "550 mailbox unavailable", "Traceback", "user0@example.com"):
+    for needle in (
+        "mail.send",
+        "SMTPError",
+        "550 mailbox unavailable",
+        "Traceback",
+        "user0@example.com",
+    ):
         assert needle in html
     assert 'id="timeline"' in html and ">enqueued<" in html and ">dead<" in html
     ok = web.get(f"/queues/emails/jobs/{pop.succeeded}").text
@@ -208,28 +215,34 @@ def test_find_goes_to_the_job(web: TestClient, pop: Population) -> None:
 # -- actions --------------------------------------------------------------------
 
 
-def test_retry_asks_first_then_requeues(web: TestClient, real_app: Scheduler, pop: Population) -> None:
+def test_retry_asks_first_then_requeues(
+    web: TestClient, real_app: Scheduler, pop: Population
+) -> None:
     url = f"/queues/emails/jobs/{pop.dead[0]}/retry"
     asked = post(web, url, confirmed=False)
-    assert asked.status_code == 200 and "Please confirm" in asked.text  # type: ignore[attr-defined]
+    assert asked.status_code == 200 and "Please confirm" in asked.text
     assert state(real_app, pop.dead[0]) is JobState.DEAD
     done = post(web, url)
-    assert done.status_code == 303  # type: ignore[attr-defined]
+    assert done.status_code == 303
     assert state(real_app, pop.dead[0]) is JobState.READY
 
 
-def test_cancel_run_now_and_reprioritize(web: TestClient, real_app: Scheduler, pop: Population) -> None:
-    assert post(web, f"/queues/emails/jobs/{pop.ready[0]}/cancel").status_code == 303  # type: ignore[attr-defined]
+def test_cancel_run_now_and_reprioritize(
+    web: TestClient, real_app: Scheduler, pop: Population
+) -> None:
+    assert post(web, f"/queues/emails/jobs/{pop.ready[0]}/cancel").status_code == 303
     assert state(real_app, pop.ready[0]) is JobState.CANCELLED
     post(web, f"/queues/emails/jobs/{pop.delayed}/run-now")
     assert state(real_app, pop.delayed) is JobState.READY
     post(web, f"/queues/emails/jobs/{pop.ready[1]}/reprioritize", priority="1234.5")
     assert real_app.job(pop.ready[1], "emails").info().priority == 1234.5
-    post(web, f"/queues/emails/jobs/{pop.ready[2]}/reprioritize", weight="3", time="4", resource="2")
+    post(
+        web, f"/queues/emails/jobs/{pop.ready[2]}/reprioritize", weight="3", time="4", resource="2"
+    )
     info = real_app.job(pop.ready[2], "emails").info()
     assert (info.priority, info.inputs) == (6.0, (3.0, 4.0, 2.0))
     bad = post(web, f"/queues/emails/jobs/{pop.ready[2]}/reprioritize", priority="x")
-    assert bad.status_code == 400  # type: ignore[attr-defined]
+    assert bad.status_code == 400
 
 
 def test_pause_resume_and_purge(web: TestClient, real_app: Scheduler, pop: Population) -> None:
@@ -237,7 +250,7 @@ def test_pause_resume_and_purge(web: TestClient, real_app: Scheduler, pop: Popul
     assert real_app.backend.queue_snapshots(["emails"])[0].paused
     post(web, "/queues/emails/resume")
     assert not real_app.backend.queue_snapshots(["emails"])[0].paused
-    assert post(web, "/queues/emails/purge", set="bogus").status_code == 400  # type: ignore[attr-defined]
+    assert post(web, "/queues/emails/purge", set="bogus").status_code == 400
     post(web, "/queues/emails/purge", set="dead")
     assert real_app.backend.job_set_size("emails", "dead") == 0
 
@@ -246,8 +259,8 @@ def test_bulk_retry_of_a_filtered_set_with_progress(
     web: TestClient, real_app: Scheduler, pop: Population
 ) -> None:
     started = post(web, "/queues/emails/bulk", action="retry", state="dead", q="user1@")
-    assert started.status_code == 303  # type: ignore[attr-defined]
-    progress_url = started.headers["location"]  # type: ignore[attr-defined]
+    assert started.status_code == 303
+    progress_url = started.headers["location"]
     wait_until(lambda: 'data-finished="yes"' in web.get(progress_url + "?fragment=1").text)
     page = web.get(progress_url).text
     assert "1 of 1 handled" in page and "1 retried" in page
@@ -313,7 +326,7 @@ def test_read_only_hides_and_refuses_actions(
             assert 'method="post"' not in html.replace('action="/logout"', "")
             assert "read-only" in html
         refused = post(c, url, **fields)
-        assert refused.status_code == 403  # type: ignore[attr-defined]
+        assert refused.status_code == 403
     assert state(real_app, "dead-0") is JobState.DEAD
     assert real_app.schedules.list()
 
