@@ -41,6 +41,7 @@ _COLUMNS: list[tuple[Column, Callable[[QueueStatus], RenderableType]]] = [
     (Column("dead", 1, "right"), lambda q: Text(str(q.dead), style="red") if q.dead else "0"),
     (Column("done", 5, "right"), lambda q: str(q.done)),
     (Column("succeeded", 6, "right"), lambda q: str(q.totals.get("succeeded", 0))),
+    (Column("damaged", 3, "right"), lambda q: _damaged(q.totals.get("damaged", 0))),
     (Column("oldest ready", 1, "right"), _oldest),
     (Column("jobs/s (1m)", 2, "right"), lambda q: f"{q.jobs_per_s:.2f}"),
     (Column("workers", 4, "right"), lambda q: str(q.workers)),
@@ -55,12 +56,17 @@ def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
     summary = Text(
         f"{len(view.workers)} live worker(s); "
         f"server time {view.server_time.strftime('%Y-%m-%d %H:%M:%S')} UTC; "
-        "succeeded = total since the queue was created, done = succeeded/cancelled kept"
+        "succeeded = total since the queue was created, done = succeeded/cancelled kept, "
+        "damaged = damaged records moved to dead since the queue was created"
     )
     rows = [[cell(q) for _, cell in _COLUMNS] for q in view.queues]
     if not rows:
         rows = [["(no queues)", *[""] * (len(_COLUMNS) - 1)]]
     return Group(FitTable(title, [c for c, _ in _COLUMNS], rows), summary)
+
+
+def _damaged(count: int) -> Text | str:
+    return Text(str(count), style="bold red") if count else "0"
 
 
 def register(cli: click.Group) -> None:
@@ -69,8 +75,9 @@ def register(cli: click.Group) -> None:
     @admin_command(cli, "status")
     @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")
     def status(queues: tuple[str, ...], as_json: bool) -> None:
-        """Per queue: ready, delayed, leased, dead and done counts, the oldest
-        ready job's age, paused or not, live workers, jobs/s over the last minute."""
+        """Per queue: ready, delayed, leased, dead and done counts, succeeded and
+        damaged records since the queue was created, the oldest ready job's
+        age, paused or not, live workers, jobs/s over the last minute."""
         view = overview(get_app().backend, list(queues) or None)
         if as_json:
             echo_json(view.to_dict())
