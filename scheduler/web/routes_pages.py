@@ -12,7 +12,6 @@ from starlette.routing import Route
 
 from scheduler.admin import overview
 from scheduler.errors import JobNotFoundError, ValidationError
-from scheduler.timeutil import ms_to_datetime
 from scheduler.web.charts import rate_chart, sparkline
 from scheduler.web.history import throughput_bins
 from scheduler.web.rendering import render
@@ -79,11 +78,6 @@ def find_job(request: Request) -> Response:
         raise HTTPException(404, f"no job {job_id!r}") from None
     url = request.url_for("job", queue=job.queue, job_id=job.id)
     return RedirectResponse(str(url), status_code=303)
-
-
-def now_of(dash: Dashboard) -> Any:
-    """The Redis server's clock as an aware datetime."""
-    return ms_to_datetime(dash.app.backend.server_time_ms())
 
 
 routes = [
