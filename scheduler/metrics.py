@@ -291,6 +291,7 @@ class MetricsServer:
 
     Attributes:
         port: the port it listens on (the real one if 0 was asked for).
+        address: the address it is bound to.
         metrics: the worker's :class:`WorkerMetrics`.
         queues: the :class:`QueueCollector`.
     """
@@ -301,6 +302,7 @@ class MetricsServer:
         self._server = server
         self._thread = thread
         self.port: int = int(server.server_port)
+        self.address: str = str(server.server_address[0])
         self.metrics = metrics
         self.queues = queues
 
