@@ -100,7 +100,8 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
     The URL is checked first (:func:`check_url`). Keyword arguments
     override the defaults (socket timeout 10 s, connect timeout 5 s, health
-    check every 30 s).
+    check every 30 s; for ``rediss://``, certificate and host name
+    verification on -- pass a private CA with ``?ssl_ca_certs=/path/ca.pem``).
 
     Raises:
         ValidationError: the URL is unusable (:func:`check_url`).
@@ -111,6 +112,11 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
         "socket_connect_timeout": defaults.CONNECT_TIMEOUT,
         "health_check_interval": defaults.HEALTH_CHECK_INTERVAL,
     }
+    if urlsplit(url).scheme.lower() == "rediss":
+        # Verify the server's certificate and host name whatever the redis-py
+        # version's defaults (older ones did not check the host name); the
+        # URL's own ssl_* options still win (redis-py applies them last).
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
     options.update(kwargs)
     return redis.Redis.from_url(url, **options)
 
