@@ -212,7 +212,7 @@ def test_job_commands_on_a_damaged_record_exit_1_in_one_line(
 
 def test_damaged_record_message_names_the_job(run: Run, capp: Scheduler) -> None:
     _damage(capp, "j1", I_PRIORITY, "abc")
-    one_line_error(run("job", "show", "j1", "-q", "q"), 1, "'j1'", "damaged record")
+    one_line_error(run("job", "show", "j1", "-q", "q"), 1, "j1", "damaged record")
 
 
 # -- the safety net ----------------------------------------------------------------
