@@ -94,7 +94,7 @@ def test_timeout_travels_in_the_record_and_old_records_still_decode(papp: Schedu
     plain = whoami.enqueue()
     assert plain.info().record.options.timeout_ms is None
     raw = papp.redis.hget(papp.queue_keys("default").jobs, plain.id)
-    assert b"\x1f1,60000,3600000,604800000\x1f" in raw  # unchanged options field
+    assert b"\x1f3,60000,3600000,604800000\x1f" in raw  # unchanged options field
     lifted = hang.options(timeout=float("inf")).enqueue()
     assert lifted.info().record.options.timeout_ms is None
     assert JobOptions.decode("3,1000,10,-1,2500") == JobOptions(3, 1000, 10, -1, 2500)

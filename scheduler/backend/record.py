@@ -224,7 +224,8 @@ class JobOptions:
             raise ValueError(f"malformed job options {text!r}")
         parts = [int(part) for part in text.split(",")]
         # 4 numbers: no timeout (as written before timeouts existed).
-        return cls(*parts[:4], timeout_ms=parts[4] if len(parts) == 5 else None)
+        a, b, c, d = parts[:4]
+        return cls(a, b, c, d, parts[4] if len(parts) == 5 else None)
 
 
 @attrs.frozen
@@ -300,7 +301,11 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "three finite numbers or empty"),
-    (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)"),
+    (
+        I_OPTIONS,
+        _is_options,
+        "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)",
+    ),
 )
 
 

@@ -184,13 +184,16 @@ def log_finished(
             where,
             took,
             outcome.error,
-            f"\n{tb.rstrip()}" if tb else "",
+            _indent(tb),
             extra=extra,
         )
 
 
 def _traceback(outcome: Outcome) -> str:
-    try:
-        return str(decode_error(outcome.text).get("traceback") or "")
-    except ValueError:
-        return ""
+    return str(decode_error(outcome.text).get("traceback") or "")
+
+
+def _indent(tb: str) -> str:
+    """The task's traceback, each line indented under the log line (so a
+    traceback of the worker itself, which starts a line, stands out)."""
+    return "".join(f"\n    {line}" for line in tb.rstrip().splitlines())
