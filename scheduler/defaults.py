@@ -145,3 +145,10 @@ CRON_SCAN: Final = 100
 
 #: Rows a listing shows by default.
 LIST_LIMIT: Final = 50
+
+# -- Redis Cluster and Sentinel ---------------------------------------------------
+
+#: How long a script call keeps retrying while its server is changing (a
+#: Sentinel failover: connection refused, READONLY, NOREPLICAS; a cluster slot
+#: migration or failover: TRYAGAIN, CLUSTERDOWN), seconds.
+TOPOLOGY_RETRY: Final = 30.0

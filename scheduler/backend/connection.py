@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from scheduler import defaults
+from scheduler.backend import topology
 
 __all__ = ["DEFAULT_SOCKET_TIMEOUT", "blocking_client", "client_from_url", "server_time_ms"]
 
@@ -30,6 +31,9 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
 
     ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
+    ``redis+cluster://`` and ``redis+sentinel://`` URLs give a Redis Cluster
+    client or a Sentinel-managed master client
+    (:mod:`scheduler.backend.topology`).
     Keyword arguments override the defaults (socket timeout 10 s, connect
     timeout 5 s, health check every 30 s).
     """
@@ -39,6 +43,9 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
         "health_check_interval": defaults.HEALTH_CHECK_INTERVAL,
     }
     options.update(kwargs)
+    special = topology.client_for_special_url(url, options)
+    if special is not None:  # redis+cluster:// or redis+sentinel://
+        return special
     return redis.Redis.from_url(url, **options)
 
 
@@ -47,8 +54,15 @@ def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
 
     Its socket timeout is ``block_seconds + 5`` so that a BLPOP of up to
     ``block_seconds`` never trips it. The connection settings (host, TLS,
-    credentials, db, ...) are copied from ``client``'s pool.
+    credentials, db, ...) are copied from ``client``'s pool. On a Sentinel
+    client the new pool is Sentinel-managed too (it asks the sentinels for
+    the current master); on a cluster client it is a new cluster client.
     """
+    if topology.is_cluster(client):
+        return topology.cluster_copy(client, block_seconds + 5.0)
+    sentinel = topology.sentinel_pool(client)
+    if sentinel is not None:
+        return topology.sentinel_copy(sentinel, block_seconds + 5.0)
     pool = client.connection_pool
     kwargs = dict(pool.connection_kwargs)
     kwargs["socket_timeout"] = block_seconds + 5.0

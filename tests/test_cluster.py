@@ -1,0 +1,99 @@
+"""The full job lifecycle on a real 3-master Redis Cluster (``tests/servers.py``).
+
+Queues are spread over the masters (their hash tags land in different slots
+and nodes); every call is routed by slot, blocking waits are made per slot,
+event reads per slot and merged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from scheduler import Backoff, JobCancelledError, JobFailedError, JobSpec, JobState, Scheduler
+from scheduler.cron import CronRunner
+from tests.helpers import running, wait_until
+from tests.servers import ClusterSet
+
+QUEUES = [f"q{i}" for i in range(8)]
+FAST = Backoff(base=0.01, maximum=0.02)
+
+
+@pytest.fixture
+def capp(redis_cluster: ClusterSet, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
+    prefix = "c" + str(abs(hash(request.node.name)) % 10**8)
+    app = Scheduler.from_url(redis_cluster.url, prefix=prefix)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _owners(app: Scheduler, queues: list[str]) -> set[str]:
+    client: Any = app.redis
+    return {client.get_node_from_key(app.queue_keys(q).jobs).name for q in queues}
+
+
+def test_queues_spread_over_every_master(capp: Scheduler) -> None:
+    assert isinstance(capp.redis, RedisCluster)
+    assert len(_owners(capp, QUEUES)) == 3
+
+
+def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
+    ran: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    tasks = {}
+    for q in QUEUES:
+
+        @capp.task(queue=q, name=f"work_{q}")
+        def work(i: int, q: str = q) -> int:
+            with lock:
+                ran.append((q, i))
+            return i * 2
+
+        tasks[q] = work
+
+    @capp.task(queue="q1", max_attempts=2, backoff=FAST)
+    def broken() -> None:
+        raise ValueError("no")
+
+    single = [tasks[q].enqueue(i) for i, q in enumerate(QUEUES)]
+    bulk = capp.enqueue_many(
+        [JobSpec(tasks[q], (i,)) for q in QUEUES for i in range(10, 15)]
+    )
+    delayed = tasks["q2"].options(delay=0.3).enqueue(100)
+    parked = tasks["q3"].options(delay=3600).enqueue(101)
+    cancelled = tasks["q4"].options(delay=3600).enqueue(102)
+    assert cancelled.cancel()
+    assert parked.reprioritize(priority=1)
+    assert parked.run_now()
+    capp.pause("q5")
+    paused = tasks["q5"].enqueue(103)
+    dead = broken.enqueue()
+
+    with running(capp, queues=QUEUES, concurrency=4, max_block=2.0):
+        everything = [*single, *bulk, delayed, parked]
+        for job in [j for j in everything if j.queue != "q5"]:
+            assert job.result(timeout=20) == job.info().args[0] * 2  # type: ignore[index]
+        with pytest.raises(JobFailedError):
+            dead.result(timeout=20)
+        with pytest.raises(JobCancelledError):
+            cancelled.result(timeout=5)
+        assert paused.status is JobState.READY
+        capp.resume("q5")
+        for job in [j for j in everything if j.queue == "q5"] + [paused]:
+            assert job.result(timeout=20) == job.info().args[0] * 2  # type: ignore[index]
+        assert dead.retry()
+        with pytest.raises(JobFailedError):
+            dead.result(timeout=20)
+    assert len(ran) == len(single) + len(bulk) + 3
+    assert len(set(ran)) == len(ran)  # none ran twice
