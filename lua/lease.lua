@@ -1,7 +1,9 @@
 -- lease.lua -- lease up to N ready jobs to a worker, in priority order.
 --
 -- First promotes due delayed jobs and requeues expired leases (each bounded
--- per call), then pops the best N ready jobs (lowest score; equal scores in
+-- per call); if either pass left due work over, it leases nothing and answers
+-- wake_ms 0 (call again), so a job is never leased ahead of a better one that
+-- was already due (docs/design.md, "Ordering"). Then it pops the best N ready jobs (lowest score; equal scores in
 -- member order = enqueue order), stamps each with attempt + 1, a fresh
 -- fencing token (from the queue's sequence) and the worker id, and records
 -- its lease deadline (server time + the job's lease duration).
@@ -45,7 +47,7 @@ if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or wor
 end
 
 local now = now_ms()
-local paused, aging = queue_meta()
+local paused, clock = queue_meta()
 
 -- A retried request: answer with what the first run leased.
 local cached = redis.call('GET', KEYS[11])
@@ -64,9 +66,11 @@ if cached then
   return reply
 end
 
-local promoted = promote_due(now, promote_batch, aging)
-local reaped = reap_expired(now, reap_batch, aging)
+local promoted = promote_due(now, promote_batch, clock)
+local reaped = reap_expired(now, reap_batch)
 local more_due = promoted == promote_batch or reaped == reap_batch
+-- Due jobs left over may beat the ready head: lease only once all are in.
+if more_due then n = 0 end
 
 if paused then
   return {more_due and 0 or next_due_in(now), 1}

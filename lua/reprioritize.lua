@@ -19,7 +19,6 @@
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
---@include lib/queue.lua
 --@include lib/signals.lua
 
 events_init(tonumber(ARGV[1]))
@@ -32,7 +31,7 @@ if st ~= 'R' and st ~= 'D' and st ~= 'F' then return REPRIORITIZE_NOT_WAITING en
 f[F_PRIORITY] = ARGV[3]
 f[F_INPUTS] = ARGV[4]
 if st == 'R' then
-  redis.call('ZADD', K_READY, ready_score(queue_aging(), f), rec_member(f, id))
+  redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
 end
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('reprioritized', id, ARGV[3])

@@ -31,6 +31,7 @@ __all__ = [
     "FAMILIES",
     "CancelCode",
     "CompleteCode",
+    "ConfigCode",
     "EnqueueCode",
     "FailCode",
     "FireCode",
@@ -163,6 +164,13 @@ class FireCode(enum.IntEnum):
     EARLY = 2  # a fire time is after the server clock: nothing written
 
 
+class ConfigCode(enum.IntEnum):
+    """``queue_config.lua`` (first element of its reply)."""
+
+    SET = 1
+    PROMOTING = 0  # aging: due jobs were promoted first, rate unchanged; call again
+
+
 #: Lua constant prefix -> enum: ``lua/lib/codes.lua`` defines ``<prefix>_<member>``.
 FAMILIES: dict[str, type[enum.IntEnum]] = {
     "ENQUEUE": EnqueueCode,
@@ -178,4 +186,5 @@ FAMILIES: dict[str, type[enum.IntEnum]] = {
     "PAUSE": PauseCode,
     "REMOVE": RemoveCode,
     "FIRE": FireCode,
+    "CONFIG": ConfigCode,
 }

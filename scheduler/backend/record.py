@@ -1,6 +1,6 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
-A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
+A record is one string of 17 fields joined by ``"\\x1f"`` (ASCII unit
 separator). One hash entry per job -- rather than one Redis key per job --
 keeps every key a script touches fixed and declared in ``KEYS``
 (``docs/design.md``, "Redis Cluster"), and costs less memory than a key per job.
@@ -21,7 +21,7 @@ passes) so that one damaged record never stops a whole call (see
 =====  ============  ======================================================
 index  field         meaning
 =====  ============  ======================================================
-0      version       record format version, ``"1"``
+0      version       record format version, ``"2"`` (``"1"``: before ``aged``)
 1      state         one letter, see :class:`JobState`
 2      attempts      number of leases begun (int)
 3      seq           9 base-62 digits (0-9A-Za-z); ready/delayed member ``seq:id``
@@ -41,7 +41,10 @@ index  field         meaning
 12     task          task name
 13     outcome       result JSON (succeeded) or error record JSON, or ``""``
 14     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
-15     payload       ``[args, kwargs]`` JSON (the rest of the string)
+15     aged          the queue's aging clock at the job's ready time, priority
+                     units (``%.17g`` text), ``""`` = 0; the ready score is
+                     ``aged - priority`` (:mod:`scheduler.priority`)
+16     payload       ``[args, kwargs]`` JSON (the rest of the string)
 =====  ============  ======================================================
 """
 
@@ -67,7 +70,7 @@ __all__ = [
 
 SEP = "\x1f"
 #: The record format version this code reads and writes (field ``version``).
-VERSION = "1"
+VERSION = "2"
 
 #: The record's fields, in order: the single definition of the layout.
 FIELDS: tuple[str, ...] = (
@@ -86,6 +89,7 @@ FIELDS: tuple[str, ...] = (
     "task",
     "outcome",
     "meta",
+    "aged",
     "payload",
 )
 FIELD_COUNT = len(FIELDS)
@@ -106,6 +110,7 @@ I_OPTIONS = FIELDS.index("options")
 I_TASK = FIELDS.index("task")
 I_OUTCOME = FIELDS.index("outcome")
 I_META = FIELDS.index("meta")
+I_AGED = FIELDS.index("aged")
 I_PAYLOAD = FIELDS.index("payload")
 
 #: The fields :func:`split_leased` returns, in this order.
@@ -200,7 +205,12 @@ class JobOptions:
 
 @attrs.frozen
 class JobRecord:
-    """A decoded job record (all times in ms since the Unix epoch, server clock)."""
+    """A decoded job record (all times in ms since the Unix epoch, server clock).
+
+    ``aged`` is the queue's aging clock at the job's ready time (priority
+    units; 0 on a queue that never aged): the ready score is
+    ``aged - priority`` (:func:`scheduler.priority.ready_score`).
+    """
 
     job_id: str
     state: JobState
@@ -218,13 +228,14 @@ class JobRecord:
     outcome: str
     meta: str
     payload: str
+    aged: float = 0.0
 
 
 def parse_record(job_id: str, text: str | bytes) -> JobRecord:
     """Decode a record read from the ``jobs`` hash.
 
     Raises:
-        ValueError: the text is not a version-1 record.
+        ValueError: the text is not a record of version :data:`VERSION`.
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
@@ -253,4 +264,5 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         outcome=f[I_OUTCOME],
         meta=f[I_META],
         payload=f[I_PAYLOAD],
+        aged=float(f[I_AGED]) if f[I_AGED] else 0.0,
     )

@@ -39,6 +39,7 @@ from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.codes import (
     CancelCode,
     CompleteCode,
+    ConfigCode,
     EnqueueCode,
     FailCode,
     HeartbeatCode,
@@ -438,8 +439,27 @@ class Scripts:
         return _code(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]), RunNowCode)
 
     def queue_config(self, qk: QueueKeys, name: str, value: str) -> str:
-        """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old value."""
-        return _s(self._run("queue_config", qk.standard(), [name, value]))
+        """Set queue setting ``paused`` ("0"/"1") or ``aging`` (a rate as
+        ``repr(float)`` text); returns the old value.
+
+        An aging change first promotes the queue's due delayed jobs (so each
+        is stamped with the aging in force at its ETA): while more than
+        ``promote_batch`` are due, each script call promotes that many and
+        :meth:`queue_config_step` answers :attr:`ConfigCode.PROMOTING`; this
+        repeats the bounded call until the change is made.
+        """
+        while True:
+            code, old = self.queue_config_step(qk, name, value)
+            if code == ConfigCode.SET:
+                return old
+
+    def queue_config_step(self, qk: QueueKeys, name: str, value: str) -> tuple[ConfigCode, str]:
+        """One ``queue_config.lua`` call: ``(code, old value)`` (see :meth:`queue_config`)."""
+        args = [name, value, self.events_maxlen, self.promote_batch]
+        reply = self._run("queue_config", qk.standard(), args)
+        if not isinstance(reply, list) or len(reply) != 2:
+            raise ScriptError(f"unexpected script reply {reply!r}")
+        return _code(reply[0], ConfigCode), _s(reply[1])
 
     def purge(self, qk: QueueKeys, which: str, limit: int = 500) -> int:
         """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
