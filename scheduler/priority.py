@@ -98,7 +98,12 @@ def resolve_priority(
     if priority is not None:
         return validate_finite("priority", priority), ""
     value = compute_priority(weight, time, resource)
-    return value, f"{compact_float(weight)},{compact_float(time)},{compact_float(resource)}"
+    # The validated inputs (-0.0 read as 0.0, like the priority), as stored.
+    w, t, r = (
+        validate_finite(n, v)
+        for n, v in (("weight", weight), ("time", time), ("resource", resource))
+    )
+    return value, f"{compact_float(w)},{compact_float(t)},{compact_float(r)}"
 
 
 #: Largest accepted aging rate, priority units per second (``lua/queue_config.lua``
@@ -123,7 +128,7 @@ def validate_aging_rate(rate: object) -> float:
         InvalidPriorityError: not a real number, not finite, negative, or
             above :data:`MAX_AGING_RATE`.
     """
-    value = validate_finite("aging", rate, minimum=0.0) + 0.0  # -0.0 -> 0.0
+    value = validate_finite("aging", rate, minimum=0.0)
     if value > MAX_AGING_RATE:
         raise InvalidPriorityError(f"aging must be <= {MAX_AGING_RATE:g} per second, got {rate!r}")
     return value
