@@ -18,13 +18,14 @@
 -- ARGV[2]  N, maximum number of jobs to lease (integer >= 0; 0 = only maintain)
 -- ARGV[3]  worker id
 -- ARGV[4]  reply cache lifetime, ms (integer > 0)
--- ARGV[5]  promotion batch: max delayed jobs promoted per call
--- ARGV[6]  reaping batch: max expired leases requeued per call
+-- ARGV[5]  promotion batch: max delayed jobs promoted per call (>= 1)
+-- ARGV[6]  reaping batch: max expired leases requeued per call (>= 1)
 -- ARGV[7]  expiry batch: max finished/dead records deleted per call, per set
 -- Returns: {wake_ms, paused, id1, record1, id2, record2, ...}
 --   wake_ms  ms until the next ETA or lease deadline (0 = more is already
---            due, or all N were leased; -1 = nothing pending); a worker
---            that leased fewer than N may block that long
+--            due -- then nothing was leased if a pass left due work over:
+--            call again --, or all N were leased; -1 = nothing pending); a
+--            worker that leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
@@ -42,7 +43,8 @@ local n = tonumber(ARGV[2])
 local worker = ARGV[3]
 local cache_ms = tonumber(ARGV[4])
 local promote_batch, reap_batch, expire_batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or worker == '' then
+if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or worker == ''
+    or promote_batch < 1 or reap_batch < 1 then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 
