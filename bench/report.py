@@ -227,7 +227,9 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
     if scenario == "memory":
         return f"{s['bytes_per_job']:.0f} bytes/job"
     if scenario == "promote":
-        return f"longest script {s['max_script_us']} us"
+        inv = s.get("order_inversions")
+        order = "" if inv is None else f", {inv} order inversions"
+        return f"longest script {s['max_script_us']} us{order}"
     if scenario.startswith("depth"):
         return ", ".join(f"{x['jobs_per_s']:,.0f}" for x in samples) + " jobs/s"
     extra = f", start-up {s['startup_s']:.2f} s" if "startup_s" in s else ""
