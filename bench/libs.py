@@ -95,8 +95,9 @@ class Ours:
     def prefill(self, n: int, *, delay: float | None = None, priorities: int = 0) -> list[str]:
         """As the protocol; with ``priorities`` > 0 job ``i`` gets priority
         ``i % priorities`` (an explicit priority)."""
-        task = self.mod.noop.options(delay=delay) if delay is not None else self.mod.noop
-        variants = [task.options(priority=float(p)) for p in range(priorities)] or [task]
+        timing = {} if delay is None else {"delay": delay}
+        variants = [self.mod.noop.options(**timing, priority=float(p)) for p in range(priorities)]
+        variants = variants or [self.mod.noop.options(**timing)]
         ids: list[str] = []
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
