@@ -7,6 +7,7 @@ All inherit from :class:`SchedulerError`. Input errors also inherit from
 from __future__ import annotations
 
 __all__ = [
+    "DamagedRecordError",
     "InvalidNameError",
     "InvalidPriorityError",
     "JobCancelledError",
@@ -74,6 +75,25 @@ class JobCancelledError(SchedulerError):
 
 class ResultTimeoutError(SchedulerError, TimeoutError):
     """:meth:`scheduler.Job.result` timed out before the job finished."""
+
+
+class DamagedRecordError(SchedulerError, ValueError):
+    """A stored job record is damaged: it fails the record grammar that the
+    Python and the Lua decoders share (``scheduler/backend/record.py``).
+
+    The scripts move such a record to dead with the same reason (see
+    ``docs/design.md``, "Damaged records"); readers raise this instead.
+
+    Attributes:
+        job_id: the job id.
+        reason: what is wrong, e.g. ``"priority is not a finite number"``
+            (the same words as the Lua decoder's).
+    """
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: damaged record: {reason}")
+        self.job_id = job_id
+        self.reason = reason
 
 
 class ScriptError(SchedulerError):
