@@ -112,7 +112,7 @@ local REC_CHECKS = {
   {F_AGED, is_opt_num, 'a finite number or empty'},
 }
 local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
-  'ready_ms', 'finished_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'payload'}
+  'ready_ms', 'finished_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'aged', 'payload'}
 
 -- Decode a record into a table of REC_FIELDS strings. A damaged record
 -- answers nil and the reason (see "Validation" above).
