@@ -57,6 +57,7 @@ from scheduler.errors import (
     ResultTimeoutError,
     SchedulerError,
     ScriptError,
+    UnknownOptionError,
     UnknownTaskError,
     ValidationError,
 )
@@ -94,6 +95,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "ScheduleNotFoundError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]

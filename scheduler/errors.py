@@ -17,6 +17,7 @@ __all__ = [
     "ResultTimeoutError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]
@@ -39,7 +40,16 @@ class InvalidPriorityError(ValidationError):
 
 
 class PayloadError(ValidationError):
-    """Arguments or a result are not JSON-serializable, or exceed the size limit."""
+    """Arguments, metadata or a result cannot be stored exactly as JSON: not
+    JSON-serializable (NaN/Infinity included), an object key that is not a
+    ``str`` (at any depth), nesting deeper than the limit, text that is not
+    valid Unicode (lone surrogates), or over the size limit."""
+
+
+class UnknownOptionError(ValidationError, TypeError):
+    """An unknown keyword option (``app.task(colour=...)``,
+    ``app.enqueue(..., dealy=5)``). Also a :class:`TypeError`, what Python
+    raises for an unexpected keyword argument."""
 
 
 class JobNotFoundError(SchedulerError, KeyError):
