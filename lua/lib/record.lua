@@ -2,7 +2,7 @@
 --
 -- KEYS: none. ARGV: none. Includes: none.
 --
--- A job record is one string in the jobs HASH: 16 fields joined by "\31"
+-- A job record is one string in the jobs HASH: 17 fields joined by "\31"
 -- (ASCII unit separator) in the order of scheduler/backend/record.py FIELDS;
 -- F_<FIELD NAME> is the field's 1-based index (tests/test_record_layout.py
 -- checks both sides agree). Every field but the last is free of "\31" by
@@ -22,9 +22,9 @@
 -- Numbers that become scores are passed to redis.call as Lua numbers (Redis
 -- converts them with 17 significant digits), never built with '..' or cjson.
 
-local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 16, '1'
-local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_PAYLOAD =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 17, '1'
+local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_PAYLOAD =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
 -- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
 -- order (0-9 A-Z a-z), so byte order is numeric order; 62^9 > 2^53, the
 -- largest integer a Lua number holds exactly, so the width never overflows.
