@@ -43,10 +43,10 @@ from scheduler.backend.codes import (
     FailCode,
     HeartbeatCode,
     ReleaseCode,
-    StartCode,
     ReprioritizeCode,
     RetryCode,
     RunNowCode,
+    StartCode,
 )
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import load_script_text
