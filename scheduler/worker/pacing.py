@@ -51,10 +51,12 @@ class Pacing:
         deadline (0: more is due now, -1: nothing pending).
 
         The queue is due again at once if it may hold more ready jobs (it
-        filled the request, or was not asked), else when its reply says,
-        capped by ``max_block``.
+        filled a request for jobs) or more is due, else when its reply says,
+        capped by ``max_block``. A maintenance-only call (``asked`` 0, made
+        while the worker had no room) is paced by its reply alone: room is
+        looked for when it frees up.
         """
-        if asked <= 0 or got >= asked or wake_ms == 0:
+        if (asked > 0 and got >= asked) or wake_ms == 0:
             self._due[queue] = now
         elif wake_ms < 0:
             self._due[queue] = now + self.max_block
