@@ -38,6 +38,7 @@ LIBS_FOR = {
     "depth_small": ("ours",),
     "depth_large": ("ours",),
     "promote": ("ours",),
+    "expiry": ("ours",),
 }
 SCENARIOS = tuple(LIBS_FOR)
 
@@ -64,6 +65,8 @@ class Config:
     depth_large: int = 1_000_000
     depth_jobs: int = 1_000
     promote_n: int = 100_000
+    #: Jobs with 100 KB results in the expiry scenario (about 200 MB at peak).
+    expiry_n: int = 2_000
     profile_drain_n: int = 20_000
     profile_enqueue_n: int = 20_000
 
@@ -80,6 +83,7 @@ class Config:
             depth_jobs=500,
             depth_small=500,
             promote_n=10_000,
+            expiry_n=2_000,
             profile_drain_n=5_000,
             profile_enqueue_n=5_000,
         )
@@ -120,6 +124,8 @@ def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
         ]
     if scenario == "promote":
         return [lib, scenario, "--n", str(cfg.promote_n), "--concurrency", str(cfg.concurrency)]
+    if scenario == "expiry":
+        return [lib, scenario, "--n", str(cfg.expiry_n), "--concurrency", str(cfg.concurrency)]
     raise ValueError(scenario)
 
 

@@ -228,6 +228,10 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
         return f"{s['bytes_per_job']:.0f} bytes/job"
     if scenario == "promote":
         return f"longest script {s['max_script_us']} us"
+    if scenario == "expiry":
+        return (
+            f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"
+        )
     if scenario.startswith("depth"):
         return ", ".join(f"{x['jobs_per_s']:,.0f}" for x in samples) + " jobs/s"
     extra = f", start-up {s['startup_s']:.2f} s" if "startup_s" in s else ""

@@ -47,6 +47,7 @@ from scheduler.worker.observer import WorkerObserver
 # Errors
 from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
 from scheduler.errors import (
+    DamagedRecordError,
     InvalidNameError,
     InvalidPriorityError,
     JobCancelledError,
@@ -56,6 +57,7 @@ from scheduler.errors import (
     ResultTimeoutError,
     SchedulerError,
     ScriptError,
+    UnknownOptionError,
     UnknownTaskError,
     ValidationError,
 )
@@ -81,6 +83,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "Worker",
     "WorkerObserver",
     # Errors
+    "DamagedRecordError",
     "InvalidNameError",
     "InvalidPriorityError",
     "InvalidScheduleError",
@@ -92,6 +95,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "ScheduleNotFoundError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]

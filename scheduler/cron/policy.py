@@ -33,6 +33,7 @@ import attrs
 
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.timing import Rule, count_fires, fires_between, latest_fire, next_fire
+from scheduler.validation import shown
 
 __all__ = [
     "MISSED_COUNT_CAP",
@@ -71,7 +72,7 @@ class MisfirePolicy(enum.StrEnum):
             return cls(text)
         except ValueError:
             raise InvalidScheduleError(
-                f"unknown misfire policy {value!r}; use skip, coalesce or catch_up"
+                f"unknown misfire policy {shown(value)}; use skip, coalesce or catch_up"
             ) from None
 
 
