@@ -320,9 +320,7 @@ class Worker:
         try:
             self._dispatch(message)
         except Exception:  # one message's bookkeeping must not end the worker
-            log.exception(
-                "unexpected error handling %s; the worker goes on", type(message).__name__
-            )
+            log.exception("unexpected error handling %s; going on", type(message).__name__)
 
     def _dispatch(self, message: Message) -> None:
         match message:
