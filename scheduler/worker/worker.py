@@ -295,6 +295,10 @@ class Worker:
             except (redis.RedisError, OSError) as exc:
                 self._back_off(exc)
                 continue
+            except Exception as exc:  # a bug in one job's bookkeeping must not end the worker
+                log.exception("unexpected error in a worker round; retrying")
+                self._back_off(exc)
+                continue
             self._errors = 0
             self._start_buffered()
             if not sent:
@@ -313,6 +317,12 @@ class Worker:
             return messages
 
     def _handle(self, message: Message) -> None:
+        try:
+            self._dispatch(message)
+        except Exception:  # one message's bookkeeping must not end the worker
+            log.exception("unexpected error handling %s; going on", type(message).__name__)
+
+    def _dispatch(self, message: Message) -> None:
         match message:
             case Finished(job=job, outcome=outcome):
                 self._book.finished(job, outcome)
