@@ -227,7 +227,9 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
     if scenario == "memory":
         return f"{s['bytes_per_job']:.0f} bytes/job"
     if scenario == "promote":
-        return f"longest script {s['max_script_us']} us"
+        inv = s.get("order_inversions")
+        order = "" if inv is None else f", {inv} order inversions"
+        return f"longest script {s['max_script_us']} us{order}"
     if scenario == "expiry":
         return (
             f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"

@@ -426,9 +426,14 @@ def promote(
     threshold_us: int,
 ) -> dict[str, Any]:
     """``n`` due delayed jobs, one worker promoting them through its lease calls;
-    the longest single script call in that window, from SLOWLOG."""
+    the longest single script call in that window, from SLOWLOG.
+
+    The jobs carry 10 priorities (job ``i`` has ``i % 10``), all due before
+    the worker starts, so every job leased must rank at or above every job
+    not yet leased: ``order_inversions`` counts the unleased jobs ranked
+    above the lowest leased one once promotion is done (0 = order kept)."""
     util.fresh(r)
-    lib.prefill(n, delay=0.001)
+    ids = lib.prefill(n, delay=0.001, priorities=10)
     time.sleep(0.05)  # all due now
     delayed_key = lib.qk.key("delayed")
     assert int(r.zcard(delayed_key)) == n
@@ -452,11 +457,22 @@ def promote(
         worker.stop()
     scripts = stats["scripts"].get("evalsha", {})
     return {
+        "order_inversions": order_inversions(lib.records(ids)),
         **slow.result(),
         "promote_all_s": t_end - worker.spawned,
         "script_calls": scripts.get("calls"),
         "script_us_per_call": scripts.get("usec_per_call"),
     }
+
+
+def order_inversions(records: list[Any]) -> int:
+    """Jobs never leased whose priority is above that of a job leased (the
+    token is kept once a job was leased, released ones included)."""
+    leased = [rec.priority for rec in records if rec.token]
+    if not leased:
+        return 0
+    lowest = min(leased)
+    return sum(1 for rec in records if not rec.token and rec.priority > lowest)
 
 
 def expiry(

@@ -78,12 +78,12 @@ for i = 0, n - 1 do
   if tonumber(ARGV[BASE + i * GROUP + 1]) > now then return {FIRE_EARLY, now} end
 end
 
-local aging = queue_aging()
+local clock = queue_clock()
 local created = 0
 for i = 0, n - 1 do
   local b = BASE + i * GROUP
   if create_job(ARGV[b], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[b + 3],
-                tonumber(ARGV[b + 2]), now, aging) then
+                tonumber(ARGV[b + 2]), now, clock) then
     created = created + 1
   end
 end

@@ -34,7 +34,7 @@ if not n or #ARGV ~= 2 + n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local aging = queue_aging()
+local clock = queue_clock()
 local out = {}
 local moved = 0
 for i = 1, n do
@@ -58,7 +58,8 @@ for i = 1, n do
     f[F_READY_MS] = int(now)
     f[F_FINISHED_MS] = ''
     end_lease(f)
-    to_ready(f, id, aging)
+    rec_stamp(f, clock)
+    to_ready(f, id)
     redis.call('HSET', K_JOBS, id, rec_encode(f))
     emit('retried', id, 'manual')
     moved = moved + 1

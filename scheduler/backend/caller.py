@@ -112,21 +112,24 @@ class ScriptCaller:
         conn.disconnect()
         self._local.checked = False
 
-    def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    def call_many(self, commands: Sequence[Sequence[Any]], *, retry: bool = True) -> list[Any]:
         """Send ``commands`` in one write and return their replies in order.
 
         A command's error reply is returned as its ``redis.ResponseError``
-        (e.g. ``NoScriptError``) instead of being raised.
+        (e.g. ``NoScriptError``) instead of being raised. With ``retry``
+        (default) a connection error or timeout re-sends the commands once;
+        without it the error is raised at once (for a blocking read, whose
+        repeat could lose or wait behind what the first send took).
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: the server could not be
-                reached twice in a row.
+                reached (twice in a row with ``retry``).
         """
         if self._cluster is not None:
             return self._cluster.call_many(commands)
-        if self._sentinel:
+        if self._sentinel and retry:
             return self._call_failing_over(commands)
-        return self._call_twice(commands)
+        return self._call_twice(commands, retry=retry)
 
     def _call_failing_over(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """:meth:`_call_twice`, retried while a Sentinel failover is in progress."""
@@ -148,8 +151,8 @@ class ScriptCaller:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _call_twice(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        for attempt in (1, 2):
+    def _call_twice(self, commands: Sequence[Sequence[Any]], *, retry: bool = True) -> list[Any]:
+        for attempt in (1, 2) if retry else (2,):
             if self._closed:
                 raise redis.ConnectionError("script caller closed")
             conn = self._conn()

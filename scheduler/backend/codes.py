@@ -31,6 +31,7 @@ __all__ = [
     "FAMILIES",
     "CancelCode",
     "CompleteCode",
+    "ConfigCode",
     "EnqueueCode",
     "FailCode",
     "FireCode",
@@ -41,6 +42,7 @@ __all__ = [
     "ReprioritizeCode",
     "RetryCode",
     "RunNowCode",
+    "StartCode",
     "UpsertCode",
 ]
 
@@ -88,6 +90,15 @@ class ReleaseCode(enum.IntEnum):
     RELEASED = 1
     ALREADY_RELEASED = 2  # an earlier run of the same call released it
     STALE = 0  # the lease was lost (e.g. expired and requeued): not given back by us
+    GONE = -1
+
+
+class StartCode(enum.IntEnum):
+    """Per job of ``start.lua`` (the worker began running the job)."""
+
+    STARTED = 1
+    ALREADY_STARTED = 2  # an earlier run of this call stamped it
+    STALE = 0  # the lease was lost (expired, released, cancelled, leased again)
     GONE = -1
 
 
@@ -163,12 +174,20 @@ class FireCode(enum.IntEnum):
     EARLY = 2  # a fire time is after the server clock: nothing written
 
 
+class ConfigCode(enum.IntEnum):
+    """``queue_config.lua`` (first element of its reply)."""
+
+    SET = 1
+    PROMOTING = 0  # aging: due jobs were promoted first, rate unchanged; call again
+
+
 #: Lua constant prefix -> enum: ``lua/lib/codes.lua`` defines ``<prefix>_<member>``.
 FAMILIES: dict[str, type[enum.IntEnum]] = {
     "ENQUEUE": EnqueueCode,
     "COMPLETE": CompleteCode,
     "FAIL": FailCode,
     "RELEASE": ReleaseCode,
+    "START": StartCode,
     "HEARTBEAT": HeartbeatCode,
     "CANCEL": CancelCode,
     "RETRY": RetryCode,
@@ -178,4 +197,5 @@ FAMILIES: dict[str, type[enum.IntEnum]] = {
     "PAUSE": PauseCode,
     "REMOVE": RemoveCode,
     "FIRE": FireCode,
+    "CONFIG": ConfigCode,
 }
