@@ -279,6 +279,14 @@ class SentinelSet:
         return self
 
     def _ready(self) -> bool:
+        with contextlib.closing(_client(self.data_ports[0])) as c:
+            info = c.info("replication")
+        online = sum(
+            1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
+            and v.get("state") == "online"
+        )
+        if online < len(self.data_ports) - 1:
+            return False
         for port in self.sentinel_ports:
             with contextlib.closing(_client(port)) as c:
                 info = c.execute_command("SENTINEL", "MASTER", self.service)
