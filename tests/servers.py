@@ -194,9 +194,7 @@ class ClusterSet:
         with contextlib.closing(_client(port)) as c:
             raw = c.execute_command("CLUSTER", "INFO")
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return dict(
-            line.split(":", 1) for line in text.strip().splitlines() if ":" in line
-        )
+        return dict(line.split(":", 1) for line in text.strip().splitlines() if ":" in line)
 
     def _ok(self) -> bool:
         return all(self._info(p).get("cluster_state") == "ok" for p in self.ports)
@@ -282,15 +280,18 @@ class SentinelSet:
         with contextlib.closing(_client(self.data_ports[0])) as c:
             info = c.info("replication")
         online = sum(
-            1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
-            and v.get("state") == "online"
+            1
+            for k, v in info.items()
+            if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
         )
         if online < len(self.data_ports) - 1:
             return False
         for port in self.sentinel_ports:
             with contextlib.closing(_client(port)) as c:
                 info = c.execute_command("SENTINEL", "MASTER", self.service)
-            fields = dict(zip(info[::2], info[1::2], strict=False)) if isinstance(info, list) else info
+            fields = (
+                dict(zip(info[::2], info[1::2], strict=False)) if isinstance(info, list) else info
+            )
             fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
             if int(fields["num-slaves"]) < len(self.data_ports) - 1:
                 return False

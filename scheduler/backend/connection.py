@@ -69,6 +69,8 @@ def check_url(url: str) -> None:
     """
     if not url or not url.strip():
         raise ValidationError("the Redis URL is empty")
+    if topology.check_special_url(url):  # redis+cluster://, redis+sentinel://
+        return
     try:
         kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     except ValueError as exc:  # bad scheme, port, or option value

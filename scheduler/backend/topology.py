@@ -29,9 +29,12 @@ from urllib.parse import parse_qs, unquote
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
+
+from scheduler.errors import ValidationError
 
 __all__ = [
+    "check_special_url",
     "client_for_special_url",
     "close_quietly",
     "cluster_copy",
@@ -64,7 +67,7 @@ def _split_url(url: str) -> tuple[str, str, str, dict[str, str]]:
     refuses several hosts in one netloc)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError("URL has no scheme")
+        raise ValidationError("URL has no scheme")
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
     options: dict[str, str] = {}
@@ -92,10 +95,10 @@ def _hosts(hosts: str, default_port: int) -> list[tuple[str, int]]:
             host, port = item, str(default_port)
         host = host.strip("[]")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"bad host:port {item!r}")
+            raise ValidationError(f"bad host:port {item!r}")
         found.append((host, int(port)))
     if not found:
-        raise ValueError("URL names no host")
+        raise ValidationError("URL names no host")
     return found
 
 
@@ -112,7 +115,7 @@ def _tls(tls: bool, options: dict[str, str]) -> dict[str, Any]:
 def _unknown(options: dict[str, str], known: tuple[str, ...]) -> None:
     extra = sorted(set(options) - set(known))
     if extra:
-        raise ValueError(f"unknown URL option(s): {', '.join(extra)}")
+        raise ValidationError(f"unknown URL option(s): {', '.join(extra)}")
 
 
 def client_for_special_url(url: str, options: dict[str, Any]) -> redis.Redis | None:
@@ -136,16 +139,40 @@ def client_for_special_url(url: str, options: dict[str, Any]) -> redis.Redis | N
     return None
 
 
+def check_special_url(url: str) -> bool:
+    """True if ``url`` is a well-formed cluster or Sentinel URL, False if it
+    is another kind of URL; no connection is made.
+
+    Raises:
+        ValidationError: a malformed cluster or Sentinel URL (the message
+            never contains the URL, which may hold a password).
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme in _CLUSTER_SCHEMES:
+        _parse_cluster(url, {})
+        return True
+    if scheme in _SENTINEL_SCHEMES:
+        _parse_sentinel(url, {})
+        return True
+    return False
+
+
 def _cluster_from_url(url: str, options: dict[str, Any]) -> redis.Redis:
+    return _make_cluster(*_parse_cluster(url, options))
+
+
+def _parse_cluster(
+    url: str, options: dict[str, Any]
+) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     scheme, netloc, path, query = _split_url(url)
     _unknown(query, _TLS_OPTIONS)
     if path.strip("/") not in ("", "0"):
-        raise ValueError("Redis Cluster has only database 0")
+        raise ValidationError("Redis Cluster has only database 0")
     user, password, hosts = _credentials(netloc)
     seeds = _hosts(hosts, 6379)
     kwargs = dict(options, username=user, password=password)
     kwargs.update(_tls(_CLUSTER_SCHEMES[scheme], query))
-    return _make_cluster(seeds, kwargs)
+    return seeds, kwargs
 
 
 def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis.Redis:
@@ -154,24 +181,54 @@ def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis
     except redis.exceptions.RedisClusterException as exc:
         names = ",".join(f"{h}:{p}" for h, p in seeds)
         message = " ".join(str(exc).split())
-        raise redis.ConnectionError(f"Redis Cluster {names}: {message}") from None
+        raise redis.ConnectionError(f"Redis Cluster at {names}: {message}") from None
     # RedisCluster is not a redis.Redis subclass, but offers the same command
     # API; the storage layer branches on is_cluster() where they differ.
     result: Any = client
     return result  # type: ignore[no-any-return]
 
 
+class _Sentinel(Sentinel):
+    """redis-py's Sentinel manager with a one-line "no master" error (its own
+    message embeds the repr of every sentinel client)."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        try:
+            found: tuple[str, int] = super().discover_master(service_name)
+        except MasterNotFoundError:
+            hosts = ",".join(
+                f"{c.connection_pool.connection_kwargs.get('host')}:"
+                f"{c.connection_pool.connection_kwargs.get('port')}"
+                for c in self.sentinels
+            )
+            raise MasterNotFoundError(
+                f"no master for Sentinel service {service_name!r}: the sentinels at "
+                f"{hosts} do not know it, or none of them answered"
+            ) from None
+        return found
+
+
 def _sentinel_from_url(url: str, options: dict[str, Any]) -> redis.Redis:
+    sentinels, service, kwargs, sentinel_kwargs = _parse_sentinel(url, options)
+    manager = _Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **options, **kwargs["tls"])
+    return manager.master_for(
+        service, db=kwargs["db"], username=kwargs["username"], password=kwargs["password"]
+    )
+
+
+def _parse_sentinel(
+    url: str, options: dict[str, Any]
+) -> tuple[list[tuple[str, int]], str, dict[str, Any], dict[str, Any]]:
     scheme, netloc, path, query = _split_url(url)
     _unknown(query, _TLS_OPTIONS + _SENTINEL_AUTH)
     user, password, hosts = _credentials(netloc)
     sentinels = _hosts(hosts, 26379)
     parts = [p for p in path.split("/") if p]
-    if not parts or len(parts) > 2:
-        raise ValueError("Sentinel URL needs /<service>[/<db>] after the hosts")
+    if not parts or len(parts) > 2 or not parts[0].strip():
+        raise ValidationError("Sentinel URL needs /<service>[/<db>] after the hosts")
     service = unquote(parts[0])
     if len(parts) == 2 and not parts[1].isdigit():
-        raise ValueError(f"bad database number {parts[1]!r}")
+        raise ValidationError(f"bad database number {parts[1]!r}")
     db = int(parts[1]) if len(parts) == 2 else 0
     tls = _tls(_SENTINEL_SCHEMES[scheme], query)
     sentinel_kwargs = dict(options, **tls)
@@ -179,8 +236,8 @@ def _sentinel_from_url(url: str, options: dict[str, Any]) -> redis.Redis:
     for name in _SENTINEL_AUTH:
         if name in query:
             sentinel_kwargs[name.removeprefix("sentinel_")] = query[name]
-    manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **options, **tls)
-    return manager.master_for(service, db=db, username=user, password=password)
+    kwargs = {"tls": tls, "db": db, "username": user, "password": password}
+    return sentinels, service, kwargs, sentinel_kwargs
 
 
 def node_client(client: redis.Redis, key: str, socket_timeout: float) -> redis.Redis:
