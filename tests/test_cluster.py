@@ -97,3 +97,61 @@ def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
             dead.result(timeout=20)
     assert len(ran) == len(single) + len(bulk) + 3
     assert len(set(ran)) == len(ran)  # none ran twice
+
+
+def test_events_follow_merges_streams_of_every_slot(capp: Scheduler) -> None:
+    from scheduler.admin.events import follow_events
+
+    for q in QUEUES:
+        capp.enqueue("noop", queue=q)
+    stop = threading.Event()
+    seen: set[str] = set()
+    for event in follow_events(capp.backend, QUEUES, since="0-0", block=0.5, stop=stop):
+        seen.add(event.queue)
+        if seen == set(QUEUES):
+            stop.set()
+            break
+    assert seen == set(QUEUES)
+
+
+def test_cron_fires_on_a_cluster(capp: Scheduler) -> None:
+    @capp.task(queue="q6")
+    def tick() -> str:
+        return "tick"
+
+    capp.every(1, tick, id="ticker")
+    runner = CronRunner(capp, ["q6"], max_block=1.0)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: capp.backend.job_set_size("q6", "ready") >= 1, timeout=10)
+    finally:
+        runner.stop()
+        thread.join(10)
+
+
+def test_admin_commands_on_a_cluster(capp: Scheduler, redis_cluster: ClusterSet) -> None:
+    @capp.task(queue="q7")
+    def dies() -> None:
+        raise ValueError("x")
+
+    job = dies.enqueue()
+    base = [sys.executable, "-m", "scheduler", "--url", redis_cluster.url, "--prefix", capp.prefix]
+    for args in (
+        ["status", "--json"],
+        ["jobs", "list", "-q", "q7", "--json"],
+        ["job", "show", job.id, "--json"],
+        ["job", "cancel", job.id],
+        ["retry", "-q", "q7", "-s", "cancelled", "--all"],
+        ["queue", "pause", "q7"],
+        ["queue", "resume", "q7"],
+        ["events", "--json"],
+        ["workers", "--json"],
+        ["schedules", "list", "--json"],
+    ):
+        done = subprocess.run([*base, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (args, done.stderr)
+    status = json.loads(
+        subprocess.run([*base, "status", "--json"], capture_output=True, text=True).stdout
+    )
+    assert "q7" in json.dumps(status)
