@@ -103,10 +103,11 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
     ``redis+cluster://`` and ``redis+sentinel://`` URLs give a Redis Cluster
     client or a Sentinel-managed master client (forms and checks in
-    :mod:`scheduler.backend.topology`). Any other URL is checked first (:func:`check_url`). Keyword arguments
-    override the defaults (socket timeout 10 s, connect timeout 5 s, health
-    check every 30 s; for ``rediss://``, certificate and host name
-    verification on -- pass a private CA with ``?ssl_ca_certs=/path/ca.pem``).
+    :mod:`scheduler.backend.topology`). Any other URL is checked first
+    (:func:`check_url`). Keyword arguments override the defaults (socket
+    timeout 10 s, connect timeout 5 s, health check every 30 s; for
+    ``rediss://``, certificate and host name verification on -- pass a
+    private CA with ``?ssl_ca_certs=/path/ca.pem``).
 
     Raises:
         ValidationError: the URL is unusable (:func:`check_url`).

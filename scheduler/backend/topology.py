@@ -86,8 +86,8 @@ def _credentials(netloc: str) -> tuple[str | None, str | None, str]:
 
 def _hosts(hosts: str, default_port: int) -> list[tuple[str, int]]:
     found = []
-    for item in hosts.split(","):
-        item = item.strip()
+    for raw in hosts.split(","):
+        item = raw.strip()
         if not item:
             continue
         host, colon, port = item.rpartition(":")
@@ -177,7 +177,8 @@ def _parse_cluster(
 
 def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis.Redis:
     try:
-        client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in seeds], **kwargs)
+        nodes = [ClusterNode(h, p) for h, p in seeds]  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        client = RedisCluster(startup_nodes=nodes, **kwargs)
     except redis.exceptions.RedisClusterException as exc:
         names = ",".join(f"{h}:{p}" for h, p in seeds)
         message = " ".join(str(exc).split())
@@ -211,9 +212,10 @@ class _Sentinel(Sentinel):
 def _sentinel_from_url(url: str, options: dict[str, Any]) -> redis.Redis:
     sentinels, service, kwargs, sentinel_kwargs = _parse_sentinel(url, options)
     manager = _Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs, **options, **kwargs["tls"])
-    return manager.master_for(
+    client: redis.Redis = manager.master_for(
         service, db=kwargs["db"], username=kwargs["username"], password=kwargs["password"]
     )
+    return client
 
 
 def _parse_sentinel(
@@ -290,7 +292,7 @@ def sentinel_copy(pool: SentinelConnectionPool, socket_timeout: float) -> redis.
     kwargs = dict(pool.connection_kwargs)
     kwargs.pop("connection_pool", None)  # the old pool's proxy; the new pool sets its own
     kwargs["socket_timeout"] = socket_timeout
-    new_pool = SentinelConnectionPool(
+    new_pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         pool.service_name,
         pool.sentinel_manager,
         is_master=pool.is_master,
