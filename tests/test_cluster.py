@@ -156,3 +156,12 @@ def test_admin_commands_on_a_cluster(capp: Scheduler, redis_cluster: ClusterSet)
         ).stdout
     )
     assert "q7" in json.dumps(status)
+
+
+def test_time_of_a_queue_comes_from_its_master(capp: Scheduler) -> None:
+    client: Any = capp.redis
+    for q in QUEUES:
+        node = client.get_node_from_key(capp.queue_keys(q).jobs)
+        sec, usec = client.time(target_nodes=node)
+        before = int(sec) * 1000 + int(usec) // 1000
+        assert 0 <= capp.backend.server_time_ms(q) - before < 5000

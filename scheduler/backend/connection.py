@@ -153,7 +153,15 @@ def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
     return redis.Redis(connection_pool=new_pool)
 
 
-def server_time_ms(client: redis.Redis) -> int:
-    """The Redis server's clock (``TIME``), ms since the Unix epoch."""
-    sec, usec = client.time()
+def server_time_ms(client: redis.Redis, key: str | None = None) -> int:
+    """The Redis server's clock (``TIME``), ms since the Unix epoch.
+
+    On a Redis Cluster client: the clock of the master serving ``key``'s
+    slot, or of the cluster client's default node without ``key``.
+    """
+    if key is not None and topology.is_cluster(client):
+        cluster: Any = client
+        sec, usec = cluster.time(target_nodes=cluster.get_node_from_key(key))
+    else:
+        sec, usec = client.time()
     return int(sec) * 1000 + int(usec) // 1000
