@@ -53,6 +53,12 @@ local function sched_decode(s)
   return f
 end
 
+-- A stored counter (decimal string) plus n, as a stored number: it stops at
+-- 15 digits so the record stays valid (sched_number).
+local function sched_add(counter, n)
+  return string.format('%d', math.min(tonumber(counter) + n, 999999999999999))
+end
+
 local function sched_encode(f)
   return table.concat(f, S_SEP, 1, S_NF)
 end

@@ -358,7 +358,9 @@ def build_schedule(
         grace_ms=_duration_ms("misfire_grace", options.get("misfire_grace", DEFAULT_MISFIRE_GRACE)),
         paused=bool(options.get("paused", False)),
     )
-    if schedule.end_ms is None and schedule.rule.next_after(int(time.time() * 1000)) is None:
+    # With or without `end`: an expression that never matches again (e.g.
+    # "0 0 31 2 *") is an error, not a schedule stored as ended.
+    if schedule.rule.next_after(int(time.time() * 1000)) is None:
         raise InvalidScheduleError(f"{schedule.describe()} never fires")
     schedule.job_id(MAX_MS)  # the derived job ids are valid
     return schedule
