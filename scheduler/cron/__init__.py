@@ -18,7 +18,11 @@ Modules, one job each:
 * :mod:`~scheduler.cron.runner` -- :class:`CronRunner`, the firing loop.
 """
 
-from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
+from scheduler.cron.errors import (
+    DamagedScheduleError,
+    InvalidScheduleError,
+    ScheduleNotFoundError,
+)
 from scheduler.cron.policy import FirePlan, MisfirePolicy
 from scheduler.cron.runner import CronRunner
 from scheduler.cron.schedule import JobTemplate, Schedule, ScheduleOptions, build_schedule
@@ -27,6 +31,7 @@ from scheduler.cron.store import ScheduleStore
 
 __all__ = [
     "CronRunner",
+    "DamagedScheduleError",
     "FirePlan",
     "InvalidScheduleError",
     "JobTemplate",
