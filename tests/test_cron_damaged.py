@@ -60,7 +60,7 @@ def test_a_bad_number_in_one_record_stops_nothing_else(
     # Python's int() takes both, Lua's tonumber neither: the old runner read
     # them as healthy, and the script raised half-way, stopping every schedule.
     damage(app, "bad-fired", b"\x1f0\x1f0\x1f", b"\x1f1_0\x1f0\x1f")
-    damage(app, "bad-missed", b"\x1f0\x1f0\x1f", "\x1f0\x1f١\x1f".encode())
+    damage(app, "bad-missed", b"\x1f0\x1f0\x1f", "\x1f0\x1f\u0661\x1f".encode())
     runner = CronRunner(app, sync=False)
     with caplog.at_level(logging.INFO, logger="scheduler.cron"):
         run_once_within(runner)

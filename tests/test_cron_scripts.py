@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from scheduler import Scheduler
-from scheduler.backend.connection import server_time_ms
 from scheduler.backend.codes import FireCode, PauseCode
+from scheduler.backend.connection import server_time_ms
 from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES, CronScripts, FireEntry, FireJob
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import script_header
@@ -393,7 +393,7 @@ def test_upsert_replaces_a_damaged_record_and_pause_refuses_it(
 ) -> None:
     s = every_second(app)
     upsert(cs, qk, s, 5_000)
-    bad = damage(client, qk, "s1", b"\x1f0\x1f0\x1f", "\x1f0\x1f١\x1f".encode())
+    bad = damage(client, qk, "s1", b"\x1f0\x1f0\x1f", "\x1f0\x1f\u0661\x1f".encode())
     with pytest.raises(redis.ResponseError, match="bad schedule record"):
         cs.pause(qk, "s1", True, None, channel=CHANNEL)
     assert client.hget(qk.schedules, "s1") == bad and client.zscore(qk.cron, "s1") == 5_000

@@ -208,7 +208,12 @@ def test_two_code_versions_update_one_schedule_never_duplicate(client: redis.Red
     v2.every(60, "m:extra", id="extra")
     assert v1.schedules.sync()["created"] == 1
     assert v2.schedules.sync() == {"created": 1, "updated": 1, "unchanged": 0, "replaced": 0}
-    assert v1.schedules.sync() == {"created": 0, "updated": 1, "unchanged": 0, "replaced": 0}  # last writer wins
+    assert v1.schedules.sync() == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "replaced": 0,
+    }  # last writer wins
     assert v1.schedules.sync()["unchanged"] == 1
     qk = v1.queue_keys("default")
     assert client.hlen(qk.schedules) == 2 and client.zcard(qk.cron) == 2

@@ -36,9 +36,9 @@ def lua_source() -> str:
 
 NASTY_NUMBERS = [
     "1_0",
-    "١",  # Arabic-Indic digit one
-    "１",  # fullwidth digit one
-    "٣٤",
+    "\u0661",  # Arabic-Indic digit one
+    "\uff11",  # fullwidth digit one
+    "\u0663\u0664",
     "",
     "-1",
     "+1",
@@ -63,7 +63,7 @@ numbers = st.one_of(
 )
 digests = st.one_of(
     st.from_regex(r"[0-9a-f]{16}", fullmatch=True),
-    st.sampled_from(["", "0" * 15, "0" * 17, "ABCDEF0123456789", "g" * 16, "٣" * 16]),
+    st.sampled_from(["", "0" * 15, "0" * 17, "ABCDEF0123456789", "g" * 16, "\u0663" * 16]),
     st.text(max_size=17),
 )
 free_text = st.text(max_size=12)
@@ -151,7 +151,7 @@ def decoder(redis_server: Any) -> Any:
 @given(raw=records())
 @example(raw=VALID)
 @example(raw=VALID.replace(b"\x1f0\x1f0\x1f", b"\x1f1_0\x1f0\x1f"))
-@example(raw=VALID.replace(b"\x1f0\x1f0\x1f", "\x1f0\x1f١\x1f".encode()))
+@example(raw=VALID.replace(b"\x1f0\x1f0\x1f", "\x1f0\x1f\u0661\x1f".encode()))
 @example(raw=VALID + b"\x1f" + b"9" * 40)  # a definition may hold the separator
 def test_python_and_lua_accept_the_same_records_with_the_same_values(
     decoder: Any, raw: bytes
@@ -163,6 +163,6 @@ def test_python_and_lua_accept_the_same_records_with_the_same_values(
 def test_known_bad_records_are_refused_by_both(decoder: Any) -> None:
     client, sha = decoder
     assert python_view(VALID) is not None
-    for bad in ("1_0", "١", "", "-1", "9" * 16):
+    for bad in ("1_0", "\u0661", "", "-1", "9" * 16):
         raw = VALID.replace(b"\x1f0\x1f0\x1f", f"\x1f{bad}\x1f0\x1f".encode())
         assert python_view(raw) is None and lua_view(client, sha, raw) is None, bad

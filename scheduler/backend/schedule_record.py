@@ -33,7 +33,7 @@ definition is the rest of the value), ``version`` ``"1"``, ``status`` one
 of ``A``/``P``/``E``, ``digest`` 16 lowercase hex digits, and every number
 (``last_fire`` unless empty, ``fired``, ``missed``, ``created_ms``,
 ``updated_ms``) 1 to 15 ASCII digits: no sign, no ``_``, no space, no other
-script's digits -- Python's ``int()`` takes ``"1_0"`` and ``"١"`` where
+script's digits -- Python's ``int()`` takes ``"1_0"`` and ``"\\u0661"`` where
 Lua's ``tonumber`` does not, so neither side uses them on stored text. 15
 digits keep every value exact as a Lua number (< 2^53). The definition is
 not looked into here (Lua never parses JSON); decoding it is

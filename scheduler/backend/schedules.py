@@ -104,6 +104,26 @@ class ScheduleReads:
             )
         return [int(head[0][1]) if head else None for head in pipe.execute()]
 
+    def due_ids(self, queue: str, now_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` schedules of ``queue`` due at ``now_ms`` (ms),
+        earliest first: ``(id, next fire ms)``, without their records."""
+        due: list[Any] = list(
+            self.client.zrangebyscore(
+                self.queue(queue).cron, "-inf", now_ms, start=0, num=limit, withscores=True
+            )
+        )
+        return [(text(member), int(score)) for member, score in due]
+
+    def due_records(self, queue: str, due: Sequence[tuple[str, int]]) -> list[DueSchedule]:
+        """The records of ``due`` schedules (from :meth:`due_ids`), in order."""
+        if not due:
+            return []
+        raws = self.client.hmget(self.queue(queue).schedules, [sid for sid, _ in due])
+        return [
+            DueSchedule(sid, score, None if raw is None else text(raw), raw or "")
+            for (sid, score), raw in zip(due, raws, strict=True)
+        ]
+
     def due_schedules(self, queue: str, now_ms: int, limit: int) -> list[DueSchedule]:
         """Up to ``limit`` schedules of ``queue`` due at ``now_ms`` (ms), earliest first."""
         qk = self.queue(queue)

@@ -124,8 +124,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 {
                     "schedules": [schedule_to_dict(i) for i in infos],
                     "damaged": [
-                        {"id": d.schedule_id, "queue": d.queue, "error": d.reason}
-                        for d in damaged
+                        {"id": d.schedule_id, "queue": d.queue, "error": d.reason} for d in damaged
                     ],
                 }
             )

@@ -27,7 +27,15 @@ from scheduler import defaults
 from scheduler.backend.cron_scripts import JobTemplate
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
-from scheduler.cron.timing import MAX_MS, CronRule, IntervalRule, Rule, get_zone, next_fire
+from scheduler.cron.timing import (
+    MAX_MS,
+    CronRule,
+    IntervalRule,
+    MemoRule,
+    Rule,
+    get_zone,
+    next_fire,
+)
 from scheduler.errors import ValidationError
 from scheduler.serialization import encode_meta
 from scheduler.task import EnqueueOptions, Task
@@ -145,6 +153,8 @@ class Schedule:
             rule = IntervalRule(self.every_ms, self.start_ms or 0)
         if self.start_ms is not None and self.end_ms is not None and self.end_ms < self.start_ms:
             raise InvalidScheduleError("end is before start")
+        if self.cron is not None:  # croniter steps are worth remembering
+            rule = MemoRule(rule)
         object.__setattr__(self, "_rule", rule)
 
     # -- timing -------------------------------------------------------------

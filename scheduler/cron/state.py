@@ -107,7 +107,9 @@ class ScheduleInfo:
         return None if self.last_fire_ms is None else ms_to_datetime(self.last_fire_ms)
 
     @classmethod
-    def decode(cls, queue: str, schedule_id: str, raw: str, next_fire_ms: int | None) -> ScheduleInfo:
+    def decode(
+        cls, queue: str, schedule_id: str, raw: str, next_fire_ms: int | None
+    ) -> ScheduleInfo:
         """A stored record (see :func:`decode_record`) and its ZSET score
         (None if absent).
 
