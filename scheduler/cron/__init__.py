@@ -10,6 +10,7 @@ exactly once. See ``docs/cron.md``.
 Modules, one job each:
 
 * :mod:`~scheduler.cron.timing` -- pure fire-time math (croniter, zoneinfo, DST).
+* :mod:`~scheduler.cron.memo` -- a rule remembering its next fire times.
 * :mod:`~scheduler.cron.policy` -- pure misfire policy / firing plan, jitter.
 * :mod:`~scheduler.cron.schedule` -- the definition: validation, encoding.
 * :mod:`~scheduler.cron.state` -- the stored record and :class:`ScheduleInfo`.

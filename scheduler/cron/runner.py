@@ -1,19 +1,29 @@
 """The cron runner: enqueue due firings of every schedule, on time, exactly once.
 
 Any number of runners may run at once (``scheduler cron module:app``, or a
-thread of a worker started with ``--with-cron``); no leader is elected. Each
-round a runner reads the earliest next fire time of every queue (the
-``P:{Q}:cron`` ZSETs of the queues in the registry), and for each due
-schedule computes the firing plan in Python (croniter, misfire policy) and
-calls the ``cron_fire`` script, which applies it only if the stored next fire
-time is still the one read -- so of several runners racing for a firing,
-exactly one enqueues it and the others see it moved.
+thread of a worker started with ``--with-cron``); no leader is elected.
+One round, step by step:
 
-Between rounds the runner blocks on the ``P:schedules:changed`` pub/sub
-channel (on its own connection, whose socket timeout exceeds the block) until
-the next fire time, or until a schedule is created, changed, paused, resumed
-or removed -- no fixed polling. Time comes from the Redis server (``TIME``);
-the wait is measured on the local monotonic clock from that reading.
+1. Read the server clock and the earliest next fire time of every queue
+   (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
+2. In each queue with something due, read the ids of up to ``scan`` due
+   schedules, take a window of ``per_call`` of them starting at a random
+   place (concurrent runners thus mostly take different windows), read
+   their records, and plan each in Python (croniter, misfire policy); a
+   damaged record becomes a "drop" entry.
+3. Fire the window with one ``cron_fire`` call: each entry applies only if
+   the schedule's score and record are still exactly those read, so of
+   several runners racing for a firing exactly one enqueues it. Log what
+   was dropped (once: it left the cron set).
+4. While anything moved, go to 1. Otherwise compute the wait until the next
+   fire time after now (schedules that cannot fire never shorten or
+   lengthen it), plan ahead the schedules due by then, and block.
+
+The block is on the ``P:schedules:changed`` pub/sub channel (on its own
+connection, whose socket timeout exceeds the block), until the next fire
+time or until a schedule is created, changed, paused, resumed or removed --
+no fixed polling. Time comes from the Redis server (``TIME``); the wait is
+measured on the local monotonic clock from that reading.
 """
 
 from __future__ import annotations
@@ -257,7 +267,7 @@ class CronRunner:
     def _prepare_ahead(self, queues: Sequence[str], until_ms: int) -> None:
         """Compute ahead the next fire time after the coming firing of each
         schedule due by ``until_ms`` (ms), while there is time to wait: the
-        schedule remembers it (:class:`~scheduler.cron.timing.MemoRule`), so
+        schedule remembers it (:class:`~scheduler.cron.memo.MemoRule`), so
         when the firing is due its plan needs no croniter step. A thousand
         cron schedules due in the same second then fire within milliseconds
         instead of after a thousand croniter steps. Damaged records are

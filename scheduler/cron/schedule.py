@@ -26,12 +26,12 @@ import attrs
 from scheduler import defaults
 from scheduler.backend.cron_scripts import JobTemplate
 from scheduler.cron.errors import InvalidScheduleError
+from scheduler.cron.memo import MemoRule
 from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
 from scheduler.cron.timing import (
     MAX_MS,
     CronRule,
     IntervalRule,
-    MemoRule,
     Rule,
     get_zone,
     next_fire,
