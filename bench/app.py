@@ -29,3 +29,9 @@ def noop() -> None:
 def stamp() -> float:
     """Return the wall-clock time at which the task started, seconds since the epoch."""
     return time.time()
+
+
+@app.task
+def blob(size: int) -> str:
+    """Return ``size`` characters of text (the expiry scenario's large results)."""
+    return "x" * size

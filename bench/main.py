@@ -40,6 +40,7 @@ LIBS_FOR = {
     "promote": ("ours",),
     "cron_1": ("ours",),
     "cron_5": ("ours",),
+    "expiry": ("ours",),
 }
 SCENARIOS = tuple(LIBS_FOR)
 
@@ -66,6 +67,8 @@ class Config:
     depth_large: int = 1_000_000
     depth_jobs: int = 1_000
     promote_n: int = 100_000
+    #: Jobs with 100 KB results in the expiry scenario (about 200 MB at peak).
+    expiry_n: int = 2_000
     profile_drain_n: int = 20_000
     profile_enqueue_n: int = 20_000
     #: Per-second cron schedules all due in the same second (cron_1, cron_5).
@@ -85,6 +88,7 @@ class Config:
             depth_jobs=500,
             depth_small=500,
             promote_n=10_000,
+            expiry_n=2_000,
             profile_drain_n=5_000,
             profile_enqueue_n=5_000,
         )
@@ -129,6 +133,8 @@ def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
         procs = scenario.split("_")[1]
         seconds = str(cfg.cron_seconds)
         return [lib, "cron", "--n", str(cfg.cron_n), "--procs", procs, "--seconds", seconds]
+    if scenario == "expiry":
+        return [lib, scenario, "--n", str(cfg.expiry_n), "--concurrency", str(cfg.concurrency)]
     raise ValueError(scenario)
 
 

@@ -243,6 +243,10 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
             f"{s['lag_p50_ms']:.0f} ms, p99 {s['lag_p99_ms']:.0f} ms, "
             f"{s['firings_missing']} firings missing"
         )
+    if scenario == "expiry":
+        return (
+            f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"
+        )
     if scenario.startswith("depth"):
         return ", ".join(f"{x['jobs_per_s']:,.0f}" for x in samples) + " jobs/s"
     extra = f", start-up {s['startup_s']:.2f} s" if "startup_s" in s else ""

@@ -15,6 +15,7 @@ Scenarios (see docs/benchmarks.md):
 * ``promote`` -- longest script call while N due delayed jobs are promoted (ours);
 * ``cron`` -- lag of N per-second cron schedules with P cron processes (ours,
   :mod:`bench.cron`).
+* ``expiry`` -- Redis memory over time while N finished 100 KB results expire (ours).
 """
 
 from __future__ import annotations
@@ -460,6 +461,66 @@ def promote(
     }
 
 
+def expiry(
+    lib: Ours,
+    r: redis.Redis,
+    n: int,
+    concurrency: int,
+    log_dir: Path,
+    env: dict[str, str],
+    ttl_s: float = 5.0,
+    result_bytes: int = 100_000,
+) -> dict[str, Any]:
+    """``n`` jobs whose results are ``result_bytes`` long and kept ``ttl_s``
+    seconds; one worker runs them, then stays idle. Redis ``used_memory`` is
+    sampled every 0.25 s until every record is gone (the series goes to
+    ``<log_dir>/expiry-memory.csv``). Reports the peak, and how long after
+    the last record's expiry time (server clock) the last one was deleted."""
+    util.fresh(r)
+    base = util.used_memory(r)
+    spec = lib.mod.blob.options(result_ttl=ttl_s)
+    for start in range(0, n, 1000):
+        lib.app.enqueue_many([spec.spec(result_bytes) for _ in range(min(1000, n - start))])
+    jobs_key, done_key = lib.qk.key("jobs"), lib.qk.key("done")
+    rows: list[tuple[float, float, int, int]] = []
+    last_expiry_ms = 0.0
+    worker = util.WorkerProcess(
+        lib.worker_cmd(concurrency), log_dir / f"{lib.name}-expiry.log", env
+    )
+    try:
+        while True:
+            sec, usec = r.time()
+            now_ms = sec * 1000 + usec / 1000
+            records, done = int(r.hlen(jobs_key)), int(r.zcard(done_key))
+            last = r.zrange(done_key, -1, -1, withscores=True)
+            if last:
+                last_expiry_ms = max(last_expiry_ms, float(last[0][1]))
+            rows.append((time.time() - worker.spawned, util.used_memory(r) / 1e6, records, done))
+            if records == 0:
+                break
+            if not worker.alive():
+                raise RuntimeError(f"worker exited; see {log_dir}")
+            if time.time() - worker.spawned > 600:
+                raise RuntimeError("records not gone within 600 s")
+            time.sleep(0.25)
+    finally:
+        worker.stop()
+    (log_dir / "expiry-memory.csv").write_text(
+        "t_s,used_memory_mb,records,done\n"
+        + "".join(f"{t:.2f},{mb:.1f},{rec},{d}\n" for t, mb, rec, d in rows)
+    )
+    return {
+        "base_mb": base / 1e6,
+        "peak_mb": max(mb for _, mb, _, _ in rows),
+        "end_mb": rows[-1][1],
+        "all_gone_s": rows[-1][0],
+        # When the last record was seen gone, minus its expiry time (server clock);
+        # up to one 0.25 s sampling interval late.
+        "gone_after_ttl_s": (now_ms - last_expiry_ms) / 1000,
+        "samples": len(rows),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("lib")
@@ -494,13 +555,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cron import cron_lag
 
         samples = [cron_lag(r, a.n, a.procs, a.seconds, a.log_dir, env)]
-    elif a.scenario in ("memory", "depth", "promote"):
+    elif a.scenario in ("memory", "depth", "promote", "expiry"):
         if not isinstance(lib, Ours):
             p.error(f"{a.scenario} is measured for ours only")
         if a.scenario == "memory":
             samples = [memory(lib, r, a.n)]
         elif a.scenario == "depth":
             samples = depth(lib, r, a.n, a.jobs, a.samples)
+        elif a.scenario == "expiry":
+            samples = [expiry(lib, r, a.n, a.concurrency, a.log_dir, env)]
         else:
             samples = [promote(lib, r, a.n, a.concurrency, a.log_dir, env, a.slowlog_us)]
     else:

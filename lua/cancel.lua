@@ -13,20 +13,22 @@
 -- ARGV[3]  reason (JSON error record text)
 -- Returns: a lib/codes.lua CANCEL_* code: CANCEL_CANCELLED, CANCEL_ALREADY_FINAL
 --   (succeeded, dead or cancelled; nothing changed), CANCEL_NO_JOB.
+--   A damaged record goes dead (lib/quarantine.lua) and answers CANCEL_ALREADY_FINAL.
 -- Errors: none.
--- Events: cancelled.
+-- Events: cancelled; dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
 
 events_init(tonumber(ARGV[1]))
 local id = ARGV[2]
-local rec = redis.call('HGET', K_JOBS, id)
-local f = rec and rec_decode(rec)
+local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id))
+if damaged then return CANCEL_ALREADY_FINAL end
 if not f then return CANCEL_NO_JOB end
 if not is_pending(f[F_STATE]) then return CANCEL_ALREADY_FINAL end
 unindex(f, id)

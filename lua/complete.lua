@@ -10,20 +10,24 @@
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, leased, done, events, stats.
 -- ARGV[1]  events stream max length (integer; 0 = no events)
--- ARGV[2]  expiry batch: max expired finished/dead records deleted per set
+-- ARGV[2]  expiry batch: expired finished/dead records deleted per set:
+--          at most max(this, 2 * N) (lib/expiry.lua)
 -- ARGV[3]  N, number of jobs (integer >= 0)
 -- then N triples: job id, lease token, result (JSON text)
 -- Returns: an array of N integers (lib/codes.lua COMPLETE_*):
 --   COMPLETE_RECORDED, COMPLETE_ALREADY_RECORDED (by an earlier run of this
---   call), COMPLETE_STALE (lease lost: refused), COMPLETE_GONE (no such job).
+--   call), COMPLETE_STALE (lease lost: refused; also when the record was
+--   damaged -- it goes dead, lib/quarantine.lua), COMPLETE_GONE (no such job).
 -- Errors: "ERR scheduler: bad argument count".
--- Events: succeeded (one entry for the call's recorded jobs).
+-- Events: succeeded (one entry for the call's recorded jobs); dead (detail
+--   "damaged") for a damaged record.
 
 --@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/expiry.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
@@ -43,9 +47,11 @@ local hset, zdone, finished = {}, {}, {}
 for i = 1, n do
   local b = 4 + 3 * (i - 1)
   local id = ids[i]
-  local f = recs[i] and rec_decode(recs[i])
+  local f, damaged = checked_record(id, recs[i], now)
   local status = f and lease_status(f, ARGV[b + 1])
-  if not f then
+  if damaged then
+    out[i] = COMPLETE_STALE
+  elseif not f then
     out[i] = COMPLETE_GONE
   elseif status == 'succeeded' or (status == 'held' and seen[id]) then
     out[i] = COMPLETE_ALREADY_RECORDED
@@ -74,5 +80,7 @@ if #finished > 0 then
   count('succeeded', #finished)
   bump_rate(now, #finished)
 end
-expire_finished(now, expire_batch)
+-- Bounded growth: delete at least twice as many expired records as this
+-- call finished, so deletion outpaces completion (lib/expiry.lua).
+expire_finished(now, math.max(expire_batch, 2 * n))
 return out

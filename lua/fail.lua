@@ -17,13 +17,16 @@
 -- Returns: an array of N integers (lib/codes.lua FAIL_*):
 --   FAIL_RETRY_SCHEDULED, FAIL_DEAD, FAIL_ALREADY_RETRY_SCHEDULED and
 --   FAIL_ALREADY_DEAD (applied by an earlier run of this call),
---   FAIL_STALE (lease lost: refused), FAIL_GONE (no such job).
+--   FAIL_STALE (lease lost: refused; also when the record was damaged --
+--   it goes dead, lib/quarantine.lua), FAIL_GONE (no such job).
 -- Errors: "ERR scheduler: bad argument count".
--- Events: retried (detail: the attempt), dead.
+-- Events: retried (detail: the attempt), dead (detail "damaged" for a
+--   damaged record).
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
@@ -40,10 +43,11 @@ local retried, finished = 0, 0
 for i = 0, n - 1 do
   local b = 3 + 4 * i
   local id, token, err, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
-  local rec = redis.call('HGET', K_JOBS, id)
-  local f = rec and rec_decode(rec)
+  local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id), now)
   local status = f and lease_status(f, token)
-  if not f then
+  if damaged then
+    out[i + 1] = FAIL_STALE
+  elseif not f then
     out[i + 1] = FAIL_GONE
   elseif status == 'retrying' then
     out[i + 1] = FAIL_ALREADY_RETRY_SCHEDULED

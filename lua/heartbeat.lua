@@ -5,7 +5,8 @@
 -- leased, same fencing token).
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script reads
---   jobs and writes leased.
+--   jobs and writes leased (and, for a damaged record, what
+--   lib/quarantine.lua writes).
 -- ARGV[1]  N, number of jobs (integer >= 0)
 -- then N pairs: job id, lease token
 -- Returns: an array of N integers: the new deadline (ms since the Unix
@@ -14,13 +15,15 @@
 --   failed (retry scheduled) or dead: not lost, nothing to extend),
 --   HEARTBEAT_LOST (expired -- also when it expired into dead --, released,
 --   leased by someone else, cancelled), HEARTBEAT_GONE (no such job).
+--   A damaged record goes dead (lib/quarantine.lua) and answers HEARTBEAT_LOST.
 -- Errors: "ERR scheduler: bad argument count".
--- Events: none.
+-- Events: none (this script writes no events, not even for a damaged record).
 
 --@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
 
@@ -35,9 +38,11 @@ local recs = hmget_many(K_JOBS, ids)
 local out = {}
 local zadd = {}
 for i = 1, n do
-  local f = recs[i] and rec_decode(recs[i])
+  local f, damaged = checked_record(ids[i], recs[i], now)
   local status = f and lease_status(f, ARGV[3 + 2 * (i - 1)])
-  if not f then
+  if damaged then
+    out[i] = HEARTBEAT_LOST
+  elseif not f then
     out[i] = HEARTBEAT_GONE
   elseif status == 'held' then
     local _, lease_ms = rec_options(f)

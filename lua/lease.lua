@@ -18,20 +18,24 @@
 -- ARGV[4]  reply cache lifetime, ms (integer > 0)
 -- ARGV[5]  promotion batch: max delayed jobs promoted per call
 -- ARGV[6]  reaping batch: max expired leases requeued per call
--- ARGV[7]  expiry batch: max finished/dead records deleted per call, per set
+-- ARGV[7]  expiry batch: max finished/dead records deleted per set when
+--          fewer than N are leased (lib/expiry.lua)
 -- Returns: {wake_ms, paused, id1, record1, id2, record2, ...}
---   wake_ms  ms until the next ETA or lease deadline (0 = more is already
---            due, or all N were leased; -1 = nothing pending); a worker
---            that leased fewer than N may block that long
+--   wake_ms  ms until the next ETA, lease deadline or finished-record
+--            expiry (lib/expiry.lua; 0 = more is already due, or all N
+--            were leased; -1 = nothing pending); a worker that leased
+--            fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
--- Events: leased; and from maintenance: promoted, expired, dead.
+-- Events: leased; and from maintenance: promoted, expired, dead; dead
+--   (detail "damaged") for a damaged record met (lib/quarantine.lua).
 
 --@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/expiry.lua
 --@include lib/maintenance.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 
@@ -81,7 +85,8 @@ if n > 0 then
   local recs = hmget_many(K_JOBS, ids)
   local valid = {}
   for i, id in ipairs(ids) do
-    local f = recs[i] and rec_decode(recs[i])
+    -- Checked before anything is leased; a damaged record goes dead.
+    local f = checked_record(id, recs[i], now)
     if f and f[F_STATE] == 'R' then valid[#valid + 1] = {id, f} end
   end
   if #valid > 0 then
@@ -116,8 +121,14 @@ if got == n and n > 0 then
   -- if work is left, pass the wake-up on to the next idle worker.
   if redis.call('ZCARD', K_READY) > 0 then wake() end
 else
-  -- About to idle: do the housekeeping, and say how long it may block.
-  expire_finished(now, expire_batch)
-  reply[1] = more_due and 0 or next_due_in(now)
+  -- About to idle: do the housekeeping, and say how long it may block
+  -- (until the next ETA, lease deadline or record expiry; lib/expiry.lua).
+  if expire_finished(now, expire_batch) then more_due = true end
+  if more_due then
+    reply[1] = 0
+  else
+    local due, expiry = next_due_in(now), next_expiry_in(now)
+    reply[1] = (due < 0 or (expiry >= 0 and expiry < due)) and expiry or due
+  end
 end
 return reply

@@ -14,12 +14,14 @@
 -- Returns: an array of N integers (lib/codes.lua RELEASE_*):
 --   RELEASE_RELEASED, RELEASE_ALREADY_RELEASED (by an earlier run of this
 --   call), RELEASE_STALE (lease lost), RELEASE_GONE (no such job).
+--   A damaged record goes dead (lib/quarantine.lua) and answers RELEASE_STALE.
 -- Errors: "ERR scheduler: bad argument count".
--- Events: released.
+-- Events: released; dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
@@ -35,10 +37,11 @@ local out = {}
 local released = 0
 for i = 0, n - 1 do
   local id, token = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
-  local rec = redis.call('HGET', K_JOBS, id)
-  local f = rec and rec_decode(rec)
+  local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id))
   local status = f and lease_status(f, token)
-  if not f then
+  if damaged then
+    out[i + 1] = RELEASE_STALE
+  elseif not f then
     out[i + 1] = RELEASE_GONE
   elseif status == 'released' then
     out[i + 1] = RELEASE_ALREADY_RELEASED

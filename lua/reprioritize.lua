@@ -13,19 +13,22 @@
 -- ARGV[4]  new priority inputs "weight,time,resource", or "" for explicit
 -- Returns: a lib/codes.lua REPRIORITIZE_* code: REPRIORITIZE_CHANGED,
 --   REPRIORITIZE_NOT_WAITING (leased or finished), REPRIORITIZE_NO_JOB.
+--   A damaged record goes dead (lib/quarantine.lua) and answers REPRIORITIZE_NOT_WAITING.
 -- Errors: none.
--- Events: reprioritized (detail: the new priority).
+-- Events: reprioritized (detail: the new priority); dead (detail "damaged")
+--   for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 
 events_init(tonumber(ARGV[1]))
 local id = ARGV[2]
-local rec = redis.call('HGET', K_JOBS, id)
-local f = rec and rec_decode(rec)
+local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id))
+if damaged then return REPRIORITIZE_NOT_WAITING end
 if not f then return REPRIORITIZE_NO_JOB end
 local st = f[F_STATE]
 if st ~= 'R' and st ~= 'D' and st ~= 'F' then return REPRIORITIZE_NOT_WAITING end

@@ -14,12 +14,15 @@
 -- then N job ids
 -- Returns: an array of N integers (lib/codes.lua RETRY_*): RETRY_REQUEUED,
 --   RETRY_NOT_RETRYABLE (not in a retryable state), RETRY_NO_JOB.
+--   A damaged record goes dead (lib/quarantine.lua) and answers RETRY_NOT_RETRYABLE
+--   (a second retry requeues the dead record).
 -- Errors: "ERR scheduler: bad argument count".
--- Events: retried (detail "manual").
+-- Events: retried (detail "manual"); dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
@@ -36,10 +39,11 @@ local out = {}
 local moved = 0
 for i = 1, n do
   local id = ARGV[2 + i]
-  local rec = redis.call('HGET', K_JOBS, id)
-  local f = rec and rec_decode(rec)
+  local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id), now)
   local st = f and f[F_STATE]
-  if not f then
+  if damaged then
+    out[i] = RETRY_NOT_RETRYABLE
+  elseif not f then
     out[i] = RETRY_NO_JOB
   elseif st == 'X' or st == 'C' or st == 'S' or st == 'F' then
     if st == 'X' then

@@ -8,12 +8,14 @@
 -- ARGV[2]  job id
 -- Returns: a lib/codes.lua RUN_NOW_* code: RUN_NOW_PROMOTED, RUN_NOW_NOT_DELAYED,
 --   RUN_NOW_NO_JOB.
+--   A damaged record goes dead (lib/quarantine.lua) and answers RUN_NOW_NOT_DELAYED.
 -- Errors: none.
--- Events: promoted (detail "manual").
+-- Events: promoted (detail "manual"); dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
@@ -21,8 +23,8 @@
 
 events_init(tonumber(ARGV[1]))
 local id = ARGV[2]
-local rec = redis.call('HGET', K_JOBS, id)
-local f = rec and rec_decode(rec)
+local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id))
+if damaged then return RUN_NOW_NOT_DELAYED end
 if not f then return RUN_NOW_NO_JOB end
 if f[F_STATE] ~= 'D' and f[F_STATE] ~= 'F' then return RUN_NOW_NOT_DELAYED end
 redis.call('ZREM', K_DELAYED, rec_member(f, id))

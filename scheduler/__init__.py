@@ -51,6 +51,7 @@ from scheduler.cron.errors import (
     ScheduleNotFoundError,
 )
 from scheduler.errors import (
+    DamagedRecordError,
     InvalidNameError,
     InvalidPriorityError,
     JobCancelledError,
@@ -60,6 +61,7 @@ from scheduler.errors import (
     ResultTimeoutError,
     SchedulerError,
     ScriptError,
+    UnknownOptionError,
     UnknownTaskError,
     ValidationError,
 )
@@ -86,6 +88,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "WorkerObserver",
     # Errors
     "DamagedScheduleError",
+    "DamagedRecordError",
     "InvalidNameError",
     "InvalidPriorityError",
     "InvalidScheduleError",
@@ -97,6 +100,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "ScheduleNotFoundError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]

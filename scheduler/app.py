@@ -17,12 +17,13 @@ from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
 from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_lease
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
-from scheduler.errors import JobNotFoundError, ValidationError
+from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
 from scheduler.priority import resolve_priority
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
+    shown,
     validate_finite,
     validate_job_id,
     validate_queue_name,
@@ -90,7 +91,7 @@ class Scheduler:
             lease=check_lease(lease),
             result_ttl=seconds(result_ttl, "result_ttl"),
             dead_ttl=None if dead_ttl is None else seconds(dead_ttl, "dead_ttl"),
-            backoff=backoff or Backoff(),
+            backoff=_check_backoff(Backoff() if backoff is None else backoff),
             max_payload_bytes=max_payload_bytes,
         )
         self.tasks: dict[str, Task[Any, Any]] = {}
@@ -166,7 +167,7 @@ class Scheduler:
 
     @backoff.setter
     def backoff(self, value: Backoff) -> None:
-        self.job_defaults.backoff = value
+        self.job_defaults.backoff = _check_backoff(value)
 
     # -- tasks --------------------------------------------------------------
 
@@ -184,12 +185,15 @@ class Scheduler:
         Options: ``name`` (default ``module:qualname``), ``queue``, ``weight``,
         ``time`` (estimated run time, seconds), ``resource``, ``priority``,
         ``max_attempts``, ``lease`` (seconds), ``result_ttl`` (seconds),
-        ``backoff`` (:class:`Backoff`), ``retry_on`` (exception types).
+        ``backoff`` (a :class:`Backoff`), ``retry_on`` (an exception class or
+        a tuple of them). Everything is checked here, at registration, so a
+        worker never meets a policy it cannot apply.
 
         Raises:
             ValidationError: an option is invalid, or the name is taken by
                 another function.
-            TypeError: an unknown option.
+            UnknownOptionError: an unknown option (a :class:`ValidationError`
+                and a ``TypeError``).
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -213,7 +217,7 @@ class Scheduler:
         }
         unknown = set(options) - allowed
         if unknown:
-            raise TypeError(f"unknown task option(s): {', '.join(sorted(unknown))}")
+            raise UnknownOptionError(f"unknown task option(s): {', '.join(sorted(unknown))}")
         name = validate_task_name(options.get("name") or f"{func.__module__}:{func.__qualname__}")
         weight = options.get("weight", defaults.WEIGHT)
         time = options.get("time", defaults.TIME)
@@ -233,7 +237,7 @@ class Scheduler:
             lease=check_lease(options.get("lease", self.lease)),
             result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),
             backoff=options.get("backoff", self.backoff),
-            retry_on=tuple(options.get("retry_on", (Exception,))),
+            retry_on=options.get("retry_on", (Exception,)),
         )
         existing = self.tasks.get(name)
         if existing is not None and existing.fn is not func:
@@ -268,13 +272,15 @@ class Scheduler:
             handle is returned and nothing is written (idempotency key).
 
         Raises:
-            ValidationError: bad name, priority inputs, times or payload
-                (:class:`PayloadError` for non-JSON or oversized arguments).
-                Nothing is written then.
+            ValidationError: bad name, priority inputs, times (beyond the
+                limits of ``docs/design.md``, "Limits", too) or payload
+                (:class:`PayloadError` for arguments that are not JSON, would
+                not come back exactly, or are too large or too deep), options
+                that are not an :class:`EnqueueOptions`
+                (:class:`UnknownOptionError` for an unknown keyword). Nothing
+                is written then.
         """
-        opts = options if options is not None else EnqueueOptions(**option_kwargs)
-        if options is not None and option_kwargs:
-            opts = _merge(options, option_kwargs)
+        opts = _options(options, option_kwargs)
         queue, item = self.builder.build(task, args, kwargs, opts)
         backend = self.backend
         backend.register_queue(queue)
@@ -294,10 +300,11 @@ class Scheduler:
             Handles in the order of ``specs``.
 
         Raises:
-            ValidationError: as :meth:`enqueue`, for any spec.
+            ValidationError: as :meth:`enqueue`, for any spec, or an item
+                that is not a :class:`JobSpec`.
         """
         build = self.builder.build
-        built = [build(s.task, s.args, s.kwargs, s.options) for s in specs]
+        built = [build(s.task, s.args, s.kwargs, _options(s.options, {})) for s in _specs(specs)]
         by_queue: dict[str, list[EnqueueItem]] = {}
         for queue, item in built:
             by_queue.setdefault(queue, []).append(item)
@@ -326,12 +333,21 @@ class Scheduler:
         return self.backend.queue_names()
 
     def pause(self, queue: str) -> None:
-        """Stop workers leasing from ``queue`` (enqueue continues)."""
+        """Stop workers leasing from ``queue`` (enqueue continues).
+
+        Raises:
+            InvalidNameError: a malformed queue name (nothing is written).
+        """
+        keys = self.queue_keys(queue)  # validates before any write
         self.backend.register_queue(queue)
-        self.scripts.queue_config(self.queue_keys(queue), "paused", "1")
+        self.scripts.queue_config(keys, "paused", "1")
 
     def resume(self, queue: str) -> None:
-        """Let workers lease from ``queue`` again (wakes an idle worker)."""
+        """Let workers lease from ``queue`` again (wakes an idle worker).
+
+        Raises:
+            InvalidNameError: a malformed queue name (nothing is written).
+        """
         self.scripts.queue_config(self.queue_keys(queue), "paused", "0")
 
     def set_aging(self, queue: str, aging: float) -> None:
@@ -341,10 +357,13 @@ class Scheduler:
 
         Raises:
             InvalidPriorityError: negative or not finite.
+            InvalidNameError: a malformed queue name.
+            Nothing is written when either is raised.
         """
+        keys = self.queue_keys(queue)  # validates before any write
         value = validate_finite("aging", aging, minimum=0.0)
         self.backend.register_queue(queue)
-        self.scripts.queue_config(self.queue_keys(queue), "aging", repr(value))
+        self.scripts.queue_config(keys, "aging", repr(value))
 
     def job(self, job_id: str, queue: str | None = None) -> Job:
         """Return the handle of an existing job.
@@ -433,5 +452,40 @@ class Scheduler:
         return self.schedules.declare(schedule) if declare else schedule
 
 
-def _merge(options: EnqueueOptions, extra: dict[str, Any]) -> EnqueueOptions:
-    return attrs.evolve(options, **extra)
+def _specs(specs: Iterable[JobSpec]) -> list[JobSpec]:
+    """``specs`` as a list, each checked to be a :class:`JobSpec`.
+
+    Raises:
+        ValidationError: ``specs`` is not iterable, or an item is not a JobSpec.
+    """
+    try:
+        items = list(specs)
+    except TypeError:
+        raise ValidationError(f"enqueue_many takes JobSpec items, got {shown(specs)}") from None
+    for spec in items:
+        if not isinstance(spec, JobSpec):
+            raise ValidationError(f"enqueue_many takes JobSpec items, got {shown(spec)}")
+    return items
+
+
+def _check_backoff(value: object) -> Backoff:
+    if not isinstance(value, Backoff):
+        raise ValidationError(f"backoff must be a Backoff, got {shown(value)}")
+    return value
+
+
+def _options(options: object, extra: dict[str, Any]) -> EnqueueOptions:
+    """The per-job options of an enqueue call: ``options`` updated by ``extra``.
+
+    Raises:
+        ValidationError: ``options`` is not an :class:`EnqueueOptions`.
+        UnknownOptionError: an unknown keyword.
+    """
+    if options is not None and not isinstance(options, EnqueueOptions):
+        raise ValidationError(f"options must be an EnqueueOptions, got {shown(options)}")
+    unknown = set(extra) - set(attrs.fields_dict(EnqueueOptions))
+    if unknown:
+        raise UnknownOptionError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
+    if options is None:
+        return EnqueueOptions(**extra)
+    return attrs.evolve(options, **extra) if extra else options

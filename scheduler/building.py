@@ -25,7 +25,7 @@ from scheduler.priority import compact_float, resolve_priority
 from scheduler.serialization import encode_meta, encode_payload
 from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
-from scheduler.validation import validate_job_id, validate_queue_name, validate_task_name
+from scheduler.validation import shown, validate_job_id, validate_queue_name, validate_task_name
 
 __all__ = [
     "IdSource",
@@ -132,7 +132,7 @@ class JobBuilder:
             template.options,
             datetime_to_ms(o.eta) if o.eta is not None else None,
             seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-            encode_meta(o.meta) if o.meta else "",
+            encode_meta(o.meta) if o.meta is not None else "",
         )
         return template.queue, item
 
@@ -171,7 +171,10 @@ class JobBuilder:
                 task.lease,
                 task.result_ttl,
             )
-        found = self._templates.get(key)
+        try:
+            found = self._templates.get(key)
+        except TypeError:  # an unhashable option value: validated (and refused) below
+            key, found = (), None
         if found is not None:
             return found
         t = task if isinstance(task, Task) else None
@@ -208,7 +211,8 @@ class JobBuilder:
         template = Template(name, queue, compact_float(priority), inputs, job_options.encode())
         if len(self._templates) >= 1024:
             self._templates.clear()
-        self._templates[key] = template
+        if key:
+            self._templates[key] = template
         return template
 
 
@@ -223,10 +227,12 @@ class Template(NamedTuple):
 
 
 def check_attempts(value: object) -> int:
-    """Return ``value`` if it is an ``int`` >= 1 (max attempts); raises
-    :class:`ValidationError` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"max_attempts must be an int >= 1, got {value!r}")
+    """Return ``value`` if it is an ``int`` in ``[1, MAX_ATTEMPTS_LIMIT]`` (max
+    attempts; :data:`scheduler.defaults.MAX_ATTEMPTS_LIMIT`, one million);
+    raises :class:`ValidationError` otherwise."""
+    limit = defaults.MAX_ATTEMPTS_LIMIT
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ValidationError(f"max_attempts must be an int in [1, {limit}], got {shown(value)}")
     return value
 
 
@@ -235,5 +241,5 @@ def check_lease(value: float | timedelta) -> float:
     ``timedelta``; raises :class:`ValidationError` otherwise."""
     result = seconds(value, "lease")
     if result < 0.001:
-        raise ValidationError(f"lease must be at least 1 ms, got {value!r}")
+        raise ValidationError(f"lease must be at least 1 ms, got {shown(value)}")
     return result

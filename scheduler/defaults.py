@@ -46,6 +46,31 @@ DEAD_TTL: Final = 7 * 86400.0
 #: Largest encoded ``[args, kwargs]`` payload or result, bytes (1 MiB).
 MAX_PAYLOAD_BYTES: Final = 1 << 20
 
+#: Deepest nesting of lists/objects in a payload, a result or metadata
+#: (levels; ``[[1]]`` is 2). Decoding and showing a value recurses once or a
+#: few times per level (``json``, the CLI's rendering); Python's default
+#: recursion limit is 1000, so 100 levels leave room for the callers' frames.
+MAX_PAYLOAD_DEPTH: Final = 100
+
+#: Longest duration the API accepts, seconds: 100 years (365.25-day years).
+#: Applies to ``delay``, ``lease``, ``result_ttl``, ``dead_ttl``, backoff,
+#: schedule ``every``/``jitter``/``misfire_grace``. Why: a stored time is
+#: server now + duration in integer ms, which must stay exact in Lua's
+#: doubles (2**53 ms is about 285,000 years) and convert back to a
+#: ``datetime`` (year <= 9999) when a record is read.
+MAX_DURATION: Final = 100 * 365.25 * 86400.0
+
+#: Latest ``eta`` the API accepts: 9999-01-01T00:00:00Z in ms since the Unix
+#: epoch (the last year ``datetime`` can hold, less a margin for time zones).
+#: The earliest is the Unix epoch (0): an ``eta`` in the past runs now.
+MAX_ETA_MS: Final = 253_370_764_800_000
+
+#: Most attempts a job may be given (``max_attempts``): one million. Attempts
+#: are counted in the record by Lua (exact to 2**53); a million retries at
+#: the default backoff cap is almost ten years of retrying, so anything
+#: larger is a mistake, not a policy.
+MAX_ATTEMPTS_LIMIT: Final = 1_000_000
+
 #: Approximate length cap of each queue's event stream (``XADD MAXLEN ~``);
 #: 0 turns events off.
 EVENTS_MAXLEN: Final = 10_000
@@ -74,8 +99,13 @@ PROMOTE_BATCH: Final = 200
 #: Expired leases requeued per lease call.
 REAP_BATCH: Final = 100
 
-#: Expired finished/dead records deleted per set and call.
-EXPIRE_BATCH: Final = 50
+#: Expired finished/dead records deleted per set and call: by a lease call
+#: that finds fewer jobs than asked (an idle worker; it calls again at once
+#: while more are due), and by a complete call (at least twice its jobs).
+#: 500 deletions take well under a millisecond of Redis time for small
+#: records (about 5 ms for 100 KB results: freeing memory dominates); see
+#: ``docs/design.md``, "Bounded growth".
+EXPIRE_BATCH: Final = 500
 
 #: Lifetime of a lease request's reply cache, milliseconds.
 LEASE_CACHE_MS: Final = 60_000

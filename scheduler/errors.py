@@ -7,6 +7,7 @@ All inherit from :class:`SchedulerError`. Input errors also inherit from
 from __future__ import annotations
 
 __all__ = [
+    "DamagedRecordError",
     "InvalidNameError",
     "InvalidPriorityError",
     "JobCancelledError",
@@ -16,6 +17,7 @@ __all__ = [
     "ResultTimeoutError",
     "SchedulerError",
     "ScriptError",
+    "UnknownOptionError",
     "UnknownTaskError",
     "ValidationError",
 ]
@@ -38,7 +40,16 @@ class InvalidPriorityError(ValidationError):
 
 
 class PayloadError(ValidationError):
-    """Arguments or a result are not JSON-serializable, or exceed the size limit."""
+    """Arguments, metadata or a result cannot be stored exactly as JSON: not
+    JSON-serializable (NaN/Infinity included), an object key that is not a
+    ``str`` (at any depth), nesting deeper than the limit, text that is not
+    valid Unicode (lone surrogates), or over the size limit."""
+
+
+class UnknownOptionError(ValidationError, TypeError):
+    """An unknown keyword option (``app.task(colour=...)``,
+    ``app.enqueue(..., dealy=5)``). Also a :class:`TypeError`, what Python
+    raises for an unexpected keyword argument."""
 
 
 class JobNotFoundError(SchedulerError, KeyError):
@@ -74,6 +85,25 @@ class JobCancelledError(SchedulerError):
 
 class ResultTimeoutError(SchedulerError, TimeoutError):
     """:meth:`scheduler.Job.result` timed out before the job finished."""
+
+
+class DamagedRecordError(SchedulerError, ValueError):
+    """A stored job record is damaged: it fails the record grammar that the
+    Python and the Lua decoders share (``scheduler/backend/record.py``).
+
+    The scripts move such a record to dead with the same reason (see
+    ``docs/design.md``, "Damaged records"); readers raise this instead.
+
+    Attributes:
+        job_id: the job id.
+        reason: what is wrong, e.g. ``"priority is not a finite number"``
+            (the same words as the Lua decoder's).
+    """
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: damaged record: {reason}")
+        self.job_id = job_id
+        self.reason = reason
 
 
 class ScriptError(SchedulerError):

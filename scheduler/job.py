@@ -46,7 +46,9 @@ class JobInfo:
         worker: id of the worker holding (or that last held) the lease, or "".
         result: decoded result if succeeded, else None.
         error: error record ``{"error", "type", "traceback", "attempt"}`` of
-            the last failure (or cancel reason), or None.
+            the last failure (or cancel reason), or None; with
+            ``"escaped": true`` when text that was not valid Unicode (lone
+            surrogates) was escaped to be stored.
         meta: metadata kept with the job (``{}`` if none), e.g. cron origin.
         record: the raw decoded record.
     """

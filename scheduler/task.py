@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
@@ -9,20 +10,44 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 import attrs
 
 from scheduler import defaults
+from scheduler.errors import ValidationError
 from scheduler.priority import backoff_delay
+from scheduler.validation import shown
 
 if TYPE_CHECKING:
     from scheduler.job import Job
 
-__all__ = ["Backoff", "EnqueueOptions", "Enqueuer", "JobSpec", "Task"]
+__all__ = ["Backoff", "EnqueueOptions", "Enqueuer", "JobSpec", "Task", "retry_types"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _nonneg(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+def _seconds(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
+    """A duration in seconds: a finite real number (not ``bool``) in
+    ``[0, MAX_DURATION]`` (:data:`scheduler.defaults.MAX_DURATION`, 100 years)."""
+    _real(attribute.name, value, 0.0, defaults.MAX_DURATION)
+
+
+def _factor(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
+    """Growth per attempt: a finite real number >= 1."""
+    _real(attribute.name, value, 1.0, math.inf)
+
+
+def _fraction(_inst: object, attribute: attrs.Attribute[float], value: object) -> None:
+    """A fraction: a real number in ``[0, 1]``."""
+    _real(attribute.name, value, 0.0, 1.0)
+
+
+def _real(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"backoff {name} must be a real number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ValidationError(f"backoff {name} must be in [{low:g}, {high:g}], got {shown(value)}")
 
 
 @attrs.frozen
@@ -31,24 +56,61 @@ class Backoff:
 
     ``delay = min(maximum, base * factor**(attempt - 1)) * (1 - jitter * U)``
     with ``U`` uniform in [0, 1) (see :func:`scheduler.priority.backoff_delay`).
+    Validated completely here, so a policy that was accepted never fails at
+    retry time.
 
     Attributes:
-        base: delay after the first failed attempt, seconds.
-        maximum: upper bound of the delay, seconds.
-        factor: growth per attempt.
+        base: delay after the first failed attempt, seconds, in
+            ``[0, maximum]``.
+        maximum: upper bound of the delay, seconds, in ``[base, MAX_DURATION]``
+            (:data:`scheduler.defaults.MAX_DURATION`, 100 years).
+        factor: growth per attempt, finite, >= 1.
         jitter: randomised fraction, 0 (none) .. 1 (full jitter).
+
+    Raises:
+        ValidationError: a value is not a real number (``bool`` is not one),
+            not finite, or out of its range, or ``base > maximum``.
     """
 
-    base: float = attrs.field(default=defaults.BACKOFF_BASE, validator=_nonneg)
-    maximum: float = attrs.field(default=defaults.BACKOFF_MAXIMUM, validator=_nonneg)
-    factor: float = attrs.field(default=defaults.BACKOFF_FACTOR, validator=_nonneg)
-    jitter: float = attrs.field(default=defaults.BACKOFF_JITTER, validator=_nonneg)
+    base: float = attrs.field(default=defaults.BACKOFF_BASE, validator=_seconds)
+    maximum: float = attrs.field(default=defaults.BACKOFF_MAXIMUM, validator=_seconds)
+    factor: float = attrs.field(default=defaults.BACKOFF_FACTOR, validator=_factor)
+    jitter: float = attrs.field(default=defaults.BACKOFF_JITTER, validator=_fraction)
+
+    def __attrs_post_init__(self) -> None:
+        if self.base > self.maximum:
+            raise ValidationError(
+                f"backoff base ({self.base:g} s) must not exceed maximum ({self.maximum:g} s)"
+            )
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retrying after failed attempt ``attempt`` (>= 1)."""
         return backoff_delay(
             attempt, self.base, self.maximum, factor=self.factor, jitter=self.jitter
         )
+
+
+def _is_backoff(_inst: object, _attribute: attrs.Attribute[Backoff], value: object) -> None:
+    if not isinstance(value, Backoff):
+        raise ValidationError(f"backoff must be a Backoff, got {shown(value)}")
+
+
+def retry_types(value: object) -> tuple[type[BaseException], ...]:
+    """``retry_on`` as a tuple of exception classes: a bare class or a
+    tuple/list of them (an empty tuple: never retry).
+
+    Raises:
+        ValidationError: anything else (an instance, a string, a non-exception
+            class), so a bad ``retry_on`` is found at registration, not at
+            the first failure.
+    """
+    items = tuple(value) if isinstance(value, tuple | list) else (value,)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise ValidationError(
+                f"retry_on must be an exception class or a tuple of them, got {shown(value)}"
+            )
+    return items
 
 
 @attrs.frozen(kw_only=True)
@@ -135,9 +197,14 @@ class Task(Generic[P, R]):
         max_attempts: default leases allowed before dead.
         lease: default lease duration, seconds.
         result_ttl: default result retention, seconds.
-        backoff: retry delay policy (applied by the worker).
-        retry_on: exception types that cause a retry; others go dead at once.
-            Default ``(Exception,)``: everything is retried.
+        backoff: retry delay policy (applied by the worker); a :class:`Backoff`.
+        retry_on: exception classes that cause a retry (a bare class or a
+            tuple); others go dead at once. Default ``(Exception,)``.
+
+    Raises:
+        ValidationError: ``backoff`` is not a :class:`Backoff`, or
+            ``retry_on`` is not exception classes (checked on construction
+            and on assignment).
     """
 
     app: Enqueuer
@@ -151,8 +218,10 @@ class Task(Generic[P, R]):
     max_attempts: int = defaults.MAX_ATTEMPTS
     lease: float = defaults.LEASE
     result_ttl: float = defaults.RESULT_TTL
-    backoff: Backoff = attrs.field(factory=Backoff)
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    backoff: Backoff = attrs.field(factory=Backoff, validator=_is_backoff)
+    retry_on: tuple[type[BaseException], ...] = attrs.field(
+        default=(Exception,), converter=retry_types
+    )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(*args, **kwargs)

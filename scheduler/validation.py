@@ -14,6 +14,7 @@ import re
 from scheduler.errors import InvalidNameError, InvalidPriorityError
 
 __all__ = [
+    "shown",
     "validate_finite",
     "validate_job_id",
     "validate_prefix",
@@ -31,9 +32,19 @@ _SCHEDULE_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,128}")
 _WORKER_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,200}")
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: never raises (a huge ``int``'s
+    repr does; so may a user object's), at most ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception:  # the value's own repr fails: name its type instead
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidNameError(f"invalid {kind} {value!r}: {rule}")
+        raise InvalidNameError(f"invalid {kind} {shown(value)}: {rule}")
     return value
 
 
@@ -95,16 +106,16 @@ def validate_finite(
         InvalidPriorityError: not a real number, NaN, infinite, or out of range.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidPriorityError(f"{name} must be a real number, got {value!r}")
+        raise InvalidPriorityError(f"{name} must be a real number, got {shown(value)}")
     try:
         result = float(value)
     except OverflowError:
-        raise InvalidPriorityError(f"{name} is too large: {value!r}") from None
+        raise InvalidPriorityError(f"{name} is too large: {shown(value)}") from None
     if not math.isfinite(result):
-        raise InvalidPriorityError(f"{name} must be finite, got {value!r}")
+        raise InvalidPriorityError(f"{name} must be finite, got {shown(value)}")
     if minimum is not None:
         if strict and not result > minimum:
-            raise InvalidPriorityError(f"{name} must be > {minimum:g}, got {value!r}")
+            raise InvalidPriorityError(f"{name} must be > {minimum:g}, got {shown(value)}")
         if not strict and not result >= minimum:
-            raise InvalidPriorityError(f"{name} must be >= {minimum:g}, got {value!r}")
+            raise InvalidPriorityError(f"{name} must be >= {minimum:g}, got {shown(value)}")
     return result

@@ -101,4 +101,4 @@ def test_unused_definitions_are_pruned() -> None:
     assert "local function lease_status(" in text
     assert "local function to_dead(" not in text  # transitions.lua, unused here
     assert "FAIL_DEAD" not in text  # codes.lua: only the HEARTBEAT_ line is kept
-    assert "events_init" not in text  # heartbeat writes no events
+    assert "local function events_init(" not in text  # heartbeat writes no events

@@ -294,9 +294,9 @@ def test_finished_records_expire_in_bounded_batches(client: redis.Redis, qk: Que
     leased = [parse_record(j, t) for j, t in s.lease(qk, 7, "w", "r").jobs]
     s.complete(qk, [(r.job_id, r.token, "1") for r in leased[:5]])
     s.fail(qk, [(r.job_id, r.token, "{}", -1) for r in leased[5:]])
-    # complete's own expiry pass already ran once (3 of 5 done records).
-    assert client.zcard(qk.done) == 2
-    s.lease(qk, 0, "w", "r2")  # maintenance: 2 more done and 2 dead
+    # complete's own expiry pass deletes up to max(batch, 2 * its jobs): all 5.
+    assert client.zcard(qk.done) == 0 and client.zcard(qk.dead) == 2
+    s.lease(qk, 0, "w", "r2")  # maintenance: the 2 dead (batch 3)
     assert client.zcard(qk.done) == 0 and client.zcard(qk.dead) == 0
     assert client.hlen(qk.jobs) == 0
 

@@ -2,9 +2,11 @@
 --
 -- KEYS: writes jobs, ready, delayed, leased, dead, wake, events, stats
 -- (lib/keys.lua). ARGV: none of its own. Events: promoted, expired, dead.
+-- A damaged record met on the way goes dead (lib/quarantine.lua).
 --@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/keys.lua
+--@include lib/quarantine.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
 --
@@ -25,7 +27,7 @@ local function promote_due(now, limit, aging)
   local recs = hmget_many(K_JOBS, ids)
   local hset, zadd, moved = {}, {}, {}
   for i, id in ipairs(ids) do
-    local f = recs[i] and rec_decode(recs[i])
+    local f = checked_record(id, recs[i], now)
     if f and (f[F_STATE] == 'D' or f[F_STATE] == 'F') then
       f[F_STATE] = 'R'
       zadd[#zadd + 1] = ready_score(aging, f)
@@ -52,7 +54,7 @@ local function reap_expired(now, limit, aging)
   local recs = hmget_many(K_JOBS, ids)
   local hset, zadd, requeued, attempts_of = {}, {}, {}, {}
   for i, id in ipairs(ids) do
-    local f = recs[i] and rec_decode(recs[i])
+    local f = checked_record(id, recs[i], now)
     if f and f[F_STATE] == 'L' then
       local attempts = tonumber(f[F_ATTEMPTS])
       local ma = rec_options(f)

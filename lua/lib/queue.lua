@@ -1,12 +1,29 @@
 -- lib/queue.lua -- library: a queue's settings and sequence (not run on its own).
 --
--- KEYS: reads/writes meta (KEYS[7], lib/keys.lua). ARGV: none.
+-- KEYS: reads/writes meta (KEYS[7]); stats (KEYS[10]) when it repairs the
+-- sequence (lib/keys.lua). ARGV: none.
 --@include lib/keys.lua
+--@include lib/signals.lua
+--@include lib/util.lua
 
 -- Reserve `n` numbers of the queue's sequence (ready-set order and fencing
 -- tokens); returns the first. One call for a whole batch.
+-- A damaged sequence (not an integer, or past 2^53, the largest integer a
+-- Lua number holds exactly) would make HINCRBY fail after the caller's
+-- first writes (Redis does not roll them back). It is repaired instead: the
+-- sequence continues from the server time in microseconds (about 1.8e15 in
+-- 2026, below 2^53 until the year 2255), above any number a queue can have
+-- used, and the queue's "damaged" counter goes up.
+local SEQ_LIMIT = 9007199254740992
 local function next_seqs(n)
-  return redis.call('HINCRBY', K_META, 'seq', n) - n + 1
+  local last = redis.pcall('HINCRBY', K_META, 'seq', n)
+  if type(last) ~= 'number' or last >= SEQ_LIMIT then
+    local t = redis.call('TIME')
+    last = tonumber(t[1]) * 1000000 + tonumber(t[2]) + n
+    redis.call('HSET', K_META, 'seq', int(last))
+    count('damaged', 1)
+  end
+  return last - n + 1
 end
 
 local function next_seq()

@@ -9,15 +9,21 @@
 -- construction (validated names, digits, or JSON text, in which control
 -- characters are always escaped); the payload is the final field.
 --
--- Version check: rec_decode answers nil for a record of another version, as
--- for a malformed one, and every caller treats nil as "no usable job": the
--- per-job scripts answer GONE / NO_JOB for it, the batch passes (lease,
--- promotion, reaping) skip it. An error reply instead would abort the whole
--- call half-way (Redis keeps the writes made before it), so one damaged or
--- foreign record would stop every lease of its queue; skipping keeps one
--- damaged record from stopping the rest. Python's parse_record raises a
--- ValueError naming the job, so operators see it in the admin reads.
---
+-- Validation: rec_decode checks every field it returns against one grammar,
+-- the same as scheduler/backend/record.py parse_record (tests/test_record_parity.py
+-- feeds both random records on a real server): valid UTF-8; 16 fields;
+-- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
+-- below 2^53 (attempts, enqueued_ms; token, ready_ms and finished_ms may be
+-- empty);
+-- seq of SEQ_DIGITS base-62 digits; priority (and each of the three inputs)
+-- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
+-- integers with max_attempts >= 1 and lease_ms >= 1. A record that fails is
+-- "damaged": rec_decode answers nil and the reason (the first check that
+-- failed, worded the same as Python's), and the scripts move it to dead
+-- (lib/quarantine.lua) instead of failing half-way -- Redis keeps the writes
+-- a script made before an error, so one damaged record would otherwise stop
+-- every lease of its queue or lose the jobs popped with it.
+
 -- Times are integer milliseconds since the Unix epoch, from the server clock.
 -- Numbers that become scores are passed to redis.call as Lua numbers (Redis
 -- converts them with 17 significant digits), never built with '..' or cjson.
@@ -32,11 +38,90 @@ local SEQ_DIGITS, B62 = 9, '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 -- One string.match splits a record (much cheaper than a find/sub loop).
 local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', REC_FIELDS - 1) .. '(.*)$'
 
--- Decode a record into a table of REC_FIELDS strings; nil if malformed or
--- not of version REC_VERSION (see above).
+-- UTF-8 well-formedness (Unicode Table 3-7, what Python's strict decoder
+-- accepts): replace every valid multi-byte sequence by an ASCII byte, longest
+-- first; a byte >= 0x80 left over is invalid. C-speed gsubs; ASCII text
+-- returns at the first find.
+local UTF8_VALID = {
+  '\240[\144-\191][\128-\191][\128-\191]', '[\241-\243][\128-\191][\128-\191][\128-\191]',
+  '\244[\128-\143][\128-\191][\128-\191]', '\224[\160-\191][\128-\191]',
+  '[\225-\236\238\239][\128-\191][\128-\191]', '\237[\128-\159][\128-\191]',
+  '[\194-\223][\128-\191]',
+}
+local function utf8_ok(s)
+  if not string.find(s, '[\128-\255]') then return true end
+  for _, p in ipairs(UTF8_VALID) do s = string.gsub(s, p, 'u') end
+  return not string.find(s, '[\128-\255]')
+end
+
+-- Field grammar (see "Validation" above).
+local INT_LIMIT = 9007199254740992 -- 2^53: larger integers are not exact in Lua
+local function is_int(s)
+  return #s <= 16 and string.find(s, '^%d+$') ~= nil and tonumber(s) < INT_LIMIT
+end
+
+local function is_num(s)
+  local rest = string.match(s, '^%-?%d+(.*)$')
+  if not rest then return false end
+  rest = string.match(rest, '^%.%d+(.*)$') or rest
+  if rest ~= '' and not string.find(rest, '^[eE][-+]?%d+$') then return false end
+  local v = tonumber(s)
+  return v ~= nil and v == v and v > -math.huge and v < math.huge
+end
+
+local function is_options(s)
+  local ma, lease, rttl, dttl = string.match(s, '^(%d+),(%d+),(%d+),(%-?%d+)$')
+  if not (ma and is_int(ma) and is_int(lease) and is_int(rttl)) then return false end
+  if string.sub(dttl, 1, 1) == '-' then dttl = string.sub(dttl, 2) end
+  return is_int(dttl) and tonumber(ma) >= 1 and tonumber(lease) >= 1
+end
+
+local function is_inputs(s)
+  if s == '' then return true end
+  local w, t, r = string.match(s, '^([^,]*),([^,]*),([^,]*)$')
+  return w ~= nil and is_num(w) and is_num(t) and is_num(r)
+end
+
+local function is_opt_int(s)
+  return s == '' or is_int(s)
+end
+
+local function is_seq(s)
+  return #s == SEQ_DIGITS and not string.find(s, '[^0-9A-Za-z]')
+end
+
+local REC_STATES = {R = true, D = true, L = true, F = true, S = true, X = true, C = true}
+local function is_state(s)
+  return REC_STATES[s] == true
+end
+
+-- The checked fields in checking order: {index, check, what it must be}.
+-- The reason for the first failure is "<field> is not <what>".
+local REC_CHECKS = {
+  {F_STATE, is_state, 'a known state letter'}, {F_ATTEMPTS, is_int, 'an integer'},
+  {F_SEQ, is_seq, '9 base-62 digits'}, {F_TOKEN, is_opt_int, 'an integer or empty'},
+  {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
+  {F_FINISHED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
+  {F_INPUTS, is_inputs, 'three finite numbers or empty'},
+  {F_OPTIONS, is_options, 'four integers (max_attempts >= 1, lease_ms >= 1)'},
+}
+local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
+  'ready_ms', 'finished_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'payload'}
+
+-- Decode a record into a table of REC_FIELDS strings. A damaged record
+-- answers nil and the reason (see "Validation" above).
 local function rec_decode(s)
+  if not utf8_ok(s) then return nil, 'record is not valid UTF-8' end
   local f = {string.match(s, REC_PATTERN)}
-  if #f ~= REC_FIELDS or f[F_VERSION] ~= REC_VERSION then return nil end
+  if #f ~= REC_FIELDS then
+    local n = 1
+    for _ in string.gmatch(s, REC_SEP) do n = n + 1 end
+    return nil, string.format('record has %d fields, expected %d', n, REC_FIELDS)
+  end
+  if f[F_VERSION] ~= REC_VERSION then return nil, 'version is not ' .. REC_VERSION end
+  for _, c in ipairs(REC_CHECKS) do
+    if not c[2](f[c[1]]) then return nil, REC_NAMES[c[1]] .. ' is not ' .. c[3] end
+  end
   return f
 end
 

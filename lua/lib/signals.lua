@@ -47,8 +47,12 @@ local function wake()
   end
 end
 
+-- Add n to counter `field` of the stats hash; a damaged counter (not an
+-- integer) starts again from n instead of failing the call after its writes.
 local function count(field, n)
-  if n ~= 0 then redis.call('HINCRBY', K_STATS, field, n) end
+  if n ~= 0 and type(redis.pcall('HINCRBY', K_STATS, field, n)) ~= 'number' then
+    redis.call('HSET', K_STATS, field, n)
+  end
 end
 
 -- Per-second buckets "r:<second>" of finished attempts, for "jobs/s over the

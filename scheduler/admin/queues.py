@@ -40,7 +40,16 @@ OLDEST_SCAN_LIMIT = 1000
 RATE_WINDOW_S = 60
 
 #: Cumulative counters kept in each queue's ``stats`` hash by the scripts.
-TOTAL_NAMES = ("enqueued", "succeeded", "failed", "retried", "dead", "cancelled", "expired")
+TOTAL_NAMES = (
+    "enqueued",
+    "succeeded",
+    "failed",
+    "retried",
+    "dead",
+    "cancelled",
+    "expired",
+    "damaged",
+)
 
 
 @attrs.frozen
@@ -66,7 +75,9 @@ class QueueStatus:
         workers: live workers leasing from this queue.
         totals: cumulative counters since the queue was created (enqueued,
             succeeded, failed, retried, dead, cancelled, expired = lease
-            expiries).
+            expiries, damaged = damaged records moved to dead and damaged
+            queue sequences repaired; see ``docs/design.md``, "Damaged
+            records").
     """
 
     queue: str

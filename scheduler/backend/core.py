@@ -9,6 +9,7 @@ raw command and never spells a key. See ``docs/design.md``, "Map of the code".
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -29,9 +30,12 @@ from scheduler.backend.scripts import Scripts
 from scheduler.backend.subscription import Subscription
 from scheduler.backend.waiting import WakeSignals
 from scheduler.backend.workers import WorkerPresence
+from scheduler.errors import InvalidNameError
 from scheduler.validation import validate_prefix, validate_queue_name
 
 __all__ = ["Backend"]
+
+log = logging.getLogger("scheduler.backend")
 
 #: Queues whose key names are cached per backend (more are built on demand).
 _KEY_CACHE = 4096
@@ -116,8 +120,24 @@ class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals
                 self._registered.add(name)
 
     def queue_names(self) -> list[str]:
-        """All queues in the registry of this prefix, sorted."""
-        return sorted(text(n) for n in self.client.smembers(self.keys.queues))
+        """All queues in the registry of this prefix, sorted.
+
+        A member that is not a valid queue name (written by an older version,
+        or by hand) is skipped and logged, so one bad member never stops the
+        readers of every queue (``status``, ``events``, ``job show``, cron).
+        """
+        names = []
+        for member in self.client.smembers(self.keys.queues):
+            name = text(member)
+            try:
+                names.append(validate_queue_name(name))
+            except InvalidNameError:
+                log.warning(
+                    "skipping %r in the queue registry %s: not a valid queue name",
+                    member,
+                    self.keys.queues,
+                )
+        return sorted(names)
 
     # -- time -----------------------------------------------------------------
 

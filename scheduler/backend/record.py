@@ -12,11 +12,20 @@ fields ``F_<NAME>`` (1-based: ``F_STATE`` is 2) and builds new records in
 the same order (``lua/lib/create.lua``); ``tests/test_record_layout.py``
 parses the Lua and checks both sides agree.
 
-Version: every reader checks the version field. Python raises
-:class:`ValueError` naming the job; Lua's ``rec_decode`` answers nil, which
-the scripts treat as "no usable job" (reported as gone, skipped by batch
-passes) so that one damaged record never stops a whole call (see
-``lua/lib/record.lua``).
+Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
+``lua/lib/record.lua``) accept exactly the same records -- one grammar,
+checked in the same order, failures worded the same
+(``tests/test_record_parity.py`` compares them on random records on a real
+server). A record must be valid UTF-8 with 16 fields; version ``"1"``; a
+known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
+digits below 2**53 (``token``, ``ready_ms``, ``finished_ms`` the same or empty); ``seq``
+9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
+``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
+may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``. Python's
+``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
+``"inf"``), which a script would then fail on half-way. A record that fails
+is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
+the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
 
 =====  ============  ======================================================
 index  field         meaning
@@ -48,9 +57,13 @@ index  field         meaning
 from __future__ import annotations
 
 import enum
+import math
 import operator
+import re
 
 import attrs
+
+from scheduler.errors import DamagedRecordError
 
 __all__ = [
     "FIELDS",
@@ -62,6 +75,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "parse_record",
+    "record_damage",
     "split_leased",
 ]
 
@@ -193,7 +207,13 @@ class JobOptions:
 
     @classmethod
     def decode(cls, text: str) -> JobOptions:
-        """Parse an options field; raises ``ValueError`` if malformed."""
+        """Parse an options field (the record grammar, see the module docstring).
+
+        Raises:
+            ValueError: malformed.
+        """
+        if not _is_options(text):
+            raise ValueError(f"malformed job options {text!r}")
         a, b, c, d = (int(part) for part in text.split(","))
         return cls(a, b, c, d)
 
@@ -220,17 +240,101 @@ class JobRecord:
     payload: str
 
 
-def parse_record(job_id: str, text: str | bytes) -> JobRecord:
-    """Decode a record read from the ``jobs`` hash.
+_INT = "[0-9]{1,16}"
+_INT_RE = re.compile(_INT)
+#: Integers must be below 2**53, the largest a Lua number holds exactly.
+_INT_LIMIT = 2**53
 
-    Raises:
-        ValueError: the text is not a version-1 record.
+
+def _is_int(text: str) -> bool:
+    return _INT_RE.fullmatch(text) is not None and int(text) < _INT_LIMIT
+
+
+def _is_opt_int(text: str) -> bool:
+    return text == "" or _is_int(text)
+
+
+_NUM_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_SEQ_RE = re.compile("[0-9A-Za-z]{9}")
+_OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})")
+
+
+def _is_num(text: str) -> bool:
+    return _NUM_RE.fullmatch(text) is not None and math.isfinite(float(text))
+
+
+def _is_inputs(text: str) -> bool:
+    parts = text.split(",")
+    return text == "" or (len(parts) == 3 and all(_is_num(p) for p in parts))
+
+
+def _is_options(text: str) -> bool:
+    match = _OPTIONS_RE.fullmatch(text)
+    return (
+        match is not None
+        and all(_is_int(match[i].lstrip("-")) for i in range(1, 5))
+        and int(match[1]) >= 1
+        and int(match[2]) >= 1
+    )
+
+
+#: The checked fields in checking order (the same as ``REC_CHECKS`` in
+#: ``lua/lib/record.lua``): index, check, what the field must be.
+_CHECKS: tuple[tuple[int, object, str], ...] = (
+    (I_STATE, lambda v: v in _CODE_TO_STATE, "a known state letter"),
+    (I_ATTEMPTS, _is_int, "an integer"),
+    (I_SEQ, _SEQ_RE.fullmatch, "9 base-62 digits"),
+    (I_TOKEN, _is_opt_int, "an integer or empty"),
+    (I_ENQUEUED_MS, _is_int, "an integer"),
+    (I_READY_MS, _is_opt_int, "an integer or empty"),
+    (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
+    (I_PRIORITY, _is_num, "a finite number"),
+    (I_INPUTS, _is_inputs, "three finite numbers or empty"),
+    (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
+)
+
+
+def record_damage(text: str | bytes) -> str | None:
+    """Why ``text`` is not a valid record (the first check that fails, worded
+    as the Lua decoder words it), or None if it is valid.
+
+    Pure; no errors raised. See the module docstring for the grammar.
     """
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return "record is not valid UTF-8"
+    elif not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates
+            return "record is not valid UTF-8"
     f = text.split(SEP, FIELD_COUNT - 1)
-    if len(f) != FIELD_COUNT or f[I_VERSION] != VERSION:
-        raise ValueError(f"job {job_id}: unrecognised record format")
+    if len(f) != FIELD_COUNT:
+        return f"record has {len(f)} fields, expected {FIELD_COUNT}"
+    if f[I_VERSION] != VERSION:
+        return f"version is not {VERSION}"
+    for index, check, what in _CHECKS:
+        if not check(f[index]):  # type: ignore[operator]
+            return f"{FIELDS[index]} is not {what}"
+    return None
+
+
+def parse_record(job_id: str, text: str | bytes) -> JobRecord:
+    """Decode a record read from the ``jobs`` hash (bytes are decoded as
+    strict UTF-8).
+
+    Raises:
+        DamagedRecordError: the record fails the record grammar (a
+            :class:`ValueError`); ``reason`` says which check.
+    """
+    reason = record_damage(text)
+    if reason is not None:
+        raise DamagedRecordError(job_id, reason)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    f = text.split(SEP, FIELD_COUNT - 1)
     inputs = None
     if f[I_INPUTS]:
         w, t, r = (float(x) for x in f[I_INPUTS].split(","))

@@ -35,6 +35,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from scheduler import defaults
 from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.codes import (
     CancelCode,
@@ -244,7 +245,8 @@ class Scripts:
             events off.
         promote_batch: max delayed jobs promoted per lease call.
         reap_batch: max expired leases requeued per lease call.
-        expire_batch: max expired finished/dead records deleted per call.
+        expire_batch: expired finished/dead records deleted per set and
+            call (complete: at least twice its jobs; lib/expiry.lua).
         lease_cache_ms: lifetime of a lease request's reply cache, ms.
     """
 
@@ -252,7 +254,7 @@ class Scripts:
     events_maxlen: int = 10_000
     promote_batch: int = 200
     reap_batch: int = 100
-    expire_batch: int = 50
+    expire_batch: int = defaults.EXPIRE_BATCH
     lease_cache_ms: int = 60_000
     _scripts: dict[str, Script] = attrs.field(init=False, factory=dict)
     _caller: ScriptCaller = attrs.field(init=False)

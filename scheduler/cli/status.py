@@ -25,7 +25,7 @@ def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("queue", overflow="fold")
     table.add_column("state")
-    for name in ("ready", "delayed", "leased", "dead", "done", "succeeded"):
+    for name in ("ready", "delayed", "leased", "dead", "done", "succeeded", "damaged"):
         table.add_column(name, justify="right")
     table.add_column("oldest ready", justify="right")
     table.add_column("jobs/s (1m)", justify="right")
@@ -43,18 +43,24 @@ def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
             Text(str(q.dead), style="red") if q.dead else "0",
             str(q.done),
             str(q.totals.get("succeeded", 0)),
+            _damaged(q.totals.get("damaged", 0)),
             oldest,
             f"{q.jobs_per_s:.2f}",
             str(q.workers),
         )
     if not view.queues:
-        table.add_row("(no queues)", *[""] * 10)
+        table.add_row("(no queues)", *[""] * 11)
     summary = Text(
         f"{len(view.workers)} live worker(s); "
         f"server time {view.server_time.strftime('%Y-%m-%d %H:%M:%S')} UTC; "
-        "succeeded = total since the queue was created, done = succeeded/cancelled kept"
+        "succeeded = total since the queue was created, done = succeeded/cancelled kept, "
+        "damaged = damaged records moved to dead since the queue was created"
     )
     return Group(table, summary)
+
+
+def _damaged(count: int) -> Text | str:
+    return Text(str(count), style="bold red") if count else "0"
 
 
 def register(cli: click.Group) -> None:
@@ -63,8 +69,9 @@ def register(cli: click.Group) -> None:
     @admin_command(cli, "status")
     @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")
     def status(queues: tuple[str, ...], as_json: bool) -> None:
-        """Per queue: ready, delayed, leased, dead and done counts, the oldest
-        ready job's age, paused or not, live workers, jobs/s over the last minute."""
+        """Per queue: ready, delayed, leased, dead and done counts, succeeded and
+        damaged records since the queue was created, the oldest ready job's
+        age, paused or not, live workers, jobs/s over the last minute."""
         view = overview(get_app().backend, list(queues) or None)
         if as_json:
             echo_json(view.to_dict())

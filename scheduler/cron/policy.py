@@ -49,6 +49,7 @@ from scheduler.cron.timing import (
     latest_fire,
     next_fire,
 )
+from scheduler.validation import shown
 
 __all__ = [
     "MISSED_COUNT_CAP",
@@ -94,7 +95,7 @@ class MisfirePolicy(enum.StrEnum):
             return cls(text)
         except ValueError:
             raise InvalidScheduleError(
-                f"unknown misfire policy {value!r}; use skip, coalesce or catch_up"
+                f"unknown misfire policy {shown(value)}; use skip, coalesce or catch_up"
             ) from None
 
 

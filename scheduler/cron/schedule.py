@@ -36,11 +36,11 @@ from scheduler.cron.timing import (
     get_zone,
     next_fire,
 )
-from scheduler.errors import ValidationError
+from scheduler.errors import UnknownOptionError, ValidationError
 from scheduler.serialization import encode_meta
 from scheduler.task import EnqueueOptions, Task
 from scheduler.timeutil import seconds_to_ms
-from scheduler.validation import validate_job_id, validate_schedule_id
+from scheduler.validation import shown, validate_job_id, validate_schedule_id
 
 if TYPE_CHECKING:
     from scheduler.building import JobBuilder
@@ -274,7 +274,7 @@ def _when_ms(name: str, when: datetime | None, tz: str) -> int | None:
     if when is None:
         return None
     if not isinstance(when, datetime):
-        raise InvalidScheduleError(f"{name} must be a datetime, got {when!r}")
+        raise InvalidScheduleError(f"{name} must be a datetime, got {shown(when)}")
     if when.tzinfo is None:
         when = when.replace(tzinfo=get_zone(tz))
     return (when - _EPOCH) // timedelta(milliseconds=1)
@@ -311,11 +311,11 @@ def build_schedule(
         InvalidScheduleError: bad expression, timezone, interval, bounds,
             jitter or misfire setting, or an expression that never matches.
         ValidationError: bad job options, arguments or id (as for enqueue).
-        TypeError: unknown option.
+        UnknownOptionError: unknown option (a ValidationError and a TypeError).
     """
     unknown = set(options) - set(ScheduleOptions.__annotations__)
     if unknown:
-        raise TypeError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
+        raise UnknownOptionError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
     tz = options.get("tz", "UTC")
     get_zone(tz)
     every_ms = None if every is None else _duration_ms("every", every)

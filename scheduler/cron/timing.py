@@ -42,6 +42,7 @@ import attrs
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 from scheduler.cron.errors import InvalidScheduleError
+from scheduler.validation import shown
 
 __all__ = [
     "ALIASES",
@@ -84,19 +85,24 @@ def _to_ms(when: datetime) -> int:
     return (when - EPOCH) // _MS
 
 
-@lru_cache(maxsize=256)
 def get_zone(name: str) -> ZoneInfo:
     """Return the ``zoneinfo`` zone ``name`` (e.g. ``"Europe/Paris"``).
 
     Raises:
-        InvalidScheduleError: unknown or malformed zone name.
+        InvalidScheduleError: unknown or malformed zone name (a non-string,
+            hashable or not, included).
     """
     if not isinstance(name, str) or not name:
-        raise InvalidScheduleError(f"timezone must be a non-empty string, got {name!r}")
+        raise InvalidScheduleError(f"timezone must be a non-empty string, got {shown(name)}")
+    return _zone(name)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise InvalidScheduleError(f"unknown timezone {name!r}: {exc}") from None
+        raise InvalidScheduleError(f"unknown timezone {shown(name)}: {exc}") from None
 
 
 def _offset(ms: int, tz: ZoneInfo) -> timedelta:

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 import functools
 import heapq
+import logging
 import threading
 from collections.abc import Sequence
 
-from scheduler.backend.record import JobOptions, split_leased
+from scheduler.backend.record import (
+    FIELD_COUNT,
+    I_ATTEMPTS,
+    I_TASK,
+    I_TOKEN,
+    SEP,
+    JobOptions,
+    record_damage,
+    split_leased,
+)
+from scheduler.serialization import encode_error
 from scheduler.worker.execution import LeasedJob, Outcome
 
 __all__ = ["JobBook"]
+
+log = logging.getLogger("scheduler.worker")
+
+#: Options given to a job whose leased record is damaged (never run; only
+#: reported as failed).
+_DAMAGED_OPTIONS = JobOptions(max_attempts=1, lease_ms=60_000, result_ttl_ms=0, dead_ttl_ms=-1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -64,26 +81,57 @@ class JobBook:
     def add(self, queue: str, job_id: str, record: str) -> LeasedJob:
         """Hold a job just leased (``record``: its new record text) and buffer it.
 
-        Raises:
-            ValueError: ``record`` is not a record of the current version.
+        A record the worker cannot read (damaged: the scripts check every
+        record before leasing it, so this means the two decoders disagree)
+        is not run: the job is held and its failure -- not retryable, with a
+        ``DamagedRecord`` error naming what was wrong -- is owed to Redis at
+        once, so it goes dead with that reason (see :meth:`_damaged`). Never
+        raises for a damaged record.
         """
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
-        token, task, payload, attempts, options, priority, enqueued_ms = split_leased(record)
+        try:
+            token, task, payload, attempts, options, priority, enqueued_ms = split_leased(record)
+            job = LeasedJob(
+                queue=queue,
+                id=job_id,
+                token=token,
+                task=task,
+                payload=payload,
+                attempt=int(attempts),
+                options=_options(options),
+                priority=float(priority),
+                enqueued_ms=int(enqueued_ms),
+            )
+        except ValueError:
+            return self._damaged(queue, job_id, record)
+        with self._lock:
+            self._leased[(queue, job_id)] = job
+        heapq.heappush(self._buffer, (self._rank[queue], -job.priority, int(job.token), job))
+        return job
+
+    def _damaged(self, queue: str, job_id: str, record: str) -> LeasedJob:
+        """Hold a job whose leased record is damaged, owing its failure."""
+        reason = record_damage(record) or "record unreadable by the worker"
+        fields = record.split(SEP, FIELD_COUNT - 1)
+        token = fields[I_TOKEN] if len(fields) == FIELD_COUNT else ""
+        attempt = fields[I_ATTEMPTS] if len(fields) == FIELD_COUNT else ""
         job = LeasedJob(
             queue=queue,
             id=job_id,
             token=token,
-            task=task,
-            payload=payload,
-            attempt=int(attempts),
-            options=_options(options),
-            priority=float(priority),
-            enqueued_ms=int(enqueued_ms),
+            task=fields[I_TASK] if len(fields) == FIELD_COUNT else "",
+            payload="",
+            attempt=int(attempt) if attempt.isdigit() and attempt.isascii() else 0,
+            options=_DAMAGED_OPTIONS,
+            priority=0.0,
+            enqueued_ms=0,
         )
+        log.error("job %s in queue %s: damaged record (%s); not run", job_id, queue, reason)
+        error = encode_error(f"damaged record: {reason}", "DamagedRecord", "", job.attempt)
         with self._lock:
             self._leased[(queue, job_id)] = job
-        heapq.heappush(self._buffer, (self._rank[queue], -job.priority, int(job.token), job))
+        self.pending.append((job, Outcome(ok=False, text=error, error=reason, retryable=False)))
         return job
 
     def start_next(self, limit: int) -> list[LeasedJob]:

@@ -105,12 +105,22 @@ class Outcome:
 
 
 def _failure(exc: BaseException, attempt: int, retryable: bool) -> Outcome:
-    message = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(exc))
+    """The outcome recording ``exc``; never raises, whatever the exception's
+    text (lone surrogates are escaped by :func:`encode_error`) or ``__str__``."""
+    kind = type(exc).__name__
+    try:
+        message = f"{kind}: {exc}"
+    except Exception:  # a task's exception whose __str__ fails
+        message = f"{kind}: <str() of the exception failed>"
+    try:
+        tb = "".join(traceback.format_exception(exc))
+    except Exception:  # same: record the job without a traceback
+        tb = ""
+    text = encode_error(message, kind, tb, attempt)
     return Outcome(
         ok=False,
-        text=encode_error(message, type(exc).__name__, tb, attempt),
-        error=message,
+        text=text,
+        error=message.encode("utf-8", "backslashreplace").decode("utf-8"),
         retryable=retryable,
     )
 
@@ -120,8 +130,11 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
 
     * Unknown task: retryable failure (another worker version may know it);
       after max attempts the job is dead with that reason.
-    * Undecodable payload, or a result that is not JSON-serializable or too
-      large: permanent failure (dead now, with the reason).
+    * Undecodable payload, or a result that cannot be stored exactly (not
+      JSON-serializable, a non-``str`` key, too deep, not valid Unicode) or is
+      too large: permanent failure (dead now, with the reason).
+    * Whatever the task raised is recorded: text that is not valid Unicode is
+      escaped and the error record says so (:func:`encode_error`).
     * An exception from the task: retryable if it is an instance of the
       task's ``retry_on`` types, else permanent.
     * ``async def`` tasks run to completion in a fresh event loop.
@@ -145,7 +158,7 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
         return _failure(exc, attempt, retryable=isinstance(exc, task.retry_on))
     try:
         return Outcome(ok=True, text=encode_result(value, app.max_payload_bytes))
-    except PayloadError as exc:
+    except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 
 

@@ -1,0 +1,129 @@
+"""Python's ``parse_record`` and Lua's ``rec_decode`` accept exactly the same
+records, and name the same damage (property test on a real Redis server)."""
+
+from __future__ import annotations
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scheduler.backend.lualoader import read_lua
+from scheduler.backend.record import FIELD_COUNT, SEP, parse_record, record_damage
+from scheduler.errors import DamagedRecordError
+
+# The record library alone (it includes nothing) plus a probe.
+PROBE = read_lua("lib/record.lua") + (
+    "\nlocal f, reason = rec_decode(ARGV[1])\nif f then return 'ok' end\nreturn reason\n"
+)
+
+VALID = ["1", "R", "0", "000000001", "", "", "1700000000000", "", "", "1.5", "", "3,60000,0,-1"]
+VALID += ["m:f", "", "", "[[1],{}]"]
+
+# Pieces that sit near the edges of the grammar.
+TRICKY = st.sampled_from(
+    [
+        "",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "007",
+        "1.0",
+        "1.",
+        ".5",
+        "1e5",
+        "1E+5",
+        "1e-5",
+        "1e",
+        "1e+",
+        "inf",
+        "-inf",
+        "nan",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "1_0",
+        " 1",
+        "1 ",
+        "+1",
+        "0x10",
+        "\u0661",
+        "\uff11",
+        "9007199254740991",
+        "9007199254740992",
+        "9999999999999999",
+        "99999999999999999",
+        "1,2,3",
+        "1,2",
+        "1,2,3,4",
+        "1,60000,0,-1",
+        "0,1,1,1",
+        "1,0,1,1",
+        "1,1,1,-0",
+        "1,1,1,--1",
+        "1,1,1,1.0",
+        "R",
+        "D",
+        "L",
+        "F",
+        "S",
+        "X",
+        "C",
+        "r",
+        "RR",
+        "000000000",
+        "00000000",
+        "0000000000",
+        "zzzzzzzzz",
+        "zzzzzzzz!",
+        "é",
+        "日本",
+        "\x1f",
+        "a\x1fb",
+    ]
+)
+FIELD = st.one_of(TRICKY, st.text(alphabet="0123456789-.eE+,_ x", max_size=12))
+
+
+@st.composite
+def records(draw: st.DrawFn) -> bytes:
+    """A valid record with a few fields replaced, as UTF-8 bytes; sometimes
+    with fields dropped or raw (possibly invalid) bytes spliced in."""
+    f = list(VALID)
+    for index in draw(st.lists(st.integers(0, FIELD_COUNT - 1), max_size=3)):
+        f[index] = draw(FIELD)
+    if draw(st.booleans()):
+        f = f[: draw(st.integers(0, FIELD_COUNT))] + f[FIELD_COUNT:]
+    data = SEP.join(f).encode()
+    if draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.binary(min_size=1, max_size=4)) + data[at:]
+    return data
+
+
+@settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=records())
+def test_python_and_lua_accept_the_same_records(real_redis: redis.Redis, data: bytes) -> None:
+    lua = real_redis.eval(PROBE, 0, data)
+    lua_reason = None if lua == b"ok" else lua.decode()
+    assert record_damage(data) == lua_reason, data
+    if lua_reason is None:
+        parse_record("j", data)  # and it parses
+    else:
+        try:
+            parse_record("j", data)
+        except DamagedRecordError as exc:
+            assert exc.reason == lua_reason
+        else:
+            raise AssertionError("parse_record accepted a damaged record")
+
+
+def test_valid_records_of_every_state_are_accepted(real_redis: redis.Redis) -> None:
+    for state in "RDLFSXC":
+        f = list(VALID)
+        f[1] = state
+        data = SEP.join(f).encode()
+        assert real_redis.eval(PROBE, 0, data) == b"ok"
+        assert record_damage(data) is None
