@@ -15,7 +15,7 @@ if .venv/bin/python -m pip show -q scheduler >/dev/null 2>&1; then
 fi
 # The tools live in pyproject.toml's [dependency-groups] (PEP 735), group "dev".
 if .venv/bin/python -m pip install --help | grep -q -- '--group'; then
-  .venv/bin/python -m pip install -q -e '.[embedded]' --group dev
+  .venv/bin/python -m pip install -q -e '.[embedded,web]' --group dev
 else
   # pip < 25.1 has no --group (an index without a newer pip): read the group here.
   .venv/bin/python - >.venv/dev-requirements.txt <<'PYEOF'
@@ -35,7 +35,22 @@ def expand(name):
 
 print("\n".join(dict.fromkeys(expand("dev"))))
 PYEOF
-  .venv/bin/python -m pip install -q -e '.[embedded]' -r .venv/dev-requirements.txt
+  .venv/bin/python -m pip install -q -e '.[embedded,web]' -r .venv/dev-requirements.txt
+fi
+# The dashboard's browser tests drive the system's Chromium with Playwright
+# (never `playwright install`: it downloads a browser build, which cannot work
+# offline). Install Debian's chromium when missing and we can (root with
+# apt-get); there, and wherever it is installed, a missing browser fails those
+# tests instead of skipping them.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq >/dev/null || echo "warning: apt-get update failed" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+      echo "warning: could not install chromium; the browser tests will fail" >&2
+  fi
+  export SCHEDULER_REQUIRE_BROWSER=1
+elif [ -x /usr/bin/chromium ]; then
+  export SCHEDULER_REQUIRE_BROWSER=1
 fi
 .venv/bin/ruff check scheduler tests bench examples
 .venv/bin/ruff format --check scheduler tests bench examples

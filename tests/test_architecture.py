@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 5: the application object
     ("scheduler.app",),
     # 6: entry points
-    ("scheduler.cli", "scheduler.loading", "scheduler", "scheduler.__main__"),
+    ("scheduler.cli", "scheduler.web", "scheduler.loading", "scheduler", "scheduler.__main__"),
 ]
 
 #: Redis client methods that count as raw commands outside the storage layer.

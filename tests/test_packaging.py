@@ -58,6 +58,9 @@ def test_wheel_contains_scripts_and_runs_one(tmp_path: Path, redis_server: DevSe
     names = zipfile.ZipFile(wheel).namelist()
     assert "scheduler/lua/enqueue.lua" in names and "scheduler/lua/lib/record.lua" in names
     assert "scheduler/py.typed" in names
+    # The dashboard's templates and static assets ship in the wheel (no CDN, no build step).
+    for name in ("templates/base.html", "static/dashboard.js", "static/dashboard.css"):
+        assert f"scheduler/web/{name}" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)

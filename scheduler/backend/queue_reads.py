@@ -168,3 +168,80 @@ class QueueReads:
             name = text(member)
             out.append((member_job_id(name) if strip else name, float(score)))
         return out
+
+    def job_set_after(
+        self,
+        queue: str,
+        set_name: str,
+        after: tuple[float, str] | None,
+        count: int,
+        *,
+        reverse: bool = False,
+    ) -> list[tuple[str, float, str]]:
+        """Up to ``count`` members of one of ``queue``'s :data:`JOB_SETS` that
+        come after the position ``after`` in score order (keyset paging).
+
+        The position is a ``(score, member)`` pair as returned earlier (the
+        member need not exist any more): members with a greater score, or
+        an equal score and a greater member (Redis orders equal scores by
+        member bytes), come after it; with ``reverse`` the order is
+        descending and "after" means smaller. So a page boundary stays put
+        while jobs move: a job is neither shown twice nor skipped because
+        jobs before it left. Members sharing the boundary score are read in
+        further chunks of ``count`` (bounded by how many share it).
+
+        Args:
+            queue: queue name.
+            set_name: one of :data:`JOB_SETS`.
+            after: the last position already seen, or None to start at
+                the beginning.
+            count: most members returned (>= 1).
+            reverse: descending score order (newest first for ``dead``
+                and ``done``).
+
+        Returns:
+            ``(job id, score, member)`` triples in order; ``member`` is the
+            raw set member (``<seq>:<id>`` in ``ready``/``delayed``), the
+            position to pass as ``after`` for the next page.
+
+        Raises:
+            ValidationError: ``set_name`` is not one of :data:`JOB_SETS`, or
+                ``count`` < 1.
+            InvalidNameError: a malformed queue name.
+        """
+        _check_set(set_name)
+        if count < 1:
+            raise ValidationError("count must be >= 1")
+        key = self.queue(queue).key(set_name)
+        strip = set_name in MEMBER_SETS
+        out: list[tuple[str, float, str]] = []
+        skip = 0
+        while len(out) < count:
+            want = count - len(out)
+            page: Any
+            if after is None:
+                page = self.client.zrange(key, skip, skip + want - 1, desc=reverse, withscores=True)
+            elif reverse:
+                page = self.client.zrevrangebyscore(
+                    key, after[0], "-inf", start=skip, num=want, withscores=True
+                )
+            else:
+                page = self.client.zrangebyscore(
+                    key, after[0], "+inf", start=skip, num=want, withscores=True
+                )
+            if not page:
+                return out
+            skip += len(page)
+            for raw_member, raw_score in page:
+                member, score = text(raw_member), float(raw_score)
+                # At the boundary score keep only the members past the boundary.
+                if (
+                    after is not None
+                    and score == after[0]
+                    and ((member >= after[1]) if reverse else (member <= after[1]))
+                ):
+                    continue
+                out.append((member_job_id(member) if strip else member, score, member))
+            if len(page) < want:
+                return out
+        return out

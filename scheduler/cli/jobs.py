@@ -27,6 +27,7 @@ from scheduler.cli.common import (
     format_time,
     get_app,
 )
+from scheduler.cli.tables import Column, FitTable
 from scheduler.errors import JobNotFoundError
 from scheduler.job import Job, JobInfo
 from scheduler.timeutil import ms_to_datetime
@@ -149,17 +150,22 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             echo_json({"queue": queue, "state": state, "jobs": [i.to_dict() for i in infos]})
             return
         now = ms_to_datetime(app.backend.server_time_ms())
-        table = Table(title=f"{state} jobs in {queue}", title_justify="left")
-        table.add_column("#", justify="right")
-        table.add_column("id", overflow="fold")
-        table.add_column("task", overflow="fold")
-        table.add_column("priority", justify="right")
-        table.add_column("attempts", justify="right")
-        table.add_column(_WHEN_COLUMN[state])
+        # Ids, names and numbers are never wrapped or cut (an id must copy
+        # whole into `job show`); the time and the error wrap, and the
+        # least useful columns go first on a narrow terminal.
+        columns = [
+            Column("#", 5, "right"),
+            Column("id"),
+            Column("task", 1),
+            Column("priority", 3, "right"),
+            Column("attempts", 4, "right"),
+            Column(_WHEN_COLUMN[state], 2, wrap=True),
+        ]
         if state == "leased":
-            table.add_column("worker", overflow="fold")
+            columns.append(Column("worker", 3))
         if state in ("failed", "dead", "cancelled", "ready"):
-            table.add_column("last error")
+            columns.append(Column("last error", 2, wrap=True))
+        rows = []
         for n, info in enumerate(infos, start=offset + 1):
             row = [
                 str(n),
@@ -173,7 +179,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 row.append(info.worker or "-")
             if state in ("failed", "dead", "cancelled", "ready"):
                 row.append(_first_line(str((info.error or {}).get("error", ""))))
-            table.add_row(*row)
+            rows.append(row)
+        table = FitTable(f"{state} jobs in {queue}", columns, rows)
         out = console()
         out.print(table)
         if len(infos) == limit:

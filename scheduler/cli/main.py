@@ -9,6 +9,7 @@ from scheduler.cli.admin import register_admin_commands
 from scheduler.cli.common import CliConfig
 from scheduler.cli.cron import cron_command
 from scheduler.cli.runtime import setup_logging
+from scheduler.cli.web import register as register_web
 from scheduler.cli.worker import worker_command
 
 __all__ = ["cli", "main", "setup_logging"]
@@ -44,6 +45,7 @@ def cli(ctx: click.Context, url: str, prefix: str) -> None:
 cli.add_command(worker_command)
 cli.add_command(cron_command)
 register_admin_commands(cli)
+register_web(cli)
 
 
 def main() -> None:

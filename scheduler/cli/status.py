@@ -3,18 +3,49 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import click
 import redis
 from rich.console import Group, RenderableType
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from scheduler.admin import Overview, overview
+from scheduler.admin import Overview, QueueStatus, overview
 from scheduler.cli.common import admin_command, console, echo_json, format_age, get_app
+from scheduler.cli.tables import Column, FitTable
 
 __all__ = ["register", "render_overview"]
+
+
+def _oldest(q: QueueStatus) -> str:
+    oldest = format_age(q.oldest_ready_age)
+    if q.oldest_ready_age is not None and not q.oldest_ready_exact:
+        oldest = ">=" + oldest
+    return oldest
+
+
+#: Columns of the status table: header, cell of a queue, priority (the
+#: highest numbers are left out first when the terminal is narrow).
+_COLUMNS: list[tuple[Column, Callable[[QueueStatus], RenderableType]]] = [
+    (Column("queue"), lambda q: q.queue),
+    (
+        Column("state", 1),
+        lambda q: (
+            Text("paused", style="bold yellow") if q.paused else Text("active", style="green")
+        ),
+    ),
+    (Column("ready", 0, "right"), lambda q: str(q.ready)),
+    (Column("delayed", 3, "right"), lambda q: str(q.delayed)),
+    (Column("leased", 2, "right"), lambda q: str(q.leased)),
+    (Column("dead", 1, "right"), lambda q: Text(str(q.dead), style="red") if q.dead else "0"),
+    (Column("done", 5, "right"), lambda q: str(q.done)),
+    (Column("succeeded", 6, "right"), lambda q: str(q.totals.get("succeeded", 0))),
+    (Column("damaged", 3, "right"), lambda q: _damaged(q.totals.get("damaged", 0))),
+    (Column("oldest ready", 1, "right"), _oldest),
+    (Column("jobs/s (1m)", 2, "right"), lambda q: f"{q.jobs_per_s:.2f}"),
+    (Column("workers", 4, "right"), lambda q: str(q.workers)),
+]
 
 
 def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
@@ -22,41 +53,16 @@ def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
 
     Pure function of ``view``: ``status`` prints it once, ``top`` redraws it.
     """
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("queue", overflow="fold")
-    table.add_column("state")
-    for name in ("ready", "delayed", "leased", "dead", "done", "succeeded", "damaged"):
-        table.add_column(name, justify="right")
-    table.add_column("oldest ready", justify="right")
-    table.add_column("jobs/s (1m)", justify="right")
-    table.add_column("workers", justify="right")
-    for q in view.queues:
-        oldest = format_age(q.oldest_ready_age)
-        if q.oldest_ready_age is not None and not q.oldest_ready_exact:
-            oldest = ">=" + oldest
-        table.add_row(
-            q.queue,
-            Text("paused", style="bold yellow") if q.paused else Text("active", style="green"),
-            str(q.ready),
-            str(q.delayed),
-            str(q.leased),
-            Text(str(q.dead), style="red") if q.dead else "0",
-            str(q.done),
-            str(q.totals.get("succeeded", 0)),
-            _damaged(q.totals.get("damaged", 0)),
-            oldest,
-            f"{q.jobs_per_s:.2f}",
-            str(q.workers),
-        )
-    if not view.queues:
-        table.add_row("(no queues)", *[""] * 11)
     summary = Text(
         f"{len(view.workers)} live worker(s); "
         f"server time {view.server_time.strftime('%Y-%m-%d %H:%M:%S')} UTC; "
         "succeeded = total since the queue was created, done = succeeded/cancelled kept, "
         "damaged = damaged records moved to dead since the queue was created"
     )
-    return Group(table, summary)
+    rows = [[cell(q) for _, cell in _COLUMNS] for q in view.queues]
+    if not rows:
+        rows = [["(no queues)", *[""] * (len(_COLUMNS) - 1)]]
+    return Group(FitTable(title, [c for c, _ in _COLUMNS], rows), summary)
 
 
 def _damaged(count: int) -> Text | str:
