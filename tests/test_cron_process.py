@@ -157,7 +157,9 @@ def test_killed_process_applies_each_misfire_policy_on_restart(
     after = [(f, r) for f, r in jobs["skip"] if f > last["skip"]]
     skipped = (after[0][0] - last["skip"]) // 1000 - 1
     assert skipped >= 2 and capp.schedules.get("skip").missed == skipped
-    assert all(r.enqueued_ms - f <= 500 for f, r in after)  # within misfire_grace
+    # Each ran on time (at most 1 s late: the firing due now is never a
+    # misfire) or within misfire_grace (0.5 s).
+    assert all(r.enqueued_ms - f <= 1000 for f, r in after)
 
     # catch_up: every missed firing gets its own job, late.
     fires = [f for f, _ in jobs["catch-up"]]
