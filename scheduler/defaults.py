@@ -127,8 +127,10 @@ GRACE: Final = 30.0
 #: Longest single idle block on Redis (BLPOP, pub/sub wait), seconds.
 MAX_BLOCK: Final = 30.0
 
-#: Address and port of the Prometheus metrics server when enabled.
-METRICS_ADDR: Final = "0.0.0.0"
+#: Address the Prometheus metrics server binds when enabled: loopback only,
+#: like the dashboard (the metrics name queues and tasks); give
+#: ``--metrics-addr 0.0.0.0`` (or a specific address) to serve other hosts.
+METRICS_ADDR: Final = "127.0.0.1"
 
 # -- cron ---------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from scheduler import defaults
 from scheduler.admin.queues import TOTAL_NAMES
 from scheduler.backend import Backend
 from scheduler.backend.queue_reads import JOB_SETS
@@ -290,6 +291,7 @@ class MetricsServer:
 
     Attributes:
         port: the port it listens on (the real one if 0 was asked for).
+        address: the address it is bound to.
         metrics: the worker's :class:`WorkerMetrics`.
         queues: the :class:`QueueCollector`.
     """
@@ -300,6 +302,7 @@ class MetricsServer:
         self._server = server
         self._thread = thread
         self.port: int = int(server.server_port)
+        self.address: str = str(server.server_address[0])
         self.metrics = metrics
         self.queues = queues
 
@@ -315,7 +318,7 @@ def start_metrics_server(
     worker: Worker,
     port: int,
     *,
-    addr: str = "0.0.0.0",
+    addr: str = defaults.METRICS_ADDR,
     interval: float = 5.0,
     metrics: WorkerMetrics | None = None,
 ) -> MetricsServer:
@@ -325,7 +328,8 @@ def start_metrics_server(
         worker: the worker; if its ``observer`` is not a :class:`WorkerMetrics`
             (and ``metrics`` is not given), one is created and installed.
         port: TCP port (0 picks a free one; see :attr:`MetricsServer.port`).
-        addr: address to bind.
+        addr: address to bind (default loopback only,
+            :data:`scheduler.defaults.METRICS_ADDR`).
         interval: seconds between queue depth refreshes.
         metrics: the worker's :class:`WorkerMetrics`, if already made.
 

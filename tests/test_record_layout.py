@@ -104,6 +104,7 @@ def sample_record() -> str:
         "enqueued_ms": "1000",
         "ready_ms": "",
         "finished_ms": "",
+        "started_ms": "",
         "priority": "2.5",
         "inputs": "",
         "options": JobOptions(3, 1000, 10, -1).encode(),
@@ -127,6 +128,8 @@ def test_hot_path_decoder_agrees_with_parse_record() -> None:
         "options": rec.options.encode(),
         "priority": "2.5",
         "enqueued_ms": str(rec.enqueued_ms),
+        "ready_ms": "",
+        "seq": rec.seq,
     }
     assert rec.state is JobState.LEASED and rec.ready_ms == 1000
 

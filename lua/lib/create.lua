@@ -24,6 +24,7 @@ local function new_record(seq, task, payload, priority, inputs, options, meta, d
     int(now),        -- F_ENQUEUED_MS
     '',              -- F_READY_MS
     '',              -- F_FINISHED_MS
+    '',              -- F_STARTED_MS
     priority,        -- F_PRIORITY
     inputs,          -- F_INPUTS
     options,         -- F_OPTIONS

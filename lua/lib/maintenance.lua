@@ -9,6 +9,7 @@
 --@include lib/quarantine.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
+--@include lib/util.lua
 --
 -- The two time-driven transitions, run by the lease path itself so that no
 -- separate poller is needed for correctness. Each is bounded by `limit` per
@@ -45,9 +46,12 @@ local function promote_due(now, limit, aging)
 end
 
 -- Requeue jobs whose lease deadline passed (worker crashed, hung or lost
--- its network). The attempt stays counted; at max attempts the job goes dead
--- with the reason. The job keeps its place (member and ready time).
--- Returns the number handled.
+-- its network). A lease whose execution started (F_STARTED_MS set by
+-- start.lua) keeps its attempt counted, and at max attempts the job goes
+-- dead with the reason; a lease that never started (leased into a buffer,
+-- or taken by a frozen worker) gives its attempt back and never goes dead.
+-- The job keeps its place (member and ready time). Returns the number
+-- handled.
 local function reap_expired(now, limit, aging)
   local ids = redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
@@ -57,16 +61,20 @@ local function reap_expired(now, limit, aging)
     local f = checked_record(id, recs[i], now)
     if f and f[F_STATE] == 'L' then
       local attempts = tonumber(f[F_ATTEMPTS])
+      local started = f[F_STARTED_MS] ~= ''
       local ma = rec_options(f)
       local reason = string.format(
         '{"error":"lease expired during attempt %d (worker %s stopped heartbeating)",'
           .. '"type":"LeaseExpired","traceback":"","attempt":%d}',
         attempts, f[F_WORKER], attempts)
       end_lease(f)
-      if attempts >= ma then
+      if not started then
+        f[F_ATTEMPTS] = int(math.max(0, attempts - 1))
+      end
+      if started and attempts >= ma then
         to_dead(f, id, now, reason)
       else
-        f[F_OUTCOME] = reason
+        if started then f[F_OUTCOME] = reason end
         f[F_STATE] = 'R'
         zadd[#zadd + 1] = ready_score(aging, f)
         zadd[#zadd + 1] = rec_member(f, id)

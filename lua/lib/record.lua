@@ -2,7 +2,7 @@
 --
 -- KEYS: none. ARGV: none. Includes: none.
 --
--- A job record is one string in the jobs HASH: 16 fields joined by "\31"
+-- A job record is one string in the jobs HASH: 17 fields joined by "\31"
 -- (ASCII unit separator) in the order of scheduler/backend/record.py FIELDS;
 -- F_<FIELD NAME> is the field's 1-based index (tests/test_record_layout.py
 -- checks both sides agree). Every field but the last is free of "\31" by
@@ -11,9 +11,9 @@
 --
 -- Validation: rec_decode checks every field it returns against one grammar,
 -- the same as scheduler/backend/record.py parse_record (tests/test_record_parity.py
--- feeds both random records on a real server): valid UTF-8; 16 fields;
+-- feeds both random records on a real server): valid UTF-8; 17 fields;
 -- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
--- below 2^53 (attempts, enqueued_ms; token, ready_ms and finished_ms may be
+-- below 2^53 (attempts, enqueued_ms; token, ready_ms, finished_ms and started_ms may be
 -- empty);
 -- seq of SEQ_DIGITS base-62 digits; priority (and each of the three inputs)
 -- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
@@ -28,9 +28,9 @@
 -- Numbers that become scores are passed to redis.call as Lua numbers (Redis
 -- converts them with 17 significant digits), never built with '..' or cjson.
 
-local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 16, '1'
-local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_PAYLOAD =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 17, '1'
+local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_PAYLOAD =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
 -- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
 -- order (0-9 A-Z a-z), so byte order is numeric order; 62^9 > 2^53, the
 -- largest integer a Lua number holds exactly, so the width never overflows.
@@ -101,12 +101,13 @@ local REC_CHECKS = {
   {F_STATE, is_state, 'a known state letter'}, {F_ATTEMPTS, is_int, 'an integer'},
   {F_SEQ, is_seq, '9 base-62 digits'}, {F_TOKEN, is_opt_int, 'an integer or empty'},
   {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
-  {F_FINISHED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
+  {F_FINISHED_MS, is_opt_int, 'an integer or empty'},
+  {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
   {F_INPUTS, is_inputs, 'three finite numbers or empty'},
   {F_OPTIONS, is_options, 'four integers (max_attempts >= 1, lease_ms >= 1)'},
 }
 local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
-  'ready_ms', 'finished_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'payload'}
+  'ready_ms', 'finished_ms', 'started_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'payload'}
 
 -- Decode a record into a table of REC_FIELDS strings. A damaged record
 -- answers nil and the reason (see "Validation" above).

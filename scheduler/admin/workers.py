@@ -4,8 +4,11 @@ Workers publish themselves (:mod:`scheduler.worker.heartbeat`) in two keys:
 ``P:workers`` (ZSET of worker ids scored by the last publish, ms) and
 ``P:worker:<id>`` (HASH of details with a 30 s TTL, refreshed every 5 s).
 A worker that dies stops refreshing its hash, which then expires; the ZSET
-entry is dropped here, on the read path, the first time the hash is found
-gone -- so dead workers disappear on their own without a janitor process.
+entry is dropped by the live workers when they publish
+(:mod:`scheduler.backend.workers`, bounded work per publish) and also here,
+on the read path, the first time the hash is found gone -- so dead workers
+disappear on their own without a janitor process, whether or not anyone
+lists workers.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ __all__ = [
     "ReprioritizeCode",
     "RetryCode",
     "RunNowCode",
+    "StartCode",
     "UpsertCode",
 ]
 
@@ -88,6 +89,15 @@ class ReleaseCode(enum.IntEnum):
     RELEASED = 1
     ALREADY_RELEASED = 2  # an earlier run of the same call released it
     STALE = 0  # the lease was lost (e.g. expired and requeued): not given back by us
+    GONE = -1
+
+
+class StartCode(enum.IntEnum):
+    """Per job of ``start.lua`` (the worker began running the job)."""
+
+    STARTED = 1
+    ALREADY_STARTED = 2  # an earlier run of this call stamped it
+    STALE = 0  # the lease was lost (expired, released, cancelled, leased again)
     GONE = -1
 
 
@@ -171,6 +181,7 @@ FAMILIES: dict[str, type[enum.IntEnum]] = {
     "COMPLETE": CompleteCode,
     "FAIL": FailCode,
     "RELEASE": ReleaseCode,
+    "START": StartCode,
     "HEARTBEAT": HeartbeatCode,
     "CANCEL": CancelCode,
     "RETRY": RetryCode,

@@ -13,16 +13,84 @@ Two traps of redis-py 8 shape this module (docs/design.md, "Retries by redis-py 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+from redis.connection import URL_QUERY_ARGUMENT_PARSERS, ConnectionPool, parse_url
 
 from scheduler import defaults
+from scheduler.errors import ValidationError
 
-__all__ = ["DEFAULT_SOCKET_TIMEOUT", "blocking_client", "client_from_url", "server_time_ms"]
+__all__ = [
+    "DEFAULT_SOCKET_TIMEOUT",
+    "blocking_client",
+    "check_url",
+    "client_from_url",
+    "server_time_ms",
+]
 
 #: Socket timeout of ordinary (non-blocking) calls, seconds.
 DEFAULT_SOCKET_TIMEOUT = defaults.SOCKET_TIMEOUT
+
+
+def _init_parameters(cls: type) -> set[str]:
+    """Keyword parameters of ``cls.__init__`` along its MRO (public signatures)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for param in inspect.signature(init).parameters.values():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                names.add(param.name)
+    names.discard("self")
+    return names
+
+
+def check_url(url: str) -> None:
+    """Check a Redis URL before any connection is made.
+
+    redis-py's own parser (``redis.connection.parse_url``) is lenient in
+    ways that hide mistakes: a database path that is not a number
+    (``redis://host/abc``) silently means db 0, and an unknown query option
+    (``?sslcacerts=...``, a typo) is passed on to the connection and fails
+    with a ``TypeError`` at the first command. Here both are errors, as are
+    an empty URL, a scheme other than ``redis://``, ``rediss://`` (TLS) and
+    ``unix://``, a port that is not a number in 0-65535 and an option value
+    of the wrong type (``?socket_timeout=abc``).
+
+    The message never contains the URL (it may hold a password).
+
+    Raises:
+        ValidationError: the URL is unusable; says why.
+    """
+    if not url or not url.strip():
+        raise ValidationError("the Redis URL is empty")
+    try:
+        kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    except ValueError as exc:  # bad scheme, port, or option value
+        raise ValidationError(str(exc)) from exc
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("redis", "rediss"):
+        db = parts.path.strip("/")
+        if db and not (db.isascii() and db.isdigit()):
+            raise ValidationError(f"the database in the URL path must be a number, got {db!r}")
+    connection_class = kwargs.get("connection_class", redis.Connection)
+    known = (
+        _init_parameters(connection_class)
+        | _init_parameters(ConnectionPool)
+        | set(URL_QUERY_ARGUMENT_PARSERS)
+    )
+    unknown = sorted(set(kwargs) - known)
+    if unknown and unknown[0] in _init_parameters(redis.SSLConnection):
+        raise ValidationError(f"option {unknown[0]!r} of the Redis URL needs a rediss:// (TLS) URL")
+    if unknown:
+        raise ValidationError(
+            f"unknown option {unknown[0]!r} in the Redis URL's query string "
+            "(see redis-py's connection options, e.g. ssl_ca_certs, socket_timeout)"
+        )
 
 
 def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
@@ -30,14 +98,25 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
 
     ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
-    Keyword arguments override the defaults (socket timeout 10 s, connect
-    timeout 5 s, health check every 30 s).
+    The URL is checked first (:func:`check_url`). Keyword arguments
+    override the defaults (socket timeout 10 s, connect timeout 5 s, health
+    check every 30 s; for ``rediss://``, certificate and host name
+    verification on -- pass a private CA with ``?ssl_ca_certs=/path/ca.pem``).
+
+    Raises:
+        ValidationError: the URL is unusable (:func:`check_url`).
     """
+    check_url(url)
     options: dict[str, Any] = {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
         "socket_connect_timeout": defaults.CONNECT_TIMEOUT,
         "health_check_interval": defaults.HEALTH_CHECK_INTERVAL,
     }
+    if urlsplit(url).scheme.lower() == "rediss":
+        # Verify the server's certificate and host name whatever the redis-py
+        # version's defaults (older ones did not check the host name); the
+        # URL's own ssl_* options still win (redis-py applies them last).
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
     options.update(kwargs)
     return redis.Redis.from_url(url, **options)
 

@@ -1,6 +1,6 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
-A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
+A record is one string of 17 fields joined by ``"\\x1f"`` (ASCII unit
 separator). One hash entry per job -- rather than one Redis key per job --
 keeps every key a script touches fixed and declared in ``KEYS``
 (``docs/design.md``, "Redis Cluster"), and costs less memory than a key per job.
@@ -16,9 +16,10 @@ Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
 ``lua/lib/record.lua``) accept exactly the same records -- one grammar,
 checked in the same order, failures worded the same
 (``tests/test_record_parity.py`` compares them on random records on a real
-server). A record must be valid UTF-8 with 16 fields; version ``"1"``; a
+server). A record must be valid UTF-8 with 17 fields; version ``"1"``; a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
-digits below 2**53 (``token``, ``ready_ms``, ``finished_ms`` the same or empty); ``seq``
+digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
+same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
 may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``. Python's
@@ -32,7 +33,8 @@ index  field         meaning
 =====  ============  ======================================================
 0      version       record format version, ``"1"``
 1      state         one letter, see :class:`JobState`
-2      attempts      number of leases begun (int)
+2      attempts      executions started, plus 1 while a lease that has not
+                     started yet is held (int; see ``started_ms``)
 3      seq           9 base-62 digits (0-9A-Za-z); ready/delayed member ``seq:id``
 4      token         lease token (fencing token, decimal) of the current or last
                      lease, or ``""``: cleared when a lease ends without its
@@ -44,13 +46,17 @@ index  field         meaning
 7      ready_ms      when the job became (or becomes) ready: ETA, ms; ``""`` =
                      the enqueue time (a job ready at once)
 8      finished_ms   server time it reached a final state, ms, or ``""``
-9      priority      float as decimal text (``repr``)
-10     inputs        ``"weight,time,resource"``, or ``""`` if explicit
-11     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
-12     task          task name
-13     outcome       result JSON (succeeded) or error record JSON, or ``""``
-14     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
-15     payload       ``[args, kwargs]`` JSON (the rest of the string)
+9      started_ms    server time the worker reported the current (or last)
+                     lease's execution started, ms; ``""`` while a lease has
+                     not started (cleared by every lease): a lease that
+                     expires unstarted gives its attempt back
+10     priority      float as decimal text (``repr``)
+11     inputs        ``"weight,time,resource"``, or ``""`` if explicit
+12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
+13     task          task name
+14     outcome       result JSON (succeeded) or error record JSON, or ``""``
+15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
+16     payload       ``[args, kwargs]`` JSON (the rest of the string)
 =====  ============  ======================================================
 """
 
@@ -94,6 +100,7 @@ FIELDS: tuple[str, ...] = (
     "enqueued_ms",
     "ready_ms",
     "finished_ms",
+    "started_ms",
     "priority",
     "inputs",
     "options",
@@ -114,6 +121,7 @@ I_WORKER = FIELDS.index("worker")
 I_ENQUEUED_MS = FIELDS.index("enqueued_ms")
 I_READY_MS = FIELDS.index("ready_ms")
 I_FINISHED_MS = FIELDS.index("finished_ms")
+I_STARTED_MS = FIELDS.index("started_ms")
 I_PRIORITY = FIELDS.index("priority")
 I_INPUTS = FIELDS.index("inputs")
 I_OPTIONS = FIELDS.index("options")
@@ -131,6 +139,8 @@ LEASED_FIELDS: tuple[str, ...] = (
     "options",
     "priority",
     "enqueued_ms",
+    "ready_ms",
+    "seq",
 )
 _pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
 
@@ -231,6 +241,7 @@ class JobRecord:
     enqueued_ms: int
     ready_ms: int
     finished_ms: int | None
+    started_ms: int | None
     priority: float
     inputs: tuple[float, float, float] | None
     options: JobOptions
@@ -288,6 +299,7 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_ENQUEUED_MS, _is_int, "an integer"),
     (I_READY_MS, _is_opt_int, "an integer or empty"),
     (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
+    (I_STARTED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "three finite numbers or empty"),
     (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
@@ -350,6 +362,7 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         enqueued_ms=enqueued_ms,
         ready_ms=int(f[I_READY_MS]) if f[I_READY_MS] else enqueued_ms,
         finished_ms=int(f[I_FINISHED_MS]) if f[I_FINISHED_MS] else None,
+        started_ms=int(f[I_STARTED_MS]) if f[I_STARTED_MS] else None,
         priority=float(f[I_PRIORITY]),
         inputs=inputs,
         options=JobOptions.decode(f[I_OPTIONS]),

@@ -4,8 +4,9 @@ Workers publish themselves (:mod:`scheduler.worker.heartbeat`) in two keys
 (see :mod:`scheduler.backend.keys`): ``P:workers`` (ZSET of worker ids
 scored by the last publish, ms since the Unix epoch, worker clock) and
 ``P:worker:<id>`` (HASH of details with a TTL). A worker that dies stops
-refreshing its hash, which then expires; its ZSET entry stays until a
-reader drops it with :meth:`WorkerRegistry.forget_workers`.
+refreshing its hash, which then expires; its ZSET entry is dropped by the
+next publish of any live worker (:mod:`scheduler.backend.workers`) or by a
+reader, with :meth:`WorkerRegistry.forget_workers`.
 """
 
 from __future__ import annotations

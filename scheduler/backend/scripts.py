@@ -12,7 +12,7 @@ ARGV order is written down on the Python side.
 Retries: redis-py re-sends a command after a timeout or connection error
 (10 times by default in redis-py 8). Every script here is idempotent under
 such a repeat -- enqueue by job id, lease by request id (reply cache),
-complete/fail/release/heartbeat by lease token, the rest by state checks --
+start/complete/fail/release/heartbeat by lease token, the rest by state checks --
 so a repeat never has a double effect, and answers with the outcome it
 already applied (tested in ``tests/test_idempotency.py``).
 
@@ -47,6 +47,7 @@ from scheduler.backend.codes import (
     ReprioritizeCode,
     RetryCode,
     RunNowCode,
+    StartCode,
 )
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import load_script_text
@@ -68,6 +69,7 @@ E = TypeVar("E", bound=enum.IntEnum)
 SCRIPT_NAMES = (
     "enqueue",
     "lease",
+    "start",
     "heartbeat",
     "complete",
     "fail",
@@ -127,6 +129,7 @@ _COMPLETE = _code_table(CompleteCode)
 _FAIL = _code_table(FailCode)
 _RELEASE = _code_table(ReleaseCode)
 _HEARTBEAT = _code_table(HeartbeatCode)
+_START = _code_table(StartCode)
 _RETRY = _code_table(RetryCode)
 
 
@@ -199,11 +202,15 @@ class LeaseReply:
             more is already due; -1 if nothing is pending.
         paused: the queue is paused (nothing was leased).
         jobs: ``(job_id, record_text)`` of each leased job, best first.
+        aging: the queue's aging rate (priority units per second), so the
+            worker can compute the jobs' ready scores
+            (:func:`scheduler.priority.ready_score`).
     """
 
     wake_ms: int
     paused: bool
     jobs: list[tuple[str, str]]
+    aging: float = 0.0
 
 
 @attrs.frozen
@@ -229,10 +236,12 @@ def _identity(reply: Any) -> Any:
 
 
 def _lease_reply(reply: Any) -> LeaseReply:
-    if not isinstance(reply, list) or len(reply) < 2 or len(reply) % 2:
+    if not isinstance(reply, list) or len(reply) < 3 or not len(reply) % 2:
         raise ScriptError(f"unexpected lease reply {reply!r}")
-    jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(2, len(reply), 2)]
-    return LeaseReply(wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs)
+    jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(3, len(reply), 2)]
+    return LeaseReply(
+        wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs, aging=float(_s(reply[2]))
+    )
 
 
 @attrs.define
@@ -368,6 +377,22 @@ class Scripts:
     def lease(self, qk: QueueKeys, n: int, worker_id: str, request_id: str) -> LeaseReply:
         """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it idempotent."""
         return self._do(self.lease_call(qk, n, worker_id, request_id))
+
+    def start_call(
+        self, qk: QueueKeys, leases: Sequence[tuple[str, str]]
+    ) -> ScriptCall[list[StartCode]]:
+        """The :meth:`start` call, for :meth:`run_many`."""
+        args: list[Any] = [len(leases)]
+        for job_id, token in leases:
+            args.extend((job_id, token))
+        n = len(leases)
+        return ScriptCall("start", qk.standard(), args, lambda r: _codes(r, n, _START))
+
+    def start(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[StartCode]:
+        """Record that the worker began running leases ``(job_id, token)``
+        (an attempt counts an execution that started; see ``lua/start.lua``);
+        a :class:`StartCode` per job."""
+        return self._do(self.start_call(qk, leases))
 
     def heartbeat(self, qk: QueueKeys, leases: Sequence[tuple[str, str]]) -> list[int]:
         """Extend leases ``(job_id, token)``.

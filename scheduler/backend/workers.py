@@ -8,7 +8,16 @@ outside scripts, see ``docs/design.md``, "Redis Cluster"):
   informational; leases use the server clock);
 * ``P:worker:<id>`` -- HASH of the worker's details, expiring
   :data:`WORKER_TTL` seconds after its last publish, so a worker that dies
-  vanishes on its own (the admin reads drop its ZSET entry).
+  vanishes on its own.
+
+A crashed worker's ZSET entry is dropped by the live ones: each publish
+also reads up to :data:`PRUNE_BATCH` entries last published more than
+:data:`WORKER_TTL` s ago (by the publisher's clock) and removes those whose
+details hash is gone -- bounded work per publish, one more round trip only
+when there is something to check, and no reader or janitor needed (the
+admin reads drop such entries too). A live worker whose clock lags keeps
+its hash, so it is never removed; one that re-publishes between the check
+and the removal is re-added by its next publish (5 s later).
 
 The worker's heartbeat (:mod:`scheduler.worker.heartbeat`) decides when to
 publish and what; this mixin only writes.
@@ -22,11 +31,15 @@ from typing import Any
 import redis
 
 from scheduler.backend.keys import GlobalKeys
+from scheduler.backend.replies import text
 
-__all__ = ["WORKER_TTL", "WorkerPresence"]
+__all__ = ["PRUNE_BATCH", "WORKER_TTL", "WorkerPresence"]
 
 #: Lifetime of a worker's registry hash after its last publish, seconds.
 WORKER_TTL = 30
+
+#: Registry entries checked (and dropped if dead) per publish, at most.
+PRUNE_BATCH = 100
 
 
 class WorkerPresence:
@@ -40,7 +53,9 @@ class WorkerPresence:
         """Write ``worker_id``'s registry entry in one round trip: set
         ``fields`` in its hash (which expires :data:`WORKER_TTL` s later) and
         score it ``at`` (seconds since the Unix epoch, stored as ms) in
-        ``P:workers``.
+        ``P:workers``; then drop up to :data:`PRUNE_BATCH` dead workers'
+        entries (see the module docstring; a second round trip only if some
+        entry is older than :data:`WORKER_TTL` s).
 
         Raises:
             redis.RedisError: the write failed.
@@ -51,7 +66,21 @@ class WorkerPresence:
         pipe.hset(key, mapping=mapping)
         pipe.expire(key, WORKER_TTL)
         pipe.zadd(self.keys.workers, {worker_id: at * 1000})
-        pipe.execute()
+        cutoff_ms = (at - WORKER_TTL) * 1000
+        pipe.zrangebyscore(self.keys.workers, "-inf", f"({cutoff_ms!r}", start=0, num=PRUNE_BATCH)
+        old: Any = pipe.execute()[-1]
+        if old:
+            self._prune_workers([text(member) for member in old])
+
+    def _prune_workers(self, candidates: list[str]) -> None:
+        """Remove from ``P:workers`` those of ``candidates`` whose details hash is gone."""
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in candidates:
+            pipe.exists(self.keys.worker(worker_id))
+        alive = pipe.execute()
+        gone = [w for w, n in zip(candidates, alive, strict=True) if not n]
+        if gone:
+            self.client.zrem(self.keys.workers, *gone)
 
     def remove_worker(self, worker_id: str) -> None:
         """Remove ``worker_id`` from the registry (both keys; idempotent).

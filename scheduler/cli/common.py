@@ -7,9 +7,14 @@
   app import is needed.
 * **Output**: rich tables for people; ``--json`` prints one JSON document
   with documented, stable keys (``docs/operating.md``).
-* **Exit codes**: 0 ok; 1 not found, nothing done, or Redis failed /
-  unreachable; 2 usage (bad option, malformed JSON, invalid name, bad
-  priority). Errors are one line on stderr, never a traceback.
+* **Exit codes**: 0 ok; 1 not found, nothing done, a damaged record, Redis
+  failed / unreachable, or an unexpected error; 2 usage (bad option or URL,
+  malformed JSON, invalid name, bad priority, out-of-range value). Errors
+  are one line on stderr, never a traceback: click's own usage errors are
+  shortened by :class:`SchedulerGroup` (the root group), everything an
+  admin command raises is mapped by :func:`admin_command`, and an
+  unexpected exception becomes one line naming it (``SCHEDULER_DEBUG=1``
+  shows its traceback instead).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,12 +37,16 @@ from rich.console import Console
 
 from scheduler import defaults
 from scheduler.app import Scheduler
+from scheduler.backend.connection import check_url
 from scheduler.errors import JobNotFoundError, SchedulerError, ValidationError
+from scheduler.validation import validate_queue_name
 
 __all__ = [
+    "MAX_INDEX",
     "CliConfig",
     "CliError",
     "CliUsageError",
+    "SchedulerGroup",
     "admin_command",
     "console",
     "echo_json",
@@ -45,19 +55,41 @@ __all__ = [
     "format_time",
     "get_app",
     "parse_duration",
+    "queue_name_option",
     "redact_url",
+    "resolve_setting",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Largest ``--limit``/``--offset``/``--count`` accepted: a Redis set holds
+#: at most 2**32 - 1 members, so a larger index can never match a job (and
+#: would overflow Redis's 64-bit range arithmetic).
+MAX_INDEX = 2**32 - 1
+
+#: Environment variable that turns an unexpected error's one-line message
+#: back into the full traceback (for bug reports).
+DEBUG_ENV = "SCHEDULER_DEBUG"
+
+
 @attrs.define
 class CliConfig:
-    """Connection settings of one CLI invocation (``ctx.obj``)."""
+    """Connection settings of one CLI invocation (``ctx.obj``).
 
-    url: str = defaults.REDIS_URL
-    prefix: str = defaults.PREFIX
+    ``url``/``prefix`` are what ``--url``/``--prefix`` gave (None: not
+    given; the environment or the default applies, see
+    :func:`resolve_setting`).
+    """
+
+    url: str | None = None
+    prefix: str | None = None
     app: Scheduler | None = None
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space."""
+    return " ".join(text.split())
 
 
 class CliError(click.ClickException):
@@ -66,13 +98,55 @@ class CliError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", file=file or sys.stderr)
+        click.echo(f"Error: {one_line(self.format_message())}", file=file or sys.stderr)
 
 
 class CliUsageError(CliError):
     """A one-line usage error (bad input); exit code 2."""
 
     exit_code = 2
+
+
+# click >= 8.2 raises this (a UsageError) to print a group's help when it is
+# called with no sub-command; that help is wanted as it is.
+_HELP_ERRORS: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if cls is not None
+)
+
+
+def _short_usage_error(exc: click.UsageError) -> CliUsageError:
+    """click's multi-line usage error (usage, hint, message) as one line."""
+    path = exc.ctx.command_path if exc.ctx is not None else "scheduler"
+    return CliUsageError(f"{one_line(exc.format_message())} (see '{path} --help')")
+
+
+class SchedulerGroup(click.Group):
+    """The root ``scheduler`` group: every usage error of any command below
+    it (unknown option, missing argument, bad value for a typed option) is
+    shown as one ``Error: ...`` line with a ``--help`` hint, exit code 2,
+    instead of click's three-line usage block."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _HELP_ERRORS:
+            raise
+        except click.UsageError as exc:
+            raise _short_usage_error(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _HELP_ERRORS:
+            raise
+        except click.UsageError as exc:
+            raise _short_usage_error(exc) from None
 
 
 def fail(message: str, exit_code: int = 1) -> NoReturn:
@@ -99,19 +173,63 @@ def config(ctx: click.Context) -> CliConfig:
     return ctx.ensure_object(CliConfig)
 
 
+def resolve_setting(given: str | None, env: str, default: str, option: str) -> str:
+    """The value of a connection option: ``given`` (the command line) if not
+    None, else the environment variable ``env`` if set, else ``default``.
+
+    click ignores an empty environment variable and would silently use the
+    default -- for ``REDIS_URL`` that means another server than the one
+    meant. Here an empty value is an error.
+
+    Raises:
+        CliUsageError: (exit 2) the option or the variable is set but empty.
+    """
+    value = given if given is not None else os.environ.get(env)
+    if value is None:
+        return default
+    if not value.strip():
+        where = option if given is not None else f"{env} (environment)"
+        fail(f"{where} is empty; give a value or unset it (default {default!r})", 2)
+    return value
+
+
 def get_app(ctx: click.Context | None = None) -> Scheduler:
-    """The :class:`Scheduler` for ``--url``/``--prefix`` (made once per invocation)."""
+    """The :class:`Scheduler` for ``--url``/``--prefix`` (made once per invocation).
+
+    Raises:
+        CliUsageError: (exit 2) empty or malformed URL, invalid prefix.
+    """
     ctx = ctx or click.get_current_context()
     cfg = config(ctx)
     if cfg.app is None:
+        url = resolve_setting(cfg.url, "REDIS_URL", defaults.REDIS_URL, "--url")
+        prefix = resolve_setting(cfg.prefix, "SCHEDULER_PREFIX", defaults.PREFIX, "--prefix")
         try:
-            cfg.app = Scheduler.from_url(cfg.url, prefix=cfg.prefix)
-        except ValidationError:  # invalid --prefix: exit 2 via the command's handler
-            raise
-        except ValueError as exc:  # redis-py: malformed URL
-            fail(f"bad --url {redact_url(cfg.url)!r}: {exc}", 2)
+            check_url(url)
+        except ValidationError as exc:
+            fail(f"bad --url/REDIS_URL {redact_url(url)!r}: {exc}", 2)
+        cfg.url = url
+        cfg.app = Scheduler.from_url(url, prefix=prefix)  # ValidationError: bad prefix, exit 2
         ctx.call_on_close(cfg.app.close)
     return cfg.app
+
+
+def queue_name_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
+    """click callback of a ``-q QUEUE`` option: a malformed name is a usage
+    error (exit 2) before anything is read."""
+    if value is not None:
+        try:
+            validate_queue_name(value)
+        except ValidationError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _current_url() -> str:
+    url = config(click.get_current_context()).url
+    return redact_url(url) if url is not None else "?"
 
 
 def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -138,15 +256,21 @@ def _handle_errors(fn: F) -> F:
         except ValidationError as exc:
             fail(str(exc), 2)
         except redis.AuthenticationError as exc:
-            url = redact_url(config(click.get_current_context()).url)
-            fail(f"Redis at {url} refused the credentials: {exc}", 1)
+            fail(f"Redis at {_current_url()} refused the credentials: {exc}", 1)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            url = redact_url(config(click.get_current_context()).url)
-            fail(f"cannot reach Redis at {url}: {exc}", 1)
+            fail(f"cannot reach Redis at {_current_url()}: {exc}", 1)
         except redis.RedisError as exc:
             fail(f"Redis error: {exc}", 1)
         except SchedulerError as exc:
             fail(str(exc), 1)
+        except Exception as exc:  # a bug: one line, unless asked for the traceback
+            if os.environ.get(DEBUG_ENV):
+                raise
+            fail(
+                f"unexpected {type(exc).__name__}: {exc} "
+                f"(a bug; {DEBUG_ENV}=1 shows the traceback)",
+                1,
+            )
 
     return cast(F, wrapper)
 
@@ -172,14 +296,14 @@ def admin_command(
             default=None,
             expose_value=False,
             callback=_set_prefix,
-            help=f"Key prefix [env SCHEDULER_PREFIX; default {defaults.PREFIX!r}].",
+            help=f"Key prefix [env SCHEDULER_PREFIX; default: {defaults.PREFIX}].",
         )(f)
         f = click.option(
             "--url",
             default=None,
             expose_value=False,
             callback=_set_url,
-            help=f"Redis URL [env REDIS_URL; default {defaults.REDIS_URL}].",
+            help=f"Redis URL [env REDIS_URL; default: {defaults.REDIS_URL}].",
         )(f)
         command = group.command(name, **kwargs)(f)
         # The shared options go last in --help, after the command's own.
@@ -239,13 +363,21 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.
 def parse_duration(text: str, option: str) -> float:
     """Seconds from ``"90"``, ``"90s"``, ``"1.5m"``, ``"2h"``, ``"1d"``, ``"500ms"``.
 
+    A duration must be one a ``datetime`` can add to the current time
+    (under about 7,900 years: the calendar ends in 9999). The library
+    applies its own, tighter bounds where it has them (exit 2 as well).
+
     Raises:
-        CliError: (exit 2) not a finite, non-negative duration.
+        CliError: (exit 2) not a finite, non-negative duration in that range.
     """
     match = _DURATION_RE.match(text)
     if not match:
         fail(f"{option}: {text!r} is not a duration (e.g. 30, 30s, 5m, 2h, 1d, 500ms)", 2)
     value = float(match.group(1)) * _UNIT_S[match.group(2)]
-    if not math.isfinite(value):
+    try:
+        if not math.isfinite(value):
+            raise OverflowError
+        datetime.now(UTC) + timedelta(seconds=value)
+    except OverflowError:
         fail(f"{option}: {text!r} is too large", 2)
     return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -16,24 +16,44 @@ __all__ = ["parse_json_option", "register"]
 
 
 def parse_json_option(text: str | None, option: str, kind: type) -> Any:
-    """Decode ``text`` as JSON of type ``kind`` (list or dict); exits 2 if it is not."""
+    """Decode ``text`` as JSON of type ``kind`` (list or dict).
+
+    Exits 2 if it is not JSON of that type, is nested deeper than Python's
+    JSON decoder goes (about 1,000 levels) or holds a string that is not
+    valid Unicode (a lone surrogate such as ``"\\ud800"``, which cannot be
+    stored as UTF-8).
+    """
     if text is None:
         return kind()
     try:
         value = json.loads(text)
     except ValueError as exc:
         fail(f"{option} is not valid JSON: {exc}", 2)
+    except RecursionError:
+        fail(f"{option} is nested too deeply", 2)
     if not isinstance(value, kind):
         expected = "array" if kind is list else "object"
         fail(f"{option} must be a JSON {expected}, got {type(value).__name__}", 2)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        fail(f"{option} holds a string that is not valid Unicode (a lone surrogate)", 2)
+    except RecursionError:
+        fail(f"{option} is nested too deeply", 2)
     return value
 
 
 def _parse_at(text: str) -> datetime:
+    """``--at``: an ISO 8601 time (no offset = local time) in the calendar's range."""
     try:
-        return datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         fail(f"--at: {text!r} is not an ISO 8601 time (e.g. 2030-01-02T03:04:05+00:00)", 2)
+    try:
+        when.astimezone(UTC).timestamp()  # year 1 in local time can fall before year 1 UTC
+    except (ValueError, OverflowError, OSError):
+        fail(f"--at: {text!r} is out of range", 2)
+    return when
 
 
 def register(cli: click.Group) -> None:

@@ -2,14 +2,17 @@
 
 Every change goes through the job's Lua script (via :class:`scheduler.Job`).
 A change that does not apply (e.g. cancelling a finished job) exits 1 with
-the reason; an unknown job id exits 1; a malformed one exits 2.
+the reason; an unknown job id exits 1; a malformed one exits 2; a job whose
+record cannot be read (damaged in Redis) exits 1 naming what is wrong.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import click
 from rich.table import Table
@@ -20,6 +23,7 @@ from scheduler.admin import LISTABLE_STATES, list_jobs
 from scheduler.app import Scheduler
 from scheduler.backend.record import JobState
 from scheduler.cli.common import (
+    MAX_INDEX,
     admin_command,
     console,
     echo_json,
@@ -28,11 +32,13 @@ from scheduler.cli.common import (
     get_app,
 )
 from scheduler.cli.tables import Column, FitTable
-from scheduler.errors import JobNotFoundError
+from scheduler.errors import JobNotFoundError, SchedulerError
 from scheduler.job import Job, JobInfo
 from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["register"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _WHEN_COLUMN = {
     "ready": "ready since",
@@ -56,6 +62,28 @@ def _when(info: JobInfo, state: str) -> datetime | None:
 def _first_line(text: str, width: int = 60) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _record_errors(fn: F) -> F:
+    """A ``job ...`` command on a record that cannot be decoded (a damaged
+    field, an unknown state or version, a time out of range) exits 1 with
+    one line naming the job and the fault, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SchedulerError:  # not found, invalid input: the usual handling
+            raise
+        except (ValueError, KeyError, OverflowError, TypeError) as exc:
+            where = f" in queue {kwargs['queue']}" if kwargs.get("queue") else ""
+            fail(
+                f"job {kwargs.get('job_id')!r}{where} has a damaged record that cannot be "
+                f"read ({type(exc).__name__}: {exc})",
+                1,
+            )
+
+    return cast(F, wrapper)
 
 
 def _job(app: Scheduler, job_id: str, queue: str | None) -> Job:
@@ -139,9 +167,18 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         "dead/succeeded/cancelled: by time finished.",
     )
     @click.option(
-        "-n", "--limit", type=click.IntRange(min=1), default=defaults.LIST_LIMIT, show_default=True
+        "-n",
+        "--limit",
+        type=click.IntRange(min=1, max=MAX_INDEX),
+        default=defaults.LIST_LIMIT,
+        show_default=True,
     )
-    @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
+    @click.option(
+        "--offset",
+        type=click.IntRange(min=0, max=MAX_INDEX),
+        default=0,
+        help="Skip this many first.",
+    )
     def list_command(queue: str, state: str, limit: int, offset: int, as_json: bool) -> None:
         """Jobs of a queue in one state, in the order that matters for it."""
         app = get_app()
@@ -197,6 +234,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @admin_command(job, "show")
     @click.argument("job_id")
     @queue_option
+    @_record_errors
     def show(job_id: str, queue: str | None, as_json: bool) -> None:
         """Every field of a job: task, args, priority and its inputs, attempts,
         ETA, lease deadline, worker, error and traceback, result."""
@@ -211,6 +249,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @click.argument("job_id")
     @queue_option
     @click.option("--reason", default="cancelled by operator", show_default=True)
+    @_record_errors
     def cancel(job_id: str, queue: str | None, reason: str, as_json: bool) -> None:
         """Cancel a waiting or leased job (a leased job's result will be refused).
         Undo with `job retry`."""
@@ -220,6 +259,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @admin_command(job, "retry")
     @click.argument("job_id")
     @queue_option
+    @_record_errors
     def retry(job_id: str, queue: str | None, as_json: bool) -> None:
         """Run a dead, cancelled, succeeded or failed (awaiting retry) job again now."""
         j = _job(get_app(), job_id, queue)
@@ -236,6 +276,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         "--time", type=float, default=None, help="Formula input: estimated seconds (> 0)."
     )
     @click.option("--resource", type=float, default=None, help="Formula input resource (> 0).")
+    @_record_errors
     def reprioritize(
         job_id: str,
         queue: str | None,
@@ -268,6 +309,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @admin_command(job, "run-now")
     @click.argument("job_id")
     @queue_option
+    @_record_errors
     def run_now(job_id: str, queue: str | None, as_json: bool) -> None:
         """Promote a delayed job (or a failed one awaiting its retry ETA) to ready now."""
         j = _job(get_app(), job_id, queue)

@@ -6,7 +6,7 @@ import click
 
 from scheduler import defaults
 from scheduler.cli.admin import register_admin_commands
-from scheduler.cli.common import CliConfig
+from scheduler.cli.common import CliConfig, SchedulerGroup
 from scheduler.cli.cron import cron_command
 from scheduler.cli.runtime import setup_logging
 from scheduler.cli.web import register as register_web
@@ -15,25 +15,23 @@ from scheduler.cli.worker import worker_command
 __all__ = ["cli", "main", "setup_logging"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SchedulerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="redis-priority-scheduler")
-# -- admin connection options (shared by the admin commands; scheduler/cli/common.py)
+# -- admin connection options (shared by the admin commands; scheduler/cli/common.py).
+# No click envvar/default: click ignores an empty REDIS_URL and would use the
+# default silently; common.resolve_setting reads the environment instead.
 @click.option(
     "--url",
-    envvar="REDIS_URL",
-    default=defaults.REDIS_URL,
-    show_default=True,
-    help="Redis URL of the admin commands [env REDIS_URL].",
+    default=None,
+    help=f"Redis URL of the admin commands [env REDIS_URL; default: {defaults.REDIS_URL}].",
 )
 @click.option(
     "--prefix",
-    envvar="SCHEDULER_PREFIX",
-    default=defaults.PREFIX,
-    show_default=True,
-    help="Key prefix of the admin commands [env SCHEDULER_PREFIX].",
+    default=None,
+    help=f"Key prefix of the admin commands [env SCHEDULER_PREFIX; default: {defaults.PREFIX}].",
 )
 @click.pass_context
-def cli(ctx: click.Context, url: str, prefix: str) -> None:
+def cli(ctx: click.Context, url: str | None, prefix: str | None) -> None:
     """scheduler: a priority job scheduler on Redis.
 
     Run workers with `scheduler worker module:app`; see the queues with

@@ -9,7 +9,15 @@ import click
 from rich.table import Table
 
 from scheduler.admin import Event, follow_events, list_workers, recent_events, stream_position
-from scheduler.cli.common import admin_command, console, echo_json, format_age, get_app
+from scheduler.cli.common import (
+    MAX_INDEX,
+    admin_command,
+    console,
+    echo_json,
+    format_age,
+    get_app,
+    queue_name_option,
+)
 
 __all__ = ["format_event", "register"]
 
@@ -30,7 +38,13 @@ def register(cli: click.Group) -> None:
     """Add ``workers`` and ``events`` to ``cli``."""
 
     @admin_command(cli, "workers")
-    @click.option("-q", "--queue", default=None, help="Only workers serving this queue.")
+    @click.option(
+        "-q",
+        "--queue",
+        default=None,
+        callback=queue_name_option,
+        help="Only workers serving this queue.",
+    )
     def workers(queue: str | None, as_json: bool) -> None:
         """Live workers: host, pid, queues, concurrency, in-flight jobs, last
         heartbeat. A worker that stops heartbeating disappears within 30 s."""
@@ -64,7 +78,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "-n",
         "--count",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_INDEX),
         default=20,
         show_default=True,
         help="Recent events shown first.",

@@ -88,7 +88,7 @@ def register(cli: click.Group) -> None:
     @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")
     @click.option(
         "--interval",
-        type=click.FloatRange(min=0.1),
+        type=click.FloatRange(min=0.1, max=3600.0),
         default=1.0,
         show_default=True,
         help="Seconds between refreshes.",

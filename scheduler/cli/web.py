@@ -64,7 +64,7 @@ def register(cli: click.Group) -> None:
         app.backend.server_time_ms()  # fail now, with a clear message, if Redis is unreachable
         dashboard = create_app(app, read_only=read_only, auth=auth, refresh=refresh)
         cfg = click.get_current_context().find_object(CliConfig)
-        url = redact_url(cfg.url if cfg else "")
+        url = redact_url(cfg.url or "" if cfg else "")
         click.echo(
             f"scheduler dashboard for {url} on http://{host}:{port}{root_path}/"
             + (" (read-only)" if read_only else "")
