@@ -139,5 +139,5 @@ def test_a_bad_misfire_policy_is_one_line(run: Run, capp: Scheduler) -> None:
     one_line_error(
         run("schedules", "add", "m:f", "--every", "5m", "--misfire", "bogus"), 2, "misfire"
     )
-    ok = run("schedules", "add", "m:f", "--every", "5m", "--misfire", "catch-up", "--json")
+    ok = run("schedules", "add", "m:f", "--every", "5m", "--misfire", "catch_up", "--json")
     assert as_json(ok)["schedule"]["misfire"] == "catch_up"

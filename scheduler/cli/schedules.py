@@ -169,9 +169,9 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @click.option("--jitter", default=None, help="Random delay bound per job: 10s, 1m ...")
     @click.option(
         "--misfire",
+        type=click.Choice([str(p) for p in MisfirePolicy]),
         default=None,
-        help=f"When firings were missed: {', '.join(str(p) for p in MisfirePolicy)} "
-        "[default: coalesce].",
+        help="When firings were missed [default: coalesce].",
     )
     @click.option(
         "--misfire-grace",
