@@ -13,6 +13,8 @@ Scenarios (see docs/benchmarks.md):
 * ``memory`` -- Redis ``used_memory`` per queued job (ours);
 * ``depth`` -- lease+complete throughput with N jobs ready (ours);
 * ``promote`` -- longest script call while N due delayed jobs are promoted (ours);
+* ``cron`` -- lag of N per-second cron schedules with P cron processes (ours,
+  :mod:`bench.cron`).
 * ``expiry`` -- Redis memory over time while N finished 100 KB results expire (ours).
 """
 
@@ -546,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1000, help="jobs measured per depth sample")
     p.add_argument("--samples", type=int, default=1, help="samples per depth trial")
     p.add_argument("--slowlog-us", type=int, default=100, help="SLOWLOG threshold (promote)")
+    p.add_argument("--procs", type=int, default=1, help="cron processes (cron)")
+    p.add_argument("--seconds", type=int, default=8, help="run time, s (cron)")
     p.add_argument("--log-dir", type=Path, default=util.ROOT / "bench" / "results" / "logs")
     a = p.parse_args(argv)
 
@@ -563,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
         samples = [latency(lib, r, a.n, a.rate, a.concurrency, a.log_dir, env)]
     elif a.scenario == "floor":
         samples = [floor(r, a.url, a.n)]
+    elif a.scenario == "cron":
+        from bench.cron import cron_lag
+
+        samples = [cron_lag(r, a.n, a.procs, a.seconds, a.log_dir, env)]
     elif a.scenario in ("memory", "depth", "promote", "expiry"):
         if not isinstance(lib, Ours):
             p.error(f"{a.scenario} is measured for ours only")

@@ -149,6 +149,7 @@ class UpsertCode(enum.IntEnum):
     CREATED = 1
     UPDATED = 2
     UNCHANGED = 0
+    REPLACED = 3  # a damaged record was replaced whole (history lost)
 
 
 class PauseCode(enum.IntEnum):
@@ -167,11 +168,12 @@ class RemoveCode(enum.IntEnum):
 
 
 class FireCode(enum.IntEnum):
-    """``cron_fire.lua`` (first element of its reply)."""
+    """``cron_fire.lua`` (one per entry of its reply)."""
 
     FIRED = 1
-    STALE = 0  # another cron process fired it, or the schedule changed: nothing written
+    STALE = 0  # another cron process fired it, or the record changed: nothing written
     EARLY = 2  # a fire time is after the server clock: nothing written
+    DROPPED = 3  # damaged or not active: taken out of the cron set, record kept
 
 
 class ConfigCode(enum.IntEnum):
