@@ -10,14 +10,18 @@
 -- ARGV[1]  setting: "paused" or "aging"
 -- ARGV[2]  value: "0"/"1" for paused; a finite number >= 0 (priority units
 --          per second of waiting) for aging
+-- ARGV[3]  events stream max length (integer; 0 = no events)
+-- ARGV[4]  actor: who asks (free text, for the audit event)
 -- Returns: the previous value as a string ("0" when unset).
 -- Errors: "ERR scheduler: unknown setting", "ERR scheduler: bad value".
--- Events: none.
+-- Events: audit when the value changed (action "pause"/"resume", or "aging"
+--   with detail the new rate; the actor; 0 jobs).
 
 --@include lib/keys.lua
 --@include lib/signals.lua
 
 local name, value = ARGV[1], ARGV[2]
+events_init(tonumber(ARGV[3]))
 local old = redis.call('HGET', K_META, name) or '0'
 if name == 'paused' then
   if value ~= '0' and value ~= '1' then return redis.error_reply('ERR scheduler: bad value') end
@@ -31,5 +35,10 @@ elseif name == 'aging' then
   redis.call('HSET', K_META, 'aging', value)
 else
   return redis.error_reply('ERR scheduler: unknown setting')
+end
+if tonumber(old) ~= tonumber(value) then
+  local action = name
+  if name == 'paused' then action = (value == '1') and 'pause' or 'resume' end
+  audit(action, ARGV[4] or '', 0, '', name == 'aging' and value or '')
 end
 return old

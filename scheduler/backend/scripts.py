@@ -418,31 +418,39 @@ class Scripts:
             args.extend((job_id, token))
         return _codes(self._run("release", qk.standard(), args), len(leases), _RELEASE)
 
-    def cancel(self, qk: QueueKeys, job_id: str, reason_json: str) -> CancelCode:
-        """Cancel a job (see :class:`CancelCode`)."""
-        reply = self._run("cancel", qk.standard(), [self.events_maxlen, job_id, reason_json])
-        return _code(reply, CancelCode)
+    def cancel(
+        self, qk: QueueKeys, job_id: str, reason_json: str, *, actor: str = ""
+    ) -> CancelCode:
+        """Cancel a job (see :class:`CancelCode`); ``actor`` goes in the audit event."""
+        args = [self.events_maxlen, job_id, reason_json, actor]
+        return _code(self._run("cancel", qk.standard(), args), CancelCode)
 
-    def retry(self, qk: QueueKeys, job_ids: Sequence[str]) -> list[RetryCode]:
-        """Requeue finished/failed jobs; a :class:`RetryCode` per job."""
-        args: list[Any] = [self.events_maxlen, len(job_ids), *job_ids]
+    def retry(self, qk: QueueKeys, job_ids: Sequence[str], *, actor: str = "") -> list[RetryCode]:
+        """Requeue finished/failed jobs; a :class:`RetryCode` per job. One audit
+        event (action ``retry``, ``actor``) names the jobs requeued."""
+        args: list[Any] = [self.events_maxlen, actor, len(job_ids), *job_ids]
         return _codes(self._run("retry", qk.standard(), args), len(job_ids), _RETRY)
 
     def reprioritize(
-        self, qk: QueueKeys, job_id: str, priority: str, inputs: str
+        self, qk: QueueKeys, job_id: str, priority: str, inputs: str, *, actor: str = ""
     ) -> ReprioritizeCode:
         """Set a waiting job's priority (see :class:`ReprioritizeCode`)."""
-        args = [self.events_maxlen, job_id, priority, inputs]
+        args = [self.events_maxlen, job_id, priority, inputs, actor]
         return _code(self._run("reprioritize", qk.standard(), args), ReprioritizeCode)
 
-    def run_now(self, qk: QueueKeys, job_id: str) -> RunNowCode:
+    def run_now(self, qk: QueueKeys, job_id: str, *, actor: str = "") -> RunNowCode:
         """Promote a delayed job now (see :class:`RunNowCode`)."""
-        return _code(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]), RunNowCode)
+        args = [self.events_maxlen, job_id, actor]
+        return _code(self._run("run_now", qk.standard(), args), RunNowCode)
 
-    def queue_config(self, qk: QueueKeys, name: str, value: str) -> str:
-        """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old value."""
-        return _s(self._run("queue_config", qk.standard(), [name, value]))
+    def queue_config(self, qk: QueueKeys, name: str, value: str, *, actor: str = "") -> str:
+        """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old
+        value ("0" when unset). A change writes an audit event naming ``actor``."""
+        args = [name, value, self.events_maxlen, actor]
+        return _s(self._run("queue_config", qk.standard(), args))
 
-    def purge(self, qk: QueueKeys, which: str, limit: int = 500) -> int:
-        """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
-        return int(self._run("purge", qk.standard(), [which, limit]))
+    def purge(self, qk: QueueKeys, which: str, limit: int = 500, *, actor: str = "") -> int:
+        """Delete up to ``limit`` jobs of set ``which``; returns how many were
+        deleted (an audit event naming ``actor`` when > 0)."""
+        args = [which, limit, self.events_maxlen, actor]
+        return int(self._run("purge", qk.standard(), args))
