@@ -35,6 +35,7 @@ from scheduler.backend.subscription import Subscription
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.schedule import Schedule
 from scheduler.cron.store import ScheduleStore
+from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["CronRunner"]
 
@@ -43,6 +44,11 @@ log = logging.getLogger("scheduler.cron")
 #: Wait before retrying a schedule that cannot be fired (unreadable record,
 #: server clock behind the fire time), seconds.
 RETRY_BROKEN = 1.0
+
+
+def _iso(ms: int) -> str:
+    """A fire time (ms since the Unix epoch) for the log: ISO 8601, UTC, to the ms."""
+    return ms_to_datetime(ms).isoformat(timespec="milliseconds")
 
 
 class CronApp(Protocol):
@@ -272,10 +278,10 @@ class CronRunner:
                         "schedule %s fired: %d job(s) for %s, %d missed (%s), next %s",
                         sid,
                         reply.created,
-                        ",".join(str(f) for f in plan.fires) or "-",
+                        ",".join(_iso(f) for f in plan.fires) or "-",
                         plan.missed,
                         schedule.misfire,
-                        plan.next_ms,
+                        "-" if plan.next_ms is None else _iso(plan.next_ms),
                     )
         return handled, stuck
 
