@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -253,10 +252,6 @@ def test_events_off_writes_no_audit(real_redis: redis.Redis) -> None:
     assert real_redis.exists(app.queue_keys("default").events) == 0
 
 
-def _audit_fields(entry: Any) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in entry[1].items()}
-
-
 def test_dashboard_actions_write_the_web_actor(real_redis: redis.Redis) -> None:
     from starlette.testclient import TestClient
 
@@ -264,7 +259,7 @@ def test_dashboard_actions_write_the_web_actor(real_redis: redis.Redis) -> None:
 
     app = Scheduler(real_redis, prefix=PREFIX)
     app.enqueue("m:f")
-    client = TestClient(create_app(app), follow_redirects=False)  # type: ignore[arg-type]
+    client = TestClient(create_app(app), follow_redirects=False)
     page = client.get("/queues/default")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token, "no CSRF token on the queue page"
