@@ -37,7 +37,7 @@ if st ~= 'R' and st ~= 'D' and st ~= 'F' then return REPRIORITIZE_NOT_WAITING en
 f[F_PRIORITY] = ARGV[3]
 f[F_INPUTS] = ARGV[4]
 if st == 'R' then
-  redis.call('ZADD', K_READY, ready_score(queue_aging(), f), rec_member(f, id))
+  redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
 end
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('reprioritized', id, ARGV[3])

@@ -38,7 +38,7 @@ if not n or #ARGV ~= 3 + n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local aging = queue_aging()
+local clock = queue_clock()
 local out = {}
 local moved = {}
 for i = 1, n do
@@ -62,7 +62,8 @@ for i = 1, n do
     f[F_READY_MS] = int(now)
     f[F_FINISHED_MS] = ''
     end_lease(f)
-    to_ready(f, id, aging)
+    rec_stamp(f, clock)
+    to_ready(f, id)
     redis.call('HSET', K_JOBS, id, rec_encode(f))
     moved[#moved + 1] = id
     out[i] = RETRY_REQUEUED

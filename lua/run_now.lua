@@ -31,7 +31,8 @@ if not f then return RUN_NOW_NO_JOB end
 if f[F_STATE] ~= 'D' and f[F_STATE] ~= 'F' then return RUN_NOW_NOT_DELAYED end
 redis.call('ZREM', K_DELAYED, rec_member(f, id))
 f[F_READY_MS] = int(now_ms())
-to_ready(f, id, queue_aging())
+rec_stamp(f, queue_clock())
+to_ready(f, id)
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('promoted', id, 'manual')
 audit('run_now', ARGV[3], 1, id)

@@ -19,13 +19,12 @@ from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_le
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
-from scheduler.priority import resolve_priority
+from scheduler.priority import resolve_priority, validate_aging_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
     resolve_actor,
     shown,
-    validate_finite,
     validate_job_id,
     validate_queue_name,
     validate_task_name,
@@ -374,19 +373,30 @@ class Scheduler:
     def set_aging(self, queue: str, aging: float, *, actor: str | None = None) -> bool:
         """Set ``queue``'s aging rate: priority units gained per second of waiting.
 
-        Applies to jobs that become ready afterwards. 0 is strict priority.
+        From now on every waiting job gains ``aging`` per second: a job's
+        effective priority is its priority plus the aging accrued at each
+        rate while it waited (``docs/design.md``, "Ordering"); jobs already
+        waiting keep what they accrued, nothing is rescored. 0 is strict
+        priority (accrued aging is kept). Due delayed jobs are promoted
+        first, in bounded script calls.
+
+        Args:
+            queue: the queue name.
+            aging: rate in ``[0, MAX_AGING_RATE]`` (1e6) priority units per
+                second; ``int`` or ``float``, not ``bool``.
 
         Returns:
             True if the rate changed (an audit event names ``actor``).
 
         Raises:
-            InvalidPriorityError: negative or not finite.
+            InvalidPriorityError: not a real number, negative, not finite or
+                above :data:`scheduler.priority.MAX_AGING_RATE`.
             InvalidNameError: a malformed queue name.
             ValidationError: a bad ``actor``.
             Nothing is written when either is raised.
         """
         keys = self.queue_keys(queue)  # validates before any write
-        value = validate_finite("aging", aging, minimum=0.0)
+        value = validate_aging_rate(aging)
         who = resolve_actor(actor)
         self.backend.register_queue(queue)
         old = self.scripts.queue_config(keys, "aging", repr(value), actor=who)

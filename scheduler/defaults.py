@@ -152,8 +152,16 @@ MISFIRE_GRACE: Final = 60.0
 #: Firings enqueued per schedule and cron_fire call.
 CRON_BATCH: Final = 100
 
-#: Due schedules examined per queue and round.
-CRON_SCAN: Final = 100
+#: Due schedules read per queue and round (a cron process then fires a
+#: randomly placed window of them, so that concurrent processes share them).
+CRON_SCAN: Final = 1000
+
+#: Most schedules in one cron_fire call.
+CRON_CALL_SCHEDULES: Final = 100
+
+#: Most jobs one cron_fire call creates (over all its schedules; a single
+#: catch-up may exceed it up to CRON_BATCH).
+CRON_CALL_JOBS: Final = 500
 
 # -- the admin CLI --------------------------------------------------------------
 

@@ -40,7 +40,8 @@ class JobInfo:
         args, kwargs: decoded payload (None if it cannot be decoded).
         priority: effective base priority; ``inputs`` is ``(weight, time,
             resource)`` when it came from the formula, else None.
-        attempts, max_attempts: leases begun / allowed.
+        attempts, max_attempts: executions started (plus the current
+            lease while it has not started) / allowed.
         enqueued_at, ready_at: enqueue time; ETA (or when it became ready).
         finished_at: when it reached a final state, or None.
         lease_deadline: current lease deadline if leased, else None.

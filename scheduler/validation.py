@@ -102,6 +102,11 @@ def validate_finite(
 ) -> float:
     """Return ``value`` as a float if it is a finite real number in range.
 
+    Booleans are not numbers here: ``True``/``False`` are refused, although
+    Python counts them as ints. ``-0.0`` is returned as ``0.0``: the two are
+    the same number (they compare equal, and Redis orders equal scores by
+    member), so a job enqueued with ``-0.0`` is stored and shown as ``0``.
+
     Args:
         name: the parameter name, for the error message.
         value: an ``int`` or ``float`` (``bool`` is rejected).
@@ -114,7 +119,7 @@ def validate_finite(
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPriorityError(f"{name} must be a real number, got {shown(value)}")
     try:
-        result = float(value)
+        result = float(value) + 0.0  # -0.0 -> 0.0
     except OverflowError:
         raise InvalidPriorityError(f"{name} is too large: {shown(value)}") from None
     if not math.isfinite(result):

@@ -78,17 +78,20 @@ class ScriptCaller:
                 self._conns.append(conn)
         return conn
 
-    def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    def call_many(self, commands: Sequence[Sequence[Any]], *, retry: bool = True) -> list[Any]:
         """Send ``commands`` in one write and return their replies in order.
 
         A command's error reply is returned as its ``redis.ResponseError``
-        (e.g. ``NoScriptError``) instead of being raised.
+        (e.g. ``NoScriptError``) instead of being raised. With ``retry``
+        (default) a connection error or timeout re-sends the commands once;
+        without it the error is raised at once (for a blocking read, whose
+        repeat could lose or wait behind what the first send took).
 
         Raises:
             redis.ConnectionError, redis.TimeoutError: the server could not be
-                reached twice in a row.
+                reached (twice in a row with ``retry``).
         """
-        for attempt in (1, 2):
+        for attempt in (1, 2) if retry else (2,):
             if self._closed:
                 raise redis.ConnectionError("script caller closed")
             conn = self._conn()

@@ -106,14 +106,17 @@ class BlockingLease:
         Raises:
             redis.RedisError, OSError: the call failed, or was cut by
                 :meth:`close` (redis-py may then also fail with another
-                error, e.g. ``AttributeError``). The lease may have run: ask
-                again with the same ``request_id`` (its reply cache answers).
+                error, e.g. ``AttributeError``). It is not re-sent here (a
+                repeated BLPOP would block again before the lease behind it
+                and could swallow another marker): the lease may have run,
+                so :meth:`recover` it with the same ``request_id``.
         """
         qk = self._queues[0]
         call = self._scripts.lease_call(qk, n, worker_id, request_id)
         timeout = max(0.001, min(block, self.max_block))
         popped, raw = self._caller.call_many(
-            [("BLPOP", *self._wake_keys, f"{timeout:.3f}"), self._scripts.command(call)]
+            [("BLPOP", *self._wake_keys, f"{timeout:.3f}"), self._scripts.command(call)],
+            retry=False,
         )
         if isinstance(popped, Exception):
             raise popped
@@ -125,6 +128,16 @@ class BlockingLease:
             reply = call.parse(raw)
         woken = None if popped is None else self._queue_of.get(text(popped[0]))
         return reply, woken
+
+    def recover(self, n: int, worker_id: str, request_id: str) -> LeaseReply:
+        """After :meth:`wait_and_lease` failed: the same lease request, without
+        the block -- the reply cache answers with exactly the leases the
+        failed call made, or the lease runs now if it never ran.
+
+        Raises:
+            redis.RedisError, OSError: the server cannot be reached.
+        """
+        return self._scripts.lease(self._queues[0], n, worker_id, request_id)
 
     def close(self) -> None:
         """Close the connection (idempotent; from any thread). A call blocked

@@ -1,5 +1,10 @@
 """``scheduler schedules list|add|remove|pause|resume|run-now``.
 
+A damaged record (:class:`scheduler.cron.DamagedScheduleError`) is listed as
+``damaged`` by ``list``; ``pause``, ``resume`` and ``run-now`` refuse it with
+a one-line error naming the schedule, its queue and the fix (exit 1, nothing
+written); ``remove`` removes it like any other; ``add`` replaces it.
+
 Built on :class:`scheduler.cron.ScheduleStore` (``app.schedules``): every
 change is one of its Lua scripts. ``run-now`` enqueues one job from the
 schedule's stored job template through the ordinary ``enqueue`` script,
@@ -29,7 +34,7 @@ from scheduler.cli.common import (
     parse_duration,
 )
 from scheduler.cli.enqueue import parse_json_option
-from scheduler.cron import MisfirePolicy, ScheduleInfo
+from scheduler.cron import DamagedScheduleError, MisfirePolicy, ScheduleInfo
 from scheduler.job import Job
 from scheduler.serialization import encode_meta
 from scheduler.timeutil import ms_to_datetime
@@ -114,9 +119,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     def list_command(queue: str | None, as_json: bool) -> None:
         """Stored schedules with their rule, status, next and last fire time."""
         app = get_app()
-        infos = app.schedules.list(queue)
+        infos, damaged = app.schedules.scan(queue)
         if as_json:
-            echo_json({"schedules": [schedule_to_dict(i) for i in infos]})
+            echo_json(
+                {
+                    "schedules": [schedule_to_dict(i) for i in infos],
+                    "damaged": [
+                        {"id": d.schedule_id, "queue": d.queue, "error": d.reason} for d in damaged
+                    ],
+                }
+            )
             return
         now = ms_to_datetime(app.backend.server_time_ms())
         table = Table(title=f"{len(infos)} schedule(s)", title_justify="left")
@@ -138,7 +150,11 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 str(i.fired),
                 str(i.missed),
             )
+        for d in damaged:
+            table.add_row(d.schedule_id, d.queue, "-", "-", "damaged", "-", "-", "-", "-")
         console().print(table)
+        for d in damaged:
+            click.echo(f"Warning: {d}", err=True)
 
     @admin_command(schedules, "add")
     @click.argument("task")
@@ -251,21 +267,24 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         """Delete a schedule (jobs already enqueued stay). A schedule still
         declared in an app's code comes back when a cron process syncs it."""
         app = get_app()
-        info = app.schedules.get(schedule_id, queue)  # not found: exit 1
+        try:  # the record is only described, never needed: a damaged one is removed too
+            info = app.schedules.get(schedule_id, queue)  # not found: exit 1
+            where, what = info.queue, info.schedule.describe()
+        except DamagedScheduleError as exc:
+            where, what = exc.queue, "damaged record"
         if not yes:
             click.confirm(
-                f"Remove schedule {schedule_id} ({info.schedule.describe()}) from queue "
-                f"{info.queue}?",
+                f"Remove schedule {schedule_id} ({what}) from queue {where}?",
                 abort=True,
                 err=True,
             )
-        removed = app.schedules.remove(schedule_id, info.queue, actor=actor)
+        removed = app.schedules.remove(schedule_id, where, actor=actor)
         if as_json:
-            echo_json({"id": schedule_id, "queue": info.queue, "removed": removed})
+            echo_json({"id": schedule_id, "queue": where, "removed": removed})
         if not removed:
             fail(f"no schedule {schedule_id!r}", 1)
         if not as_json:
-            click.echo(f"schedule {schedule_id} removed from queue {info.queue}")
+            click.echo(f"schedule {schedule_id} removed from queue {where}")
 
     def _toggle(
         schedule_id: str, queue: str | None, pause: bool, actor: str | None, as_json: bool

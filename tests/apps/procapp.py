@@ -33,3 +33,9 @@ def whoami() -> int:
 def stamp() -> float:
     """When the task started (wall clock, seconds); for latency measurements."""
     return time.time()
+
+
+@app.task(lease=1.0, max_attempts=1)
+def once() -> int:
+    """One attempt only; the pid of the process that ran it."""
+    return os.getpid()
