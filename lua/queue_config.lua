@@ -21,12 +21,15 @@
 --          (priority units per second of waiting)
 -- ARGV[3]  events stream max length (integer; 0 = no events)
 -- ARGV[4]  promotion batch: max due jobs promoted per call (integer >= 1)
+-- ARGV[5]  actor: who asks (free text, for the audit event; "" if absent)
 -- Returns: {code, old} -- code CONFIG_SET (changed) or CONFIG_PROMOTING
 --   (aging only: due jobs promoted, rate unchanged, call again); old is the
 --   previous value as a string ("0" when unset).
 -- Errors: "ERR scheduler: unknown setting", "ERR scheduler: bad value",
 --   "ERR scheduler: bad arguments".
--- Events: promoted (aging, while due jobs are promoted first).
+-- Events: promoted (aging, while due jobs are promoted first); audit when the
+--   value changed (action "pause"/"resume", or "aging" with detail the new
+--   rate; the actor; 0 jobs).
 
 --@include lib/codes.lua
 --@include lib/keys.lua
@@ -66,5 +69,10 @@ elseif name == 'aging' then
              'aging_at', string.format('%.17g', clock_at(clock, now)))
 else
   return redis.error_reply('ERR scheduler: unknown setting')
+end
+if tonumber(old) ~= tonumber(value) then
+  local action = name
+  if name == 'paused' then action = (value == '1') and 'pause' or 'resume' end
+  audit(action, ARGV[5] or '', 0, '', name == 'aging' and value or '')
 end
 return {CONFIG_SET, old}

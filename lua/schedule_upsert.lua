@@ -14,6 +14,7 @@
 --
 -- KEYS[1]  P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
 -- KEYS[2]  P:{Q}:cron       ZSET  schedule id by next fire time, ms
+-- KEYS[3]  P:{Q}:events   STREAM job events (lib/signals.lua: the audit event)
 -- ARGV[1]  schedule id (validated by the client)
 -- ARGV[2]  definition digest (16 lowercase hex digits, checked: the record
 --          would be refused otherwise)
@@ -23,21 +24,26 @@
 -- ARGV[5]  status if created: "A" (active) or "P" (paused)
 -- ARGV[6]  pub/sub channel announcing schedule changes (a channel, not a key)
 -- ARGV[7]  message published on it (the queue name)
+-- ARGV[8]  events stream max length (integer; 0 = no events)
+-- ARGV[9]  actor: who asks (free text, for the audit event)
 -- Returns: {code, status}: code (lib/codes.lua UPSERT_*) UPSERT_CREATED,
 --   UPSERT_UPDATED, UPSERT_UNCHANGED or UPSERT_REPLACED (a damaged record
 --   was replaced); status
 --   the schedule's status letter afterwards ("A", "P" or "E").
 -- Errors: "ERR scheduler: bad arguments" (nothing written).
--- Events: none (announces on the ARGV[6] pub/sub channel instead).
+-- Events: audit (action "schedule_create" or "schedule_update", the actor, 0
+--   jobs, targets the schedule id) when created, replaced or changed; also
+--   announces on the ARGV[6] pub/sub channel.
 
 --@include lib/codes.lua
 --@include lib/schedule.lua
 --@include lib/util.lua
+--@include lib/signals.lua
 
 local K_SCHEDULES, K_CRON = KEYS[1], KEYS[2]
 
 local id, digest, def, next_ms, initial = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if #ARGV ~= 7 or (initial ~= 'A' and initial ~= 'P')
+if #ARGV ~= 9 or (initial ~= 'A' and initial ~= 'P')
     or (next_ms ~= '' and not tonumber(next_ms))
     or #digest ~= 16 or not string.find(digest, '^[0-9a-f]+$') then
   return redis.error_reply('ERR scheduler: bad arguments')
@@ -69,6 +75,7 @@ if not old then
   }
   redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
   redis.call('PUBLISH', ARGV[6], ARGV[7])
+  audit_to(KEYS[3], tonumber(ARGV[8]) or 0, 'schedule_create', ARGV[9], 0, id)
   if rec then return {UPSERT_REPLACED, status} end
   return {UPSERT_CREATED, status}
 end
@@ -89,4 +96,5 @@ f[S_UPDATED_MS] = int(now)
 if f[S_STATUS] ~= 'P' then f[S_STATUS] = sched_activate(K_CRON, id, next_ms) end
 redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
 redis.call('PUBLISH', ARGV[6], ARGV[7])
+audit_to(KEYS[3], tonumber(ARGV[8]) or 0, 'schedule_update', ARGV[9], 0, id)
 return {UPSERT_UPDATED, f[S_STATUS]}

@@ -132,6 +132,18 @@ MAX_BLOCK: Final = 30.0
 #: ``--metrics-addr 0.0.0.0`` (or a specific address) to serve other hosts.
 METRICS_ADDR: Final = "127.0.0.1"
 
+#: Jobs deleted per ``purge`` script call (bounds one call's work in Redis).
+PURGE_BATCH: Final = 500
+
+#: Port of the standalone exporter, ``scheduler metrics`` (the worker's
+#: ``--metrics-port`` has no default: it is off unless given).
+METRICS_PORT: Final = 9464
+
+#: Environment variable naming who runs operator actions (the audit events'
+#: actor) when ``--actor`` / ``actor=`` is not given; without it the actor is
+#: ``user@host`` of the process.
+ACTOR_ENV: Final = "SCHEDULER_ACTOR"
+
 # -- cron ---------------------------------------------------------------------
 
 #: How late a firing may still run under the ``catch_up`` misfire policy, seconds.

@@ -242,6 +242,7 @@ class CronScripts:
         *,
         paused: bool,
         channel: str,
+        actor: str = "",
     ) -> UpsertReply:
         """Create or update a schedule (see ``lua/schedule_upsert.lua``).
 
@@ -249,10 +250,11 @@ class CronScripts:
             next_ms: next fire time (ms) from the server clock, None if none is left.
             paused: create it paused (ignored for an existing schedule).
             channel: pub/sub channel announcing the change.
+            actor: who asks (the audit event of a created/changed schedule).
         """
         reply = self._run(
             "schedule_upsert",
-            [qk.schedules, qk.cron],
+            [qk.schedules, qk.cron, qk.events],
             [
                 schedule_id,
                 digest,
@@ -261,6 +263,8 @@ class CronScripts:
                 "P" if paused else "A",
                 channel,
                 qk.queue,
+                self.events_maxlen,
+                actor,
             ],
         )
         if not isinstance(reply, list) or len(reply) != 2:
@@ -269,20 +273,40 @@ class CronScripts:
         return UpsertReply(_UPSERT_OUTCOMES[code], _s(reply[1]))
 
     def pause(
-        self, qk: QueueKeys, schedule_id: str, paused: bool, next_ms: int | None, *, channel: str
+        self,
+        qk: QueueKeys,
+        schedule_id: str,
+        paused: bool,
+        next_ms: int | None,
+        *,
+        channel: str,
+        actor: str = "",
     ) -> PauseCode:
         """Pause (``paused=True``) or resume at ``next_ms`` (ms; None = ended).
 
         Returns: a :class:`PauseCode` (``CHANGED``, ``UNCHANGED`` already in
         that state, ``NO_SCHEDULE``).
         """
-        args = [schedule_id, "1" if paused else "0", _opt_ms(next_ms), channel, qk.queue]
-        return PauseCode(int(self._run("schedule_pause", [qk.schedules, qk.cron], args)))
+        args = [
+            schedule_id,
+            "1" if paused else "0",
+            _opt_ms(next_ms),
+            channel,
+            qk.queue,
+            self.events_maxlen,
+            actor,
+        ]
+        keys = [qk.schedules, qk.cron, qk.events]
+        return PauseCode(int(self._run("schedule_pause", keys, args)))
 
-    def remove(self, qk: QueueKeys, schedule_id: str, *, channel: str) -> RemoveCode:
-        """Delete a schedule: :attr:`RemoveCode.REMOVED` or ``NO_SCHEDULE``."""
-        args = [schedule_id, channel, qk.queue]
-        return RemoveCode(int(self._run("schedule_remove", [qk.schedules, qk.cron], args)))
+    def remove(
+        self, qk: QueueKeys, schedule_id: str, *, channel: str, actor: str = ""
+    ) -> RemoveCode:
+        """Delete a schedule: :attr:`RemoveCode.REMOVED` or ``NO_SCHEDULE``
+        (an audit event naming ``actor`` when removed)."""
+        args = [schedule_id, channel, qk.queue, self.events_maxlen, actor]
+        keys = [qk.schedules, qk.cron, qk.events]
+        return RemoveCode(int(self._run("schedule_remove", keys, args)))
 
     def fire(self, qk: QueueKeys, entries: Sequence[FireEntry]) -> FireReply:
         """Fire (or drop) a batch of due schedules of one queue, each checked

@@ -24,6 +24,7 @@ from scheduler import defaults
 from scheduler.app import Scheduler
 from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
+    actor_option,
     admin_command,
     console,
     echo_json,
@@ -189,6 +190,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         default=None,
         help=f"Leases before dead [{defaults.MAX_ATTEMPTS}].",
     )
+    @actor_option
     def add(
         task: str,
         cron_expr: str | None,
@@ -209,6 +211,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         time: float | None,
         resource: float | None,
         max_attempts: int | None,
+        actor: str | None,
         as_json: bool,
     ) -> None:
         """Store a schedule enqueuing TASK (by name) on --cron or --every; an
@@ -242,7 +245,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         schedule = app.schedules.build(
             task, args, kwargs, cron=cron_expr, every=interval, **options
         )
-        reply = app.schedules.add(schedule)
+        reply = app.schedules.add(schedule, actor=actor)
         info = app.schedules.get(schedule.id, schedule.queue)
         if as_json:
             echo_json({"outcome": reply.outcome, "schedule": schedule_to_dict(info)})
@@ -257,7 +260,10 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @click.argument("schedule_id")
     @queue_option
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-    def remove(schedule_id: str, queue: str | None, yes: bool, as_json: bool) -> None:
+    @actor_option
+    def remove(
+        schedule_id: str, queue: str | None, yes: bool, actor: str | None, as_json: bool
+    ) -> None:
         """Delete a schedule (jobs already enqueued stay). A schedule still
         declared in an app's code comes back when a cron process syncs it."""
         app = get_app()
@@ -272,7 +278,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 abort=True,
                 err=True,
             )
-        removed = app.schedules.remove(schedule_id, where)
+        removed = app.schedules.remove(schedule_id, where, actor=actor)
         if as_json:
             echo_json({"id": schedule_id, "queue": where, "removed": removed})
         if not removed:
@@ -280,10 +286,13 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         if not as_json:
             click.echo(f"schedule {schedule_id} removed from queue {where}")
 
-    def _toggle(schedule_id: str, queue: str | None, pause: bool, as_json: bool) -> None:
+    def _toggle(
+        schedule_id: str, queue: str | None, pause: bool, actor: str | None, as_json: bool
+    ) -> None:
         app = get_app()
         store = app.schedules
-        changed = store.pause(schedule_id, queue) if pause else store.resume(schedule_id, queue)
+        toggle = store.pause if pause else store.resume
+        changed = toggle(schedule_id, queue, actor=actor)
         info = store.get(schedule_id, queue)
         if as_json:
             echo_json({"changed": changed, "schedule": schedule_to_dict(info)})
@@ -295,17 +304,19 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @admin_command(schedules, "pause")
     @click.argument("schedule_id")
     @queue_option
-    def pause(schedule_id: str, queue: str | None, as_json: bool) -> None:
+    @actor_option
+    def pause(schedule_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Pause a schedule: nothing fires until it is resumed."""
-        _toggle(schedule_id, queue, True, as_json)
+        _toggle(schedule_id, queue, True, actor, as_json)
 
     @admin_command(schedules, "resume")
     @click.argument("schedule_id")
     @queue_option
-    def resume(schedule_id: str, queue: str | None, as_json: bool) -> None:
+    @actor_option
+    def resume(schedule_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Resume a paused schedule at its next fire time (firings due while it
         was paused are not run)."""
-        _toggle(schedule_id, queue, False, as_json)
+        _toggle(schedule_id, queue, False, actor, as_json)
 
     @admin_command(schedules, "run-now")
     @click.argument("schedule_id")

@@ -49,6 +49,7 @@ from scheduler.cron.errors import DamagedScheduleError
 from scheduler.cron.policy import FirePlan
 from scheduler.cron.state import ScheduleStatus, decode_record
 from scheduler.cron.store import ScheduleStore
+from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["CronRunner"]
 
@@ -62,6 +63,11 @@ RETRY_BROKEN = 1.0
 #: Before a wait at least this long (seconds), the runner computes ahead the
 #: plans of the schedules due by its end (:meth:`CronRunner._prepare_ahead`).
 PREPARE_MIN_WAIT = 0.2
+
+
+def _iso(ms: int) -> str:
+    """A fire time (ms since the Unix epoch) for the log: ISO 8601, UTC, to the ms."""
+    return ms_to_datetime(ms).isoformat(timespec="milliseconds")
 
 
 class CronApp(Protocol):
@@ -373,8 +379,8 @@ class CronRunner:
                     "schedule %s fired: %d job(s) for %s, %d missed, next %s",
                     sid,
                     outcome.value,
-                    ",".join(str(f) for f in plan.fires) or "-",
+                    ",".join(_iso(f) for f in plan.fires) or "-",
                     plan.missed,
-                    plan.next_ms,
+                    "-" if plan.next_ms is None else _iso(plan.next_ms),
                 )
         return True

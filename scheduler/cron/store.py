@@ -30,7 +30,7 @@ from scheduler.cron.errors import (
 from scheduler.cron.schedule import Schedule, build_schedule
 from scheduler.cron.state import ScheduleInfo
 from scheduler.task import Task
-from scheduler.validation import validate_queue_name, validate_schedule_id
+from scheduler.validation import resolve_actor, validate_queue_name, validate_schedule_id
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -103,7 +103,7 @@ class ScheduleStore:
 
     # -- writes -------------------------------------------------------------
 
-    def add(self, schedule: Schedule) -> UpsertReply:
+    def add(self, schedule: Schedule, *, actor: str | None = None) -> UpsertReply:
         """Store ``schedule`` now: create it, or update its definition if it changed.
 
         An unchanged definition is left as it is (next fire time, pause state
@@ -111,10 +111,14 @@ class ScheduleStore:
         after now and keeps its pause state and history. A damaged record
         under this id is replaced whole (``"replaced"``, history lost).
 
+        ``actor`` (default ``$SCHEDULER_ACTOR`` or ``user@host``) is named in
+        the audit event of a created or changed schedule.
+
         Returns:
             ``outcome`` ``"created"``/``"updated"``/``"unchanged"``/``"replaced"``
             and the status.
         """
+        who = resolve_actor(actor)
         self.backend.register_queue(schedule.queue)
         now = self.backend.server_time_ms()
         reply = self.scripts.upsert(
@@ -125,6 +129,7 @@ class ScheduleStore:
             schedule.next_fire(now),
             paused=schedule.paused,
             channel=self.channel,
+            actor=who,
         )
         if reply.outcome == "replaced":
             log.warning(
@@ -160,12 +165,17 @@ class ScheduleStore:
             return found
         raise ScheduleNotFoundError(f"no schedule {schedule_id!r}")
 
-    def pause(self, schedule_id: str, queue: str | None = None) -> bool:
+    def pause(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
         """Pause a schedule: nothing fires until :meth:`resume`.
 
         Args:
             schedule_id: the schedule id.
             queue: its queue; None searches every registered queue.
+            actor: who asks, named in the audit event (default
+                ``$SCHEDULER_ACTOR`` or ``user@host``; the same for
+                :meth:`resume` and :meth:`remove`).
 
         Returns:
             True if it was paused now, False if it already was.
@@ -174,15 +184,18 @@ class ScheduleStore:
             ScheduleNotFoundError: no such schedule.
             DamagedScheduleError: its record is damaged (nothing written).
         """
+        who = resolve_actor(actor)
         q = self.get(schedule_id, queue).queue  # damaged: refused before any write
         code = self.scripts.pause(
-            self.backend.queue(q), schedule_id, True, None, channel=self.channel
+            self.backend.queue(q), schedule_id, True, None, channel=self.channel, actor=who
         )
         if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
         return code is PauseCode.CHANGED
 
-    def resume(self, schedule_id: str, queue: str | None = None) -> bool:
+    def resume(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
         """Resume a paused schedule at its next fire time after now (firings
         due while it was paused are not run).
 
@@ -193,16 +206,24 @@ class ScheduleStore:
             ScheduleNotFoundError: no such schedule.
             DamagedScheduleError: its record is damaged (nothing written).
         """
+        who = resolve_actor(actor)
         info = self.get(schedule_id, queue)
         next_ms = info.schedule.next_fire(self.backend.server_time_ms())
         code = self.scripts.pause(
-            self.backend.queue(info.queue), schedule_id, False, next_ms, channel=self.channel
+            self.backend.queue(info.queue),
+            schedule_id,
+            False,
+            next_ms,
+            channel=self.channel,
+            actor=who,
         )
         if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
         return code is PauseCode.CHANGED
 
-    def remove(self, schedule_id: str, queue: str | None = None) -> bool:
+    def remove(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
         """Delete a schedule (jobs already enqueued stay), damaged or not:
         the record is never decoded. A schedule still declared in code comes
         back at the next :meth:`sync`.
@@ -210,14 +231,15 @@ class ScheduleStore:
         Returns:
             True if it existed.
         """
+        who = resolve_actor(actor)
         try:
             q = self._find_queue(schedule_id, queue)
         except ScheduleNotFoundError:
             return False
-        return (
-            self.scripts.remove(self.backend.queue(q), schedule_id, channel=self.channel)
-            is RemoveCode.REMOVED
+        code = self.scripts.remove(
+            self.backend.queue(q), schedule_id, channel=self.channel, actor=who
         )
+        return code is RemoveCode.REMOVED
 
     # -- reads --------------------------------------------------------------
 
