@@ -1,14 +1,24 @@
 -- lease.lua -- lease up to N ready jobs to a worker, in priority order.
 --
 -- First promotes due delayed jobs and requeues expired leases (each bounded
--- per call), then pops the best N ready jobs (lowest score; equal scores in
+-- per call); if either pass left due work over, it leases nothing and answers
+-- wake_ms 0 (call again), so a job is never leased ahead of a better one that
+-- was already due (docs/design.md, "Ordering"). Then it pops the best N ready jobs (lowest score; equal scores in
 -- member order = enqueue order), stamps each with attempt + 1, a fresh
 -- fencing token (from the queue's sequence) and the worker id, and records
 -- its lease deadline (server time + the job's lease duration).
 --
--- Idempotent per request id: the ids leased are cached under KEYS[11] for
--- ARGV[4] ms; a repeated call with the same key (a client retry after a lost
--- reply) returns the same leases instead of leasing more jobs.
+-- Idempotent per request id: the leases made (job id and token) are cached
+-- under KEYS[11] for ARGV[4] ms; a repeated call with the same key (a client
+-- retry after a lost reply) returns exactly those leases that are still
+-- held (same token), never another request's, instead of leasing more jobs.
+--
+-- A lease starts "not started" (F_STARTED_MS empty): start.lua marks it
+-- when the worker begins running it; an unstarted lease that expires gives
+-- its attempt back (lib/maintenance.lua reap_expired). When the new leases
+-- bring the queue's earliest lease deadline forward (e.g. the first lease
+-- of a quiet queue), one idle worker is woken so that it learns the
+-- deadline and requeues the job on time if this worker dies.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua)
 -- KEYS[11] P:{Q}:lreq:<request id> -- reply cache of this request (STRING)
@@ -16,16 +26,20 @@
 -- ARGV[2]  N, maximum number of jobs to lease (integer >= 0; 0 = only maintain)
 -- ARGV[3]  worker id
 -- ARGV[4]  reply cache lifetime, ms (integer > 0)
--- ARGV[5]  promotion batch: max delayed jobs promoted per call
--- ARGV[6]  reaping batch: max expired leases requeued per call
+-- ARGV[5]  promotion batch: max delayed jobs promoted per call (>= 1)
+-- ARGV[6]  reaping batch: max expired leases requeued per call (>= 1)
 -- ARGV[7]  expiry batch: max finished/dead records deleted per set when
 --          fewer than N are leased (lib/expiry.lua)
--- Returns: {wake_ms, paused, id1, record1, id2, record2, ...}
+-- Returns: {wake_ms, paused, aging, id1, record1, id2, record2, ...}
 --   wake_ms  ms until the next ETA, lease deadline or finished-record
---            expiry (lib/expiry.lua; 0 = more is already due, or all N
---            were leased; -1 = nothing pending); a worker that leased
---            fewer than N may block that long
+--            expiry (lib/expiry.lua; 0 = more is already due -- then
+--            nothing was leased if a pass left due work over: call again --,
+--            or all N were leased; -1 = nothing pending); a worker that
+--            leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
+--   aging    the queue's current aging rate as text ('%.17g', exact);
+--            informational: the worker orders its buffer by each record's
+--            ready score (its aging stamp, lib/record.lua)
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
 -- Events: leased; and from maintenance: promoted, expired, dead; dead
@@ -44,23 +58,29 @@ local n = tonumber(ARGV[2])
 local worker = ARGV[3]
 local cache_ms = tonumber(ARGV[4])
 local promote_batch, reap_batch, expire_batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or worker == '' then
+if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or worker == ''
+    or promote_batch < 1 or reap_batch < 1 then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 
 local now = now_ms()
-local paused, aging = queue_meta()
+local paused, clock = queue_meta()
+local aging_text = string.format('%.17g', clock[1])
 
--- A retried request: answer with what the first run leased.
+-- A retried request: answer with exactly the leases the first run made
+-- (cached as "token,id,token,id,..."), those still held under that token.
 local cached = redis.call('GET', KEYS[11])
 if cached then
-  local reply = {next_due_in(now), 0}
-  local ids = {}
-  for id in string.gmatch(cached, '[^,]+') do ids[#ids + 1] = id end
+  local reply = {next_due_in(now), 0, aging_text}
+  local ids, tokens = {}, {}
+  for token, id in string.gmatch(cached, '([^,]+),([^,]+)') do
+    ids[#ids + 1] = id
+    tokens[#tokens + 1] = token
+  end
   local recs = hmget_many(K_JOBS, ids)
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
-    if f and f[F_STATE] == 'L' and f[F_WORKER] == worker then
+    if f and f[F_STATE] == 'L' and f[F_WORKER] == worker and f[F_TOKEN] == tokens[i] then
       reply[#reply + 1] = id
       reply[#reply + 1] = recs[i]
     end
@@ -68,15 +88,17 @@ if cached then
   return reply
 end
 
-local promoted = promote_due(now, promote_batch, aging)
-local reaped = reap_expired(now, reap_batch, aging)
+local promoted = promote_due(now, promote_batch, clock)
+local reaped = reap_expired(now, reap_batch)
 local more_due = promoted == promote_batch or reaped == reap_batch
+-- Due jobs left over may beat the ready head: lease only once all are in.
+if more_due then n = 0 end
 
 if paused then
-  return {more_due and 0 or next_due_in(now), 1}
+  return {more_due and 0 or next_due_in(now), 1, aging_text}
 end
 
-local reply = {0, 0}
+local reply = {0, 0, aging_text}
 local got = 0
 if n > 0 then
   local popped = redis.call('ZPOPMIN', K_READY, n)
@@ -91,7 +113,10 @@ if n > 0 then
   end
   if #valid > 0 then
     local token = next_seqs(#valid)
-    local hset, zadd, leased, attempts = {}, {}, {}, {}
+    local hset, zadd, leased, attempts, cache = {}, {}, {}, {}, {}
+    local first = redis.call('ZRANGE', K_LEASED, 0, 0, 'WITHSCORES')
+    local earliest = first[2] and tonumber(first[2])
+    local brings_forward = false
     for k, item in ipairs(valid) do
       local id, f = item[1], item[2]
       local _, lease_ms = rec_options(f)
@@ -99,7 +124,9 @@ if n > 0 then
       f[F_ATTEMPTS] = int(tonumber(f[F_ATTEMPTS]) + 1)
       f[F_TOKEN] = int(token + k - 1)
       f[F_WORKER] = worker
+      f[F_STARTED_MS] = ''
       local enc = rec_encode(f)
+      if not earliest or now + lease_ms < earliest then brings_forward = true end
       hset[#hset + 1] = id
       hset[#hset + 1] = enc
       zadd[#zadd + 1] = now + lease_ms
@@ -108,11 +135,14 @@ if n > 0 then
       reply[#reply + 1] = enc
       leased[k] = id
       attempts[k] = f[F_ATTEMPTS]
+      cache[#cache + 1] = f[F_TOKEN]
+      cache[#cache + 1] = id
     end
     call_many({'HSET', K_JOBS}, hset)
     call_many({'ZADD', K_LEASED}, zadd)
     emit_many('leased', leased, attempts)
-    redis.call('SET', KEYS[11], table.concat(leased, ','), 'PX', cache_ms)
+    redis.call('SET', KEYS[11], table.concat(cache, ','), 'PX', cache_ms)
+    if brings_forward then wake() end
     got = #valid
   end
 end

@@ -172,7 +172,8 @@ def test_repeated_fail_that_went_dead_says_already_dead(client: redis.Redis) -> 
 def test_release_after_the_lease_was_reaped_is_stale(client: redis.Redis) -> None:
     s, qk = Scripts(client), QueueKeys("i", "again")
     token = lease_token(s, qk, "r", SHORT)
-    maintain(s, qk)  # the lease expired: requeued with its attempt counted
+    s.start(qk, [("r", token)])
+    maintain(s, qk)  # the started lease expired: requeued with its attempt counted
     assert s.release(qk, [("r", token)]) == [ReleaseCode.STALE]
     rec = parse_record("r", client.hget(qk.jobs, "r"))  # type: ignore[arg-type]
     assert rec.state is JobState.READY and rec.attempts == 1  # the attempt was not given back
@@ -183,7 +184,8 @@ def test_release_after_the_lease_was_reaped_is_stale(client: redis.Redis) -> Non
 def test_heartbeat_after_the_lease_expired_into_dead_says_lost(client: redis.Redis) -> None:
     s, qk = Scripts(client), QueueKeys("i", "again")
     token = lease_token(s, qk, "x", ONE_SHOT)
-    maintain(s, qk)  # expired at its last attempt: dead
+    s.start(qk, [("x", token)])
+    maintain(s, qk)  # expired at its last (started) attempt: dead
     assert parse_record("x", client.hget(qk.jobs, "x")).state is JobState.DEAD  # type: ignore[arg-type]
     assert s.heartbeat(qk, [("x", token)]) == [HeartbeatCode.LOST]
     assert s.fail(qk, [("x", token, "{}", -1)]) == [FailCode.STALE]
@@ -197,3 +199,20 @@ def test_repeated_release_still_says_already_released(client: redis.Redis) -> No
     assert s.release(qk, [("k", token)]) == [ReleaseCode.ALREADY_RELEASED]
     maintain(s, qk)  # a released job is not leased: nothing to reap
     assert s.release(qk, [("k", token)]) == [ReleaseCode.ALREADY_RELEASED]
+
+
+def test_repeated_lease_request_returns_only_its_own_leases(flaky: Scheduler) -> None:
+    """Issue 9 item 2: lease with r1 (reply lost), let the lease expire, lease
+    again as the same worker with r2, then repeat r1: the repeat returns
+    nothing (r1's lease is gone), never r2's lease."""
+    qk = flaky.queue_keys("default")
+    flaky.enqueue("m:f", job_id="a", lease=0.001)
+    lose_next_reply()  # r1 runs, its reply is lost; redis-py re-sends it
+    (first,) = flaky.scripts.lease(qk, 1, "w1", "r1").jobs
+    assert LosesOneReply.lost == ["EVALSHA"]
+    time.sleep(0.01)  # the 1 ms lease expires (never started: no attempt kept)
+    (second,) = flaky.scripts.lease(qk, 1, "w1", "r2").jobs
+    assert second[0] == "a" and parse_record(*second).token != parse_record(*first).token
+    repeat = flaky.scripts.lease(qk, 1, "w1", "r1")
+    assert repeat.jobs == []  # not r2's lease: the worker must not hold it twice
+    assert flaky.scripts.lease(qk, 1, "w1", "r2").jobs == [second]  # r2's own repeat

@@ -7,6 +7,7 @@ import json
 import pytest
 import redis
 
+from scheduler.backend.codes import StartCode
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import script_header
 from scheduler.backend.record import JobOptions, JobState, parse_record
@@ -202,11 +203,15 @@ def test_expired_lease_is_requeued_then_dead(
 ) -> None:
     s.enqueue(qk, [item("a", options="2,30,1000,-1")])  # lease 30 ms, 2 attempts
     first = parse_record(*s.lease(qk, 1, "w1", "r1").jobs[0])
+    assert s.start(qk, [("a", first.token)]) == [StartCode.STARTED]
     wait_until(lambda: lease_ids(s, qk, 1, f"p{id(object())}", "w2") == ["a"])
     second = parse_record("a", client.hget(qk.jobs, "a"))  # type: ignore[arg-type]
-    assert second.attempts == 2 and second.worker == "w2"
+    assert second.attempts == 2 and second.worker == "w2" and second.started_ms is None
     assert "LeaseExpired" in second.outcome
     assert s.complete(qk, [("a", first.token, "1")]) == [0]  # the late worker is refused
+    assert s.start(qk, [("a", second.token)]) == [StartCode.STARTED]
+    assert s.start(qk, [("a", second.token)]) == [StartCode.ALREADY_STARTED]
+    assert s.start(qk, [("a", first.token), ("zz", "1")]) == [StartCode.STALE, StartCode.GONE]
     wait_until(
         lambda: (
             (s.lease(qk, 0, "w3", f"m{id(object())}"), state(client, qk, "a"))[1] is JobState.DEAD
@@ -215,6 +220,29 @@ def test_expired_lease_is_requeued_then_dead(
     assert (
         "lease expired" in json.loads(parse_record("a", client.hget(qk.jobs, "a")).outcome)["error"]
     )  # type: ignore[arg-type]
+
+
+def test_unstarted_lease_expires_without_charging_an_attempt(
+    s: Scripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    """Issue 9 item 4: an attempt counts an execution that started."""
+    s.enqueue(qk, [item("a", options="1,30,1000,-1")])  # lease 30 ms, ONE attempt
+    first = parse_record(*s.lease(qk, 1, "w1", "r1").jobs[0])
+    assert first.attempts == 1 and first.started_ms is None
+    # Never started (buffered, or its worker froze): expiry gives the attempt back.
+    wait_until(lambda: lease_ids(s, qk, 1, f"p{id(object())}", "w2") == ["a"])
+    second = parse_record("a", client.hget(qk.jobs, "a"))  # type: ignore[arg-type]
+    assert second.state is JobState.LEASED and second.attempts == 1
+    assert second.outcome == ""  # nothing ran, so no failure was recorded
+    assert s.start(qk, [("a", second.token)]) == [StartCode.STARTED]
+    started = parse_record("a", client.hget(qk.jobs, "a"))  # type: ignore[arg-type]
+    assert started.started_ms is not None and started.started_ms >= started.enqueued_ms
+    # Started at its only attempt, then expired: dead.
+    wait_until(
+        lambda: (
+            (s.lease(qk, 0, "w3", f"m{id(object())}"), state(client, qk, "a"))[1] is JobState.DEAD
+        )
+    )
 
 
 def test_cancel(s: Scripts, qk: QueueKeys, client: redis.Redis) -> None:

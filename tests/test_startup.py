@@ -133,8 +133,10 @@ def test_permanent_start_up_errors_are_one_line_and_exit_1(
 def test_cron_with_a_damaged_declared_schedule_is_one_line_and_exit_1(
     redis_server: DevServer, real_redis: redis.Redis
 ) -> None:
+    # A damaged stored record is replaced by the declared one; a schedule
+    # store that is not a hash cannot take it at all.
     keys = Scheduler(real_redis, prefix="cx").queue_keys("default")
-    real_redis.hset(keys.schedules, "with-worker", "not a schedule record")
+    real_redis.set(keys.schedules, "not a hash")
     proc = spawn("cron", redis_server.url, merge=False)
     _, err = proc.communicate(timeout=60)
     text = err.decode(errors="replace")

@@ -334,3 +334,33 @@ def test_prefetched_jobs_start_by_priority(app: Scheduler) -> None:
         wait_until(lambda: len(order) == 3)
     assert order == ["high", "low0", "low1"]
     assert all(j.status is JobState.SUCCEEDED for j in low)
+
+
+def test_high_priority_job_arriving_while_the_buffer_is_full_starts_first(
+    app: Scheduler,
+) -> None:
+    """Issue 9 item 9: the worker leases before it starts a buffered job, and
+    starts the best of the buffer and the new leases."""
+    order: list[str] = []
+    started, go = threading.Event(), threading.Event()
+
+    @app.task
+    def blocker() -> None:
+        started.set()
+        go.wait(10)
+
+    @app.task
+    def tag(name: str) -> None:
+        order.append(name)
+
+    blocker.enqueue()
+    with running(app, concurrency=1, prefetch=2) as worker:
+        assert started.wait(10)
+        low = [tag.options(priority=1).enqueue(f"low{i}") for i in range(2)]
+        wait_until(lambda: len(worker.snapshot()) == 3)  # the buffer is full
+        high = tag.options(priority=9).enqueue("high")
+        assert high.status is JobState.READY  # no room: not leased yet
+        go.set()
+        wait_until(lambda: len(order) == 3)
+    assert order == ["high", "low0", "low1"]
+    assert all(j.status is JobState.SUCCEEDED for j in low)

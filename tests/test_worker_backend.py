@@ -32,8 +32,12 @@ def test_blocking_lease_takes_a_marker_and_leases_in_one_call(app: Scheduler) ->
         reply, woken = lease.wait_and_lease(4, "w1", "w1:r0", block=1.0)
         assert woken == "default"
         assert [job_id for job_id, _ in reply.jobs] == [job.id]
+        # That first lease of the queue brought its earliest lease deadline
+        # forward: it woke one idle worker to learn it (issue 9, item 5).
+        reply, woken = lease.wait_and_lease(4, "w1", "w1:r1", block=1.0)
+        assert woken == "default" and reply.jobs == [] and reply.wake_ms > 0
         started = time.monotonic()
-        reply, woken = lease.wait_and_lease(4, "w1", "w1:r1", block=0.05)
+        reply, woken = lease.wait_and_lease(4, "w1", "w1:r2", block=0.05)
         assert woken is None and reply.jobs == []  # timed out: nothing more to lease
         assert time.monotonic() - started < 2.0
     finally:

@@ -9,6 +9,7 @@
 --@include lib/quarantine.lua
 --@include lib/signals.lua
 --@include lib/transitions.lua
+--@include lib/util.lua
 --
 -- The two time-driven transitions, run by the lease path itself so that no
 -- separate poller is needed for correctness. Each is bounded by `limit` per
@@ -16,10 +17,14 @@
 -- more is due (the returned wake hint is then 0). Both work in batches: one
 -- HMGET, one HSET and one ZADD/ZREM per call.
 
--- Move delayed/failed jobs whose ETA has passed into the ready set.
--- Their ready time is their ETA (not the moment of promotion), so promotion
--- lag never changes the order. Returns the number of due entries handled.
-local function promote_due(now, limit, aging)
+-- Move delayed/failed jobs whose ETA has passed into the ready set, earliest
+-- ETA first. Their ready time is their ETA (not the moment of promotion) and
+-- they are stamped with the aging clock at their ETA (`clock`, lib/queue.lua;
+-- no rate change happens while a job is due but not promoted: see
+-- queue_config.lua), so promotion lag never changes the order -- and
+-- lease.lua leases nothing while due jobs are left over (docs/design.md,
+-- "Ordering"). Returns the number of due entries handled.
+local function promote_due(now, limit, clock)
   local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
   local ids = {}
@@ -30,7 +35,8 @@ local function promote_due(now, limit, aging)
     local f = checked_record(id, recs[i], now)
     if f and (f[F_STATE] == 'D' or f[F_STATE] == 'F') then
       f[F_STATE] = 'R'
-      zadd[#zadd + 1] = ready_score(aging, f)
+      rec_stamp(f, clock)
+      zadd[#zadd + 1] = ready_score(f)
       zadd[#zadd + 1] = due[i]
       hset[#hset + 1] = id
       hset[#hset + 1] = rec_encode(f)
@@ -45,10 +51,13 @@ local function promote_due(now, limit, aging)
 end
 
 -- Requeue jobs whose lease deadline passed (worker crashed, hung or lost
--- its network). The attempt stays counted; at max attempts the job goes dead
--- with the reason. The job keeps its place (member and ready time).
--- Returns the number handled.
-local function reap_expired(now, limit, aging)
+-- its network). A lease whose execution started (F_STARTED_MS set by
+-- start.lua) keeps its attempt counted, and at max attempts the job goes
+-- dead with the reason; a lease that never started (leased into a buffer,
+-- or taken by a frozen worker) gives its attempt back and never goes dead.
+-- The job keeps its place (member, ready time and aging stamp). Returns the
+-- number handled.
+local function reap_expired(now, limit)
   local ids = redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
   local recs = hmget_many(K_JOBS, ids)
@@ -57,18 +66,22 @@ local function reap_expired(now, limit, aging)
     local f = checked_record(id, recs[i], now)
     if f and f[F_STATE] == 'L' then
       local attempts = tonumber(f[F_ATTEMPTS])
+      local started = f[F_STARTED_MS] ~= ''
       local ma = rec_options(f)
       local reason = string.format(
         '{"error":"lease expired during attempt %d (worker %s stopped heartbeating)",'
           .. '"type":"LeaseExpired","traceback":"","attempt":%d}',
         attempts, f[F_WORKER], attempts)
       end_lease(f)
-      if attempts >= ma then
+      if not started then
+        f[F_ATTEMPTS] = int(math.max(0, attempts - 1))
+      end
+      if started and attempts >= ma then
         to_dead(f, id, now, reason)
       else
-        f[F_OUTCOME] = reason
+        if started then f[F_OUTCOME] = reason end
         f[F_STATE] = 'R'
-        zadd[#zadd + 1] = ready_score(aging, f)
+        zadd[#zadd + 1] = ready_score(f)
         zadd[#zadd + 1] = rec_member(f, id)
         hset[#hset + 1] = id
         hset[#hset + 1] = rec_encode(f)

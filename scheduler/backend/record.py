@@ -1,6 +1,6 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
-A record is one string of 16 fields joined by ``"\\x1f"`` (ASCII unit
+A record is one string of 18 fields joined by ``"\\x1f"`` (ASCII unit
 separator). One hash entry per job -- rather than one Redis key per job --
 keeps every key a script touches fixed and declared in ``KEYS``
 (``docs/design.md``, "Redis Cluster"), and costs less memory than a key per job.
@@ -16,13 +16,14 @@ Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
 ``lua/lib/record.lua``) accept exactly the same records -- one grammar,
 checked in the same order, failures worded the same
 (``tests/test_record_parity.py`` compares them on random records on a real
-server). A record must be valid UTF-8 with 16 fields; version ``"1"``; a
+server). A record must be valid UTF-8 with 18 fields; version ``"2"``; a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
-digits below 2**53 (``token``, ``ready_ms``, ``finished_ms`` the same or empty); ``seq``
+digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
+same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
 may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``, and
-optionally a fifth, ``timeout_ms >= 1``. Python's
+optionally a fifth, ``timeout_ms >= 1``; ``aged`` such a number or empty. Python's
 ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
 ``"inf"``), which a script would then fail on half-way. A record that fails
 is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
@@ -31,9 +32,10 @@ the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
 =====  ============  ======================================================
 index  field         meaning
 =====  ============  ======================================================
-0      version       record format version, ``"1"``
+0      version       record format version, ``"2"`` (``"1"``: before ``aged``)
 1      state         one letter, see :class:`JobState`
-2      attempts      number of leases begun (int)
+2      attempts      executions started, plus 1 while a lease that has not
+                     started yet is held (int; see ``started_ms``)
 3      seq           9 base-62 digits (0-9A-Za-z); ready/delayed member ``seq:id``
 4      token         lease token (fencing token, decimal) of the current or last
                      lease, or ``""``: cleared when a lease ends without its
@@ -45,16 +47,22 @@ index  field         meaning
 7      ready_ms      when the job became (or becomes) ready: ETA, ms; ``""`` =
                      the enqueue time (a job ready at once)
 8      finished_ms   server time it reached a final state, ms, or ``""``
-9      priority      float as decimal text (``repr``)
-10     inputs        ``"weight,time,resource"``, or ``""`` if explicit
-11     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
+9      started_ms    server time the worker reported the current (or last)
+                     lease's execution started, ms; ``""`` while a lease has
+                     not started (cleared by every lease): a lease that
+                     expires unstarted gives its attempt back
+10     priority      float as decimal text (``repr``)
+11     inputs        ``"weight,time,resource"``, or ``""`` if explicit
+12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
                      ``timeout_ms`` (execution time limit, ms) is left out when
-                     the job has none, so such records are byte-identical to
-                     those written before it existed (both sides read both)
-12     task          task name
-13     outcome       result JSON (succeeded) or error record JSON, or ``""``
-14     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
-15     payload       ``[args, kwargs]`` JSON (the rest of the string)
+                     the job has none (both sides read both forms)
+13     task          task name
+14     outcome       result JSON (succeeded) or error record JSON, or ``""``
+15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
+16     aged          the queue's aging clock at the job's ready time, priority
+                     units (``%.17g`` text), ``""`` = 0; the ready score is
+                     ``aged - priority`` (:mod:`scheduler.priority`)
+17     payload       ``[args, kwargs]`` JSON (the rest of the string)
 =====  ============  ======================================================
 """
 
@@ -85,7 +93,7 @@ __all__ = [
 
 SEP = "\x1f"
 #: The record format version this code reads and writes (field ``version``).
-VERSION = "1"
+VERSION = "2"
 
 #: The record's fields, in order: the single definition of the layout.
 FIELDS: tuple[str, ...] = (
@@ -98,12 +106,14 @@ FIELDS: tuple[str, ...] = (
     "enqueued_ms",
     "ready_ms",
     "finished_ms",
+    "started_ms",
     "priority",
     "inputs",
     "options",
     "task",
     "outcome",
     "meta",
+    "aged",
     "payload",
 )
 FIELD_COUNT = len(FIELDS)
@@ -118,12 +128,14 @@ I_WORKER = FIELDS.index("worker")
 I_ENQUEUED_MS = FIELDS.index("enqueued_ms")
 I_READY_MS = FIELDS.index("ready_ms")
 I_FINISHED_MS = FIELDS.index("finished_ms")
+I_STARTED_MS = FIELDS.index("started_ms")
 I_PRIORITY = FIELDS.index("priority")
 I_INPUTS = FIELDS.index("inputs")
 I_OPTIONS = FIELDS.index("options")
 I_TASK = FIELDS.index("task")
 I_OUTCOME = FIELDS.index("outcome")
 I_META = FIELDS.index("meta")
+I_AGED = FIELDS.index("aged")
 I_PAYLOAD = FIELDS.index("payload")
 
 #: The fields :func:`split_leased` returns, in this order.
@@ -135,6 +147,8 @@ LEASED_FIELDS: tuple[str, ...] = (
     "options",
     "priority",
     "enqueued_ms",
+    "aged",
+    "seq",
 )
 _pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
 
@@ -230,7 +244,12 @@ class JobOptions:
 
 @attrs.frozen
 class JobRecord:
-    """A decoded job record (all times in ms since the Unix epoch, server clock)."""
+    """A decoded job record (all times in ms since the Unix epoch, server clock).
+
+    ``aged`` is the queue's aging clock at the job's ready time (priority
+    units; 0 on a queue that never aged): the ready score is
+    ``aged - priority`` (:func:`scheduler.priority.ready_score`).
+    """
 
     job_id: str
     state: JobState
@@ -241,6 +260,7 @@ class JobRecord:
     enqueued_ms: int
     ready_ms: int
     finished_ms: int | None
+    started_ms: int | None
     priority: float
     inputs: tuple[float, float, float] | None
     options: JobOptions
@@ -248,6 +268,7 @@ class JobRecord:
     outcome: str
     meta: str
     payload: str
+    aged: float = 0.0
 
 
 _INT = "[0-9]{1,16}"
@@ -271,6 +292,10 @@ _OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})(?:,({_INT}))?")
 
 def _is_num(text: str) -> bool:
     return _NUM_RE.fullmatch(text) is not None and math.isfinite(float(text))
+
+
+def _is_opt_num(text: str) -> bool:
+    return text == "" or _is_num(text)
 
 
 def _is_inputs(text: str) -> bool:
@@ -299,6 +324,7 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_ENQUEUED_MS, _is_int, "an integer"),
     (I_READY_MS, _is_opt_int, "an integer or empty"),
     (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
+    (I_STARTED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "three finite numbers or empty"),
     (
@@ -306,6 +332,7 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
         _is_options,
         "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)",
     ),
+    (I_AGED, _is_opt_num, "a finite number or empty"),
 )
 
 
@@ -365,6 +392,7 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         enqueued_ms=enqueued_ms,
         ready_ms=int(f[I_READY_MS]) if f[I_READY_MS] else enqueued_ms,
         finished_ms=int(f[I_FINISHED_MS]) if f[I_FINISHED_MS] else None,
+        started_ms=int(f[I_STARTED_MS]) if f[I_STARTED_MS] else None,
         priority=float(f[I_PRIORITY]),
         inputs=inputs,
         options=JobOptions.decode(f[I_OPTIONS]),
@@ -372,4 +400,5 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         outcome=f[I_OUTCOME],
         meta=f[I_META],
         payload=f[I_PAYLOAD],
+        aged=float(f[I_AGED]) if f[I_AGED] else 0.0,
     )

@@ -9,6 +9,7 @@ command                             module
 ``enqueue``                         :mod:`scheduler.cli.enqueue`
 ``workers``, ``events``             :mod:`scheduler.cli.observe`
 ``schedules ...``                   :mod:`scheduler.cli.schedules`
+``metrics``                         :mod:`scheduler.cli.metrics`
 ==================================  =========================================
 """
 
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import click
 
-from scheduler.cli import enqueue, jobs, observe, queues, schedules, status
+from scheduler.cli import enqueue, jobs, metrics, observe, queues, schedules, status
 
 __all__ = ["register_admin_commands"]
 
 
 def register_admin_commands(cli: click.Group) -> None:
     """Add every admin command to ``cli``."""
-    for module in (status, jobs, queues, enqueue, observe, schedules):
+    for module in (status, jobs, queues, enqueue, observe, schedules, metrics):
         module.register(cli)

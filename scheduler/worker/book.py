@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import logging
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from scheduler.backend.record import (
     record_damage,
     split_leased,
 )
+from scheduler.priority import ready_score
 from scheduler.serialization import encode_error
 from scheduler.worker.execution import LeasedJob, Outcome
 
@@ -44,9 +46,13 @@ class JobBook:
     """Leased jobs -- buffered (leased, not started) or running -- and finished
     jobs whose outcome is not reported yet.
 
-    Buffered jobs start by (queue rank, -priority, lease token): the worker's
-    queue order first, then priority, then lease order, so a high-priority job
-    leased late still starts next.
+    Buffered jobs start in the queue's own order, whenever they were leased:
+    the worker's queue order first, then the ready score (priority and the
+    record's aging stamp; :func:`scheduler.priority.ready_score`), then the
+    sequence (enqueue order) -- so a high-priority job leased late still
+    starts next (issue 9, item 9). The book holds a lease at most once: a
+    lease it already holds (same job, same token) is not added again, and
+    entries never compare :class:`LeasedJob` objects.
 
     Args:
         queues: the worker's queues, in its order (rank 0 first).
@@ -55,14 +61,21 @@ class JobBook:
     def __init__(self, queues: Sequence[str]) -> None:
         self._rank = {q: i for i, q in enumerate(queues)}
         self._leased: dict[tuple[str, str], LeasedJob] = {}
-        self._buffer: list[tuple[int, float, int, LeasedJob]] = []
+        self._buffer: list[tuple[int, float, str, int, LeasedJob]] = []
+        self._ties = itertools.count()
         self._lock = threading.Lock()
         self.running = 0
         self.pending: list[tuple[LeasedJob, Outcome]] = []
+        self.starts: list[LeasedJob] = []
 
     def __len__(self) -> int:
-        """Number of jobs held (buffered + running)."""
+        """Number of jobs held (buffered, running, or finished and not reported)."""
         return len(self._leased)
+
+    @property
+    def active(self) -> int:
+        """Jobs that take room: buffered + running (finished ones do not)."""
+        return len(self._buffer) + self.running
 
     @property
     def buffered(self) -> int:
@@ -78,8 +91,12 @@ class JobBook:
         with self._lock:
             return list(self._leased.values())
 
-    def add(self, queue: str, job_id: str, record: str) -> LeasedJob:
+    def add(self, queue: str, job_id: str, record: str) -> LeasedJob | None:
         """Hold a job just leased (``record``: its new record text) and buffer it.
+
+        Returns the job, or None if this very lease (same job and token) is
+        held already (a repeated lease reply). A newer lease of a held job
+        replaces the old one, which is marked lost.
 
         A record the worker cannot read (damaged: the scripts check every
         record before leasing it, so this means the two decoders disagree)
@@ -91,7 +108,9 @@ class JobBook:
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            token, task, payload, attempts, options, priority, enqueued_ms = split_leased(record)
+            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq = (
+                split_leased(record)
+            )
             job = LeasedJob(
                 queue=queue,
                 id=job_id,
@@ -103,11 +122,17 @@ class JobBook:
                 priority=float(priority),
                 enqueued_ms=int(enqueued_ms),
             )
+            score = ready_score(job.priority, float(aged) if aged else 0.0)
         except ValueError:
             return self._damaged(queue, job_id, record)
+        held = self._leased.get((queue, job_id))
+        if held is not None:
+            if held.token == token:
+                return None
+            held.lost = True
         with self._lock:
             self._leased[(queue, job_id)] = job
-        heapq.heappush(self._buffer, (self._rank[queue], -job.priority, int(job.token), job))
+        heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
         return job
 
     def _damaged(self, queue: str, job_id: str, record: str) -> LeasedJob:
@@ -139,17 +164,28 @@ class JobBook:
         as running. A job whose lease was lost while buffered is dropped."""
         started = []
         while self._buffer and self.running < limit:
-            job = heapq.heappop(self._buffer)[3]
-            if job.lost:
+            job = heapq.heappop(self._buffer)[-1]
+            if job.lost or not self.holds(job):
                 self.drop(job)
                 continue
             self.running += 1
             started.append(job)
+        self.starts.extend(started)
         return started
+
+    def take_starts(self) -> list[LeasedJob]:
+        """Started jobs whose start is not reported to Redis yet (still held);
+        put back with :meth:`restore_starts` if sending fails."""
+        starts, self.starts = [j for j in self.starts if self.holds(j)], []
+        return starts
+
+    def restore_starts(self, jobs: list[LeasedJob]) -> None:
+        """Owe again the start reports of ``jobs``."""
+        self.starts = jobs + self.starts
 
     def take_buffered(self) -> list[LeasedJob]:
         """Empty the buffer (jobs stay held until dropped); returns them."""
-        jobs = [entry[3] for entry in self._buffer if self.holds(entry[3])]
+        jobs = [entry[-1] for entry in self._buffer if self.holds(entry[-1])]
         self._buffer.clear()
         return jobs
 

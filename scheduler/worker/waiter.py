@@ -9,15 +9,21 @@ holds it" (see ``docs/design.md``, "Waiting without polling"). A lease after
 a timeout is the periodic pass that promotes due delayed jobs and requeues
 expired leases. This module is the policy around it: when to wait, for how
 long, which request id to use, and handing the leased jobs (possibly none)
-to the dispatcher's inbox as ``("leased", (queue, LeaseReply, woken_queue,
-n_asked))``, where ``woken_queue`` is the queue whose marker was taken (None
-after a timeout).
+to the dispatcher's inbox as a :class:`~.messages.Leased` message.
 
 The waiter blocks only when the dispatcher asks (it has room and found
-nothing to lease), so a busy worker never swallows markers meant for idle
-ones. With several queues the pipelined lease is for the first queue in the
-dispatcher's order; a marker of another queue makes the dispatcher lease
-from it itself.
+nothing to lease), and only as long as the dispatcher says (until the
+earliest due time of all its queues, :class:`~.pacing.Pacing`), so a busy
+worker never swallows markers meant for idle ones. With several queues the
+pipelined lease is for the first queue in the dispatcher's order; a marker
+of another queue makes the dispatcher lease from it itself.
+
+A failed wait is not re-sent as is (a second BLPOP would block again before
+the lease behind it): the waiter asks the same lease request again without
+blocking (:meth:`BlockingLease.recover`; the reply cache answers with
+exactly the leases the failed call made), hands them over, and tells the
+dispatcher to look at every queue (:class:`~.messages.Woken`), since a
+marker the failed call took is lost.
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ import itertools
 import logging
 import queue
 import threading
-from typing import Any
 
-from scheduler.backend.scripts import LeaseReply
 from scheduler.backend.waiting import BlockingLease
+from scheduler.worker.messages import Leased, Message, Woken
 
 __all__ = ["Waiter"]
 
@@ -51,7 +56,7 @@ class Waiter:
         self,
         lease: BlockingLease,
         worker_id: str,
-        inbox: queue.SimpleQueue[tuple[str, Any]],
+        inbox: queue.SimpleQueue[Message],
     ) -> None:
         self._lease = lease
         self._worker_id = worker_id
@@ -109,25 +114,39 @@ class Waiter:
             self._busy = True
             self._armed.clear()
             try:
-                self._inbox.put(("leased", self._wait_and_lease()))
+                self._inbox.put(self._wait_and_lease())
             except Exception as exc:
                 # Closing cuts the connection under us, whatever the call was
                 # doing (redis-py may even fail with AttributeError then).
                 if self._closed.is_set():
                     return
-                log.warning("wait for new jobs failed: %r; retrying in 1 s", exc)
-                self._closed.wait(1.0)
-                self._inbox.put(("wake", ""))  # let the dispatcher look for itself
+                log.warning("wait for new jobs failed: %r; looking again", exc)
+                self._recover()
             finally:
                 self._busy = False
 
-    def _wait_and_lease(self) -> tuple[str, LeaseReply, str | None, int]:
-        # A request id is reused after an error, so leases made by a call
-        # whose reply was lost come back from the script's reply cache.
+    def _wait_and_lease(self) -> Leased:
         if self._open_request is None:
             self._open_request = f"{self._worker_id}:w{next(self._requests)}"
         reply, woken = self._lease.wait_and_lease(
             self._n, self._worker_id, self._open_request, self._block
         )
         self._open_request = None
-        return self._lease.lease_queue, reply, woken, self._n
+        return Leased(self._lease.lease_queue, reply, self._n, woken)
+
+    def _recover(self) -> None:
+        """Ask the failed lease request again without blocking, retrying
+        every second until it answers or the waiter is closed; then let the
+        dispatcher look at every queue."""
+        while self._open_request is not None and not self._closed.is_set():
+            try:
+                reply = self._lease.recover(self._n, self._worker_id, self._open_request)
+            except Exception as exc:
+                if self._closed.is_set():
+                    return
+                log.warning("lease after a failed wait failed: %r; retrying in 1 s", exc)
+                self._closed.wait(1.0)
+                continue
+            self._open_request = None
+            self._inbox.put(Leased(self._lease.lease_queue, reply, self._n, None))
+        self._inbox.put(Woken(None))

@@ -24,7 +24,6 @@ most ``concurrency`` running jobs, and buffered jobs start by priority
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import queue
@@ -35,14 +34,14 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis
 
 from scheduler import defaults
 from scheduler.backend import Backend
-from scheduler.backend.codes import CompleteCode, FailCode, ReleaseCode
-from scheduler.backend.scripts import ScriptCall
+from scheduler.backend.codes import CompleteCode, FailCode
+from scheduler.backend.scripts import LeaseReply
 from scheduler.backend.startup import retry_start, server_label
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
@@ -51,6 +50,7 @@ from scheduler.worker.book import JobBook
 from scheduler.worker.children import ProcessRunner
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
 from scheduler.worker.heartbeat import Heartbeater
+from scheduler.worker.messages import Finished, Leased, Message, Stop, Woken
 from scheduler.worker.observer import (
     WorkerObserver,
     default_queues,
@@ -60,14 +60,14 @@ from scheduler.worker.observer import (
     notify,
     refused,
 )
+from scheduler.worker.pacing import Pacing
 from scheduler.worker.pool import ThreadRunner
+from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
 __all__ = ["Worker", "WorkerApp", "WorkerObserver", "default_queues"]
 
 log = logging.getLogger("scheduler.worker")
-
-_INF = float("inf")
 
 
 class WorkerApp(TaskApp, Protocol):
@@ -178,12 +178,25 @@ class Worker:
         )
         self.observer = observer
         self.processed = 0
-        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._book = JobBook(self.queues)
+        self._pacing = Pacing(self.queues, max_block)
+        self._heart: Heartbeater | None = None
+        self._errors = 0
+        self._waiter_closed = False
+        self._rounds = RoundTrips(
+            self.backend.scripts,
+            self._keys.__getitem__,
+            self._book,
+            self.worker_id,
+            self._queue_round,
+            self._retry_delay_ms,
+            self._finish,
+            self._take_reply,
+            lambda: self.observer,
+        )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
-        self._requests = itertools.count()
-        self._open_requests: dict[str, str] = {}  # queue -> lease request id to retry
         self._runner: ThreadRunner | ProcessRunner | None = None
 
     # -- public control -----------------------------------------------------
@@ -197,7 +210,7 @@ class Worker:
             self._stopping.set()
         else:
             self._stop_deadline = time.monotonic()
-        self._inbox.put(("stop", None))
+        self._inbox.put(Stop())
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT call :meth:`stop`; a second signal releases at once.
@@ -256,78 +269,16 @@ class Worker:
             concurrency=self.concurrency,
             prefetch=self.prefetch,
         )
+        self._heart = heart
         heart.start()
         try:
-            self._loop(waiter, heart)
+            self._loop(waiter)
         finally:
             self._reclaim(waiter.close())
             heart.stop()
             if self._runner is not None:
                 self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
-
-    def _loop(self, waiter: Waiter, heart: Heartbeater) -> None:  # noqa: C901 -- one dispatch loop; its pacing state lives in locals
-        capacity = self.concurrency + self.prefetch
-        may_have_work = True
-        next_due = 0.0  # monotonic time of the next ETA / lease deadline
-        errors = 0
-        waiter_closed = False
-        signals: list[tuple[str, Any]] = []
-        while True:
-            signals += self._take_events()
-            for kind, data in signals:  # from the waiter: a wake-up, or its lease
-                if kind == "leased":
-                    queue_name, reply, woken, asked = data
-                    for job_id, text in reply.jobs:
-                        self._take_lease(queue_name, job_id, text)
-                    if reply.jobs:
-                        heart.notify()
-                    if (woken is not None and woken != queue_name) or len(reply.jobs) >= asked:
-                        may_have_work = True  # another queue's marker, or maybe more
-                    else:
-                        wait = reply.wake_ms / 1000 if reply.wake_ms >= 0 else _INF
-                        next_due = time.monotonic() + wait
-                elif capacity - len(self._book) > 0:
-                    may_have_work = True
-                elif data:  # full: hand the marker on to another worker
-                    self._pass_on_wake(data)
-            signals = []
-            stopping = self._stopping.is_set()
-            try:
-                if stopping:
-                    if not waiter_closed:  # no more leasing: cut the waiter's pending lease
-                        waiter_closed = True
-                        self._reclaim(waiter.close())
-                    if self._shutdown_step():
-                        return
-                else:
-                    self._start_buffered()
-                want = 0 if stopping else capacity - len(self._book)
-                lease_now = want > 0 and (may_have_work or time.monotonic() >= next_due)
-                if self._book.pending or lease_now:
-                    got, wake_ms = self._round(want if lease_now else 0)
-                    errors = 0
-                    heart.processed = self.processed
-                    if got:
-                        heart.notify()
-                    if lease_now:
-                        may_have_work = got == want or wake_ms == 0
-                        next_due = time.monotonic() + wake_ms / 1000 if wake_ms >= 0 else _INF
-                    continue
-            except (redis.RedisError, OSError) as exc:
-                errors += 1
-                pause = min(5.0, 0.1 * 2**errors)
-                log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
-                signals += self._take_events(block=True, timeout=pause)
-                may_have_work = True
-                continue
-            # Nothing to send: wait for a finished job, the waiter, a due time or stop.
-            room = capacity - len(self._book)
-            if not stopping and room > 0:
-                waiter.request(room)
-            deadline = self._stop_deadline if stopping else (next_due if room > 0 else _INF)
-            timeout = None if deadline == _INF else max(0.0, (deadline or 0.0) - time.monotonic())
-            signals += self._take_events(block=True, timeout=timeout)
 
     def _start_up(self, heart: Heartbeater) -> bool:
         """Register the queues and announce this worker, waiting for Redis.
@@ -348,50 +299,160 @@ class Worker:
         )
         return bool(started)
 
-    def _take_events(
-        self, block: bool = False, timeout: float | None = None
-    ) -> list[tuple[str, Any]]:
-        """Move finished jobs from the inbox to the pending reports and return
-        the waiter's events (``wake``, ``leased``).
+    # -- the dispatch loop --------------------------------------------------
+    #
+    # The dispatcher thread (the caller of run) owns every state change. Each
+    # turn of _loop:
+    #
+    #   1. Take messages (_handle): a finished job's outcome is owed to Redis;
+    #      the waiter's lease reply goes into the book (_take_reply, the one
+    #      place a lease reply is taken); a wake marker makes its queue due.
+    #   2. Stopping: stop the waiter, release buffered jobs, and exit once
+    #      nothing is held (or, after the grace period, release the rest).
+    #   3. One round trip per queue with something to send (_round): the
+    #      starts, successes and failures owed, a lease for the free room (from
+    #      each queue in order, when reports go out anyway or a queue is due),
+    #      and a maintenance lease for every due queue (_pacing: promotion,
+    #      reaping and the next wake time, whatever the queue's position).
+    #   4. Start the best buffered jobs in free slots (queue order, ready
+    #      score, sequence) -- after leasing, so a better job just leased
+    #      starts before worse buffered ones. Their starts go out in the next
+    #      turn's round trip (an attempt counts an execution that started).
+    #   5. Nothing was sent: ask the waiter to block (when there is room) until
+    #      the earliest due time, and wait for a message or that time.
 
-        Without ``block`` it only takes what is there; with it, it first waits
-        up to ``timeout`` seconds (None: forever) for an event.
-        """
-        signals: list[tuple[str, Any]] = []
+    def _loop(self, waiter: Waiter) -> None:
         while True:
+            for message in self._messages():
+                self._handle(message)
+            if self._stopping.is_set() and self._wind_down(waiter):
+                return
             try:
-                if block:
-                    kind, data = self._inbox.get(timeout=timeout)
-                    block = False
-                else:
-                    kind, data = self._inbox.get_nowait()
-            except queue.Empty:
-                return signals
-            if kind == "done":
-                self._book.finished(*data)
-            elif kind in ("wake", "leased"):
-                signals.append((kind, data))
+                sent = self._round_if_needed()
+            except (redis.RedisError, OSError) as exc:
+                self._back_off(exc)
+                continue
+            except Exception as exc:  # a bug in one job's bookkeeping must not end the worker
+                log.exception("unexpected error in a worker round; retrying")
+                self._back_off(exc)
+                continue
+            self._errors = 0
+            self._start_buffered()
+            if not sent:
+                self._idle(waiter)
+
+    def _messages(self, block: bool = False, timeout: float | None = None) -> list[Message]:
+        """The inbox's messages; with ``block``, first wait up to ``timeout``
+        seconds (None: forever) for one."""
+        messages: list[Message] = []
+        try:
+            if block:
+                messages.append(self._inbox.get(timeout=timeout))
+            while True:
+                messages.append(self._inbox.get_nowait())
+        except queue.Empty:
+            return messages
+
+    def _handle(self, message: Message) -> None:
+        try:
+            self._dispatch(message)
+        except Exception:  # one message's bookkeeping must not end the worker
+            log.exception("unexpected error handling %s; going on", type(message).__name__)
+
+    def _dispatch(self, message: Message) -> None:
+        match message:
+            case Finished(job=job, outcome=outcome):
+                self._book.finished(job, outcome)
+            case Leased(queue=q, reply=reply, asked=asked, woken=woken):
+                self._take_reply(q, reply, asked)
+                if woken is not None and woken != q:
+                    if self._room() > 0:
+                        self._pacing.woken(woken, time.monotonic())
+                    else:  # full: hand the marker on to another worker
+                        self._pass_on_wake(woken)
+            case Woken(queue=q):
+                self._pacing.woken(q, time.monotonic())
+            case Stop():
+                pass
+
+    def _room(self) -> int:
+        """Jobs this worker may lease now (0 while stopping)."""
+        if self._stopping.is_set():
+            return 0
+        return self.concurrency + self.prefetch - self._book.active
+
+    def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
+        """Take a lease reply: hold and buffer its jobs (each lease once),
+        and note when its queue is due again."""
+        got = 0
+        for job_id, text in reply.jobs:
+            job = self._book.add(queue_name, job_id, text)
+            if job is not None:
+                got += 1
+                notify(self.observer, "on_leased", job)
+        self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
+        if got and self._heart is not None:
+            self._heart.notify()
+
+    def _round_if_needed(self) -> bool:
+        """Step 3: send what is owed and lease what is due; False if nothing was."""
+        room = self._room()
+        due = [] if self._stopping.is_set() else self._pacing.due(time.monotonic())
+        owed = bool(self._book.pending or self._book.starts)
+        want = room if room > 0 and (owed or due) else 0
+        if not (owed or want or due):
+            return False
+        self._rounds.run(want, due)
+        if self._heart is not None:
+            self._heart.processed = self.processed
+        return True
+
+    def _idle(self, waiter: Waiter) -> None:
+        """Step 5: wait for a message, the earliest due time or the stop deadline."""
+        now = time.monotonic()
+        if self._stopping.is_set():
+            deadline = self._stop_deadline
+        else:
+            room = self._room()
+            if room > 0:
+                waiter.request(room, self._pacing.block_for(now))
+            deadline = self._pacing.next_due()
+        timeout = None if deadline is None else max(0.0, deadline - now)
+        for message in self._messages(block=True, timeout=timeout):
+            self._handle(message)
+
+    def _back_off(self, exc: Exception) -> None:
+        """A round trip failed: wait (taking messages), then look at every queue."""
+        self._errors += 1
+        pause = min(5.0, 0.1 * 2**self._errors)
+        log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
+        for message in self._messages(block=True, timeout=pause):
+            self._handle(message)
+        self._pacing.woken(None, time.monotonic())
+
+    def _wind_down(self, waiter: Waiter) -> bool:
+        """Step 2; True when the worker may exit."""
+        if not self._waiter_closed:  # no more leasing: cut the waiter's pending lease
+            self._waiter_closed = True
+            self._reclaim(waiter.close())
+        return self._shutdown_step()
 
     def _reclaim(self, lost_request: tuple[str, str] | None) -> None:
-        """After the waiter stopped: release jobs its last lease may have taken
-        (an event still in the inbox, or a reply cut off by the close)."""
+        """After the waiter stopped: take the leases its last call made (a
+        message still in the inbox, or a reply cut off by the close: the
+        same request is asked again and its reply cache answers), and
+        release buffered jobs if stopping."""
         try:
-            held = {(j.queue, j.id) for j in self._book.snapshot()}
-            for kind, data in self._take_events():
-                if kind == "leased":
-                    queue_name, reply, _, _ = data
-                    for job_id, text in reply.jobs:
-                        self._take_lease(queue_name, job_id, text)
+            for message in self._messages():
+                self._handle(message)
             if lost_request is not None:
                 q, request = lost_request
                 reply = self.backend.scripts.lease(self._keys[q], 0, self.worker_id, request)
-                for job_id, text in reply.jobs:
-                    if (q, job_id) not in held:
-                        self._take_lease(q, job_id, text)
+                self._take_reply(q, reply, 0)
             if self._stopping.is_set() or not self._book.running:
                 leftover = self._book.take_buffered()
                 if leftover:
-                    self._release(leftover)
+                    self._rounds.release(leftover)
         except (redis.RedisError, OSError) as exc:
             log.warning("could not release jobs leased during shutdown: %s", exc)
 
@@ -405,89 +466,15 @@ class Worker:
         """While stopping: release buffered jobs at once, running ones after the
         grace period. Returns True when the worker may exit."""
         if self._book.buffered:
-            self._release(self._book.take_buffered())
+            self._rounds.release(self._book.take_buffered())
         if not len(self._book) and not self._book.pending:
             return True
         if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
             if self._book.pending:
-                self._round(0)
-            self._release(self.snapshot())
+                self._rounds.run(0, [])
+            self._rounds.release(self.snapshot())
             return True
         return False
-
-    # -- one round trip: reports + lease ------------------------------------
-
-    def _queue_round(self) -> list[str]:
-        if self.queue_order == "strict" or len(self.queues) == 1:
-            return self.queues
-        # Weighted random order without replacement (Efraimidis & Spirakis 2006).
-        return sorted(
-            self.queues,
-            key=lambda q: random.random() ** (1.0 / self.queue_weights[q]),
-            reverse=True,
-        )
-
-    def _round(self, want: int) -> tuple[int, int]:
-        """Report pending outcomes and lease up to ``want`` jobs; per queue one
-        pipelined round trip. Returns (jobs leased, min wake ms or -1)."""
-        pending = self._book.take_pending()
-        by_queue: dict[str, list[tuple[LeasedJob, Outcome]]] = {}
-        for job, outcome in pending:
-            by_queue.setdefault(job.queue, []).append((job, outcome))
-        order = self._queue_round()
-        got, wake = 0, -1
-        try:
-            for q in order:
-                items = by_queue.get(q, [])
-                lease_n = max(0, want - got)
-                if not items and lease_n <= 0:
-                    continue
-                n, w = self._queue_round_trip(q, items, lease_n)
-                got += n
-                if w >= 0:
-                    wake = w if wake < 0 else min(wake, w)
-        except BaseException:
-            # Reports not applied yet (their jobs are still held) go again next
-            # round; repeats are idempotent.
-            self._book.restore_pending(pending)
-            raise
-        return got, wake
-
-    def _queue_round_trip(
-        self, q: str, items: list[tuple[LeasedJob, Outcome]], lease_n: int
-    ) -> tuple[int, int]:
-        scripts, qk = self.backend.scripts, self._keys[q]
-        ok = [(j, o) for j, o in items if o.ok]
-        bad = [(j, o) for j, o in items if not o.ok]
-        calls: list[ScriptCall[Any]] = []
-        if ok:
-            calls.append(scripts.complete_call(qk, [(j.id, j.token, o.text) for j, o in ok]))
-        if bad:
-            calls.append(
-                scripts.fail_call(
-                    qk, [(j.id, j.token, o.text, self._retry_delay_ms(j, o)) for j, o in bad]
-                )
-            )
-        if lease_n > 0:
-            request = self._open_requests.setdefault(q, f"{self.worker_id}:{next(self._requests)}")
-            calls.append(scripts.lease_call(qk, lease_n, self.worker_id, request))
-        replies = scripts.run_many(calls)
-        if ok:
-            for (job, outcome), code in zip(ok, replies.pop(0), strict=True):
-                self._finish(job, outcome, code)
-        if bad:
-            for (job, outcome), code in zip(bad, replies.pop(0), strict=True):
-                self._finish(job, outcome, code)
-        if lease_n <= 0:
-            return 0, -1
-        del self._open_requests[q]
-        reply = replies.pop(0)
-        for job_id, text in reply.jobs:
-            self._take_lease(q, job_id, text)
-        return len(reply.jobs), reply.wake_ms
-
-    def _take_lease(self, queue_name: str, job_id: str, text: str) -> None:
-        notify(self.observer, "on_leased", self._book.add(queue_name, job_id, text))
 
     def _start_buffered(self) -> None:
         runner = self._runner
@@ -511,6 +498,17 @@ class Worker:
                 )
             runner.submit(job)
 
+    def _queue_round(self) -> list[str]:
+        """The order in which this round looks at the queues."""
+        if self.queue_order == "strict" or len(self.queues) == 1:
+            return self.queues
+        # Weighted random order without replacement (Efraimidis & Spirakis 2006).
+        return sorted(
+            self.queues,
+            key=lambda q: random.random() ** (1.0 / self.queue_weights[q]),
+            reverse=True,
+        )
+
     def _retry_delay_ms(self, job: LeasedJob, outcome: Outcome) -> int:
         if not outcome.retryable:
             return -1
@@ -529,29 +527,9 @@ class Worker:
             notify(self.observer, "on_finished", job, name, took)
         log_finished(job, outcome, code, took)
 
-    def _release(self, jobs: list[LeasedJob]) -> None:
-        """Give leased jobs back to their queues without losing an attempt."""
-        by_queue: dict[str, list[LeasedJob]] = {}
-        for job in jobs:
-            by_queue.setdefault(job.queue, []).append(job)
-        for q, items in by_queue.items():
-            codes = self.backend.scripts.release(self._keys[q], [(j.id, j.token) for j in items])
-            for job, code in zip(items, codes, strict=True):
-                self._book.drop(job)
-                back = code in (ReleaseCode.RELEASED, ReleaseCode.ALREADY_RELEASED)
-                notify(self.observer, "on_released" if back else "on_lease_lost", job)
-                log.info(
-                    "job %s task=%s queue=%s attempt=%d released (%s)",
-                    job.id,
-                    job.task,
-                    q,
-                    job.attempt,
-                    "back to ready" if back else "lease already lost",
-                )
-
     def _make_runner(self) -> ThreadRunner | ProcessRunner:
         def report(job: LeasedJob, outcome: Outcome) -> None:
-            self._inbox.put(("done", (job, outcome)))
+            self._inbox.put(Finished(job, outcome))
 
         if self.pool_kind == "process":
             assert self.app_path is not None

@@ -64,3 +64,9 @@ def hang() -> None:
 def boom(message: str) -> None:
     """Always fails with ``ValueError(message)``."""
     raise ValueError(message)
+
+
+@app.task(lease=1.0, max_attempts=1)
+def once() -> int:
+    """One attempt only; the pid of the process that ran it."""
+    return os.getpid()
