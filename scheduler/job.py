@@ -56,6 +56,9 @@ class JobInfo:
             ``"escaped": true`` when text that was not valid Unicode (lone
             surrogates) was escaped to be stored.
         meta: metadata kept with the job (``{}`` if none), e.g. cron origin.
+        started_at: when the current attempt started running (server clock;
+            set while leased and started), else None -- a leased job
+            without it waits in its worker's prefetch buffer.
         record: the raw decoded record.
     """
 
@@ -78,6 +81,7 @@ class JobInfo:
     error: dict[str, Any] | None
     meta: dict[str, Any]
     record: JobRecord
+    started_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (datetimes as ISO 8601 strings)."""
@@ -106,6 +110,7 @@ class JobInfo:
             "result": self.result,
             "error": self.error,
             "meta": self.meta,
+            "started_at": iso(self.started_at),
         }
 
 
@@ -151,6 +156,11 @@ def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> Job
         error=error,
         meta=_meta(rec.meta),
         record=rec,
+        started_at=(
+            ms_to_datetime(rec.started_ms)
+            if rec.started_ms is not None and rec.state is JobState.LEASED
+            else None
+        ),
     )
 
 
