@@ -13,8 +13,11 @@
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); writes jobs, ready,
 --   delayed, meta (seq), wake, events, stats.
--- KEYS[11] P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
--- KEYS[12] P:{Q}:cron       ZSET  schedule id by next fire time, ms
+-- KEYS[11] P:{Q}:taskstats  HASH  run-time statistics (read for a learned
+--          "auto" time, as enqueue.lua; lib/stats.lua)
+-- KEYS[12] P:{Q}:limits     HASH  (not used; the extended key list)
+-- KEYS[13] P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
+-- KEYS[14] P:{Q}:cron       ZSET  schedule id by next fire time, ms
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  schedule id
 -- ARGV[3]  definition digest the plan was computed from
@@ -23,7 +26,8 @@
 --          left (the schedule becomes ended)
 -- ARGV[6]  missed: due firings not enqueued by this call (integer >= 0)
 -- ARGV[7..11] the job template: task, payload JSON, priority (decimal
---          float string), inputs ("weight,time,resource" or ""), options
+--          float string), inputs ("weight,time,resource", the same with
+--          ",alpha,min_samples" for a learned time, or ""), options
 --          ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms") -- as enqueue.lua
 -- ARGV[12] N, number of jobs to enqueue (integer >= 0)
 -- then N groups of 4 values, ascending fire times:
@@ -49,9 +53,10 @@
 --@include lib/queue.lua
 --@include lib/schedule.lua
 --@include lib/signals.lua
+--@include lib/stats.lua
 --@include lib/util.lua
 
-local K_SCHEDULES, K_CRON = KEYS[11], KEYS[12]
+local K_SCHEDULES, K_CRON = KEYS[13], KEYS[14]
 events_init(tonumber(ARGV[1]))
 local id, digest, expected, new_next = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local missed = tonumber(ARGV[6])
@@ -80,9 +85,12 @@ end
 
 local aging = queue_aging()
 local created = 0
+-- A learned ("auto") time is estimated once, at this call's server time.
+local prio = {{ARGV[7], ARGV[9], ARGV[10]}}
+if n > 0 then stats_resolve(prio) end
 for i = 0, n - 1 do
   local b = BASE + i * GROUP
-  if create_job(ARGV[b], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[b + 3],
+  if create_job(ARGV[b], ARGV[7], ARGV[8], prio[1][2], prio[1][3], ARGV[11], ARGV[b + 3],
                 tonumber(ARGV[b + 2]), now, aging) then
     created = created + 1
   end

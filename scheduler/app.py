@@ -19,7 +19,7 @@ from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_le
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
-from scheduler.priority import resolve_priority
+from scheduler.learning import resolve_inputs
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
@@ -183,7 +183,8 @@ class Scheduler:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue=..., ...)``.
 
         Options: ``name`` (default ``module:qualname``), ``queue``, ``weight``,
-        ``time`` (estimated run time, seconds), ``resource``, ``priority``,
+        ``time`` (estimated run time, seconds, or ``"auto"``: learned),
+        ``alpha`` and ``min_samples`` (learned time), ``resource``, ``priority``,
         ``max_attempts``, ``lease`` (seconds), ``result_ttl`` (seconds),
         ``backoff`` (a :class:`Backoff`), ``retry_on`` (an exception class or
         a tuple of them). Everything is checked here, at registration, so a
@@ -209,6 +210,8 @@ class Scheduler:
             "time",
             "resource",
             "priority",
+            "alpha",
+            "min_samples",
             "max_attempts",
             "lease",
             "result_ttl",
@@ -223,7 +226,10 @@ class Scheduler:
         time = options.get("time", defaults.TIME)
         resource = options.get("resource", defaults.RESOURCE)
         priority = options.get("priority")
-        resolve_priority(priority, weight, time, resource)  # validate now, not at enqueue
+        alpha = options.get("alpha", defaults.ALPHA)
+        min_samples = options.get("min_samples", defaults.MIN_SAMPLES)
+        # validate now, not at enqueue
+        resolve_inputs(priority, weight, time, resource, alpha, min_samples)
         task: Task[P, R] = Task(
             app=self,
             fn=func,
@@ -233,6 +239,8 @@ class Scheduler:
             time=time,
             resource=resource,
             priority=priority,
+            alpha=alpha,
+            min_samples=min_samples,
             max_attempts=check_attempts(options.get("max_attempts", self.max_attempts)),
             lease=check_lease(options.get("lease", self.lease)),
             result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),

@@ -249,7 +249,7 @@ class CronScripts:
         ]
         for fj in jobs:
             args.extend((fj.job_id, fj.fire_ms, fj.due_ms, fj.meta))
-        reply = self._run("cron_fire", [*qk.standard(), qk.schedules, qk.cron], args)
+        reply = self._run("cron_fire", [*qk.extended(), qk.schedules, qk.cron], args)
         if not isinstance(reply, list) or len(reply) < 2:
             raise ScriptError(f"unexpected cron_fire reply {reply!r}")
         code = _family_code(reply[0], FireCode, "cron_fire")
