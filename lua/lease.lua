@@ -186,6 +186,10 @@ if room > 0 then
     got = #valid
   end
 end
+if limits and limits.rate[''] and got < n then
+  local w = lim_token_wait(limits, '', now)
+  if limit_wake <= 0 or w < limit_wake then limit_wake = w end
+end
 if got == n and n > 0 then
   -- Took all it asked for: the worker will ask again, no wake hint needed;
   -- if work is left, pass the wake-up on to the next idle worker.

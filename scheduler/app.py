@@ -20,6 +20,7 @@ from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
 from scheduler.learning import resolve_inputs
+from scheduler.limits import QueueLimits, Rate, check_concurrency, parse_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
@@ -349,6 +350,43 @@ class Scheduler:
         keys = self.queue_keys(queue)  # validates before any write
         self.backend.register_queue(queue)
         self.scripts.queue_config(keys, "paused", "1")
+
+    def set_limits(
+        self,
+        queue: str,
+        *,
+        task: str | None = None,
+        concurrency: int | None = None,
+        rate: str | Rate | None = None,
+        clear_concurrency: bool = False,
+        clear_rate: bool = False,
+    ) -> QueueLimits:
+        """Set (or clear) the concurrency and rate limits of ``queue``, or of
+        ``task`` in it; enforced by the lease script across all workers
+        (:mod:`scheduler.limits`: ``rate`` like ``"100/m"`` is a token
+        bucket). A limit not named is left as it is. Returns the queue's
+        limits afterwards.
+
+        Raises:
+            ValidationError: a bad name, ``concurrency`` (an int >= 1) or
+                ``rate`` (does not parse), or a limit both set and cleared;
+                nothing is written.
+        """
+        keys = self.queue_keys(queue)
+        scope = "" if task is None else validate_task_name(task)
+        conc = "-" if clear_concurrency else ""
+        if concurrency is not None:
+            if clear_concurrency:
+                raise ValidationError("give concurrency or clear_concurrency, not both")
+            conc = str(check_concurrency(concurrency))
+        rate_text = "-" if clear_rate else ""
+        if rate is not None:
+            if clear_rate:
+                raise ValidationError("give rate or clear_rate, not both")
+            rate_text = (rate if isinstance(rate, Rate) else parse_rate(rate)).encode()
+        self.backend.register_queue(queue)
+        self.scripts.queue_limit(keys, scope, conc, rate_text)
+        return self.backend.queue_limits(queue)
 
     def resume(self, queue: str) -> None:
         """Let workers lease from ``queue`` again (wakes an idle worker).

@@ -126,20 +126,17 @@ local function lim_take(L, id, task, now)
   end
 end
 
--- How many of `n` jobs the queue's own limits allow now, and the ms until
--- more are allowed when that is fewer (-1: when a lease ends).
+-- How many of `n` jobs the queue's own limits allow now (its rate's wait is
+-- asked after the leases, lim_token_wait).
 local function lim_queue_room(L, n, now)
-  local room, wait = n, nil
+  local room, wait = n, -1
   if L.conc[''] then
     local free = L.conc[''] - redis.call('ZCARD', K_LEASED)
     if free < room then room, wait = math.max(0, free), -1 end
   end
   if L.rate[''] then
     local t = math.floor(lim_tokens(L, '', now))
-    if t < room then
-      room = math.max(0, t)
-      wait = lim_token_wait(L, '', now)
-    end
+    if t < room then room = math.max(0, t) end
   end
   return room, wait
 end

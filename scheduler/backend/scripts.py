@@ -81,6 +81,7 @@ SCRIPT_NAMES = (
     "run_now",
     "queue_config",
     "purge",
+    "queue_limit",
 )
 
 
@@ -516,3 +517,17 @@ class Scripts:
     def purge(self, qk: QueueKeys, which: str, limit: int = 500) -> int:
         """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
         return int(self._run("purge", qk.standard(), [which, limit]))
+
+    def queue_limit(self, qk: QueueKeys, scope: str, concurrency: str, rate: str) -> tuple[str, str]:
+        """Set or remove a limit of the queue (``scope`` "") or of task
+        ``scope``: ``concurrency`` and ``rate`` ("N/period_ms") are "" to
+        leave unchanged, "-" to remove (``lua/queue_limit.lua``). Returns the
+        previous ``(concurrency, rate)`` as stored ("" = none).
+
+        Raises:
+            ScriptReplyError: a value the script refuses (nothing written).
+        """
+        reply = self._run("queue_limit", qk.extended(), [scope, concurrency, rate])
+        if not isinstance(reply, list) or len(reply) != 2:
+            raise ScriptError(f"unexpected queue_limit reply {reply!r}")
+        return _s(reply[0]), _s(reply[1])

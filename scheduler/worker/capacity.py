@@ -9,10 +9,14 @@ so the lease script hands only jobs that fit (``lua/lib/limits.lua``). The
 capacity bounds buffered *and* running jobs, so the running ones never
 exceed it whatever the start order.
 
-While the waiter's blocking lease is pending, the free capacity it was sent
-is reserved: a round trip made meanwhile (a job finished) leases only from
-the rest, so the two leases together never exceed the capacity.
-Default: no capacity (unlimited) -- concurrency alone bounds the worker.
+Only the dispatcher leases for a worker with a capacity: its idle wait
+(the waiter's ``BLPOP``) carries a lease of 0 jobs, and a wake-up makes the
+dispatcher lease with its free capacity of that moment. A lease pipelined
+behind the wait would carry the free capacity of when the wait began, and a
+round trip made meanwhile (a job finished) could then lease the same room
+twice. The price: one more round trip after a wake-up, only for workers
+with a capacity. Default: no capacity (unlimited) -- concurrency alone
+bounds the worker.
 """
 
 from __future__ import annotations
@@ -63,13 +67,7 @@ class Capacity:
             if not (math.isfinite(backfill_wait) and backfill_wait >= 0):
                 raise ValidationError(f"backfill_wait must be seconds >= 0, got {shown(backfill_wait)}")
             self.wait_ms = round(backfill_wait * 1000)
-        self.reserved = 0.0
 
     def fit(self, held: float) -> LeaseFit:
         """The fit of a lease call now, ``held`` units being taken by held jobs."""
-        free = self.total - held - self.reserved
-        return LeaseFit(self.total, max(0.0, free), self.wait_ms)
-
-    def free(self, held: float) -> float:
-        """Free units now (0 or more)."""
-        return max(0.0, self.total - held - self.reserved)
+        return LeaseFit(self.total, max(0.0, self.total - held), self.wait_ms)

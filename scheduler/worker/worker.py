@@ -341,10 +341,8 @@ class Worker:
             case Finished(job=job, outcome=outcome):
                 self._book.finished(job, outcome)
             case Leased(queue=q, reply=reply, asked=asked, woken=woken):
-                if self.capacity is not None:
-                    self.capacity.reserved = 0.0  # the waiter's lease is in
                 self._take_reply(q, reply, asked)
-                if woken is not None and woken != q:
+                if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
                     else:  # full: hand the marker on to another worker
@@ -400,10 +398,10 @@ class Worker:
         else:
             room = self._room()
             if room > 0:
-                fit = self._fit()
-                if waiter.request(room, self._pacing.block_for(now), fit) and fit is not None:
-                    assert self.capacity is not None
-                    self.capacity.reserved = fit.free  # until its reply is taken
+                # With a capacity the waiter only waits (a lease of 0): the
+                # dispatcher leases when woken, with its free capacity then.
+                n = room if self.capacity is None else 0
+                waiter.request(n, self._pacing.block_for(now))
             deadline = self._pacing.next_due()
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
