@@ -155,8 +155,7 @@ def update_stats(n: int, mean: float, var: float, x: float) -> tuple[int, float,
     returns the new ``(n, mean, var)``. ``x`` in ms."""
     n += 1
     a = 1 / n
-    if a < 1 / STATS_WINDOW:
-        a = 1 / STATS_WINDOW
+    a = max(a, 1 / STATS_WINDOW)
     diff = x - mean
     incr = a * diff
     return n, mean + incr, (1 - a) * (var + diff * incr)

@@ -167,7 +167,10 @@ class QueueLimits:
             "concurrency": self.concurrency,
             "rate": rate(self.rate),
             "tasks": {
-                t: {"concurrency": self.task_concurrency.get(t), "rate": rate(self.task_rate.get(t))}
+                t: {
+                    "concurrency": self.task_concurrency.get(t),
+                    "rate": rate(self.task_rate.get(t)),
+                }
                 for t in sorted(set(self.task_concurrency) | set(self.task_rate))
             },
         }

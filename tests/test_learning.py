@@ -101,15 +101,12 @@ def test_update_and_estimate_match_lua(
 ) -> None:
     """stats_record and stats_estimate in Lua, fed the durations directly, give
     the Python model's values bit for bit."""
-    from scheduler.backend.lualoader import load_script_text  # noqa: F401 - loader check
-
     client = redis.Redis.from_url(redis_server.url)  # type: ignore[attr-defined]
     lib = (ROOT / "lua" / "lib" / "stats.lua").read_text()
     body = lib.split("--@include lib/util.lua", 1)[1]
     script = (
-        "local K_TASKSTATS = KEYS[1]\n"
-        + body
-        + "\nlocal runs = {}\nfor i = 2, #ARGV do runs[#runs + 1] = {'t', tonumber(ARGV[i]), 5} end\n"
+        "local K_TASKSTATS = KEYS[1]\n" + body + "\nlocal runs = {}\n"
+        "for i = 2, #ARGV do runs[#runs + 1] = {'t', tonumber(ARGV[i]), 5} end\n"
         "stats_record(runs)\n"
         "local n, mean, var = stats_decode(redis.call('HGET', KEYS[1], 't'))\n"
         "local est = stats_estimate(n, mean, var, tonumber(ARGV[1]))\n"
@@ -118,7 +115,7 @@ def test_update_and_estimate_match_lua(
     )
     client.delete("ts")
     mean_t, var_t, est_t = client.eval(script, 1, "ts", repr(alpha), *durations)
-    n, mean, var = reference(durations)
+    _, mean, var = reference(durations)
     assert float(mean_t) == mean and float(var_t) == var
     assert float(est_t) == estimated_time(mean, var, alpha)
     client.close()
@@ -128,7 +125,7 @@ def test_auto_job_gets_the_formula_priority(real_app: Scheduler) -> None:
     real_app.task(name="m:auto", time="auto", alpha=0.75, min_samples=3, weight=2.0, resource=4.0)(
         lambda x: x
     )
-    real_app.set_aging("q", 0.5) if hasattr(real_app, "set_aging") else None
+    real_app.scripts.queue_config(real_app.queue_keys("q"), "aging", "0.5")
     # Before min_samples runs: the fallback time (1 s).
     first = real_app.enqueue("m:auto", [0], queue="q").info()
     assert first.inputs == (2.0, 1.0, 4.0) and first.priority == 2.0 * 1.0 / 4.0
@@ -143,7 +140,9 @@ def test_auto_job_gets_the_formula_priority(real_app: Scheduler) -> None:
     assert info.inputs == (2.0, est, 4.0)
     assert info.priority == 2.0 * est / 4.0
     # The ready score is made from that priority, in one place (record.lua).
-    score = real_app.backend.client.zscore(real_app.queue_keys("q").ready, info.record.seq + ":" + job.id)
+    score = real_app.backend.client.zscore(
+        real_app.queue_keys("q").ready, info.record.seq + ":" + job.id
+    )
     aging = real_app.backend.queue_snapshots(["q"])[0].aging
     assert score == ready_score(info.priority, info.record.ready_ms, aging)
 

@@ -221,7 +221,7 @@ def test_worker_capacity_never_exceeded(real_app: Scheduler) -> None:
 
     class Probe:
         def on_leased(self, job: object) -> None:
-            peaks.append(worker._book.held_resource)  # noqa: SLF001 - the sample under test
+            peaks.append(worker._book.held_resource)
 
         def __getattr__(self, name: str) -> object:
             return lambda *args: None
@@ -286,7 +286,16 @@ def lapp(redis_server: DevServer, real_redis: redis.Redis) -> Iterator[Scheduler
 def start_workers(k: int, *args: str) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "scheduler", "worker", "tests.apps.limits_app:app", "-q", "lim", *args],
+            [
+                sys.executable,
+                "-m",
+                "scheduler",
+                "worker",
+                "tests.apps.limits_app:app",
+                "-q",
+                "lim",
+                *args,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import attrs
 
 from scheduler.backend import Backend
-from scheduler.backend.record import DamagedRecordError, parse_record
+from scheduler.backend.record import parse_record
+from scheduler.errors import DamagedRecordError
 
 __all__ = ["SCAN", "OversizedJob", "oversized_jobs"]
 
@@ -58,7 +59,9 @@ def oversized_jobs(backend: Backend, queues: list[str]) -> list[OversizedJob]:
     out: list[OversizedJob] = []
     for queue in queues:
         caps = [
-            _capacity(d.get("capacity", "")) for d in live if queue in d.get("queues", "").split(",")
+            _capacity(d.get("capacity", ""))
+            for d in live
+            if queue in d.get("queues", "").split(",")
         ]
         if not caps or any(c is None for c in caps):
             continue

@@ -75,7 +75,6 @@ from scheduler.errors import DamagedRecordError
 
 __all__ = [
     "FIELDS",
-    "resource_of",
     "FIELD_COUNT",
     "LEASED_FIELDS",
     "SEP",
@@ -86,6 +85,7 @@ __all__ = [
     "LearnedTime",
     "parse_record",
     "record_damage",
+    "resource_of",
     "split_leased",
 ]
 

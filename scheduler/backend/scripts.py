@@ -518,7 +518,9 @@ class Scripts:
         """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
         return int(self._run("purge", qk.standard(), [which, limit]))
 
-    def queue_limit(self, qk: QueueKeys, scope: str, concurrency: str, rate: str) -> tuple[str, str]:
+    def queue_limit(
+        self, qk: QueueKeys, scope: str, concurrency: str, rate: str
+    ) -> tuple[str, str]:
         """Set or remove a limit of the queue (``scope`` "") or of task
         ``scope``: ``concurrency`` and ``rate`` ("N/period_ms") are "" to
         leave unchanged, "-" to remove (``lua/queue_limit.lua``). Returns the

@@ -9,6 +9,8 @@ command                             module
 ``enqueue``                         :mod:`scheduler.cli.enqueue`
 ``workers``, ``events``             :mod:`scheduler.cli.observe`
 ``schedules ...``                   :mod:`scheduler.cli.schedules`
+``queue limit``                     :mod:`scheduler.cli.limits`
+``tasks``                           :mod:`scheduler.cli.tasks`
 ==================================  =========================================
 """
 
@@ -16,12 +18,12 @@ from __future__ import annotations
 
 import click
 
-from scheduler.cli import enqueue, jobs, observe, queues, schedules, status
+from scheduler.cli import enqueue, jobs, limits, observe, queues, schedules, status, tasks
 
 __all__ = ["register_admin_commands"]
 
 
 def register_admin_commands(cli: click.Group) -> None:
     """Add every admin command to ``cli``."""
-    for module in (status, jobs, queues, enqueue, observe, schedules):
+    for module in (status, jobs, queues, enqueue, observe, schedules, limits, tasks):
         module.register(cli)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from scheduler.admin import Overview, QueueStatus, overview
 from scheduler.cli.common import admin_command, console, echo_json, format_age, get_app
+from scheduler.cli.limits import status_notes
 from scheduler.cli.tables import Column, FitTable
 
 __all__ = ["register", "render_overview"]
@@ -79,10 +80,11 @@ def register(cli: click.Group) -> None:
         damaged records since the queue was created, the oldest ready job's
         age, paused or not, live workers, jobs/s over the last minute."""
         view = overview(get_app().backend, list(queues) or None)
+        notes, extra = status_notes(get_app().backend, [q.queue for q in view.queues])
         if as_json:
-            echo_json(view.to_dict())
+            echo_json({**view.to_dict(), **extra})
         else:
-            console().print(render_overview(view))
+            console().print(render_overview(view), *notes, sep="\n")
 
     @admin_command(cli, "top", json_output=False)
     @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")

@@ -63,9 +63,13 @@ class Capacity:
             self.wait_ms = -1
         else:
             if isinstance(backfill_wait, bool) or not isinstance(backfill_wait, int | float):
-                raise ValidationError(f"backfill_wait must be seconds >= 0, got {shown(backfill_wait)}")
+                raise ValidationError(
+                    f"backfill_wait must be seconds >= 0, got {shown(backfill_wait)}"
+                )
             if not (math.isfinite(backfill_wait) and backfill_wait >= 0):
-                raise ValidationError(f"backfill_wait must be seconds >= 0, got {shown(backfill_wait)}")
+                raise ValidationError(
+                    f"backfill_wait must be seconds >= 0, got {shown(backfill_wait)}"
+                )
             self.wait_ms = round(backfill_wait * 1000)
 
     def fit(self, held: float) -> LeaseFit:

@@ -146,9 +146,7 @@ class Waiter:
         dispatcher look at every queue."""
         while self._open_request is not None and not self._closed.is_set():
             try:
-                reply = self._lease.recover(
-                    self._n, self._worker_id, self._open_request, self._fit
-                )
+                reply = self._lease.recover(self._n, self._worker_id, self._open_request, self._fit)
             except Exception as exc:
                 if self._closed.is_set():
                     return
