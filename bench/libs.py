@@ -92,12 +92,17 @@ class Ours:
         noop = self.mod.noop
         return self.app.enqueue_many([noop.spec() for _ in range(n)])
 
-    def prefill(self, n: int, *, delay: float | None = None) -> list[str]:
-        task = self.mod.noop.options(delay=delay) if delay is not None else self.mod.noop
+    def prefill(self, n: int, *, delay: float | None = None, priorities: int = 0) -> list[str]:
+        """As the protocol; with ``priorities`` > 0 job ``i`` gets priority
+        ``i % priorities`` (an explicit priority)."""
+        timing = {} if delay is None else {"delay": delay}
+        variants = [self.mod.noop.options(**timing, priority=float(p)) for p in range(priorities)]
+        variants = variants or [self.mod.noop.options(**timing)]
         ids: list[str] = []
         for start in range(0, n, CHUNK):
-            jobs = self.app.enqueue_many([task.spec() for _ in range(min(CHUNK, n - start))])
-            ids.extend(j.id for j in jobs)
+            count = min(CHUNK, n - start)
+            specs = [variants[(start + i) % len(variants)].spec() for i in range(count)]
+            ids.extend(j.id for j in self.app.enqueue_many(specs))
         return ids
 
     def worker_cmd(self, concurrency: int) -> list[str]:
@@ -125,6 +130,10 @@ class Ours:
                 if text is not None:
                     out.append(parse_record(job_id, text))
         return out
+
+    def records(self, ids: Sequence[str]) -> list[Any]:
+        """The parsed records of ``ids`` (missing ones left out)."""
+        return self._records(ids)
 
     def finish_times(self, ids: Sequence[str]) -> list[float]:
         return [rec.finished_ms / 1000 for rec in self._records(ids) if rec.finished_ms]

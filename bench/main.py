@@ -38,6 +38,8 @@ LIBS_FOR = {
     "depth_small": ("ours",),
     "depth_large": ("ours",),
     "promote": ("ours",),
+    "cron_1": ("ours",),
+    "cron_5": ("ours",),
     "expiry": ("ours",),
 }
 SCENARIOS = tuple(LIBS_FOR)
@@ -69,6 +71,9 @@ class Config:
     expiry_n: int = 2_000
     profile_drain_n: int = 20_000
     profile_enqueue_n: int = 20_000
+    #: Per-second cron schedules all due in the same second (cron_1, cron_5).
+    cron_n: int = 1_000
+    cron_seconds: int = 8
 
     @classmethod
     def quick(cls) -> Config:
@@ -124,6 +129,10 @@ def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
         ]
     if scenario == "promote":
         return [lib, scenario, "--n", str(cfg.promote_n), "--concurrency", str(cfg.concurrency)]
+    if scenario.startswith("cron_"):
+        procs = scenario.split("_")[1]
+        seconds = str(cfg.cron_seconds)
+        return [lib, "cron", "--n", str(cfg.cron_n), "--procs", procs, "--seconds", seconds]
     if scenario == "expiry":
         return [lib, scenario, "--n", str(cfg.expiry_n), "--concurrency", str(cfg.concurrency)]
     raise ValueError(scenario)

@@ -155,6 +155,15 @@ def headline(doc: dict[str, Any]) -> list[str]:
             f"{cell(promo, '{:,.0f}')} | — | — | — | — "
             f"| {_target(promo['median'], 10_000, False)} |"
         )
+    for procs in ("1", "5"):
+        lag = _get(doc, f"cron_{procs}", "ours", "lag_p99_ms")
+        if lag:
+            n = doc.get("config", {}).get("cron_n", 0)
+            lines.append(
+                f"| cron lag p99, {n:,} schedules due in the same second, {procs} "
+                f"process(es) (ms) | ≤ 100 | {cell(lag, '{:,.0f}')} | — | — | — | — "
+                f"| {_target(lag['median'], 100, False)} |"
+            )
     return lines
 
 
@@ -227,7 +236,15 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
     if scenario == "memory":
         return f"{s['bytes_per_job']:.0f} bytes/job"
     if scenario == "promote":
-        return f"longest script {s['max_script_us']} us"
+        inv = s.get("order_inversions")
+        order = "" if inv is None else f", {inv} order inversions"
+        return f"longest script {s['max_script_us']} us{order}"
+    if scenario.startswith("cron"):
+        return (
+            f"{s['schedules']} schedules, {s['processes']} process(es): lag p50 "
+            f"{s['lag_p50_ms']:.0f} ms, p99 {s['lag_p99_ms']:.0f} ms, "
+            f"{s['firings_missing']} firings missing"
+        )
     if scenario == "expiry":
         return (
             f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"

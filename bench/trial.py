@@ -13,6 +13,8 @@ Scenarios (see docs/benchmarks.md):
 * ``memory`` -- Redis ``used_memory`` per queued job (ours);
 * ``depth`` -- lease+complete throughput with N jobs ready (ours);
 * ``promote`` -- longest script call while N due delayed jobs are promoted (ours);
+* ``cron`` -- lag of N per-second cron schedules with P cron processes (ours,
+  :mod:`bench.cron`).
 * ``expiry`` -- Redis memory over time while N finished 100 KB results expire (ours).
 """
 
@@ -426,9 +428,14 @@ def promote(
     threshold_us: int,
 ) -> dict[str, Any]:
     """``n`` due delayed jobs, one worker promoting them through its lease calls;
-    the longest single script call in that window, from SLOWLOG."""
+    the longest single script call in that window, from SLOWLOG.
+
+    The jobs carry 10 priorities (job ``i`` has ``i % 10``), all due before
+    the worker starts, so every job leased must rank at or above every job
+    not yet leased: ``order_inversions`` counts the unleased jobs ranked
+    above the lowest leased one once promotion is done (0 = order kept)."""
     util.fresh(r)
-    lib.prefill(n, delay=0.001)
+    ids = lib.prefill(n, delay=0.001, priorities=10)
     time.sleep(0.05)  # all due now
     delayed_key = lib.qk.key("delayed")
     assert int(r.zcard(delayed_key)) == n
@@ -452,11 +459,22 @@ def promote(
         worker.stop()
     scripts = stats["scripts"].get("evalsha", {})
     return {
+        "order_inversions": order_inversions(lib.records(ids)),
         **slow.result(),
         "promote_all_s": t_end - worker.spawned,
         "script_calls": scripts.get("calls"),
         "script_us_per_call": scripts.get("usec_per_call"),
     }
+
+
+def order_inversions(records: list[Any]) -> int:
+    """Jobs never leased whose priority is above that of a job leased (the
+    token is kept once a job was leased, released ones included)."""
+    leased = [rec.priority for rec in records if rec.token]
+    if not leased:
+        return 0
+    lowest = min(leased)
+    return sum(1 for rec in records if not rec.token and rec.priority > lowest)
 
 
 def expiry(
@@ -530,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1000, help="jobs measured per depth sample")
     p.add_argument("--samples", type=int, default=1, help="samples per depth trial")
     p.add_argument("--slowlog-us", type=int, default=100, help="SLOWLOG threshold (promote)")
+    p.add_argument("--procs", type=int, default=1, help="cron processes (cron)")
+    p.add_argument("--seconds", type=int, default=8, help="run time, s (cron)")
     p.add_argument("--log-dir", type=Path, default=util.ROOT / "bench" / "results" / "logs")
     a = p.parse_args(argv)
 
@@ -547,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
         samples = [latency(lib, r, a.n, a.rate, a.concurrency, a.log_dir, env)]
     elif a.scenario == "floor":
         samples = [floor(r, a.url, a.n)]
+    elif a.scenario == "cron":
+        from bench.cron import cron_lag
+
+        samples = [cron_lag(r, a.n, a.procs, a.seconds, a.log_dir, env)]
     elif a.scenario in ("memory", "depth", "promote", "expiry"):
         if not isinstance(lib, Ours):
             p.error(f"{a.scenario} is measured for ours only")

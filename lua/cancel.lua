@@ -11,11 +11,13 @@
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  job id
 -- ARGV[3]  reason (JSON error record text)
+-- ARGV[4]  actor: who asks (free text, for the audit event)
 -- Returns: a lib/codes.lua CANCEL_* code: CANCEL_CANCELLED, CANCEL_ALREADY_FINAL
 --   (succeeded, dead or cancelled; nothing changed), CANCEL_NO_JOB.
 --   A damaged record goes dead (lib/quarantine.lua) and answers CANCEL_ALREADY_FINAL.
 -- Errors: none.
--- Events: cancelled; dead (detail "damaged") for a damaged record.
+-- Events: cancelled; audit (action "cancel", the actor, 1 job) when cancelled;
+--   dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
@@ -36,4 +38,5 @@ end_lease(f)
 to_done(f, id, now_ms(), 'C', ARGV[3])
 count('cancelled', 1)
 emit('cancelled', id)
+audit('cancel', ARGV[4], 1, id)
 return CANCEL_CANCELLED

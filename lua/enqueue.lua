@@ -51,7 +51,7 @@ if not n or n < 1 or #ARGV ~= 2 + n * GROUP then
 end
 
 local now = now_ms()
-local aging = queue_aging()
+local clock = queue_clock()
 local ids = {}
 for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * GROUP] end
 local existing = hmget_many(K_JOBS, ids)
@@ -93,7 +93,8 @@ for k, i in ipairs(fresh) do
     zdelayed[#zdelayed + 1] = due
     zdelayed[#zdelayed + 1] = rec_member(f, id)
   else
-    zready[#zready + 1] = ready_score(aging, f)
+    rec_stamp(f, clock)
+    zready[#zready + 1] = ready_score(f)
     zready[#zready + 1] = rec_member(f, id)
   end
   hset[#hset + 1] = id

@@ -78,6 +78,6 @@ for i = 0, n - 1 do
 end
 count('failed', finished)
 count('retried', retried)
-bump_rate(now, finished)
+bump_rate(now, finished, finished)
 if retried > 0 then wake() end
 return out

@@ -1,7 +1,9 @@
 -- lease.lua -- lease up to N ready jobs to a worker, in priority order.
 --
 -- First promotes due delayed jobs and requeues expired leases (each bounded
--- per call), then pops the best N ready jobs (lowest score; equal scores in
+-- per call); if either pass left due work over, it leases nothing and answers
+-- wake_ms 0 (call again), so a job is never leased ahead of a better one that
+-- was already due (docs/design.md, "Ordering"). Then it pops the best N ready jobs (lowest score; equal scores in
 -- member order = enqueue order), stamps each with attempt + 1, a fresh
 -- fencing token (from the queue's sequence) and the worker id, and records
 -- its lease deadline (server time + the job's lease duration).
@@ -37,8 +39,8 @@
 -- ARGV[2]  N, maximum number of jobs to lease (integer >= 0; 0 = only maintain)
 -- ARGV[3]  worker id
 -- ARGV[4]  reply cache lifetime, ms (integer > 0)
--- ARGV[5]  promotion batch: max delayed jobs promoted per call
--- ARGV[6]  reaping batch: max expired leases requeued per call
+-- ARGV[5]  promotion batch: max delayed jobs promoted per call (>= 1)
+-- ARGV[6]  reaping batch: max expired leases requeued per call (>= 1)
 -- ARGV[7]  expiry batch: max finished/dead records deleted per set when
 --          fewer than N are leased (lib/expiry.lua)
 -- ARGV[8]  the worker's capacity in resource units (finite number > 0), or
@@ -50,11 +52,13 @@
 -- Returns: {wake_ms, paused, aging, id1, record1, id2, record2, ...}
 --   wake_ms  ms until the next ETA, lease deadline, finished-record
 --            expiry (lib/expiry.lua) or rate limit freeing up (0 = more is
---            already due, or all N were leased; -1 = nothing pending); a
---            worker that leased fewer than N may block that long
+--            already due -- then nothing was leased if a pass left due work
+--            over: call again --, or all N were leased; -1 = nothing
+--            pending); a worker that leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
---   aging    the queue's aging rate as text ('%.17g', exact), so the
---            worker can order its buffer by the ready score
+--   aging    the queue's current aging rate as text ('%.17g', exact);
+--            informational: the worker orders its buffer by each record's
+--            ready score (its aging stamp, lib/record.lua)
 --   idK, recordK  each leased job and its new record (see lib/record.lua)
 -- Errors: "ERR scheduler: bad arguments".
 -- Events: leased; and from maintenance: promoted, expired, dead; dead
@@ -76,7 +80,7 @@ local cache_ms = tonumber(ARGV[4])
 local promote_batch, reap_batch, expire_batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local cap, free, wait_ms, scan = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 if not (n and cache_ms and promote_batch and reap_batch and expire_batch and wait_ms and scan)
-    or worker == '' or scan < 1 then
+    or worker == '' or promote_batch < 1 or reap_batch < 1 or scan < 1 then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 if ARGV[8] == '' then
@@ -86,8 +90,8 @@ elseif not (cap and cap > 0 and cap < math.huge and free and free >= 0 and free 
 end
 
 local now = now_ms()
-local paused, aging = queue_meta()
-local aging_text = string.format('%.17g', aging)
+local paused, clock = queue_meta()
+local aging_text = string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
 -- (cached as "token,id,token,id,..."), those still held under that token.
@@ -110,9 +114,11 @@ if cached then
   return reply
 end
 
-local promoted = promote_due(now, promote_batch, aging)
-local reaped = reap_expired(now, reap_batch, aging)
+local promoted = promote_due(now, promote_batch, clock)
+local reaped = reap_expired(now, reap_batch)
 local more_due = promoted == promote_batch or reaped == reap_batch
+-- Due jobs left over may beat the ready head: lease only once all are in.
+if more_due then n = 0 end
 
 if paused then
   return {more_due and 0 or next_due_in(now), 1, aging_text}

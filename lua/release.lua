@@ -32,7 +32,6 @@ local n = tonumber(ARGV[2])
 if not n or #ARGV ~= 2 + 2 * n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
-local aging = queue_aging()
 local out = {}
 local released = 0
 for i = 0, n - 1 do
@@ -51,7 +50,7 @@ for i = 0, n - 1 do
     redis.call('ZREM', K_LEASED, id)
     f[F_ATTEMPTS] = int(math.max(0, tonumber(f[F_ATTEMPTS]) - 1))
     f[F_WORKER] = ''
-    to_ready(f, id, aging)
+    to_ready(f, id)
     redis.call('HSET', K_JOBS, id, rec_encode(f))
     emit('released', id)
     released = released + 1

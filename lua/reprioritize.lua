@@ -11,12 +11,14 @@
 -- ARGV[2]  job id
 -- ARGV[3]  new priority, decimal float string (client-validated, finite)
 -- ARGV[4]  new priority inputs "weight,time,resource", or "" for explicit
+-- ARGV[5]  actor: who asks (free text, for the audit event)
 -- Returns: a lib/codes.lua REPRIORITIZE_* code: REPRIORITIZE_CHANGED,
 --   REPRIORITIZE_NOT_WAITING (leased or finished), REPRIORITIZE_NO_JOB.
 --   A damaged record goes dead (lib/quarantine.lua) and answers REPRIORITIZE_NOT_WAITING.
 -- Errors: none.
--- Events: reprioritized (detail: the new priority); dead (detail "damaged")
---   for a damaged record.
+-- Events: reprioritized (detail: the new priority); audit (action
+--   "reprioritize", the actor, 1 job, detail the new priority) when changed;
+--   dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
@@ -35,8 +37,9 @@ if st ~= 'R' and st ~= 'D' and st ~= 'F' then return REPRIORITIZE_NOT_WAITING en
 f[F_PRIORITY] = ARGV[3]
 f[F_INPUTS] = ARGV[4]
 if st == 'R' then
-  redis.call('ZADD', K_READY, ready_score(queue_aging(), f), rec_member(f, id))
+  redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
 end
 redis.call('HSET', K_JOBS, id, rec_encode(f))
 emit('reprioritized', id, ARGV[3])
+audit('reprioritize', ARGV[5], 1, id, ARGV[3])
 return REPRIORITIZE_CHANGED

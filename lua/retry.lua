@@ -10,14 +10,17 @@
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, ready, delayed, dead, done, meta (seq), wake, events.
 -- ARGV[1]  events stream max length (integer; 0 = no events)
--- ARGV[2]  N, number of job ids (integer >= 0)
+-- ARGV[2]  actor: who asks (free text, for the audit event)
+-- ARGV[3]  N, number of job ids (integer >= 0)
 -- then N job ids
 -- Returns: an array of N integers (lib/codes.lua RETRY_*): RETRY_REQUEUED,
 --   RETRY_NOT_RETRYABLE (not in a retryable state), RETRY_NO_JOB.
 --   A damaged record goes dead (lib/quarantine.lua) and answers RETRY_NOT_RETRYABLE
 --   (a second retry requeues the dead record).
 -- Errors: "ERR scheduler: bad argument count".
--- Events: retried (detail "manual"); dead (detail "damaged") for a damaged record.
+-- Events: rerun (an operator's re-run; "retried" is a failure's scheduled
+--   retry, written by fail.lua); audit (action "retry", the actor, the jobs
+--   requeued) when any was requeued; dead (detail "damaged") for a damaged record.
 
 --@include lib/record.lua
 --@include lib/codes.lua
@@ -29,16 +32,17 @@
 --@include lib/util.lua
 
 events_init(tonumber(ARGV[1]))
-local n = tonumber(ARGV[2])
-if not n or #ARGV ~= 2 + n then
+local actor = ARGV[2]
+local n = tonumber(ARGV[3])
+if not n or #ARGV ~= 3 + n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local aging = queue_aging()
+local clock = queue_clock()
 local out = {}
-local moved = 0
+local moved = {}
 for i = 1, n do
-  local id = ARGV[2 + i]
+  local id = ARGV[3 + i]
   local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id), now)
   local st = f and f[F_STATE]
   if damaged then
@@ -58,14 +62,18 @@ for i = 1, n do
     f[F_READY_MS] = int(now)
     f[F_FINISHED_MS] = ''
     end_lease(f)
-    to_ready(f, id, aging)
+    rec_stamp(f, clock)
+    to_ready(f, id)
     redis.call('HSET', K_JOBS, id, rec_encode(f))
-    emit('retried', id, 'manual')
-    moved = moved + 1
+    moved[#moved + 1] = id
     out[i] = RETRY_REQUEUED
   else
     out[i] = RETRY_NOT_RETRYABLE
   end
 end
-if moved > 0 then wake() end
+if #moved > 0 then
+  emit_many('rerun', moved)
+  audit('retry', actor, #moved, table.concat(moved, ','))
+  wake()
+end
 return out

@@ -45,7 +45,11 @@ from scheduler.worker.observer import WorkerObserver
 
 # isort: split
 # Errors
-from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
+from scheduler.cron.errors import (
+    DamagedScheduleError,
+    InvalidScheduleError,
+    ScheduleNotFoundError,
+)
 from scheduler.errors import (
     DamagedRecordError,
     InvalidNameError,
@@ -83,6 +87,7 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "Worker",
     "WorkerObserver",
     # Errors
+    "DamagedScheduleError",
     "DamagedRecordError",
     "InvalidNameError",
     "InvalidPriorityError",

@@ -21,11 +21,12 @@ from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationErr
 from scheduler.job import Job
 from scheduler.learning import resolve_inputs
 from scheduler.limits import QueueLimits, Rate, check_concurrency, parse_rate
+from scheduler.priority import validate_aging_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
+    resolve_actor,
     shown,
-    validate_finite,
     validate_job_id,
     validate_queue_name,
     validate_task_name,
@@ -35,6 +36,10 @@ __all__ = ["Scheduler"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: The job sets :meth:`Scheduler.purge` empties (``done`` = succeeded and
+#: cancelled records; ``delayed`` includes failed jobs awaiting a retry).
+PURGE_STATES = ("ready", "delayed", "leased", "dead", "done")
 
 #: Jobs per enqueue script call in :meth:`Scheduler.enqueue_many`.
 BULK_BATCH = defaults.BULK_BATCH
@@ -341,15 +346,26 @@ class Scheduler:
         """All queues known to this prefix (registry; sorted)."""
         return self.backend.queue_names()
 
-    def pause(self, queue: str) -> None:
+    def pause(self, queue: str, *, actor: str | None = None) -> bool:
         """Stop workers leasing from ``queue`` (enqueue continues).
 
+        Args:
+            queue: the queue (registered if new).
+            actor: who asks, named in the audit event (default
+                ``$SCHEDULER_ACTOR`` or ``user@host``; the same for
+                :meth:`resume`, :meth:`set_aging` and :meth:`purge`).
+
+        Returns:
+            True if paused now, False if it already was (no audit event).
+
         Raises:
-            InvalidNameError: a malformed queue name (nothing is written).
+            InvalidNameError: a malformed queue name.
+            ValidationError: a bad ``actor``. Nothing is written when raised.
         """
         keys = self.queue_keys(queue)  # validates before any write
+        who = resolve_actor(actor)
         self.backend.register_queue(queue)
-        self.scripts.queue_config(keys, "paused", "1")
+        return self.scripts.queue_config(keys, "paused", "1", actor=who) != "1"
 
     def set_limits(
         self,
@@ -388,28 +404,84 @@ class Scheduler:
         self.scripts.queue_limit(keys, scope, conc, rate_text)
         return self.backend.queue_limits(queue)
 
-    def resume(self, queue: str) -> None:
+    def resume(self, queue: str, *, actor: str | None = None) -> bool:
         """Let workers lease from ``queue`` again (wakes an idle worker).
+
+        Returns:
+            True if resumed now, False if it was not paused (no audit event).
 
         Raises:
             InvalidNameError: a malformed queue name (nothing is written).
+            ValidationError: a bad ``actor`` (nothing is written).
         """
-        self.scripts.queue_config(self.queue_keys(queue), "paused", "0")
+        keys = self.queue_keys(queue)
+        return self.scripts.queue_config(keys, "paused", "0", actor=resolve_actor(actor)) == "1"
 
-    def set_aging(self, queue: str, aging: float) -> None:
+    def set_aging(self, queue: str, aging: float, *, actor: str | None = None) -> bool:
         """Set ``queue``'s aging rate: priority units gained per second of waiting.
 
-        Applies to jobs that become ready afterwards. 0 is strict priority.
+        From now on every waiting job gains ``aging`` per second: a job's
+        effective priority is its priority plus the aging accrued at each
+        rate while it waited (``docs/design.md``, "Ordering"); jobs already
+        waiting keep what they accrued, nothing is rescored. 0 is strict
+        priority (accrued aging is kept). Due delayed jobs are promoted
+        first, in bounded script calls.
+
+        Args:
+            queue: the queue name.
+            aging: rate in ``[0, MAX_AGING_RATE]`` (1e6) priority units per
+                second; ``int`` or ``float``, not ``bool``.
+
+        Returns:
+            True if the rate changed (an audit event names ``actor``).
 
         Raises:
-            InvalidPriorityError: negative or not finite.
+            InvalidPriorityError: not a real number, negative, not finite or
+                above :data:`scheduler.priority.MAX_AGING_RATE`.
             InvalidNameError: a malformed queue name.
+            ValidationError: a bad ``actor``.
             Nothing is written when either is raised.
         """
         keys = self.queue_keys(queue)  # validates before any write
-        value = validate_finite("aging", aging, minimum=0.0)
+        value = validate_aging_rate(aging)
+        who = resolve_actor(actor)
         self.backend.register_queue(queue)
-        self.scripts.queue_config(keys, "aging", repr(value))
+        old = self.scripts.queue_config(keys, "aging", repr(value), actor=who)
+        try:
+            return float(old) != value
+        except ValueError:  # a damaged stored value: it was replaced
+            return True
+
+    def purge(self, queue: str, state: str, *, actor: str | None = None) -> int:
+        """Delete every job of ``queue`` in one state set, a bounded batch
+        (:data:`scheduler.defaults.PURGE_BATCH`) per script call until none is
+        left. Each call that deleted jobs writes an audit event (action
+        ``purge``, ``actor``, how many). Workers of purged leased jobs are
+        refused when they report.
+
+        Args:
+            queue: the queue.
+            state: ``ready``, ``delayed`` (includes failed jobs awaiting a
+                retry), ``leased``, ``dead`` or ``done`` (succeeded and
+                cancelled records).
+
+        Returns:
+            How many jobs were deleted.
+
+        Raises:
+            ValidationError: unknown ``state`` or bad ``actor``;
+                InvalidNameError: a malformed queue name.
+        """
+        keys = self.queue_keys(queue)
+        if state not in PURGE_STATES:
+            raise ValidationError(
+                f"cannot purge {shown(state)}; use one of {', '.join(PURGE_STATES)}"
+            )
+        who = resolve_actor(actor)
+        deleted = 0
+        while n := self.scripts.purge(keys, state, defaults.PURGE_BATCH, actor=who):
+            deleted += n
+        return deleted
 
     def job(self, job_id: str, queue: str | None = None) -> Job:
         """Return the handle of an existing job.

@@ -142,9 +142,13 @@ class JobBuilder:
 
         The cache key holds every input (task, options, app defaults), so a
         changed default yields a new entry; the cache is cleared past 1024.
+        Each value enters the key with its type: ``True == 1`` and
+        ``Fraction(1) == 1`` in Python, so an untyped key would hand a
+        ``priority=True`` job the template validated for ``priority=1``
+        (booleans are not numbers here: they are refused).
         """
         app = self._defaults
-        key: tuple[Any, ...] = (
+        key: tuple[Any, ...] = _typed(
             task,
             o.queue,
             o.priority,
@@ -163,7 +167,7 @@ class JobBuilder:
             app.dead_ttl,
         )
         if isinstance(task, Task):
-            key += (
+            key += _typed(
                 task.name,
                 task.queue,
                 task.priority,
@@ -223,6 +227,12 @@ class JobBuilder:
         if key:
             self._templates[key] = template
         return template
+
+
+def _typed(*values: object) -> tuple[tuple[type, object], ...]:
+    """``values`` each paired with its type, for a cache key that tells
+    ``True``, ``1`` and ``1.0`` apart."""
+    return tuple((type(v), v) for v in values)
 
 
 class Template(NamedTuple):

@@ -154,6 +154,18 @@ MAX_BLOCK: Final = 30.0
 #: ``--metrics-addr 0.0.0.0`` (or a specific address) to serve other hosts.
 METRICS_ADDR: Final = "127.0.0.1"
 
+#: Jobs deleted per ``purge`` script call (bounds one call's work in Redis).
+PURGE_BATCH: Final = 500
+
+#: Port of the standalone exporter, ``scheduler metrics`` (the worker's
+#: ``--metrics-port`` has no default: it is off unless given).
+METRICS_PORT: Final = 9464
+
+#: Environment variable naming who runs operator actions (the audit events'
+#: actor) when ``--actor`` / ``actor=`` is not given; without it the actor is
+#: ``user@host`` of the process.
+ACTOR_ENV: Final = "SCHEDULER_ACTOR"
+
 # -- cron ---------------------------------------------------------------------
 
 #: How late a firing may still run under the ``catch_up`` misfire policy, seconds.
@@ -162,10 +174,25 @@ MISFIRE_GRACE: Final = 60.0
 #: Firings enqueued per schedule and cron_fire call.
 CRON_BATCH: Final = 100
 
-#: Due schedules examined per queue and round.
-CRON_SCAN: Final = 100
+#: Due schedules read per queue and round (a cron process then fires a
+#: randomly placed window of them, so that concurrent processes share them).
+CRON_SCAN: Final = 1000
+
+#: Most schedules in one cron_fire call.
+CRON_CALL_SCHEDULES: Final = 100
+
+#: Most jobs one cron_fire call creates (over all its schedules; a single
+#: catch-up may exceed it up to CRON_BATCH).
+CRON_CALL_JOBS: Final = 500
 
 # -- the admin CLI --------------------------------------------------------------
 
 #: Rows a listing shows by default.
 LIST_LIMIT: Final = 50
+
+# -- Redis Cluster and Sentinel ---------------------------------------------------
+
+#: How long a script call keeps retrying while its server is changing (a
+#: Sentinel failover: connection refused, READONLY, NOREPLICAS; a cluster slot
+#: migration or failover: TRYAGAIN, CLUSTERDOWN), seconds.
+TOPOLOGY_RETRY: Final = 30.0

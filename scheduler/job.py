@@ -21,6 +21,7 @@ from scheduler.errors import (
 from scheduler.priority import compact_float, resolve_priority
 from scheduler.serialization import decode_error, decode_payload, decode_result, encode_error
 from scheduler.timeutil import ms_to_datetime
+from scheduler.validation import resolve_actor
 
 __all__ = ["Job", "JobInfo"]
 
@@ -231,29 +232,36 @@ class Job:
                     if data is not None and self.id in data.split(","):
                         break
 
-    def cancel(self, reason: str = "cancelled") -> bool:
+    def cancel(self, reason: str = "cancelled", *, actor: str | None = None) -> bool:
         """Cancel the job if it has not finished.
 
         A leased job's worker is refused when it reports (stale lease).
+        ``actor`` (default ``$SCHEDULER_ACTOR`` or ``user@host``) is named in
+        the audit event; the same holds for :meth:`retry`,
+        :meth:`reprioritize` and :meth:`run_now`.
 
         Returns:
             True if cancelled now, False if it had already finished.
 
         Raises:
             JobNotFoundError: no such job.
+            ValidationError: a bad ``actor``.
         """
-        code = self.backend.scripts.cancel(self._keys, self.id, encode_error(reason, "Cancelled"))
+        who = resolve_actor(actor)
+        code = self.backend.scripts.cancel(
+            self._keys, self.id, encode_error(reason, "Cancelled"), actor=who
+        )
         if code == CancelCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == CancelCode.CANCELLED
 
-    def retry(self) -> bool:
+    def retry(self, *, actor: str | None = None) -> bool:
         """Requeue a dead, cancelled, succeeded or failed-awaiting-retry job now.
 
         Returns False if the job is ready, delayed or leased (nothing done).
         Raises :class:`JobNotFoundError`.
         """
-        code = self.backend.scripts.retry(self._keys, [self.id])[0]
+        code = self.backend.scripts.retry(self._keys, [self.id], actor=resolve_actor(actor))[0]
         if code == RetryCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == RetryCode.REQUEUED
@@ -265,6 +273,7 @@ class Job:
         weight: float = 1.0,
         time: float = 1.0,
         resource: float = 1.0,
+        actor: str | None = None,
     ) -> bool:
         """Change a waiting job's priority (explicit, or from the formula inputs).
 
@@ -272,14 +281,17 @@ class Job:
         :class:`JobNotFoundError` or :class:`InvalidPriorityError`.
         """
         value, inputs = resolve_priority(priority, weight, time, resource)
-        code = self.backend.scripts.reprioritize(self._keys, self.id, compact_float(value), inputs)
+        who = resolve_actor(actor)
+        code = self.backend.scripts.reprioritize(
+            self._keys, self.id, compact_float(value), inputs, actor=who
+        )
         if code == ReprioritizeCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == ReprioritizeCode.CHANGED
 
-    def run_now(self) -> bool:
+    def run_now(self, *, actor: str | None = None) -> bool:
         """Make a delayed job ready now. False if it is not delayed."""
-        code = self.backend.scripts.run_now(self._keys, self.id)
+        code = self.backend.scripts.run_now(self._keys, self.id, actor=resolve_actor(actor))
         if code == RunNowCode.NO_JOB:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return code == RunNowCode.PROMOTED

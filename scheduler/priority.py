@@ -10,12 +10,17 @@ Ordering (docs/design.md, "Ordering"):
   >= 0, ``time`` = estimated run time in seconds > 0, ``resource`` = units of
   capacity > 0, all finite). An explicit ``priority`` overrides it. Higher
   runs first.
-* With per-queue ``aging`` (priority units per second of waiting), the
-  effective priority of a job is ``priority + aging * (now_s - ready_s)``.
-  Ordering by it descending equals ordering by the time-independent
-  ``score = aging * ready_s - priority`` ascending, so nothing is ever
-  rescored. ``aging = 0`` gives ``score = -priority`` (exact: negation never
-  rounds).
+* With per-queue ``aging`` the queue keeps an **aging clock** ``A(t)``: the
+  integral of its aging rate (priority units per second) over time, from the
+  queue's first rate change (its time origin). A job's effective priority
+  at time ``now`` is ``priority + A(now) - A(ready)``: its priority plus the
+  aging accrued, at each rate in force, while it waited. ``A(now)`` is
+  common to all jobs, so ordering by it descending equals ordering by the
+  time-independent ``score = A(ready) - priority`` ascending: nothing is
+  rescored when time passes or the rate changes. ``A`` is piecewise linear
+  (:class:`AgingClock` is its current piece); each job stores ``A(ready)``
+  (its *aging stamp*, record field ``aged``) when it becomes ready. With no
+  aging ``A = 0`` and ``score = -priority`` (exact: negation never rounds).
 * Ties (equal score) are broken by the ready-set member
   ``<9 base-62 digit sequence>:<job id>``: Redis orders equal scores by member
   bytes, and the fixed-width per-queue sequence (digits ``0-9A-Za-z``, in
@@ -26,11 +31,15 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Final, NamedTuple
 
+from scheduler.errors import InvalidPriorityError
 from scheduler.validation import validate_finite
 
 __all__ = [
+    "MAX_AGING_RATE",
     "SEQ_DIGITS",
+    "AgingClock",
     "backoff_delay",
     "compact_float",
     "compute_priority",
@@ -39,6 +48,7 @@ __all__ = [
     "member_job_id",
     "ready_score",
     "resolve_priority",
+    "validate_aging_rate",
 ]
 
 #: Base-62 digits of the per-queue sequence in ready/delayed members. 62**9
@@ -88,10 +98,68 @@ def resolve_priority(
     if priority is not None:
         return validate_finite("priority", priority), ""
     value = compute_priority(weight, time, resource)
-    return value, f"{compact_float(weight)},{compact_float(time)},{compact_float(resource)}"
+    # The validated inputs (-0.0 read as 0.0, like the priority), as stored.
+    w, t, r = (
+        validate_finite(n, v)
+        for n, v in (("weight", weight), ("time", time), ("resource", resource))
+    )
+    return value, f"{compact_float(w)},{compact_float(t)},{compact_float(r)}"
 
 
-def ready_score(priority: float, ready_at_ms: int, aging: float) -> float:
+#: Largest accepted aging rate, priority units per second (``lua/queue_config.lua``
+#: ``AGING_MAX`` is the same). Why: at this rate the aging clock stays below
+#: 2**53 for 285 years of continuous aging, so scores stay finite and keep a
+#: resolution of at most one priority unit (``ulp(A) <= 1``; far finer on a
+#: younger clock, ``ulp(A) ~ A * 2.2e-16``) -- larger rates would let the
+#: accrued aging swamp any priority gap within milliseconds and, as 1e300
+#: did, overflow the scores to infinity (every job tied: silent FIFO).
+MAX_AGING_RATE: Final = 1e6
+
+
+def validate_aging_rate(rate: object) -> float:
+    """Return ``rate`` as a float if it is an accepted aging rate.
+
+    Args:
+        rate: priority units gained per second of waiting; an ``int`` or
+            ``float`` (``bool`` is rejected) in ``[0, MAX_AGING_RATE]``.
+            ``-0.0`` is read as ``0.0``.
+
+    Raises:
+        InvalidPriorityError: not a real number, not finite, negative, or
+            above :data:`MAX_AGING_RATE`.
+    """
+    value = validate_finite("aging", rate, minimum=0.0)
+    if value > MAX_AGING_RATE:
+        raise InvalidPriorityError(f"aging must be <= {MAX_AGING_RATE:g} per second, got {rate!r}")
+    return value
+
+
+class AgingClock(NamedTuple):
+    """The current piece of a queue's aging clock ``A(t)`` (see the module docstring).
+
+    Attributes:
+        rate: priority units per second, in force since ``since_ms``.
+        since_ms: server time of the last rate change, ms since the Unix epoch.
+        at: ``A(since_ms)``, priority units.
+    """
+
+    rate: float = 0.0
+    since_ms: int = 0
+    at: float = 0.0
+
+    def value_at(self, t_ms: int) -> float:
+        """``A(t_ms)`` for ``t_ms >= since_ms`` (ms since the Unix epoch).
+
+        Mirrors ``clock_at`` in ``lua/lib/record.lua`` operation for
+        operation (``at + rate * ((t - since) / 1000)``), so the result is
+        bit-identical to the stamp Redis stores.
+        """
+        if self.rate == 0:
+            return self.at
+        return self.at + self.rate * ((t_ms - self.since_ms) / 1000)
+
+
+def ready_score(priority: float, aged: float = 0.0) -> float:
     """Return the ready-set score (lower is dispatched first).
 
     Mirrors ``ready_score`` in ``lua/lib/record.lua`` operation for
@@ -99,13 +167,12 @@ def ready_score(priority: float, ready_at_ms: int, aging: float) -> float:
 
     Args:
         priority: the job's priority (float).
-        ready_at_ms: when the job became ready, ms since the Unix epoch
-            (server time; the ETA for delayed jobs).
-        aging: the queue's aging rate in priority units per second (>= 0).
+        aged: the job's aging stamp ``A(ready)`` (priority units; 0 on a
+            queue that never aged).
     """
-    if aging == 0:
+    if aged == 0:
         return -priority
-    return aging * (ready_at_ms / 1000) - priority
+    return aged - priority
 
 
 def format_seq(seq: int) -> str:

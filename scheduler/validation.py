@@ -8,12 +8,18 @@ record separator used inside job records (``\\x1f``).
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
 import re
+import socket
 
-from scheduler.errors import InvalidNameError, InvalidPriorityError
+from scheduler.defaults import ACTOR_ENV
+from scheduler.errors import InvalidNameError, InvalidPriorityError, ValidationError
 
 __all__ = [
+    "default_actor",
+    "resolve_actor",
     "shown",
     "validate_finite",
     "validate_job_id",
@@ -96,6 +102,11 @@ def validate_finite(
 ) -> float:
     """Return ``value`` as a float if it is a finite real number in range.
 
+    Booleans are not numbers here: ``True``/``False`` are refused, although
+    Python counts them as ints. ``-0.0`` is returned as ``0.0``: the two are
+    the same number (they compare equal, and Redis orders equal scores by
+    member), so a job enqueued with ``-0.0`` is stored and shown as ``0``.
+
     Args:
         name: the parameter name, for the error message.
         value: an ``int`` or ``float`` (``bool`` is rejected).
@@ -108,7 +119,7 @@ def validate_finite(
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPriorityError(f"{name} must be a real number, got {shown(value)}")
     try:
-        result = float(value)
+        result = float(value) + 0.0  # -0.0 -> 0.0
     except OverflowError:
         raise InvalidPriorityError(f"{name} is too large: {shown(value)}") from None
     if not math.isfinite(result):
@@ -119,3 +130,40 @@ def validate_finite(
         if not strict and not result >= minimum:
             raise InvalidPriorityError(f"{name} must be >= {minimum:g}, got {shown(value)}")
     return result
+
+
+#: Longest actor name kept in an audit event, characters.
+ACTOR_MAX = 200
+
+
+def default_actor() -> str:
+    """Who runs an operator action when the caller does not say: the
+    environment variable ``SCHEDULER_ACTOR`` (:data:`scheduler.defaults.ACTOR_ENV`)
+    if set and not blank, else ``user@host`` of this process."""
+    env = os.environ.get(ACTOR_ENV, "").strip()
+    if env:
+        return env
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (e.g. in a container)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def resolve_actor(actor: object = None) -> str:
+    """The actor recorded in an operator action's audit event: ``actor`` if
+    given, else :func:`default_actor`.
+
+    Raises:
+        ValidationError: ``actor`` is not a string, is blank, is longer than
+            :data:`ACTOR_MAX` characters or holds a control character.
+    """
+    if actor is None:
+        actor = default_actor()
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValidationError(f"actor must be a non-empty string, got {shown(actor)}")
+    if len(actor) > ACTOR_MAX or any(ord(c) < 32 or ord(c) == 127 for c in actor):
+        raise ValidationError(
+            f"actor must be at most {ACTOR_MAX} printable characters, got {shown(actor)}"
+        )
+    return actor

@@ -15,6 +15,7 @@ import redis
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
+from tests.servers import ClusterSet, SentinelSet
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,26 @@ def redis_server() -> Iterator[DevServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterSet]:
+    """A 3-master Redis Cluster (started once; tests use their own prefixes)."""
+    cluster = ClusterSet().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSet]:
+    """A master, two replicas and three sentinels (service ``mymaster``)."""
+    sentinels = SentinelSet().start()
+    try:
+        yield sentinels
+    finally:
+        sentinels.stop()
 
 
 @pytest.fixture

@@ -42,11 +42,18 @@ fi
 # offline). Install Debian's chromium when missing and we can (root with
 # apt-get); there, and wherever it is installed, a missing browser fails those
 # tests instead of skipping them.
+# promtool (Debian's prometheus package) checks and unit-tests docs/alerts.yml.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  if [ ! -x /usr/bin/chromium ]; then
+  if [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null; then
     apt-get update -qq >/dev/null || echo "warning: apt-get update failed" >&2
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
       echo "warning: could not install chromium; the browser tests will fail" >&2
+  fi
+  if ! command -v promtool >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+      >/dev/null || echo "warning: could not install promtool; its test will skip" >&2
   fi
   export SCHEDULER_REQUIRE_BROWSER=1
 elif [ -x /usr/bin/chromium ]; then

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from scheduler.backend.record import FIELDS, SEP, JobOptions
+from scheduler.backend.record import FIELDS, SEP, VERSION, JobOptions
 from scheduler.priority import format_seq
 from scheduler.worker.book import JobBook
 
 
-def record(seq: int, priority: float, ready_ms: int, token: int) -> str:
+def record(seq: int, priority: float, ready_ms: int, token: int, aged: float = 0.0) -> str:
     values = dict.fromkeys(FIELDS, "")
     values.update(
-        version="1",
+        version=VERSION,
         state="L",
         attempts="1",
         seq=format_seq(seq),
@@ -22,19 +22,20 @@ def record(seq: int, priority: float, ready_ms: int, token: int) -> str:
         options=JobOptions(3, 1000, 10, -1).encode(),
         task="m:f",
         payload="[[],{}]",
+        aged=repr(aged) if aged else "",
     )
     return SEP.join(values[name] for name in FIELDS)
 
 
 def test_buffer_starts_by_aged_score_then_sequence_across_leases() -> None:
     """Issue 9 item 9: with aging 1/s, a priority-1 job ready 100 s earlier
-    beats a priority-50 job; equal scores start in enqueue order, whatever
-    the lease they came in."""
+    (aging stamp 100 vs 200) beats a priority-50 job; equal scores start in
+    enqueue order, whatever the lease they came in."""
     book = JobBook(["q"])
-    book.add("q", "new-high", record(3, 50.0, 200_000, token=10), aging=1.0)
-    book.add("q", "old-low", record(1, 1.0, 100_000, token=11), aging=1.0)
-    book.add("q", "tie-late", record(5, 50.0, 200_000, token=12), aging=1.0)
-    book.add("q", "tie-early", record(4, 50.0, 200_000, token=13), aging=1.0)
+    book.add("q", "new-high", record(3, 50.0, 200_000, token=10, aged=200.0))
+    book.add("q", "old-low", record(1, 1.0, 100_000, token=11, aged=100.0))
+    book.add("q", "tie-late", record(5, 50.0, 200_000, token=12, aged=200.0))
+    book.add("q", "tie-early", record(4, 50.0, 200_000, token=13, aged=200.0))
     started = book.start_next(4)
     assert [j.id for j in started] == ["old-low", "new-high", "tie-early", "tie-late"]
     assert book.take_starts() == started

@@ -66,6 +66,7 @@ def test_events_recent(run: Run, capp: Scheduler) -> None:
     assert [(e["event"], e["job"]) for e in events if e["queue"] == "qb"] == [
         ("enqueued", "e2"),
         ("cancelled", "e2"),
+        ("audit", "e2"),  # the operator's cancel, with its actor
     ]
     assert [e["id"].split("-")[0] for e in events] == sorted(e["id"].split("-")[0] for e in events)
     leased = next(e for e in events if e["event"] == "leased")
@@ -73,7 +74,7 @@ def test_events_recent(run: Run, capp: Scheduler) -> None:
     assert set(events[0]) == {"id", "time", "queue", "event", "job", "detail"}
     only_b = run("events", "-q", "qb", "-n", "1")
     assert only_b.exit_code == 0
-    assert only_b.stdout.count("\n") == 1 and "cancelled" in only_b.stdout
+    assert only_b.stdout.count("\n") == 1 and "audit cancel by " in only_b.stdout
     one_line_error(run("events", "-q", "b{ad"), 2, "invalid queue name")
 
 

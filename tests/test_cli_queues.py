@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -103,6 +104,7 @@ def test_pause_and_resume(run: Run, capp: Scheduler) -> None:
     assert as_json(run("queue", "resume", "default", "--json")) == {
         "queue": "default",
         "paused": False,
+        "changed": True,
     }
     assert lease_all(capp, "default", 1)[0][0] == "p1"
     assert job.status is JobState.LEASED
@@ -121,8 +123,9 @@ def test_purge_asks_first(run: Run, capp: Scheduler) -> None:
     assert accepted.exit_code == 0 and "deleted 3 dead job(s)" in accepted.stdout
     assert capp.redis.zcard(capp.queue_keys("default").dead) == 0
     assert capp.job("keep").status is JobState.READY
-    empty = as_json(run("queue", "purge", "default", "--state", "dead", "--json"))
-    assert empty == {"queue": "default", "state": "dead", "deleted": 0}
+    empty = run("queue", "purge", "default", "--state", "dead", "--json")
+    assert empty.exit_code == 1  # nothing to do
+    assert json.loads(empty.stdout) == {"queue": "default", "state": "dead", "deleted": 0}
     assert run("queue", "purge", "default").exit_code == 2  # --state is required
 
 

@@ -28,7 +28,7 @@ ADD_DAILY = (
 
 
 def test_add_list_pause_resume_remove(run: Run, capp: Scheduler) -> None:
-    assert as_json(run("schedules", "list", "--json")) == {"schedules": []}
+    assert as_json(run("schedules", "list", "--json")) == {"schedules": [], "damaged": []}
     added = as_json(run(*ADD_DAILY))
     assert added["outcome"] == "created"
     s = added["schedule"]
@@ -104,3 +104,40 @@ def test_schedule_bad_input(run: Run, capp: Scheduler) -> None:
     for words in (["pause", "nope"], ["resume", "nope"], ["run-now", "nope"]):
         one_line_error(run("schedules", *words), 1, "no schedule 'nope'")
     one_line_error(run("schedules", "remove", "nope", "--yes"), 1, "no schedule")
+
+
+def test_every_command_handles_a_damaged_record(run: Run, capp: Scheduler) -> None:
+    qk = capp.queue_keys("default")
+    for sid in ("ok", "num", "mix"):
+        capp.schedules.add(capp.every(60, "m:f", id=sid, declare=False))
+    num = capp.redis.hget(qk.schedules, "num")
+    mix = capp.redis.hget(qk.schedules, "mix")
+    assert isinstance(num, bytes) and isinstance(mix, bytes)
+    capp.redis.hset(qk.schedules, "num", num.replace(b"\x1f0\x1f0\x1f", b"\x1f1_0\x1f0\x1f"))
+    capp.redis.hset(qk.schedules, "mix", mix.replace(b'"id":"mix"', b'"id":"ok"'))
+    capp.redis.hset(qk.schedules, "junk", "garbage")
+    listed = run("schedules", "list", "--json")
+    assert listed.exit_code == 0
+    doc = as_json(listed)
+    assert [s["id"] for s in doc["schedules"]] == ["ok"]
+    assert sorted(d["id"] for d in doc["damaged"]) == ["junk", "mix", "num"]
+    human = run("schedules", "list")
+    assert human.exit_code == 0 and "damaged" in human.stdout and "Traceback" not in human.output
+    for sid in ("junk", "mix", "num"):
+        before = capp.redis.hget(qk.schedules, sid)
+        for words in (["pause", sid], ["resume", sid], ["run-now", sid]):
+            one_line_error(run("schedules", *words), 1, "damaged", sid, "queue 'default'")
+        assert capp.redis.hget(qk.schedules, sid) == before  # nothing written
+        removed = run("schedules", "remove", sid, "--yes")
+        assert removed.exit_code == 0, removed.output
+        assert not capp.redis.hexists(qk.schedules, sid)
+    assert [i.id for i in capp.schedules.list()] == ["ok"]
+    assert capp.redis.hlen(qk.jobs) == 0
+
+
+def test_a_bad_misfire_policy_is_one_line(run: Run, capp: Scheduler) -> None:
+    one_line_error(
+        run("schedules", "add", "m:f", "--every", "5m", "--misfire", "bogus"), 2, "misfire"
+    )
+    ok = run("schedules", "add", "m:f", "--every", "5m", "--misfire", "catch_up", "--json")
+    assert as_json(ok)["schedule"]["misfire"] == "catch_up"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.policy import (
     MISSED_COUNT_CAP,
+    ON_TIME_MS,
     FirePlan,
     MisfirePolicy,
     jitter_offset,
@@ -17,6 +18,7 @@ from scheduler.cron.policy import (
 from scheduler.cron.timing import CronRule, IntervalRule
 
 SEC = IntervalRule(1000)  # fires every whole second
+TEN = IntervalRule(10_000)
 SKIP, COALESCE, CATCH_UP = MisfirePolicy.SKIP, MisfirePolicy.COALESCE, MisfirePolicy.CATCH_UP
 
 
@@ -36,7 +38,26 @@ def test_coalesce_runs_the_latest_once_for_all_missed() -> None:
 
 def test_skip_runs_the_latest_only_within_grace() -> None:
     assert plan_firing(SEC, SKIP, 2_000, 10_000, 15_500) == FirePlan((15_000,), 5, 16_000)
-    assert plan_firing(SEC, SKIP, 100, 10_000, 15_500) == FirePlan((), 6, 16_000)
+    # Every 10 s: due 10..50 s; the latest is 1.5 s late, more than on time.
+    assert plan_firing(TEN, SKIP, 100, 10_000, 51_500) == FirePlan((), 5, 60_000)
+
+
+@pytest.mark.parametrize("policy", [SKIP, CATCH_UP])
+@pytest.mark.parametrize("grace", [0, 1, 500])
+def test_the_firing_due_now_is_never_a_misfire(policy: MisfirePolicy, grace: int) -> None:
+    # misfire_grace=0 used to drop every firing: the on-time one is 0 < late.
+    for late in (0, 1, 4, 999, ON_TIME_MS):  # at most 1 s late: on time (inclusive)
+        plan = plan_firing(TEN, policy, grace, 10_000, 10_000 + late)
+        assert plan == FirePlan((10_000,), 0, 20_000), late
+    # One ms more and (with a shorter grace) it is a misfire.
+    assert plan_firing(TEN, policy, grace, 10_000, 11_001) == FirePlan((), 1, 20_000)
+    # A cron rule whose next firing is far: the same boundary.
+    minute = CronRule("* * * * *", "UTC")
+    assert plan_firing(minute, policy, grace, 60_000, 61_000) == FirePlan((60_000,), 0, 120_000)
+    assert plan_firing(minute, policy, grace, 60_000, 61_001) == FirePlan((), 1, 120_000)
+    # Grace still decides the older ones: 1.5 s late needs a grace >= 1.5 s.
+    assert plan_firing(TEN, policy, 1_500, 10_000, 11_500) == FirePlan((10_000,), 0, 20_000)
+    assert plan_firing(TEN, policy, 1_500, 10_000, 11_501) == FirePlan((), 1, 20_000)
 
 
 def test_catch_up_runs_each_firing_within_grace() -> None:
@@ -47,7 +68,8 @@ def test_catch_up_runs_each_firing_within_grace() -> None:
     assert plan_firing(SEC, CATCH_UP, 60_000, 10_000, 15_500) == FirePlan(
         (10_000, 11_000, 12_000, 13_000, 14_000, 15_000), 0, 16_000
     )
-    assert plan_firing(SEC, CATCH_UP, 100, 10_000, 15_500) == FirePlan((), 6, 16_000)
+    # 100 ms of grace is less than on time: only the on-time firing (15 s) runs.
+    assert plan_firing(SEC, CATCH_UP, 100, 10_000, 15_500) == FirePlan((15_000,), 5, 16_000)
 
 
 def test_catch_up_in_batches_leaves_the_rest_due() -> None:
@@ -74,11 +96,13 @@ def test_missed_count_is_capped_for_cron() -> None:
     assert plan is not None
     assert plan.fires == (stored + 3 * 3_600_000,)
     assert plan.missed == MISSED_COUNT_CAP
-    # Interval rules count exactly.
+    # Interval rules count exactly, under every policy (no cap).
     exact = plan_firing(SEC, COALESCE, 0, 0, 3 * 3_600_000)
-    assert exact == FirePlan(
-        (3 * 3_600_000,), min(MISSED_COUNT_CAP, 3 * 3_600), 3 * 3_600_000 + 1000
-    )
+    assert exact == FirePlan((3 * 3_600_000,), 3 * 3_600, 3 * 3_600_000 + 1000)
+    skipped = plan_firing(TEN, SKIP, 0, 0, 3 * 3_600_000 + 5_500)
+    assert skipped == FirePlan((), 3 * 360 + 1, 3 * 3_600_000 + 10_000)
+    caught = plan_firing(SEC, CATCH_UP, 0, 0, 3 * 3_600_000 + 500)
+    assert caught == FirePlan((3 * 3_600_000,), 3 * 3_600, 3 * 3_600_000 + 1000)
 
 
 def test_policy_names() -> None:
@@ -117,9 +141,12 @@ def test_plans_fire_due_times_only_and_always_advance(
     assert not plan.fires or plan.next_ms > plan.fires[-1]
     if policy is COALESCE:
         assert plan.fires == (due[-1],) and plan.missed == len(due) - 1
+    if late <= ON_TIME_MS or late <= grace:  # the latest due firing runs
+        assert plan.fires[-1:] == (due[-1],) or (policy is CATCH_UP and len(plan.fires) == batch)
     if policy is SKIP:
         assert len(plan.fires) <= 1 and len(plan.fires) + plan.missed == len(due)
     if policy is CATCH_UP:
-        assert all(now - f <= grace for f in plan.fires) and len(plan.fires) <= batch
+        assert all(now - f <= max(grace, ON_TIME_MS) for f in plan.fires)
+        assert len(plan.fires) <= batch
         if plan.next_ms > now:  # nothing left to catch up: every due firing accounted for
             assert len(plan.fires) + plan.missed == len(due)

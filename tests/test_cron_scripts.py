@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import redis
 
 from scheduler import Scheduler
+from scheduler.backend.codes import FireCode, PauseCode
 from scheduler.backend.connection import server_time_ms
-from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES, CronScripts, FireJob
+from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES, CronScripts, FireEntry, FireJob
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import script_header
 from scheduler.backend.record import JobState, parse_record
@@ -51,7 +52,21 @@ def upsert(cs: CronScripts, qk: QueueKeys, s: Schedule, next_ms: int | None, pau
     return cs.upsert(qk, s.id, s.digest, s.to_json(), next_ms, paused=paused, channel=CHANNEL)
 
 
-def fire(  # type: ignore[no-untyped-def]
+class Fired(NamedTuple):
+    status: str
+    created: int
+    value: int
+
+
+STATUS = {
+    FireCode.FIRED: "fired",
+    FireCode.STALE: "stale",
+    FireCode.EARLY: "early",
+    FireCode.DROPPED: "dropped",
+}
+
+
+def entry(
     cs: CronScripts,
     qk: QueueKeys,
     s: Schedule,
@@ -59,10 +74,31 @@ def fire(  # type: ignore[no-untyped-def]
     new_next: int | None,
     fires: list[int],
     missed: int = 0,
-    digest: str | None = None,
-):
+    record: bytes | str | None = None,
+) -> FireEntry:
+    """The entry of a plan, made from the record stored now (or ``record``)."""
+    if record is None:
+        record = cs.client.hget(qk.schedules, s.id) or ""  # type: ignore[assignment]
+    assert record is not None
     jobs = [FireJob(s.job_id(f), f, s.due_ms(f), s.job_meta(f, missed)) for f in fires]
-    return cs.fire(qk, s.id, digest or s.digest, expected, new_next, missed, s.job, jobs)
+    return FireEntry(s.id, record, expected, False, new_next, missed, s.job, jobs)
+
+
+def fire(
+    cs: CronScripts,
+    qk: QueueKeys,
+    s: Schedule,
+    expected: int,
+    new_next: int | None,
+    fires: list[int],
+    missed: int = 0,
+    record: bytes | str | None = None,
+) -> Fired:
+    reply = cs.fire(qk, [entry(cs, qk, s, expected, new_next, fires, missed, record)])
+    (outcome,) = reply.outcomes
+    if outcome.code is FireCode.FIRED:
+        return Fired("fired", outcome.value, reply.now_ms)
+    return Fired(STATUS[outcome.code], 0, outcome.value)
 
 
 def test_every_cron_script_has_a_header_naming_keys_argv_returns_errors_and_events() -> None:
@@ -203,7 +239,8 @@ def test_fire_refuses_a_changed_paused_or_removed_schedule(
     s = every_second(app)
     upsert(cs, qk, s, 5_000)
     assert fire(cs, qk, s, 4_000, 6_000, [4_000]).status == "stale"  # wrong expected time
-    assert fire(cs, qk, s, 5_000, 6_000, [5_000], digest="0" * 16).status == "stale"
+    # The record changed since it was read (e.g. updated): stale, nothing written.
+    assert fire(cs, qk, s, 5_000, 6_000, [5_000], record=b"another").status == "stale"
     cs.pause(qk, "s1", True, None, channel=CHANNEL)
     assert fire(cs, qk, s, 5_000, 6_000, [5_000]).value == -1
     cs.remove(qk, "s1", channel=CHANNEL)
@@ -221,7 +258,7 @@ def test_fire_never_runs_early(
     assert reply.status == "early" and client.hlen(qk.jobs) == 0
     assert client.zscore(qk.cron, "s1") == future
     upsert(cs, qk, every_second(app, start=None), future)
-    with pytest.raises(redis.ResponseError, match="must be later"):
+    with pytest.raises(redis.ResponseError, match="bad arguments"):
         fire(cs, qk, s, future, future, [])
 
 
@@ -282,8 +319,10 @@ def test_jittered_firing_is_a_delayed_job(
 
 def test_bad_arguments_are_refused(cs: CronScripts, qk: QueueKeys, client: redis.Redis) -> None:
     script = client.register_script(load_script_text("cron_fire"))
-    with pytest.raises(redis.ResponseError, match="bad argument count"):
+    with pytest.raises(redis.ResponseError, match="bad arguments"):
         script(keys=[*qk.standard(), qk.schedules, qk.cron], args=[0, "s", "d", 1, "", 0, "t"])
+    with pytest.raises(redis.ResponseError, match="bad arguments"):  # 1 entry, too short
+        script(keys=[*qk.standard(), qk.schedules, qk.cron], args=[0, 1, "s", "", 1, "F"])
     upsert_script = client.register_script(load_script_text("schedule_upsert"))
     with pytest.raises(redis.ResponseError, match="bad arguments"):
         upsert_script(keys=[qk.schedules, qk.cron], args=["s", "d", "{}", "x", "A", CHANNEL, "q"])
@@ -304,3 +343,67 @@ def test_cron_package_and_scripts_are_in_the_build() -> None:
         assert (root / "lua" / f"{name}.lua").is_file()
         assert "--@include" not in load_script_text(name)
     assert (root / "lua" / "lib" / "schedule.lua").is_file()
+
+
+def damage(client: redis.Redis, qk: QueueKeys, sid: str, old: bytes, new: bytes) -> bytes:
+    raw = client.hget(qk.schedules, sid)
+    assert isinstance(raw, bytes) and old in raw
+    bad = raw.replace(old, new, 1)
+    client.hset(qk.schedules, sid, bad)
+    return bad
+
+
+def test_one_call_fires_many_schedules_each_on_its_own(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    now = server_time_ms(client)
+    s0, s1, s2, s3 = (app.every(1, "m:f", [i], declare=False, id=f"s{i}") for i in range(4))
+    for s in (s0, s1, s2, s3):
+        upsert(cs, qk, s, 5_000)
+    # s3's fired counter is "1_0": Python's int() takes it, Lua's tonumber does
+    # not. It used to make the script raise half-way and stop every schedule.
+    bad = damage(client, qk, "s3", b"\x1f0\x1f0\x1f", b"\x1f1_0\x1f0\x1f")
+    client.zadd(qk.cron, {"ghost": 5_000})  # in the cron set, no record
+    reply = cs.fire(
+        qk,
+        [
+            entry(cs, qk, s0, 5_000, 6_000, [5_000]),
+            entry(cs, qk, s1, 4_000, 6_000, [4_000]),  # stale: it is at 5 000
+            entry(cs, qk, s2, 5_000, 6_000, [now + 60_000]),  # early
+            entry(cs, qk, s3, 5_000, 6_000, [5_000]),  # damaged: dropped, not fired
+            FireEntry("ghost", "", 5_000, drop=True),
+        ],
+    )
+    assert [(o.code, o.value) for o in reply.outcomes] == [
+        (FireCode.FIRED, 1),
+        (FireCode.STALE, 5_000),
+        (FireCode.EARLY, reply.now_ms),
+        (FireCode.DROPPED, 0),
+        (FireCode.DROPPED, 0),
+    ]
+    assert [k.decode() for k in client.hkeys(qk.jobs)] == ["cron:s0:5000"]
+    assert client.zscore(qk.cron, "s0") == 6_000
+    assert client.zscore(qk.cron, "s1") == client.zscore(qk.cron, "s2") == 5_000
+    assert client.zscore(qk.cron, "s3") is None and client.zscore(qk.cron, "ghost") is None
+    assert client.hget(qk.schedules, "s3") == bad  # kept as it was, for an operator
+
+
+def test_upsert_replaces_a_damaged_record_and_pause_refuses_it(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    bad = damage(client, qk, "s1", b"\x1f0\x1f0\x1f", "\x1f0\x1f\u0661\x1f".encode())
+    with pytest.raises(redis.ResponseError, match="bad schedule record"):
+        cs.pause(qk, "s1", True, None, channel=CHANNEL)
+    assert client.hget(qk.schedules, "s1") == bad and client.zscore(qk.cron, "s1") == 5_000
+    reply = upsert(cs, qk, s, 7_000)
+    assert (reply.outcome, reply.status) == ("replaced", "A")
+    rec = stored(client, qk)
+    assert (rec.fired, rec.missed, rec.digest) == (0, 0, s.digest)
+    assert client.zscore(qk.cron, "s1") == 7_000
+    # A definition edited by hand under the same digest is updated back.
+    damage(client, qk, "s1", b'"m:f"', b'"m:g"')
+    assert upsert(cs, qk, s, 8_000).outcome == "updated"
+    assert json.loads(stored(client, qk).definition)["job"]["task"] == "m:f"
+    assert cs.pause(qk, "s1", True, None, channel=CHANNEL) is PauseCode.CHANGED

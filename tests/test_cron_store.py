@@ -81,6 +81,9 @@ def test_job_options_override_task_defaults(fake_app: Scheduler) -> None:
         ({"cron": "61 * * * *"}, InvalidScheduleError),
         ({"cron": "* * *"}, InvalidScheduleError),
         ({"cron": "0 0 30 2 *"}, InvalidScheduleError),  # never fires
+        # ... with an end too (it used to be stored as "ended"):
+        ({"cron": "0 0 31 2 *", "end": datetime(2031, 1, 1, tzinfo=UTC)}, InvalidScheduleError),
+        ({"cron": "0 0 31 2 *", "end": datetime(2001, 1, 1, tzinfo=UTC)}, InvalidScheduleError),
         ({"cron": "* * * * *", "tz": "Nowhere/City"}, InvalidScheduleError),
         ({"every": 0.5}, InvalidScheduleError),
         ({"every": -1}, InvalidScheduleError),
@@ -180,8 +183,8 @@ def test_sync_upserts_declared_schedules_once(client: redis.Redis) -> None:
     app = Scheduler(client, prefix="t")
     app.every(60, "m:f", id="a")
     app.cron("*/5 * * * *", "m:f", id="b", queue="other", paused=True)
-    assert app.schedules.sync() == {"created": 2, "updated": 0, "unchanged": 0}
-    assert app.schedules.sync() == {"created": 0, "updated": 0, "unchanged": 2}
+    assert app.schedules.sync() == {"created": 2, "updated": 0, "unchanged": 0, "replaced": 0}
+    assert app.schedules.sync() == {"created": 0, "updated": 0, "unchanged": 2, "replaced": 0}
     assert set(app.queue_names()) == {"default", "other"}  # registered for cron processes
     infos = app.schedules.list()
     assert [(i.queue, i.id, i.status) for i in infos] == [
@@ -204,8 +207,13 @@ def test_two_code_versions_update_one_schedule_never_duplicate(client: redis.Red
     v2.every(120, "m:report", ["v2"], id="report")
     v2.every(60, "m:extra", id="extra")
     assert v1.schedules.sync()["created"] == 1
-    assert v2.schedules.sync() == {"created": 1, "updated": 1, "unchanged": 0}
-    assert v1.schedules.sync() == {"created": 0, "updated": 1, "unchanged": 0}  # last writer wins
+    assert v2.schedules.sync() == {"created": 1, "updated": 1, "unchanged": 0, "replaced": 0}
+    assert v1.schedules.sync() == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "replaced": 0,
+    }  # last writer wins
     assert v1.schedules.sync()["unchanged"] == 1
     qk = v1.queue_keys("default")
     assert client.hlen(qk.schedules) == 2 and client.zcard(qk.cron) == 2
@@ -218,7 +226,7 @@ def test_runtime_schedules_persist(client: redis.Redis) -> None:
     assert app.schedules.declared == []
     assert app.schedules.add(s).outcome == "created"
     other = Scheduler(client, prefix="t")  # another process, declaring nothing
-    assert other.schedules.sync() == {"created": 0, "updated": 0, "unchanged": 0}
+    assert other.schedules.sync() == {"created": 0, "updated": 0, "unchanged": 0, "replaced": 0}
     info = other.schedules.get("nightly")
     assert info.schedule == s and info.schedule.describe() == "cron '@daily' Asia/Tokyo"
 

@@ -127,8 +127,8 @@ DAMAGES: dict[str, tuple[Callable[[redis.Redis, QueueKeys, str], None], str]] = 
         lambda c, q, j: set_field(c, q, j, I_STATE, "Q"),
         "state is not a known state letter",
     ),
-    "version": (lambda c, q, j: set_field(c, q, j, I_VERSION, "7"), "version is not 1"),
-    "missing field": (drop_a_field, "record has 16 fields, expected 17"),
+    "version": (lambda c, q, j: set_field(c, q, j, I_VERSION, "7"), "version is not 2"),
+    "missing field": (drop_a_field, "record has 17 fields, expected 18"),
     "utf-8": (bad_utf8, "record is not valid UTF-8"),
 }
 
@@ -226,25 +226,8 @@ def test_operator_scripts_move_a_damaged_record_to_dead(
 
 def test_the_worker_book_does_not_crash_on_a_damaged_record() -> None:
     book = JobBook(["q"])
-    fields = [
-        "1",
-        "L",
-        "1",
-        "000000001",
-        "7",
-        "w",
-        "1",
-        "",
-        "",
-        "",
-        "abc",
-        "",
-        OPTS,
-        "t",
-        "",
-        "",
-        "[]",
-    ]
+    fields = ["2", "L", "1", "000000001", "7", "w", "1", "", "", "", "abc", "", OPTS, "t", "", ""]
+    fields += ["", "[]"]  # aged, payload
     job = book.add("q", "j", SEP.join(fields))
     assert book.buffered == 0 and len(book) == 1
     [(owed, outcome)] = book.take_pending()
@@ -258,7 +241,7 @@ def test_the_worker_book_does_not_crash_on_a_damaged_record() -> None:
 def test_parse_record_raises_a_typed_error_naming_the_damage() -> None:
     with pytest.raises(DamagedRecordError) as info:
         parse_record("j", "1" + SEP + "Q")
-    assert info.value.job_id == "j" and info.value.reason == "record has 2 fields, expected 17"
+    assert info.value.job_id == "j" and info.value.reason == "record has 2 fields, expected 18"
     assert isinstance(info.value, ValueError)
 
 

@@ -17,7 +17,7 @@ from scheduler import (
     Scheduler,
     ValidationError,
 )
-from scheduler.task import JobSpec
+from scheduler.task import EnqueueOptions, JobSpec
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
@@ -185,3 +185,36 @@ def test_generated_ids_never_start_with_a_dash() -> None:
     drawn = [ids.next() for _ in range(20_000)]
     assert all(len(i) == 16 and not i.startswith("-") for i in drawn)
     assert len(set(drawn)) == len(drawn)
+
+
+NUMBER_OPTIONS = ["priority", "weight", "time", "resource", "delay", "lease", "result_ttl"]
+
+
+@pytest.mark.parametrize("option", [*NUMBER_OPTIONS, "max_attempts"])
+@pytest.mark.parametrize("flag", [True, False])
+def test_booleans_are_not_numbers_even_after_the_equal_number_was_used(
+    app: Scheduler, client: redis.Redis, option: str, flag: bool
+) -> None:
+    # True == 1 and False == 0 in Python: a job built with the number must not
+    # let the boolean through (the template cache once keyed on equality).
+    number = 1 if flag else 0
+    if option in ("weight", "priority", "delay", "result_ttl") or number == 1:
+        app.enqueue("m:f", **{option: number})  # type: ignore[arg-type]
+    before = snapshot(client)
+    with pytest.raises(ValidationError):
+        app.enqueue("m:f", **{option: flag})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        app.enqueue_many([JobSpec("m:f", options=EnqueueOptions(**{option: flag}))])  # type: ignore[arg-type]
+    assert snapshot(client) == before
+
+
+@pytest.mark.parametrize("first", [0.0, -0.0, 0])
+def test_negative_zero_is_zero_whatever_came_first(app: Scheduler, first: float) -> None:
+    # -0.0 and 0.0 are the same number (equal, same hash): both are stored
+    # as "0", in whichever order the template cache sees them.
+    jobs = [app.enqueue("m:f", priority=p) for p in (first, -0.0, 0.0)]
+    jobs += [app.enqueue("m:f", weight=p) for p in (first, -0.0)]
+    for job in jobs:
+        rec = job.info().record
+        assert math.copysign(1.0, rec.priority) == 1.0 and rec.priority == 0.0
+        assert rec.inputs is None or math.copysign(1.0, rec.inputs[0]) == 1.0

@@ -1,7 +1,9 @@
 """Dispatch order equals a simple reference model (hypothesis), on fakeredis and Redis.
 
 The model: among jobs available when a lease happens, take the lowest
-``(score, enqueue index)`` where ``score = aging * ready_s - priority`` and
+``(score, enqueue index)`` where ``score = aging * (ready_s - since_s) - priority``
+(the aging clock since the rate was set at ``since``; ``-priority`` when that
+is 0; rate changes: ``tests/test_dispatch_order.py``) and
 ``priority = weight * time / resource`` (or the explicit priority). It is
 written independently of the scripts; only each job's ready time (server
 clock) is read back from Redis, since the model cannot know the server's time.
@@ -63,6 +65,7 @@ def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> No
     app = Scheduler(client, prefix="o", events_maxlen=0)
     app.set_aging("q", rate)
     qk = app.queue_keys("q")
+    since = int(client.hget(qk.meta, "aging_since"))  # type: ignore[arg-type]
     pending: list[tuple[float, int, str]] = []  # model: (score, index, job id), available
     soon: list[tuple[int, int, str, float]] = []  # (eta ms, index, id, priority), not yet due
     index = 0
@@ -81,7 +84,7 @@ def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> No
             job = app.enqueue("m:f", queue="q", **options)  # type: ignore[arg-type]
             rec = parse_record(job.id, client.hget(qk.jobs, job.id))  # type: ignore[arg-type]
             if op.delay == "now":
-                pending.append((score(priority, rec.ready_ms, rate), index, job.id))
+                pending.append((score(priority, rec.ready_ms, rate, since), index, job.id))
             elif op.delay == "soon":
                 soon.append((rec.ready_ms, index, job.id, priority))
             index += 1
@@ -90,7 +93,7 @@ def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> No
                 latest = max(eta for eta, *_ in soon)
                 while server_ms(client) <= latest:
                     time.sleep(0.001)
-                pending.extend((score(p, eta, rate), i, jid) for eta, i, jid, p in soon)
+                pending.extend((score(p, eta, rate, since), i, jid) for eta, i, jid, p in soon)
                 soon.clear()
             pending.sort()
             expected = [jid for _, _, jid in pending[: op.n]]
@@ -105,9 +108,10 @@ def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> No
             index += 1  # distinct lease request ids
 
 
-def score(priority: float, ready_ms: int, rate: float) -> float:
+def score(priority: float, ready_ms: int, rate: float, since: int) -> float:
     # Deliberately restated (not imported) so the model is independent of the code.
-    return -priority if rate == 0 else rate * (ready_ms / 1000) - priority
+    aged = 0.0 if rate == 0 else 0.0 + rate * ((ready_ms - since) / 1000)
+    return -priority if aged == 0 else aged - priority
 
 
 @settings(

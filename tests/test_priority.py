@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from scheduler.errors import InvalidPriorityError
 from scheduler.priority import (
+    MAX_AGING_RATE,
     SEQ_DIGITS,
+    AgingClock,
     backoff_delay,
     compact_float,
     compute_priority,
@@ -20,6 +22,7 @@ from scheduler.priority import (
     member_job_id,
     ready_score,
     resolve_priority,
+    validate_aging_rate,
 )
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -66,7 +69,7 @@ def test_explicit_priority_overrides_formula() -> None:
 
 @given(finite, st.integers(min_value=0, max_value=2**45))
 def test_zero_aging_score_is_exact_negation(priority: float, ready_ms: int) -> None:
-    assert ready_score(priority, ready_ms, 0.0) == -priority
+    assert ready_score(priority, AgingClock().value_at(ready_ms)) == -priority
 
 
 @given(
@@ -74,21 +77,50 @@ def test_zero_aging_score_is_exact_negation(priority: float, ready_ms: int) -> N
     st.floats(min_value=-1e6, max_value=1e6),
     st.integers(min_value=0, max_value=10**7),
     st.floats(min_value=1e-3, max_value=10),
+    st.integers(min_value=0, max_value=10**10),
 )
 def test_aging_score_orders_by_effective_priority(
-    p1: float, p2: float, gap_ms: int, aging: float
+    p1: float, p2: float, gap_ms: int, aging: float, age_ms: int
 ) -> None:
-    """Job 2 became ready gap_ms after job 1. At any later time, job 1's effective
-    priority (p1 + aging * wait1) beats job 2's iff its score is lower."""
-    t1 = 1_700_000_000_000
+    """Job 2 became ready gap_ms after job 1, on a clock running for age_ms.
+    At any later time, job 1's effective priority (p1 + aging * wait1) beats
+    job 2's iff its score is lower."""
+    clock = AgingClock(aging, 1_700_000_000_000, 0.0)
+    t1 = clock.since_ms + age_ms
     t2 = t1 + gap_ms
-    s1, s2 = ready_score(p1, t1, aging), ready_score(p2, t2, aging)
+    s1, s2 = ready_score(p1, clock.value_at(t1)), ready_score(p2, clock.value_at(t2))
     advantage = p1 - p2 + aging * gap_ms / 1000  # effective priority difference, any time
     tolerance = 1e-9 * max(1.0, abs(s1), abs(s2))
     if advantage > tolerance:
         assert s1 < s2
     elif advantage < -tolerance:
         assert s1 > s2
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 10**9), st.sampled_from([0.0, 0.5, 3.0, 1e6])), max_size=8)
+)
+def test_aging_clock_is_continuous_and_never_decreases(changes: list[tuple[int, float]]) -> None:
+    """A rate change starts a piece at A(t) of the old one: A never jumps or goes back."""
+    clock, t = AgingClock(), 1_700_000_000_000
+    for gap, rate in changes:
+        before = clock.value_at(t + gap - 1)
+        t += gap
+        at = clock.value_at(t)
+        clock = AgingClock(rate, t, at)
+        assert before <= at == clock.value_at(t) <= clock.value_at(t + 1)
+
+
+@pytest.mark.parametrize("rate", [0, 0.5, 7, MAX_AGING_RATE, -0.0])
+def test_accepted_aging_rates(rate: float) -> None:
+    value = validate_aging_rate(rate)
+    assert value == rate and math.copysign(1.0, value) == 1.0
+
+
+@pytest.mark.parametrize("rate", [-1e-9, MAX_AGING_RATE * 1.01, 1e300, math.inf, math.nan, True])
+def test_refused_aging_rates(rate: float) -> None:
+    with pytest.raises(InvalidPriorityError):
+        validate_aging_rate(rate)
 
 
 @given(st.integers(min_value=0, max_value=2**53), st.integers(min_value=0, max_value=2**53))

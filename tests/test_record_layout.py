@@ -95,7 +95,7 @@ def test_standard_keys_match_lua_keys() -> None:
 
 def sample_record() -> str:
     values = {
-        "version": "1",
+        "version": record.VERSION,
         "state": "L",
         "attempts": "2",
         "seq": "000000001",
@@ -111,6 +111,7 @@ def sample_record() -> str:
         "task": "m:f",
         "outcome": "",
         "meta": "",
+        "aged": "1234.5",
         "payload": '[[1],{"s":"a\\u001fb"}]',
     }
     return SEP.join(values[name] for name in FIELDS)
@@ -128,14 +129,14 @@ def test_hot_path_decoder_agrees_with_parse_record() -> None:
         "options": rec.options.encode(),
         "priority": "2.5",
         "enqueued_ms": str(rec.enqueued_ms),
-        "ready_ms": "",
+        "aged": "1234.5",
         "seq": rec.seq,
         "inputs": "",
     }
-    assert rec.state is JobState.LEASED and rec.ready_ms == 1000
+    assert rec.state is JobState.LEASED and rec.ready_ms == 1000 and rec.aged == 1234.5
 
 
-@pytest.mark.parametrize("bad", ["2" + sample_record()[1:], "1\x1fR", ""])
+@pytest.mark.parametrize("bad", ["9" + sample_record()[1:], "1\x1fR", ""])
 def test_other_versions_and_malformed_records_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         split_leased(bad)

@@ -16,8 +16,8 @@ PROBE = read_lua("lib/record.lua") + (
     "\nlocal f, reason = rec_decode(ARGV[1])\nif f then return 'ok' end\nreturn reason\n"
 )
 
-VALID = ["1", "R", "0", "000000001", "", "", "1700000000000", "", "", "", "1.5", "", "3,60000,0,-1"]
-VALID += ["m:f", "", "", "[[1],{}]"]
+VALID = ["2", "R", "0", "000000001", "", "", "1700000000000", "", "", "", "1.5", "", "3,60000,0,-1"]
+VALID += ["m:f", "", "", "12.5", "[[1],{}]"]
 
 # Pieces that sit near the edges of the grammar.
 TRICKY = st.sampled_from(

@@ -31,6 +31,7 @@ local function new_record(seq, task, payload, priority, inputs, options, meta, d
     task,            -- F_TASK
     '',              -- F_OUTCOME
     meta,            -- F_META
+    '',              -- F_AGED (rec_stamp sets it when the job becomes ready)
     payload,         -- F_PAYLOAD
   }
   if due > now then
@@ -42,16 +43,17 @@ end
 
 -- Create job `id` unless it exists (single-job path, used by cron_fire.lua;
 -- enqueue.lua does the same for a batch with one write per set). `aging` is
--- the queue's aging rate. Does not wake workers (callers wake once per
+-- the queue's aging clock (lib/queue.lua). Does not wake workers (callers wake once per
 -- call). Returns 'R' (ready), 'D' (delayed) or false (the id already existed;
 -- nothing written).
-local function create_job(id, task, payload, priority, inputs, options, meta, due, now, aging)
+local function create_job(id, task, payload, priority, inputs, options, meta, due, now, clock)
   if redis.call('HEXISTS', K_JOBS, id) == 1 then return false end
   local f = new_record(next_seq(), task, payload, priority, inputs, options, meta, due, now)
   if f[F_STATE] == 'D' then
     redis.call('ZADD', K_DELAYED, due, rec_member(f, id))
   else
-    redis.call('ZADD', K_READY, ready_score(aging, f), rec_member(f, id))
+    rec_stamp(f, clock)
+    redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
   end
   redis.call('HSET', K_JOBS, id, rec_encode(f))
   emit('enqueued', id)

@@ -8,7 +8,7 @@
 --   KEYS[4]  P:{Q}:leased   ZSET   id by lease deadline, ms
 --   KEYS[5]  P:{Q}:dead     ZSET   id by expiry of the dead record, ms
 --   KEYS[6]  P:{Q}:done     ZSET   id by expiry of the finished record, ms
---   KEYS[7]  P:{Q}:meta     HASH   seq, paused, aging
+--   KEYS[7]  P:{Q}:meta     HASH   seq, paused, aging, aging_since, aging_at
 --   KEYS[8]  P:{Q}:wake     LIST   wake-up markers for idle workers
 --   KEYS[9]  P:{Q}:events   STREAM job events
 --   KEYS[10] P:{Q}:stats    HASH   counters and per-second rate buckets

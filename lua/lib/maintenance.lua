@@ -17,10 +17,14 @@
 -- more is due (the returned wake hint is then 0). Both work in batches: one
 -- HMGET, one HSET and one ZADD/ZREM per call.
 
--- Move delayed/failed jobs whose ETA has passed into the ready set.
--- Their ready time is their ETA (not the moment of promotion), so promotion
--- lag never changes the order. Returns the number of due entries handled.
-local function promote_due(now, limit, aging)
+-- Move delayed/failed jobs whose ETA has passed into the ready set, earliest
+-- ETA first. Their ready time is their ETA (not the moment of promotion) and
+-- they are stamped with the aging clock at their ETA (`clock`, lib/queue.lua;
+-- no rate change happens while a job is due but not promoted: see
+-- queue_config.lua), so promotion lag never changes the order -- and
+-- lease.lua leases nothing while due jobs are left over (docs/design.md,
+-- "Ordering"). Returns the number of due entries handled.
+local function promote_due(now, limit, clock)
   local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
   local ids = {}
@@ -31,7 +35,8 @@ local function promote_due(now, limit, aging)
     local f = checked_record(id, recs[i], now)
     if f and (f[F_STATE] == 'D' or f[F_STATE] == 'F') then
       f[F_STATE] = 'R'
-      zadd[#zadd + 1] = ready_score(aging, f)
+      rec_stamp(f, clock)
+      zadd[#zadd + 1] = ready_score(f)
       zadd[#zadd + 1] = due[i]
       hset[#hset + 1] = id
       hset[#hset + 1] = rec_encode(f)
@@ -50,9 +55,9 @@ end
 -- start.lua) keeps its attempt counted, and at max attempts the job goes
 -- dead with the reason; a lease that never started (leased into a buffer,
 -- or taken by a frozen worker) gives its attempt back and never goes dead.
--- The job keeps its place (member and ready time). Returns the number
--- handled.
-local function reap_expired(now, limit, aging)
+-- The job keeps its place (member, ready time and aging stamp). Returns the
+-- number handled.
+local function reap_expired(now, limit)
   local ids = redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, limit)
   if #ids == 0 then return 0 end
   local recs = hmget_many(K_JOBS, ids)
@@ -76,7 +81,7 @@ local function reap_expired(now, limit, aging)
       else
         if started then f[F_OUTCOME] = reason end
         f[F_STATE] = 'R'
-        zadd[#zadd + 1] = ready_score(aging, f)
+        zadd[#zadd + 1] = ready_score(f)
         zadd[#zadd + 1] = rec_member(f, id)
         hset[#hset + 1] = id
         hset[#hset + 1] = rec_encode(f)

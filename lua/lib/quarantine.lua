@@ -42,7 +42,7 @@ end
 -- The dead record that replaces damaged `raw` (see above).
 local function salvage(raw, reason, now)
   local f = {REC_VERSION, 'X', '0', format_seq(0), '', '', int(now), '', int(now), '', '0', '',
-             DAMAGED_OPTIONS, '', '', '', ''}
+             DAMAGED_OPTIONS, '', '', '', '', ''}
   local old = {string.match(raw, REC_PATTERN)}
   if #old == REC_FIELDS then
     for _, c in ipairs(REC_CHECKS) do

@@ -2,7 +2,7 @@
 --
 -- KEYS: none. ARGV: none. Includes: none.
 --
--- A job record is one string in the jobs HASH: 17 fields joined by "\31"
+-- A job record is one string in the jobs HASH: 18 fields joined by "\31"
 -- (ASCII unit separator) in the order of scheduler/backend/record.py FIELDS;
 -- F_<FIELD NAME> is the field's 1-based index (tests/test_record_layout.py
 -- checks both sides agree). Every field but the last is free of "\31" by
@@ -11,13 +11,14 @@
 --
 -- Validation: rec_decode checks every field it returns against one grammar,
 -- the same as scheduler/backend/record.py parse_record (tests/test_record_parity.py
--- feeds both random records on a real server): valid UTF-8; 17 fields;
+-- feeds both random records on a real server): valid UTF-8; 18 fields;
 -- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
 -- below 2^53 (attempts, enqueued_ms; token, ready_ms, finished_ms and started_ms may be
 -- empty);
 -- seq of SEQ_DIGITS base-62 digits; priority (and each of the 3 or 8 inputs)
 -- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
--- integers with max_attempts >= 1 and lease_ms >= 1. A record that fails is
+-- integers with max_attempts >= 1 and lease_ms >= 1; aged such a number or
+-- empty. A record that fails is
 -- "damaged": rec_decode answers nil and the reason (the first check that
 -- failed, worded the same as Python's), and the scripts move it to dead
 -- (lib/quarantine.lua) instead of failing half-way -- Redis keeps the writes
@@ -28,9 +29,9 @@
 -- Numbers that become scores are passed to redis.call as Lua numbers (Redis
 -- converts them with 17 significant digits), never built with '..' or cjson.
 
-local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 17, '1'
-local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_PAYLOAD =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
+local REC_SEP, REC_FIELDS, REC_VERSION = '\31', 18, '2'
+local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_AGED, F_PAYLOAD =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
 -- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
 -- order (0-9 A-Z a-z), so byte order is numeric order; 62^9 > 2^53, the
 -- largest integer a Lua number holds exactly, so the width never overflows.
@@ -92,6 +93,10 @@ local function is_opt_int(s)
   return s == '' or is_int(s)
 end
 
+local function is_opt_num(s)
+  return s == '' or is_num(s)
+end
+
 local function is_seq(s)
   return #s == SEQ_DIGITS and not string.find(s, '[^0-9A-Za-z]')
 end
@@ -111,9 +116,11 @@ local REC_CHECKS = {
   {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
   {F_INPUTS, is_inputs, '3 or 8 finite numbers, or empty'},
   {F_OPTIONS, is_options, 'four integers (max_attempts >= 1, lease_ms >= 1)'},
+  {F_AGED, is_opt_num, 'a finite number or empty'},
 }
 local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
-  'ready_ms', 'finished_ms', 'started_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta', 'payload'}
+  'ready_ms', 'finished_ms', 'started_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta',
+  'aged', 'payload'}
 
 -- Decode a record into a table of REC_FIELDS strings. A damaged record
 -- answers nil and the reason (see "Validation" above).
@@ -169,11 +176,38 @@ local function ready_ms(f)
   return tonumber(r)
 end
 
--- Ready score; mirrors scheduler/priority.py ready_score exactly.
-local function ready_score(aging, f)
+-- The queue's aging clock at time t (ms since the Unix epoch): the priority
+-- units a job ready since the queue's time origin would have gained by t,
+--   A(t) = at + rate * ((t - since) / 1000)
+-- where clock = {rate, since, at}: the rate in force (units per second), the
+-- server time it was set (ms) and A at that moment (see lib/queue.lua
+-- queue_meta and docs/design.md, "Ordering"). Mirrors
+-- scheduler/priority.py AgingClock.at operation for operation.
+local function clock_at(clock, t)
+  local rate, since, at = clock[1], clock[2], clock[3]
+  if rate == 0 then return at end
+  return at + rate * ((t - since) / 1000)
+end
+
+-- Stamp a job entering the ready set with a new ready time: its F_AGED field
+-- becomes A(ready time), kept while it waits ('' when 0, as on a queue that
+-- never aged). Release, lease expiry and reprioritize keep the stamp (the
+-- job keeps its place), so no history of rates is needed. Exact text: %.17g
+-- round-trips every double.
+local function rec_stamp(f, clock)
+  local a = clock_at(clock, ready_ms(f))
+  if a == 0 then f[F_AGED] = '' else f[F_AGED] = string.format('%.17g', a) end
+end
+
+-- Ready score (lower is leased first): A(ready) - priority, so the order is
+-- that of the effective priority  priority + A(now) - A(ready)  (A(now) is
+-- common to all jobs). '' stamps give -priority (exact). Mirrors
+-- scheduler/priority.py ready_score exactly.
+local function ready_score(f)
   local p = tonumber(f[F_PRIORITY])
-  if aging == 0 then return -p end
-  return aging * (ready_ms(f) / 1000) - p
+  local a = f[F_AGED]
+  if a == '' then return -p end
+  return tonumber(a) - p
 end
 
 local function is_pending(st)

@@ -17,21 +17,46 @@ local S_SEP, S_NF, S_VERSION_1 = '\31', 10, '1'
 local S_VERSION, S_STATUS, S_DIGEST, S_LAST_FIRE, S_LAST_JOB, S_FIRED, S_MISSED, S_CREATED_MS, S_UPDATED_MS, S_DEFINITION =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 
--- Decode a schedule record into a table of S_NF strings; nil if malformed or
--- of another version (the scripts then answer "ERR scheduler: bad schedule
--- record": a schedule is one entry, so refusing it stops nothing else).
+-- A stored number: 1 to 15 ASCII digits (exact as a Lua number); the same
+-- rule as _NUMBER in scheduler/backend/schedule_record.py.
+local function sched_number(s)
+  return #s >= 1 and #s <= 15 and string.find(s, '^[0-9]+$') ~= nil
+end
+
+-- Decode a schedule record into a table of S_NF strings; nil and a reason if
+-- it is not a valid version-1 record. The rules are those of parse_stored in
+-- scheduler/backend/schedule_record.py (tests/test_schedule_record.py
+-- compares both on random records): 10 fields, version "1", status A/P/E,
+-- digest 16 lowercase hex digits, numbers 1-15 ASCII digits (last fire may
+-- be ""). Every script decodes before it writes, so a damaged record is
+-- refused whole and never half-updated.
 local function sched_decode(s)
   local f = {}
   local pos = 1
   for i = 1, S_NF - 1 do
     local j = string.find(s, S_SEP, pos, true)
-    if not j then return nil end
+    if not j then return nil, 'fields' end
     f[i] = string.sub(s, pos, j - 1)
     pos = j + 1
   end
   f[S_NF] = string.sub(s, pos)
-  if f[S_VERSION] ~= S_VERSION_1 then return nil end
+  if f[S_VERSION] ~= S_VERSION_1 then return nil, 'version' end
+  local st = f[S_STATUS]
+  if st ~= 'A' and st ~= 'P' and st ~= 'E' then return nil, 'status' end
+  if #f[S_DIGEST] ~= 16 or not string.find(f[S_DIGEST], '^[0-9a-f]+$') then
+    return nil, 'digest'
+  end
+  if f[S_LAST_FIRE] ~= '' and not sched_number(f[S_LAST_FIRE]) then return nil, 'last_fire' end
+  for _, i in ipairs({S_FIRED, S_MISSED, S_CREATED_MS, S_UPDATED_MS}) do
+    if not sched_number(f[i]) then return nil, 'number' end
+  end
   return f
+end
+
+-- A stored counter (decimal string) plus n, as a stored number: it stops at
+-- 15 digits so the record stays valid (sched_number).
+local function sched_add(counter, n)
+  return string.format('%d', math.min(tonumber(counter) + n, 999999999999999))
 end
 
 local function sched_encode(f)

@@ -33,6 +33,24 @@ local function emit(name, id, detail)
   emit_many(name, {id}, detail and {detail} or nil)
 end
 
+-- Audit: one stream entry per operator action that changed something, written
+-- by the script that makes the change (so it is atomic with it): "e" =
+-- "audit", "x" = action (retry, cancel, pause, purge, schedule_pause, ...),
+-- "a" = actor (who, as given by the client), "n" = jobs touched, "j" =
+-- targets joined by "," (job ids, a schedule id, or ""), "d" = detail ("" if
+-- none; free text, never split). audit_to takes the stream key and its
+-- maximum length (0 = no events) for scripts without the standard KEYS.
+local function audit_to(key, maxlen, action, actor, n, targets, detail)
+  if maxlen > 0 then
+    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'e', 'audit', 'x', action,
+               'a', actor, 'n', int(n), 'j', targets or '', 'd', detail or '')
+  end
+end
+
+local function audit(action, actor, n, targets, detail)
+  audit_to(K_EVENTS, EVENTS_MAXLEN, action, actor, n, targets, detail)
+end
+
 -- Announce jobs that reached a final state (one message: ids joined by ",").
 local function publish_finished(ids)
   if #ids > 0 then
@@ -55,18 +73,24 @@ local function count(field, n)
   end
 end
 
--- Per-second buckets "r:<second>" of finished attempts, for "jobs/s over the
--- last minute". When the second rolls over, buckets older than 120 s go.
-local function bump_rate(now, n)
+-- Per-second buckets "r:<second>" of finished attempts, and "f:<second>" of
+-- the failed ones among them (optional `failed`), for "jobs/s" and "failure
+-- rate over the last minute". When the second rolls over, buckets older than
+-- 120 s go.
+local function bump_rate(now, n, failed)
   if n == 0 then return end
   local sec = math.floor(now / 1000)
   redis.call('HINCRBY', K_STATS, 'r:' .. int(sec), n)
+  if failed and failed > 0 then
+    redis.call('HINCRBY', K_STATS, 'f:' .. int(sec), failed)
+  end
   local last = tonumber(redis.call('HGET', K_STATS, 'rsec') or '0')
   if last ~= sec then
     redis.call('HSET', K_STATS, 'rsec', int(sec))
     local fields = redis.call('HKEYS', K_STATS)
     for _, name in ipairs(fields) do
-      if string.sub(name, 1, 2) == 'r:' and tonumber(string.sub(name, 3)) < sec - 120 then
+      local kind = string.sub(name, 1, 2)
+      if (kind == 'r:' or kind == 'f:') and (tonumber(string.sub(name, 3)) or 0) < sec - 120 then
         redis.call('HDEL', K_STATS, name)
       end
     end

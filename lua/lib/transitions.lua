@@ -42,10 +42,12 @@ local function end_lease(f)
   f[F_TOKEN] = ''
 end
 
--- Put a job (record table f, state already not ready) into the ready set.
-local function to_ready(f, id, aging)
+-- Put a job (record table f, state already not ready) into the ready set,
+-- scored by its aging stamp (a caller that gives it a new ready time calls
+-- rec_stamp first).
+local function to_ready(f, id)
   f[F_STATE] = 'R'
-  redis.call('ZADD', K_READY, ready_score(aging, f), rec_member(f, id))
+  redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
 end
 
 -- Final state "dead": keep the record with its reason for dead_ttl.

@@ -8,7 +8,14 @@ through it. The ``scheduler`` command line and the Prometheus metrics are
 built on these functions.
 """
 
-from scheduler.admin.events import Event, follow_events, recent_events, stream_position
+from scheduler.admin.events import (
+    AUDIT,
+    AUDIT_ACTIONS,
+    Event,
+    follow_events,
+    recent_events,
+    stream_position,
+)
 from scheduler.admin.jobs import LISTABLE_STATES, RETRYABLE_STATES, job_ids, list_jobs
 from scheduler.admin.queues import (
     OLDEST_SCAN_LIMIT,
@@ -21,6 +28,8 @@ from scheduler.admin.queues import (
 from scheduler.admin.workers import WorkerInfo, list_workers
 
 __all__ = [
+    "AUDIT",
+    "AUDIT_ACTIONS",
     "LISTABLE_STATES",
     "OLDEST_SCAN_LIMIT",
     "RETRYABLE_STATES",

@@ -6,9 +6,19 @@ event kind, with fields ``e`` (event name), ``j`` (job ids joined by ``,``)
 and optionally ``d`` (details joined by ``,``, one per job: attempt number,
 new priority, "manual", ...). Batching keeps the hot paths at one XADD per
 call; :func:`expand_entry` turns an entry back into one :class:`Event` per
-job. Event names: enqueued, leased, succeeded, retried, dead, cancelled,
-expired (lease expired, requeued), promoted, released, reprioritized (plus
-those of cron scripts).
+job. Event names: enqueued, leased, succeeded, retried (a failed attempt
+will be retried), rerun (an operator ran a finished job again), dead,
+cancelled, expired (lease expired, requeued), promoted, released,
+reprioritized (plus those of cron scripts).
+
+**Audit events.** Every operator action that changes something (retry,
+cancel, reprioritize, run-now, pause, resume, aging, purge, schedule
+create/update/pause/resume/remove) also appends one entry ``e=audit`` with
+``x`` = the action (:data:`AUDIT_ACTIONS`), ``a`` = the actor, ``n`` = jobs
+touched, ``j`` = its targets (job ids or a schedule id) and ``d`` = a
+detail. The script making the change writes it, so it is atomic with the
+change and trimmed with the stream. It is read as one :class:`Event`
+(``event == "audit"``), not one per job.
 
 Reading and following go through the storage layer
 (:mod:`scheduler.backend.events`): following uses ``XREAD BLOCK`` on a
@@ -19,7 +29,7 @@ dedicated connection (:meth:`scheduler.backend.Backend.event_reader`), one
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +39,36 @@ from scheduler.backend import Backend
 from scheduler.backend.replies import text
 from scheduler.timeutil import ms_to_datetime
 
-__all__ = ["Event", "expand_entry", "follow_events", "recent_events", "stream_position"]
+__all__ = [
+    "AUDIT",
+    "AUDIT_ACTIONS",
+    "Event",
+    "audit_matches",
+    "expand_entry",
+    "follow_events",
+    "recent_events",
+    "stream_position",
+]
+
+#: Event name of audit entries.
+AUDIT = "audit"
+
+#: The ``action`` of audit events, as the scripts write them.
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "retry",
+    "cancel",
+    "reprioritize",
+    "run_now",
+    "pause",
+    "resume",
+    "aging",
+    "purge",
+    "schedule_create",
+    "schedule_update",
+    "schedule_pause",
+    "schedule_resume",
+    "schedule_remove",
+)
 
 
 @attrs.frozen
@@ -40,8 +79,12 @@ class Event:
         id: stream entry id ``"<ms>-<n>"`` (server time of the event).
         queue: queue name.
         event: event name (enqueued, leased, succeeded, ...).
-        job: job id.
+        job: job id; for an audit event its targets (job ids joined by
+            ``,``, a schedule id, or "").
         detail: extra detail ("" if none).
+        action: an audit event's action (:data:`AUDIT_ACTIONS`), else "".
+        actor: who ran an audit event's action, else "".
+        count: jobs an audit event's action touched (0 otherwise).
     """
 
     id: str
@@ -49,6 +92,9 @@ class Event:
     event: str
     job: str
     detail: str
+    action: str = ""
+    actor: str = ""
+    count: int = 0
 
     @property
     def time(self) -> datetime:
@@ -56,8 +102,9 @@ class Event:
         return ms_to_datetime(_id_key(self.id)[0])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (documented keys, see docs/operating.md)."""
-        return {
+        """JSON-friendly dict (documented keys, see docs/operating.md); audit
+        events add ``action``, ``actor`` and ``count``."""
+        data: dict[str, Any] = {
             "id": self.id,
             "time": self.time.isoformat(),
             "queue": self.queue,
@@ -65,6 +112,9 @@ class Event:
             "job": self.job,
             "detail": self.detail or None,
         }
+        if self.event == AUDIT:
+            data.update(action=self.action, actor=self.actor, count=self.count)
+        return data
 
 
 _MAX_SEQ = 2**64 - 1
@@ -84,21 +134,53 @@ def expand_entry(queue: str, entry_id: object, fields: Mapping[Any, Any]) -> lis
         fields: the entry's fields (``e``, ``j``, ``d``; ``str`` or ``bytes``).
     """
     f = {text(k): text(v) for k, v in fields.items()}
+    eid = text(entry_id)
+    if f.get("e") == AUDIT:
+        try:
+            count = int(f.get("n", "0"))
+        except ValueError:
+            count = 0
+        return [
+            Event(
+                id=eid,
+                queue=queue,
+                event=AUDIT,
+                job=f.get("j", ""),
+                detail=f.get("d", ""),
+                action=f.get("x", ""),
+                actor=f.get("a", ""),
+                count=count,
+            )
+        ]
     jobs = f.get("j", "").split(",")
     details = f.get("d", "").split(",") if f.get("d") else [""] * len(jobs)
     if len(details) != len(jobs):  # malformed: keep the detail whole
         details = [f.get("d", "")] * len(jobs)
-    eid = text(entry_id)
     return [
         Event(id=eid, queue=queue, event=f.get("e", ""), job=j, detail=d)
         for j, d in zip(jobs, details, strict=True)
     ]
 
 
+def audit_matches(event: Event, actions: Collection[str] | None) -> bool:
+    """True if ``actions`` is None (no filter), or ``event`` is an audit event
+    whose action is one of ``actions``."""
+    return actions is None or (event.event == AUDIT and event.action in actions)
+
+
 def recent_events(
-    backend: Backend, queues: Sequence[str] | None = None, count: int = 20
+    backend: Backend,
+    queues: Sequence[str] | None = None,
+    count: int = 20,
+    *,
+    actions: Collection[str] | None = None,
 ) -> list[Event]:
     """The last ``count`` events across ``queues`` (default: all), oldest first.
+
+    Args:
+        actions: only audit events of these actions (see
+            :data:`AUDIT_ACTIONS`); the whole retained stream of each queue
+            is searched (at most about ``events_maxlen`` entries each).
 
     Raises:
         InvalidNameError: a malformed queue name.
@@ -106,11 +188,13 @@ def recent_events(
     if count <= 0:
         return []
     names = list(queues) if queues is not None else backend.queue_names()
+    window = count if actions is None else max(count, backend.events_maxlen)
     events = [
         event
-        for q, entries in zip(names, backend.recent_event_entries(names, count), strict=True)
+        for q, entries in zip(names, backend.recent_event_entries(names, window), strict=True)
         for entry in entries
         for event in expand_entry(q, entry.id, entry.fields)
+        if audit_matches(event, actions)
     ]
     # Across queues the order is by server time to the millisecond (each
     # stream numbers its own entries within a millisecond).

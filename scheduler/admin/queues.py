@@ -72,6 +72,8 @@ class QueueStatus:
             completely and the age comes from a sample.
         jobs_per_s: finished attempts (succeeded or failed) per second over
             the last minute.
+        failure_rate: the failed share of those attempts (0..1), None when
+            none finished in the last minute.
         workers: live workers leasing from this queue.
         totals: cumulative counters since the queue was created (enqueued,
             succeeded, failed, retried, dead, cancelled, expired = lease
@@ -93,6 +95,7 @@ class QueueStatus:
     jobs_per_s: float
     workers: int
     totals: dict[str, int]
+    failure_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (documented keys, see docs/operating.md)."""
@@ -108,6 +111,7 @@ class QueueStatus:
             "oldest_ready_age_s": self.oldest_ready_age,
             "oldest_ready_exact": self.oldest_ready_exact,
             "jobs_per_s": self.jobs_per_s,
+            "failure_rate": self.failure_rate,
             "workers": self.workers,
             "totals": dict(self.totals),
         }
@@ -127,29 +131,56 @@ class Overview:
     queues: list[QueueStatus]
     workers: list[WorkerInfo]
 
+    @property
+    def running(self) -> int:
+        """Jobs the live workers are running (started), at their last refresh."""
+        return sum(w.running for w in self.workers)
+
+    @property
+    def buffered(self) -> int:
+        """Jobs the live workers hold leased but not started (prefetched)."""
+        return sum(w.buffered for w in self.workers)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (documented keys, see docs/operating.md)."""
         return {
             "server_time": self.server_time.isoformat(),
             "workers": len(self.workers),
+            "running": self.running,
+            "buffered": self.buffered,
             "queues": [q.to_dict() for q in self.queues],
         }
 
 
-def _rate(stats: dict[str, str], now_ms: int) -> float:
-    """Finished attempts per second over the last :data:`RATE_WINDOW_S` seconds,
-    from the per-second buckets ``r:<second>`` that ``bump_rate`` keeps."""
+def _window_total(stats: dict[str, str], now_ms: int, kind: str) -> int:
+    """Sum of the per-second buckets ``<kind><second>`` (``r:`` finished,
+    ``f:`` failed attempts; kept by ``bump_rate`` in ``lua/lib/signals.lua``)
+    of the last :data:`RATE_WINDOW_S` seconds; damaged buckets are skipped."""
     now_s = now_ms // 1000
     total = 0
     for name, value in stats.items():
-        if name.startswith("r:"):
+        if name.startswith(kind):
             try:
-                sec = int(name[2:])
+                sec, n = int(name[2:]), int(value)
             except ValueError:
                 continue
             if now_s - RATE_WINDOW_S < sec <= now_s:
-                total += int(value)
-    return total / RATE_WINDOW_S
+                total += n
+    return total
+
+
+def _rate(stats: dict[str, str], now_ms: int) -> float:
+    """Finished attempts per second over the last :data:`RATE_WINDOW_S` seconds."""
+    return _window_total(stats, now_ms, "r:") / RATE_WINDOW_S
+
+
+def _failure_rate(stats: dict[str, str], now_ms: int) -> float | None:
+    """Failed share of the attempts finished in the last :data:`RATE_WINDOW_S`
+    seconds (0..1), None if none finished."""
+    finished = _window_total(stats, now_ms, "r:")
+    if finished <= 0:
+        return None
+    return min(1.0, _window_total(stats, now_ms, "f:") / finished)
 
 
 def _totals(stats: dict[str, str]) -> dict[str, int]:
@@ -236,6 +267,7 @@ def queue_status(
                 ),
                 oldest_ready_exact=exact,
                 jobs_per_s=_rate(snap.stats, now_ms),
+                failure_rate=_failure_rate(snap.stats, now_ms),
                 workers=sum(1 for w in workers if snap.queue in w.queues),
                 totals=_totals(snap.stats),
             )

@@ -35,7 +35,10 @@ class WorkerInfo:
         queues: queues it leases from, in its order.
         concurrency: jobs it runs at once.
         pool: ``"thread"`` or ``"process"``.
-        inflight: jobs it held at its last registry refresh.
+        inflight: jobs it held at its last registry refresh (running plus
+            buffered).
+        running: of those, jobs started (a worker that does not publish
+            it is assumed to run up to ``concurrency`` of them).
         processed: jobs it has reported since it started.
         last_beat: time of its last registry refresh, s.
         started: when it started, s (None if unknown).
@@ -51,6 +54,12 @@ class WorkerInfo:
     processed: int
     last_beat: float
     started: float | None
+    running: int = 0
+
+    @property
+    def buffered(self) -> int:
+        """Jobs leased ahead and waiting in its buffer (prefetched, not started)."""
+        return max(0, self.inflight - self.running)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (documented keys, see docs/operating.md)."""
@@ -62,6 +71,8 @@ class WorkerInfo:
             "concurrency": self.concurrency,
             "pool": self.pool,
             "inflight": self.inflight,
+            "running": self.running,
+            "buffered": self.buffered,
             "processed": self.processed,
             "last_beat": self.last_beat,
             "started": self.started,
@@ -103,18 +114,24 @@ def list_workers(
         queues = tuple(q for q in fields.get("queues", "").split(",") if q)
         if queue is not None and queue not in queues:
             continue
+        inflight = _int(fields.get("inflight")) or 0
+        concurrency = _int(fields.get("concurrency"))
+        running = _int(fields.get("running"))
+        if running is None:
+            running = min(inflight, concurrency) if concurrency else inflight
         result.append(
             WorkerInfo(
                 id=entry.id,
                 host=fields.get("host", ""),
                 pid=_int(fields.get("pid")),
                 queues=queues,
-                concurrency=_int(fields.get("concurrency")),
+                concurrency=concurrency,
                 pool=fields.get("pool", ""),
-                inflight=_int(fields.get("inflight")) or 0,
+                inflight=inflight,
                 processed=_int(fields.get("processed")) or 0,
                 last_beat=_float(fields.get("beat")) or entry.beat_ms / 1000,
                 started=_float(fields.get("started")),
+                running=min(running, inflight),
             )
         )
     if prune and gone:

@@ -15,6 +15,21 @@ Retry: on a connection error or timeout the connection is re-opened and
 the calls are sent once more. Every script is idempotent under a repeat
 (see :mod:`scheduler.backend.scripts`), so this is the same guarantee redis-py's own
 retry gives, with the same safety.
+
+Connections are taken from the client's own pool (``get_connection``), never
+built by hand, so a Sentinel-managed pool asks the sentinels for the current
+master on every (re)connect. On such a pool a new connection is checked with
+``ROLE`` (a stale sentinel answer must not send writes to a replica), and
+``READONLY``/``NOREPLICAS`` replies and connection errors are retried on a
+new connection for up to :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds
+-- a failover in progress (see ``docs/operating.md``, "Running with
+Sentinel").
+
+On a Redis Cluster client (``redis.cluster.RedisCluster``) there is no single
+pool: each command goes through the cluster client, which routes it by its
+first key's slot and follows ``MOVED``/``ASK``; ``TRYAGAIN`` (a slot
+migration) and ``CLUSTERDOWN`` (a failover) are retried here for up to the
+same time (:class:`ClusterCalls`).
 """
 
 from __future__ import annotations
@@ -22,12 +37,21 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import ClusterDownError, TryAgainError
 
-__all__ = ["ScriptCaller"]
+from scheduler import defaults
+from scheduler.backend import topology
+
+__all__ = ["ClusterCalls", "ScriptCaller"]
+
+#: Error replies meaning "this server does not take writes now": the old
+#: master during a Sentinel failover.
+_NOT_WRITABLE = ("READONLY", "NOREPLICAS")
 
 # hiredis (a dependency, via redis[hiredis]) packs a whole command in C;
 # redis-py's own packer adds per-argument Python work.
@@ -64,19 +88,29 @@ class ScriptCaller:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._closed = False
+        self._cluster = ClusterCalls(client) if topology.is_cluster(client) else None
+        self._sentinel = topology.sentinel_pool(client) is not None
         # redis-py's Connection methods are untyped; hence Any.
         self._conns: list[Any] = []
 
     def _conn(self) -> Any:
         conn: Any = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            pool = self._client.connection_pool
-            conn = pool.make_connection()
+            # The pool's own API: a Sentinel pool connects to the current master.
+            conn = self._client.connection_pool.get_connection()
             self._local.conn = conn
             self._local.pid = os.getpid()
+            self._local.checked = False
             with self._lock:
                 self._conns.append(conn)
+        if self._sentinel and not self._local.checked:
+            _check_master(conn)
+            self._local.checked = True
         return conn
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._local.checked = False
 
     def call_many(self, commands: Sequence[Sequence[Any]], *, retry: bool = True) -> list[Any]:
         """Send ``commands`` in one write and return their replies in order.
@@ -91,6 +125,33 @@ class ScriptCaller:
             redis.ConnectionError, redis.TimeoutError: the server could not be
                 reached (twice in a row with ``retry``).
         """
+        if self._cluster is not None:
+            return self._cluster.call_many(commands)
+        if self._sentinel and retry:
+            return self._call_failing_over(commands)
+        return self._call_twice(commands, retry=retry)
+
+    def _call_failing_over(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """:meth:`_call_twice`, retried while a Sentinel failover is in progress."""
+        deadline = time.monotonic() + defaults.TOPOLOGY_RETRY
+        delay = 0.05
+        while True:
+            try:
+                replies = self._call_twice(commands)
+                if not any(_not_writable(r) for r in replies):
+                    return replies
+                error: Exception = next(r for r in replies if _not_writable(r))
+                self._drop(self._conn())
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                error = exc
+            if self._closed or time.monotonic() + delay > deadline:
+                if isinstance(error, redis.ResponseError):
+                    return replies
+                raise error
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _call_twice(self, commands: Sequence[Sequence[Any]], *, retry: bool = True) -> list[Any]:
         for attempt in (1, 2) if retry else (2,):
             if self._closed:
                 raise redis.ConnectionError("script caller closed")
@@ -99,7 +160,7 @@ class ScriptCaller:
                 conn.send_packed_command([b"".join(_pack(conn, c) for c in commands)])
                 return [_read(conn) for _ in commands]
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                conn.disconnect()
+                self._drop(conn)
                 if attempt == 2 or self._closed:
                     raise
             except AttributeError:
@@ -120,6 +181,8 @@ class ScriptCaller:
         """
         if self._closed:
             raise redis.ConnectionError("script caller closed")
+        if self._cluster is not None or self._sentinel:
+            return self.call_many(list(commands))
         conn = self._conn()
         replies: list[Any] = []
         outstanding = 0
@@ -134,7 +197,7 @@ class ScriptCaller:
                 replies.append(_read(conn))
                 outstanding -= 1
         except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()
+            self._drop(conn)
             raise
         return replies
 
@@ -144,8 +207,69 @@ class ScriptCaller:
         self._closed = True
         with self._lock:
             conns, self._conns = self._conns, []
+        pool = self._client.connection_pool if self._cluster is None else None
         for conn in conns:
             # Best effort: a connection in use by another thread may refuse
             # (fakeredis's sockets are not thread-safe); it fails on its own.
             with contextlib.suppress(Exception):
                 conn.disconnect()
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    pool.release(conn)
+
+
+def _not_writable(reply: object) -> bool:
+    return isinstance(reply, redis.ResponseError) and str(reply).startswith(_NOT_WRITABLE)
+
+
+def _check_master(conn: Any) -> None:
+    """Raise ``redis.ConnectionError`` (after closing ``conn``) unless the
+    server of ``conn`` says it is a master (``ROLE``)."""
+    conn.send_command("ROLE")
+    role = conn.read_response()
+    name = role[0].decode() if isinstance(role[0], bytes) else str(role[0])
+    if name != "master":
+        conn.disconnect()
+        raise redis.ConnectionError(f"{conn.host}:{conn.port} is a {name}, not the master")
+
+
+class ClusterCalls:
+    """Script calls on a Redis Cluster client, one command at a time.
+
+    The cluster client routes each command by the slot of its first key and
+    follows ``MOVED``/``ASK`` itself (refreshing its slot map);
+    ``TRYAGAIN`` (a multi-key command during its slot's migration) and
+    ``CLUSTERDOWN`` (a failover in progress) are retried here with backoff
+    for up to :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds. Every script
+    is idempotent under a repeat, so retrying is safe.
+
+    Args:
+        client: a ``redis.cluster.RedisCluster``.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def call_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run ``commands`` in order; error replies are returned as exceptions.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: a node stayed unreachable.
+            redis.exceptions.TryAgainError, ClusterDownError: the slot stayed
+                unavailable for :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds.
+        """
+        return [self._one(command) for command in commands]
+
+    def _one(self, command: Sequence[Any]) -> Any:
+        deadline = time.monotonic() + defaults.TOPOLOGY_RETRY
+        delay = 0.01
+        while True:
+            try:
+                return self._client.execute_command(*command)
+            except (TryAgainError, ClusterDownError):
+                if time.monotonic() + delay > deadline:
+                    raise
+            except redis.ResponseError as exc:
+                return exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)

@@ -31,6 +31,7 @@ __all__ = [
     "FAMILIES",
     "CancelCode",
     "CompleteCode",
+    "ConfigCode",
     "EnqueueCode",
     "FailCode",
     "FireCode",
@@ -148,6 +149,7 @@ class UpsertCode(enum.IntEnum):
     CREATED = 1
     UPDATED = 2
     UNCHANGED = 0
+    REPLACED = 3  # a damaged record was replaced whole (history lost)
 
 
 class PauseCode(enum.IntEnum):
@@ -166,11 +168,19 @@ class RemoveCode(enum.IntEnum):
 
 
 class FireCode(enum.IntEnum):
-    """``cron_fire.lua`` (first element of its reply)."""
+    """``cron_fire.lua`` (one per entry of its reply)."""
 
     FIRED = 1
-    STALE = 0  # another cron process fired it, or the schedule changed: nothing written
+    STALE = 0  # another cron process fired it, or the record changed: nothing written
     EARLY = 2  # a fire time is after the server clock: nothing written
+    DROPPED = 3  # damaged or not active: taken out of the cron set, record kept
+
+
+class ConfigCode(enum.IntEnum):
+    """``queue_config.lua`` (first element of its reply)."""
+
+    SET = 1
+    PROMOTING = 0  # aging: due jobs were promoted first, rate unchanged; call again
 
 
 #: Lua constant prefix -> enum: ``lua/lib/codes.lua`` defines ``<prefix>_<member>``.
@@ -189,4 +199,5 @@ FAMILIES: dict[str, type[enum.IntEnum]] = {
     "PAUSE": PauseCode,
     "REMOVE": RemoveCode,
     "FIRE": FireCode,
+    "CONFIG": ConfigCode,
 }

@@ -21,6 +21,7 @@ import redis
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS, ConnectionPool, parse_url
 
 from scheduler import defaults
+from scheduler.backend import topology
 from scheduler.errors import ValidationError
 
 __all__ = [
@@ -68,6 +69,8 @@ def check_url(url: str) -> None:
     """
     if not url or not url.strip():
         raise ValidationError("the Redis URL is empty")
+    if topology.check_special_url(url):  # redis+cluster://, redis+sentinel://
+        return
     try:
         kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     except ValueError as exc:  # bad scheme, port, or option value
@@ -98,15 +101,17 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
 
     ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.
-    The URL is checked first (:func:`check_url`). Keyword arguments
-    override the defaults (socket timeout 10 s, connect timeout 5 s, health
-    check every 30 s; for ``rediss://``, certificate and host name
-    verification on -- pass a private CA with ``?ssl_ca_certs=/path/ca.pem``).
+    ``redis+cluster://`` and ``redis+sentinel://`` URLs give a Redis Cluster
+    client or a Sentinel-managed master client (forms and checks in
+    :mod:`scheduler.backend.topology`). Any other URL is checked first
+    (:func:`check_url`). Keyword arguments override the defaults (socket
+    timeout 10 s, connect timeout 5 s, health check every 30 s; for
+    ``rediss://``, certificate and host name verification on -- pass a
+    private CA with ``?ssl_ca_certs=/path/ca.pem``).
 
     Raises:
         ValidationError: the URL is unusable (:func:`check_url`).
     """
-    check_url(url)
     options: dict[str, Any] = {
         "socket_timeout": DEFAULT_SOCKET_TIMEOUT,
         "socket_connect_timeout": defaults.CONNECT_TIMEOUT,
@@ -118,6 +123,10 @@ def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
         # URL's own ssl_* options still win (redis-py applies them last).
         options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
     options.update(kwargs)
+    special = topology.client_for_special_url(url, options)
+    if special is not None:  # redis+cluster:// or redis+sentinel://
+        return special
+    check_url(url)
     return redis.Redis.from_url(url, **options)
 
 
@@ -126,8 +135,15 @@ def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
 
     Its socket timeout is ``block_seconds + 5`` so that a BLPOP of up to
     ``block_seconds`` never trips it. The connection settings (host, TLS,
-    credentials, db, ...) are copied from ``client``'s pool.
+    credentials, db, ...) are copied from ``client``'s pool. On a Sentinel
+    client the new pool is Sentinel-managed too (it asks the sentinels for
+    the current master); on a cluster client it is a new cluster client.
     """
+    if topology.is_cluster(client):
+        return topology.cluster_copy(client, block_seconds + 5.0)
+    sentinel = topology.sentinel_pool(client)
+    if sentinel is not None:
+        return topology.sentinel_copy(sentinel, block_seconds + 5.0)
     pool = client.connection_pool
     kwargs = dict(pool.connection_kwargs)
     kwargs["socket_timeout"] = block_seconds + 5.0
@@ -137,7 +153,15 @@ def blocking_client(client: redis.Redis, block_seconds: float) -> redis.Redis:
     return redis.Redis(connection_pool=new_pool)
 
 
-def server_time_ms(client: redis.Redis) -> int:
-    """The Redis server's clock (``TIME``), ms since the Unix epoch."""
-    sec, usec = client.time()
+def server_time_ms(client: redis.Redis, key: str | None = None) -> int:
+    """The Redis server's clock (``TIME``), ms since the Unix epoch.
+
+    On a Redis Cluster client: the clock of the master serving ``key``'s
+    slot, or of the cluster client's default node without ``key``.
+    """
+    if key is not None and topology.is_cluster(client):
+        cluster: Any = client
+        sec, usec = cluster.time(target_nodes=cluster.get_node_from_key(key))
+    else:
+        sec, usec = client.time()
     return int(sec) * 1000 + int(usec) // 1000

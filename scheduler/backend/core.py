@@ -144,13 +144,21 @@ class Backend(
 
     # -- time -----------------------------------------------------------------
 
-    def server_time_ms(self) -> int:
+    def server_time_ms(self, queue: str | None = None) -> int:
         """The Redis server's clock (``TIME``), ms since the Unix epoch.
 
         Records hold server times, so ages and next fire times are measured
-        against this clock, never the local one.
+        against this clock, never the local one. On a Redis Cluster, with
+        ``queue``: the clock of the master that owns the queue (the one its
+        scripts read); without: the cluster client's default node (the
+        cross-queue views: status, events positions, cron's sleep). See
+        ``docs/design.md``, "Redis Cluster".
+
+        Raises:
+            InvalidNameError: a malformed queue name.
         """
-        return server_time_ms(self.client)
+        key = None if queue is None else self.queue(queue).jobs
+        return server_time_ms(self.client, key)
 
     # -- records --------------------------------------------------------------
 

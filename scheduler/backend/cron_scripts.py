@@ -31,7 +31,15 @@ from scheduler.backend.keys import QueueKeys
 from scheduler.backend.scripts import load_script_text, script_error
 from scheduler.errors import ScriptError
 
-__all__ = ["CRON_SCRIPT_NAMES", "CronScripts", "FireJob", "FireReply", "UpsertReply"]
+__all__ = [
+    "CRON_SCRIPT_NAMES",
+    "CronScripts",
+    "FireEntry",
+    "FireJob",
+    "FireOutcome",
+    "FireReply",
+    "UpsertReply",
+]
 
 CRON_SCRIPT_NAMES = ("schedule_upsert", "schedule_pause", "schedule_remove", "cron_fire")
 
@@ -70,7 +78,8 @@ class UpsertReply:
     """What :meth:`CronScripts.upsert` returns.
 
     Attributes:
-        outcome: ``"created"``, ``"updated"`` or ``"unchanged"``.
+        outcome: ``"created"``, ``"updated"``, ``"unchanged"`` or
+            ``"replaced"`` (a damaged record was replaced whole).
         status: the status letter afterwards: ``A`` active, ``P`` paused, ``E`` ended.
     """
 
@@ -96,30 +105,92 @@ class FireJob:
 
 
 @attrs.frozen
+class FireEntry:
+    """One schedule's part of a :meth:`CronScripts.fire` call.
+
+    Attributes:
+        schedule_id: the hash field read (never the id a definition names).
+        record: the record exactly as read (bytes, or text if the client
+            decodes replies); ``""`` if there was no record. The script
+            applies the entry only to this very record.
+        expected_ms: its cron ZSET score read, ms.
+        drop: take it out of the cron set (a damaged record) instead of firing.
+        new_next_ms: the new next fire time, ms, or None when none is left.
+        missed: due firings not enqueued by this entry.
+        job: the job template (None for a drop).
+        jobs: the jobs to create, ascending fire times.
+    """
+
+    schedule_id: str
+    record: bytes | str
+    expected_ms: int
+    drop: bool = False
+    new_next_ms: int | None = None
+    missed: int = 0
+    job: JobTemplate | None = None
+    jobs: Sequence[FireJob] = ()
+
+    def args(self) -> list[Any]:
+        """This entry's ARGV values (``lua/cron_fire.lua``)."""
+        job = self.job
+        template: list[Any] = (
+            ["", "", "", "", ""]
+            if job is None or self.drop
+            else [job.task, job.payload, job.priority, job.inputs, job.options]
+        )
+        jobs = () if self.drop else self.jobs
+        out: list[Any] = [
+            self.schedule_id,
+            self.record,
+            self.expected_ms,
+            "D" if self.drop else "F",
+            "" if self.drop else _opt_ms(self.new_next_ms),
+            0 if self.drop else self.missed,
+            *template,
+            len(jobs),
+        ]
+        for fj in jobs:
+            out.extend((fj.job_id, fj.fire_ms, fj.due_ms, fj.meta))
+        return out
+
+
+@attrs.frozen
+class FireOutcome:
+    """What :meth:`CronScripts.fire` did with one entry.
+
+    Attributes:
+        code: :attr:`FireCode.FIRED` (applied), ``STALE`` (another process
+            fired it first, or the record changed: nothing written),
+            ``EARLY`` (a fire time is after the server clock: nothing
+            written) or ``DROPPED`` (taken out of the cron set).
+        value: ``FIRED``: jobs created; ``STALE``: the stored next fire time,
+            ms, or -1 if the schedule is not in the cron set; ``EARLY``: the
+            server time, ms; ``DROPPED``: 0.
+    """
+
+    code: FireCode
+    value: int
+
+
+@attrs.frozen
 class FireReply:
     """What :meth:`CronScripts.fire` returns.
 
     Attributes:
-        status: ``"fired"`` (applied), ``"stale"`` (another process fired it
-            first, or the schedule changed/paused/was removed: nothing
-            written) or ``"early"`` (a fire time is after the server clock:
-            nothing written).
-        created: jobs created (``"fired"`` only).
-        value: ``"fired"``/``"early"``: the server time, ms; ``"stale"``: the
-            stored next fire time, ms, or -1 if the schedule is not active.
+        now_ms: the server time the script ran at, ms.
+        outcomes: one per entry, in order.
     """
 
-    status: str
-    created: int
-    value: int
+    now_ms: int
+    outcomes: list[FireOutcome]
 
 
 _UPSERT_OUTCOMES = {
     UpsertCode.UNCHANGED: "unchanged",
     UpsertCode.CREATED: "created",
     UpsertCode.UPDATED: "updated",
+    UpsertCode.REPLACED: "replaced",
 }
-_FIRE_STATUS = {FireCode.STALE: "stale", FireCode.FIRED: "fired", FireCode.EARLY: "early"}
 
 
 def _family_code(value: Any, family: type[UpsertCode] | type[FireCode], name: str) -> Any:
@@ -171,6 +242,7 @@ class CronScripts:
         *,
         paused: bool,
         channel: str,
+        actor: str = "",
     ) -> UpsertReply:
         """Create or update a schedule (see ``lua/schedule_upsert.lua``).
 
@@ -178,10 +250,11 @@ class CronScripts:
             next_ms: next fire time (ms) from the server clock, None if none is left.
             paused: create it paused (ignored for an existing schedule).
             channel: pub/sub channel announcing the change.
+            actor: who asks (the audit event of a created/changed schedule).
         """
         reply = self._run(
             "schedule_upsert",
-            [qk.schedules, qk.cron],
+            [qk.schedules, qk.cron, qk.events],
             [
                 schedule_id,
                 digest,
@@ -190,6 +263,8 @@ class CronScripts:
                 "P" if paused else "A",
                 channel,
                 qk.queue,
+                self.events_maxlen,
+                actor,
             ],
         )
         if not isinstance(reply, list) or len(reply) != 2:
@@ -198,62 +273,61 @@ class CronScripts:
         return UpsertReply(_UPSERT_OUTCOMES[code], _s(reply[1]))
 
     def pause(
-        self, qk: QueueKeys, schedule_id: str, paused: bool, next_ms: int | None, *, channel: str
+        self,
+        qk: QueueKeys,
+        schedule_id: str,
+        paused: bool,
+        next_ms: int | None,
+        *,
+        channel: str,
+        actor: str = "",
     ) -> PauseCode:
         """Pause (``paused=True``) or resume at ``next_ms`` (ms; None = ended).
 
         Returns: a :class:`PauseCode` (``CHANGED``, ``UNCHANGED`` already in
         that state, ``NO_SCHEDULE``).
         """
-        args = [schedule_id, "1" if paused else "0", _opt_ms(next_ms), channel, qk.queue]
-        return PauseCode(int(self._run("schedule_pause", [qk.schedules, qk.cron], args)))
+        args = [
+            schedule_id,
+            "1" if paused else "0",
+            _opt_ms(next_ms),
+            channel,
+            qk.queue,
+            self.events_maxlen,
+            actor,
+        ]
+        keys = [qk.schedules, qk.cron, qk.events]
+        return PauseCode(int(self._run("schedule_pause", keys, args)))
 
-    def remove(self, qk: QueueKeys, schedule_id: str, *, channel: str) -> RemoveCode:
-        """Delete a schedule: :attr:`RemoveCode.REMOVED` or ``NO_SCHEDULE``."""
-        args = [schedule_id, channel, qk.queue]
-        return RemoveCode(int(self._run("schedule_remove", [qk.schedules, qk.cron], args)))
+    def remove(
+        self, qk: QueueKeys, schedule_id: str, *, channel: str, actor: str = ""
+    ) -> RemoveCode:
+        """Delete a schedule: :attr:`RemoveCode.REMOVED` or ``NO_SCHEDULE``
+        (an audit event naming ``actor`` when removed)."""
+        args = [schedule_id, channel, qk.queue, self.events_maxlen, actor]
+        keys = [qk.schedules, qk.cron, qk.events]
+        return RemoveCode(int(self._run("schedule_remove", keys, args)))
 
-    def fire(
-        self,
-        qk: QueueKeys,
-        schedule_id: str,
-        digest: str,
-        expected_next_ms: int,
-        new_next_ms: int | None,
-        missed: int,
-        job: JobTemplate,
-        jobs: Sequence[FireJob],
-    ) -> FireReply:
-        """Enqueue a firing plan and advance the schedule, if it has not moved.
+    def fire(self, qk: QueueKeys, entries: Sequence[FireEntry]) -> FireReply:
+        """Fire (or drop) a batch of due schedules of one queue, each checked
+        and advanced on its own (see ``lua/cron_fire.lua``).
 
         Args:
-            expected_next_ms: the next fire time the plan was computed from, ms.
-            new_next_ms: the schedule's new next fire time, ms, or None if it ends.
-            missed: due firings not enqueued by this call.
-            job: the job template of the schedule's definition ``digest``.
-            jobs: the jobs to create, ascending fire times.
+            qk: the queue's keys.
+            entries: one per schedule, each id at most once.
+
+        Raises:
+            ScriptReplyError: bad arguments (nothing written).
+            ScriptError: an unexpected reply.
         """
-        args: list[Any] = [
-            self.events_maxlen,
-            schedule_id,
-            digest,
-            expected_next_ms,
-            _opt_ms(new_next_ms),
-            missed,
-            job.task,
-            job.payload,
-            job.priority,
-            job.inputs,
-            job.options,
-            len(jobs),
-        ]
-        for fj in jobs:
-            args.extend((fj.job_id, fj.fire_ms, fj.due_ms, fj.meta))
+        args: list[Any] = [self.events_maxlen, len(entries)]
+        for entry in entries:
+            args.extend(entry.args())
         reply = self._run("cron_fire", [*qk.extended(), qk.schedules, qk.cron], args)
-        if not isinstance(reply, list) or len(reply) < 2:
+        if not isinstance(reply, list) or len(reply) != 1 + 2 * len(entries):
             raise ScriptError(f"unexpected cron_fire reply {reply!r}")
-        code = _family_code(reply[0], FireCode, "cron_fire")
-        status = _FIRE_STATUS[code]
-        if code is FireCode.FIRED:
-            return FireReply(status, int(reply[1]), int(reply[2]))
-        return FireReply(status, 0, int(float(_s(reply[1]))))
+        outcomes = [
+            FireOutcome(_family_code(code, FireCode, "cron_fire"), int(value))
+            for code, value in zip(reply[1::2], reply[2::2], strict=True)
+        ]
+        return FireReply(int(reply[0]), outcomes)

@@ -10,19 +10,25 @@ into one event per job.
 Following (``XREAD BLOCK``) needs a dedicated connection whose socket
 timeout exceeds the block time (redis-py's default socket timeout would
 break a longer block): :meth:`EventReads.event_reader` opens one, and an
-:class:`EventReader` reads through it until closed. One ``XREAD`` covers
-every followed queue, which on Redis Cluster requires them to live on one
-node (always true on a single server).
+:class:`EventReader` reads through it until closed. On one server one
+``XREAD`` covers every followed queue. On Redis Cluster an ``XREAD`` may
+only name keys of one slot (``CROSSSLOT`` otherwise, even on one master), so
+the reader makes one blocking ``XREAD`` per slot, each in a thread of its
+own, and returns what the first ones to answer found; a read still blocked
+is kept and its entries are returned by a later call (none is lost, none is
+returned twice).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import redis
 
+from scheduler.backend import topology
 from scheduler.backend.connection import blocking_client
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.replies import text
@@ -57,6 +63,10 @@ class EventReader:
     def __init__(self, backend: EventReads, client: redis.Redis) -> None:
         self._backend = backend
         self._client = client
+        self._cluster = topology.is_cluster(client)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # slot -> the XREAD in flight for it (cluster only)
+        self._pending: dict[int, concurrent.futures.Future[Any]] = {}
 
     def read_events(
         self, cursors: Mapping[str, str], *, block_ms: int, count: int
@@ -82,17 +92,48 @@ class EventReader:
         if not cursors:
             return []
         by_key = {self._backend.queue(q).events: q for q in cursors}
-        streams: Any = {self._backend.queue(q).events: cid for q, cid in cursors.items()}
-        reply: Any = self._client.xread(streams, count=count, block=block_ms)
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 / RESP2
-        return [
-            (by_key[text(key)], [_entry(eid, fields) for eid, fields in entries])
-            for key, entries in pairs
-        ]
+        streams: dict[str, str] = {self._backend.queue(q).events: c for q, c in cursors.items()}
+        if self._cluster:
+            replies = self._read_per_slot(streams, block_ms, count)
+        else:
+            replies = [self._client.xread(streams, count=count, block=block_ms)]  # type: ignore[arg-type]
+        found = []
+        for reply in replies:
+            pairs = reply.items() if isinstance(reply, dict) else (reply or [])  # RESP3 / RESP2
+            for key, entries in pairs:
+                found.append((by_key[text(key)], [_entry(eid, fields) for eid, fields in entries]))
+        return found
+
+    def _read_per_slot(self, streams: dict[str, str], block_ms: int, count: int) -> list[Any]:
+        cluster: Any = self._client
+        by_slot: dict[int, dict[str, str]] = {}
+        for key, cursor in streams.items():
+            by_slot.setdefault(cluster.keyslot(key), {})[key] = cursor
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="scheduler-xread")
+        for slot, group in by_slot.items():
+            if slot not in self._pending:  # a read still in flight keeps its cursors
+                self._pending[slot] = self._pool.submit(
+                    cluster.xread, group, count=count, block=block_ms
+                )
+        concurrent.futures.wait(
+            list(self._pending.values()),
+            timeout=block_ms / 1000 + 1.0,
+            return_when=concurrent.futures.FIRST_COMPLETED,
+        )
+        replies = []
+        for slot, future in list(self._pending.items()):
+            if future.done():
+                del self._pending[slot]
+                replies.append(future.result())  # raises the read's error
+        return replies
 
     def close(self) -> None:
-        """Close the dedicated connection."""
+        """Close the dedicated connection (and, on a cluster, the per-slot
+        reads: their connections are closed, which ends them)."""
         self._client.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> EventReader:
         return self

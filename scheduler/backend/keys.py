@@ -14,7 +14,7 @@ key                    type       contents
 ``P:{Q}:leased``       ZSET       job id scored by lease deadline (ms)
 ``P:{Q}:dead``         ZSET       job id scored by expiry time of the dead record (ms)
 ``P:{Q}:done``         ZSET       job id scored by expiry time of the finished record
-``P:{Q}:meta``         HASH       ``seq`` counter, ``paused``, ``aging``
+``P:{Q}:meta``         HASH       ``seq``, ``paused``, ``aging``, ``aging_since``, ``aging_at``
 ``P:{Q}:wake``         LIST       wake-up markers for idle workers (BLPOP)
 ``P:{Q}:events``       STREAM     job events, trimmed to a maximum length
 ``P:{Q}:stats``        HASH       cumulative counters and per-second buckets

@@ -144,11 +144,11 @@ class QueueReads:
         return int(self.client.zcard(self.queue(queue).key(set_name)))
 
     def job_set_range(
-        self, queue: str, set_name: str, start: int, stop: int
+        self, queue: str, set_name: str, start: int, stop: int, *, reverse: bool = False
     ) -> list[tuple[str, float]]:
         """``(job id, score)`` of one of ``queue``'s :data:`JOB_SETS` by rank,
         ``start`` to ``stop`` inclusive (negative ranks count from the end,
-        like ``ZRANGE``), in score order.
+        like ``ZRANGE``), in score order (descending with ``reverse``).
 
         Scores: ready score (ready), ETA ms (delayed), lease deadline ms
         (leased), record expiry ms (dead, done). Members of the ready and
@@ -160,7 +160,7 @@ class QueueReads:
         """
         _check_set(set_name)
         page: Any = self.client.zrange(
-            self.queue(queue).key(set_name), start, stop, withscores=True
+            self.queue(queue).key(set_name), start, stop, desc=reverse, withscores=True
         )
         strip = set_name in MEMBER_SETS
         out = []

@@ -1,6 +1,6 @@
 """The job record: how one job is stored in its queue's ``jobs`` hash.
 
-A record is one string of 17 fields joined by ``"\\x1f"`` (ASCII unit
+A record is one string of 18 fields joined by ``"\\x1f"`` (ASCII unit
 separator). One hash entry per job -- rather than one Redis key per job --
 keeps every key a script touches fixed and declared in ``KEYS``
 (``docs/design.md``, "Redis Cluster"), and costs less memory than a key per job.
@@ -16,13 +16,14 @@ Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
 ``lua/lib/record.lua``) accept exactly the same records -- one grammar,
 checked in the same order, failures worded the same
 (``tests/test_record_parity.py`` compares them on random records on a real
-server). A record must be valid UTF-8 with 17 fields; version ``"1"``; a
+server). A record must be valid UTF-8 with 18 fields; version ``"2"``; a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
 digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
 same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the 3 or 8 ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
-may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``. Python's
+may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``; ``aged``
+such a number or empty. Python's
 ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
 ``"inf"``), which a script would then fail on half-way. A record that fails
 is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
@@ -31,7 +32,7 @@ the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
 =====  ============  ======================================================
 index  field         meaning
 =====  ============  ======================================================
-0      version       record format version, ``"1"``
+0      version       record format version, ``"2"`` (``"1"``: before ``aged``)
 1      state         one letter, see :class:`JobState`
 2      attempts      executions started, plus 1 while a lease that has not
                      started yet is held (int; see ``started_ms``)
@@ -58,7 +59,10 @@ index  field         meaning
 13     task          task name
 14     outcome       result JSON (succeeded) or error record JSON, or ``""``
 15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
-16     payload       ``[args, kwargs]`` JSON (the rest of the string)
+16     aged          the queue's aging clock at the job's ready time, priority
+                     units (``%.17g`` text), ``""`` = 0; the ready score is
+                     ``aged - priority`` (:mod:`scheduler.priority`)
+17     payload       ``[args, kwargs]`` JSON (the rest of the string)
 =====  ============  ======================================================
 """
 
@@ -91,7 +95,7 @@ __all__ = [
 
 SEP = "\x1f"
 #: The record format version this code reads and writes (field ``version``).
-VERSION = "1"
+VERSION = "2"
 
 #: The record's fields, in order: the single definition of the layout.
 FIELDS: tuple[str, ...] = (
@@ -111,6 +115,7 @@ FIELDS: tuple[str, ...] = (
     "task",
     "outcome",
     "meta",
+    "aged",
     "payload",
 )
 FIELD_COUNT = len(FIELDS)
@@ -132,6 +137,7 @@ I_OPTIONS = FIELDS.index("options")
 I_TASK = FIELDS.index("task")
 I_OUTCOME = FIELDS.index("outcome")
 I_META = FIELDS.index("meta")
+I_AGED = FIELDS.index("aged")
 I_PAYLOAD = FIELDS.index("payload")
 
 #: The fields :func:`split_leased` returns, in this order.
@@ -143,7 +149,7 @@ LEASED_FIELDS: tuple[str, ...] = (
     "options",
     "priority",
     "enqueued_ms",
-    "ready_ms",
+    "aged",
     "seq",
     "inputs",
 )
@@ -246,7 +252,12 @@ class JobOptions:
 
 @attrs.frozen
 class JobRecord:
-    """A decoded job record (all times in ms since the Unix epoch, server clock)."""
+    """A decoded job record (all times in ms since the Unix epoch, server clock).
+
+    ``aged`` is the queue's aging clock at the job's ready time (priority
+    units; 0 on a queue that never aged): the ready score is
+    ``aged - priority`` (:func:`scheduler.priority.ready_score`).
+    """
 
     job_id: str
     state: JobState
@@ -265,6 +276,7 @@ class JobRecord:
     outcome: str
     meta: str
     payload: str
+    aged: float = 0.0
     estimate: LearnedTime | None = None
 
 
@@ -318,6 +330,10 @@ def _is_num(text: str) -> bool:
     return _NUM_RE.fullmatch(text) is not None and math.isfinite(float(text))
 
 
+def _is_opt_num(text: str) -> bool:
+    return text == "" or _is_num(text)
+
+
 def _is_inputs(text: str) -> bool:
     parts = text.split(",")
     return text == "" or (len(parts) in (3, 8) and all(_is_num(p) for p in parts))
@@ -347,6 +363,7 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "3 or 8 finite numbers, or empty"),
     (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
+    (I_AGED, _is_opt_num, "a finite number or empty"),
 )
 
 
@@ -418,4 +435,5 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         outcome=f[I_OUTCOME],
         meta=f[I_META],
         payload=f[I_PAYLOAD],
+        aged=float(f[I_AGED]) if f[I_AGED] else 0.0,
     )

@@ -25,11 +25,25 @@ index  field        meaning
 8      updated_ms   server time its definition last changed, ms
 9      definition   canonical JSON (``Schedule.to_json``)
 =====  ===========  ==========================================================
+
+Validity -- the same rules in :func:`parse_stored` and ``sched_decode`` of
+``lua/lib/schedule.lua`` (``tests/test_schedule_record.py`` runs both on
+random and malformed records and compares): exactly 10 fields (the
+definition is the rest of the value), ``version`` ``"1"``, ``status`` one
+of ``A``/``P``/``E``, ``digest`` 16 lowercase hex digits, and every number
+(``last_fire`` unless empty, ``fired``, ``missed``, ``created_ms``,
+``updated_ms``) 1 to 15 ASCII digits: no sign, no ``_``, no space, no other
+script's digits -- Python's ``int()`` takes ``"1_0"`` and ``"\\u0661"`` where
+Lua's ``tonumber`` does not, so neither side uses them on stored text. 15
+digits keep every value exact as a Lua number (< 2^53). The definition is
+not looked into here (Lua never parses JSON); decoding it is
+:meth:`scheduler.cron.Schedule.from_json`'s.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 
 import attrs
 
@@ -58,6 +72,11 @@ _LAST_FIRE, _LAST_JOB = FIELDS.index("last_fire"), FIELDS.index("last_job")
 _FIRED, _MISSED = FIELDS.index("fired"), FIELDS.index("missed")
 _CREATED_MS, _UPDATED_MS = FIELDS.index("created_ms"), FIELDS.index("updated_ms")
 _DEFINITION = FIELDS.index("definition")
+
+#: A stored number: 1 to 15 ASCII digits (lua/lib/schedule.lua S_NUMBER).
+_NUMBER = re.compile(r"[0-9]{1,15}")
+#: A stored digest: 16 lowercase hex digits (lua/lib/schedule.lua S_DIGEST_RE).
+_DIGEST_RE = re.compile(r"[0-9a-f]{16}")
 
 
 class ScheduleStatus(enum.StrEnum):
@@ -90,25 +109,43 @@ class StoredSchedule:
     definition: str
 
 
+def _number(f: list[str], index: int) -> int:
+    value = f[index]
+    if not _NUMBER.fullmatch(value):
+        raise ValueError(f"field {FIELDS[index]} is not 1-15 ASCII digits: {value[:40]!r}")
+    return int(value)
+
+
 def parse_stored(text: str | bytes) -> StoredSchedule:
-    """Decode a value of the ``schedules`` hash.
+    """Decode a value of the ``schedules`` hash (rules: the module docstring).
+
+    Args:
+        text: the stored value (bytes are decoded as UTF-8, invalid
+            sequences replaced: only the free-text fields can hold them).
 
     Raises:
-        ValueError: not a version-1 schedule record.
+        ValueError: not a valid version-1 schedule record; the message names
+            the first bad field.
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     f = text.split(SEP, _N - 1)
-    if len(f) != _N or f[_VERSION] != VERSION or f[_STATUS] not in _STATUS_LETTERS:
-        raise ValueError("unrecognised schedule record")
+    if len(f) != _N:
+        raise ValueError(f"{len(f)} fields instead of {_N}")
+    if f[_VERSION] != VERSION:
+        raise ValueError(f"unknown record version {f[_VERSION][:40]!r}")
+    if f[_STATUS] not in _STATUS_LETTERS:
+        raise ValueError(f"unknown status {f[_STATUS][:40]!r}")
+    if not _DIGEST_RE.fullmatch(f[_DIGEST]):
+        raise ValueError(f"field digest is not 16 hex digits: {f[_DIGEST][:40]!r}")
     return StoredSchedule(
         status=_STATUS_LETTERS[f[_STATUS]],
         digest=f[_DIGEST],
-        last_fire_ms=int(f[_LAST_FIRE]) if f[_LAST_FIRE] else None,
+        last_fire_ms=_number(f, _LAST_FIRE) if f[_LAST_FIRE] else None,
         last_job_id=f[_LAST_JOB] or None,
-        fired=int(f[_FIRED]),
-        missed=int(f[_MISSED]),
-        created_ms=int(f[_CREATED_MS]),
-        updated_ms=int(f[_UPDATED_MS]),
+        fired=_number(f, _FIRED),
+        missed=_number(f, _MISSED),
+        created_ms=_number(f, _CREATED_MS),
+        updated_ms=_number(f, _UPDATED_MS),
         definition=f[_DEFINITION],
     )

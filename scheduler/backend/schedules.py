@@ -12,12 +12,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import redis
 
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.replies import text
 
-__all__ = ["ScheduleReads"]
+__all__ = ["DueSchedule", "ScheduleReads"]
+
+
+@attrs.frozen
+class DueSchedule:
+    """A due schedule as read by a cron process.
+
+    Attributes:
+        schedule_id: the hash field (the schedule's id in this queue).
+        score: its next fire time in the cron set, ms.
+        record: the stored record text, or None if there is none.
+        raw: the stored record exactly as read (``""`` if none), passed to
+            ``cron_fire`` so it applies only to the record read.
+    """
+
+    schedule_id: str
+    score: int
+    record: str | None
+    raw: bytes | str
 
 
 class ScheduleReads:
@@ -72,11 +91,41 @@ class ScheduleReads:
             pipe.zrange(self.queue(q).cron, 0, 0, withscores=True)
         return [int(head[0][1]) if head else None for head in pipe.execute()]
 
-    def due_schedules(
-        self, queue: str, now_ms: int, limit: int
-    ) -> list[tuple[str, int, str | None]]:
-        """Up to ``limit`` schedules of ``queue`` due at ``now_ms``, earliest
-        first: ``(id, stored next fire ms, record text or None if missing)``."""
+    def cron_next_after(self, queues: Sequence[str], now_ms: int) -> list[int | None]:
+        """Per queue, the earliest next fire time strictly after ``now_ms``
+        (ms), or None: what a cron process sleeps until (due ones it could
+        not fire do not count)."""
+        if not queues:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for q in queues:
+            pipe.zrangebyscore(
+                self.queue(q).cron, f"({now_ms}", "+inf", start=0, num=1, withscores=True
+            )
+        return [int(head[0][1]) if head else None for head in pipe.execute()]
+
+    def due_ids(self, queue: str, now_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` schedules of ``queue`` due at ``now_ms`` (ms),
+        earliest first: ``(id, next fire ms)``, without their records."""
+        due: list[Any] = list(
+            self.client.zrangebyscore(
+                self.queue(queue).cron, "-inf", now_ms, start=0, num=limit, withscores=True
+            )
+        )
+        return [(text(member), int(score)) for member, score in due]
+
+    def due_records(self, queue: str, due: Sequence[tuple[str, int]]) -> list[DueSchedule]:
+        """The records of ``due`` schedules (from :meth:`due_ids`), in order."""
+        if not due:
+            return []
+        raws = self.client.hmget(self.queue(queue).schedules, [sid for sid, _ in due])
+        return [
+            DueSchedule(sid, score, None if raw is None else text(raw), raw or "")
+            for (sid, score), raw in zip(due, raws, strict=True)
+        ]
+
+    def due_schedules(self, queue: str, now_ms: int, limit: int) -> list[DueSchedule]:
+        """Up to ``limit`` schedules of ``queue`` due at ``now_ms`` (ms), earliest first."""
         qk = self.queue(queue)
         due: list[Any] = list(
             self.client.zrangebyscore(qk.cron, "-inf", now_ms, start=0, num=limit, withscores=True)
@@ -86,7 +135,7 @@ class ScheduleReads:
         ids = [text(member) for member, _ in due]
         raws = self.client.hmget(qk.schedules, ids)
         return [
-            (sid, int(score), None if raw is None else text(raw))
+            DueSchedule(sid, int(score), None if raw is None else text(raw), raw or "")
             for sid, (_, score), raw in zip(ids, due, raws, strict=True)
         ]
 

@@ -40,6 +40,7 @@ from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.codes import (
     CancelCode,
     CompleteCode,
+    ConfigCode,
     EnqueueCode,
     FailCode,
     HeartbeatCode,
@@ -204,9 +205,9 @@ class LeaseReply:
             more is already due; -1 if nothing is pending.
         paused: the queue is paused (nothing was leased).
         jobs: ``(job_id, record_text)`` of each leased job, best first.
-        aging: the queue's aging rate (priority units per second), so the
-            worker can compute the jobs' ready scores
-            (:func:`scheduler.priority.ready_score`).
+        aging: the queue's current aging rate (priority units per second;
+            informational: a job's ready score comes from its record's
+            aging stamp, :func:`scheduler.priority.ready_score`).
     """
 
     wake_ms: int
@@ -489,34 +490,62 @@ class Scripts:
             args.extend((job_id, token))
         return _codes(self._run("release", qk.standard(), args), len(leases), _RELEASE)
 
-    def cancel(self, qk: QueueKeys, job_id: str, reason_json: str) -> CancelCode:
-        """Cancel a job (see :class:`CancelCode`)."""
-        reply = self._run("cancel", qk.standard(), [self.events_maxlen, job_id, reason_json])
-        return _code(reply, CancelCode)
+    def cancel(
+        self, qk: QueueKeys, job_id: str, reason_json: str, *, actor: str = ""
+    ) -> CancelCode:
+        """Cancel a job (see :class:`CancelCode`); ``actor`` goes in the audit event."""
+        args = [self.events_maxlen, job_id, reason_json, actor]
+        return _code(self._run("cancel", qk.standard(), args), CancelCode)
 
-    def retry(self, qk: QueueKeys, job_ids: Sequence[str]) -> list[RetryCode]:
-        """Requeue finished/failed jobs; a :class:`RetryCode` per job."""
-        args: list[Any] = [self.events_maxlen, len(job_ids), *job_ids]
+    def retry(self, qk: QueueKeys, job_ids: Sequence[str], *, actor: str = "") -> list[RetryCode]:
+        """Requeue finished/failed jobs; a :class:`RetryCode` per job. One audit
+        event (action ``retry``, ``actor``) names the jobs requeued."""
+        args: list[Any] = [self.events_maxlen, actor, len(job_ids), *job_ids]
         return _codes(self._run("retry", qk.standard(), args), len(job_ids), _RETRY)
 
     def reprioritize(
-        self, qk: QueueKeys, job_id: str, priority: str, inputs: str
+        self, qk: QueueKeys, job_id: str, priority: str, inputs: str, *, actor: str = ""
     ) -> ReprioritizeCode:
         """Set a waiting job's priority (see :class:`ReprioritizeCode`)."""
-        args = [self.events_maxlen, job_id, priority, inputs]
+        args = [self.events_maxlen, job_id, priority, inputs, actor]
         return _code(self._run("reprioritize", qk.standard(), args), ReprioritizeCode)
 
-    def run_now(self, qk: QueueKeys, job_id: str) -> RunNowCode:
+    def run_now(self, qk: QueueKeys, job_id: str, *, actor: str = "") -> RunNowCode:
         """Promote a delayed job now (see :class:`RunNowCode`)."""
-        return _code(self._run("run_now", qk.standard(), [self.events_maxlen, job_id]), RunNowCode)
+        args = [self.events_maxlen, job_id, actor]
+        return _code(self._run("run_now", qk.standard(), args), RunNowCode)
 
-    def queue_config(self, qk: QueueKeys, name: str, value: str) -> str:
-        """Set queue setting ``paused`` ("0"/"1") or ``aging``; returns the old value."""
-        return _s(self._run("queue_config", qk.standard(), [name, value]))
+    def queue_config(self, qk: QueueKeys, name: str, value: str, *, actor: str = "") -> str:
+        """Set queue setting ``paused`` ("0"/"1") or ``aging`` (a rate as
+        ``repr(float)`` text); returns the old value ("0" when unset). A
+        change writes an audit event naming ``actor``.
 
-    def purge(self, qk: QueueKeys, which: str, limit: int = 500) -> int:
-        """Delete up to ``limit`` jobs of set ``which``; returns how many were deleted."""
-        return int(self._run("purge", qk.standard(), [which, limit]))
+        An aging change first promotes the queue's due delayed jobs (so each
+        is stamped with the aging in force at its ETA): while more than
+        ``promote_batch`` are due, each script call promotes that many and
+        :meth:`queue_config_step` answers :attr:`ConfigCode.PROMOTING`; this
+        repeats the bounded call until the change is made.
+        """
+        while True:
+            code, old = self.queue_config_step(qk, name, value, actor=actor)
+            if code == ConfigCode.SET:
+                return old
+
+    def queue_config_step(
+        self, qk: QueueKeys, name: str, value: str, *, actor: str = ""
+    ) -> tuple[ConfigCode, str]:
+        """One ``queue_config.lua`` call: ``(code, old value)`` (see :meth:`queue_config`)."""
+        args = [name, value, self.events_maxlen, self.promote_batch, actor]
+        reply = self._run("queue_config", qk.standard(), args)
+        if not isinstance(reply, list) or len(reply) != 2:
+            raise ScriptError(f"unexpected script reply {reply!r}")
+        return _code(reply[0], ConfigCode), _s(reply[1])
+
+    def purge(self, qk: QueueKeys, which: str, limit: int = 500, *, actor: str = "") -> int:
+        """Delete up to ``limit`` jobs of set ``which``; returns how many were
+        deleted (an audit event naming ``actor`` when > 0)."""
+        args = [which, limit, self.events_maxlen, actor]
+        return int(self._run("purge", qk.standard(), args))
 
     def queue_limit(
         self, qk: QueueKeys, scope: str, concurrency: str, rate: str

@@ -22,8 +22,10 @@ fakeredis cannot cut a blocked call from another thread (its sockets are not
 thread-safe), so on a fakeredis client the waits are made in short slices
 (:data:`FAKE_SLICE`); :attr:`WakeSignals.cuts_blocked_calls` tells which.
 
-Redis Cluster note: one BLPOP spans all the given queues, which requires
-them to be in one slot (always true on a single server).
+Redis Cluster: one BLPOP spans all the given queues, which requires them to
+be in one slot; on a cluster client a :class:`BlockingLease` hands its work
+to a :class:`scheduler.backend.slot_waits.ClusterBlockingLease` (one wait
+per slot, then the lease).
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from collections.abc import Sequence
 import redis
 from redis.exceptions import NoScriptError
 
+from scheduler.backend import topology
 from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.connection import blocking_client
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.replies import text
 from scheduler.backend.scripts import LeaseFit, LeaseReply, Scripts
+from scheduler.backend.slot_waits import ClusterBlockingLease
 
 __all__ = ["FAKE_SLICE", "BlockingLease", "WakeSignals"]
 
@@ -82,6 +86,10 @@ class BlockingLease:
         self._queues = list(queues)
         self._queue_of = {qk.wake: qk.queue for qk in self._queues}
         self._wake_keys = list(self._queue_of)
+        self._cluster: ClusterBlockingLease | None = None
+        if topology.is_cluster(client):  # one wait per slot, see slot_waits
+            self._cluster = ClusterBlockingLease(client, scripts, self._queues, max_block)
+            return
         self._client = blocking_client(client, self.max_block)
         self._caller = ScriptCaller(self._client)
 
@@ -112,6 +120,8 @@ class BlockingLease:
                 and could swallow another marker): the lease may have run,
                 so :meth:`recover` it with the same ``request_id``.
         """
+        if self._cluster is not None:
+            return self._cluster.wait_and_lease(n, worker_id, request_id, block)
         qk = self._queues[0]
         call = self._scripts.lease_call(qk, n, worker_id, request_id, fit)
         timeout = max(0.001, min(block, self.max_block))
@@ -146,6 +156,9 @@ class BlockingLease:
         """Close the connection (idempotent; from any thread). A call blocked
         in :meth:`wait_and_lease` fails at once, and Redis drops it without
         running the lease behind it."""
+        if self._cluster is not None:
+            self._cluster.close()
+            return
         self._caller.close()
         with contextlib.suppress(redis.RedisError):
             self._client.close()
@@ -166,6 +179,8 @@ class WakeSignals:
         """True if a blocked call on this client can be cut from another
         thread by closing its connection (False on fakeredis, detected from
         the public ``connection_pool.connection_class``)."""
+        if topology.is_cluster(self.client):
+            return True
         module = self.client.connection_pool.connection_class.__module__
         return not module.startswith("fakeredis")
 

@@ -9,6 +9,7 @@ command                             module
 ``enqueue``                         :mod:`scheduler.cli.enqueue`
 ``workers``, ``events``             :mod:`scheduler.cli.observe`
 ``schedules ...``                   :mod:`scheduler.cli.schedules`
+``metrics``                         :mod:`scheduler.cli.metrics`
 ``queue limit``                     :mod:`scheduler.cli.limits`
 ``tasks``                           :mod:`scheduler.cli.tasks`
 ==================================  =========================================
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import click
 
-from scheduler.cli import enqueue, jobs, limits, observe, queues, schedules, status, tasks
+from scheduler.cli import enqueue, jobs, limits, metrics, observe, queues, schedules, status, tasks
 
 __all__ = ["register_admin_commands"]
 
 
 def register_admin_commands(cli: click.Group) -> None:
     """Add every admin command to ``cli``."""
-    for module in (status, jobs, queues, enqueue, observe, schedules, limits, tasks):
+    for module in (status, jobs, queues, enqueue, observe, schedules, metrics, limits, tasks):
         module.register(cli)

@@ -7,8 +7,18 @@
   app import is needed.
 * **Output**: rich tables for people; ``--json`` prints one JSON document
   with documented, stable keys (``docs/operating.md``).
-* **Exit codes**: 0 ok; 1 not found, nothing done, a damaged record, Redis
-  failed / unreachable, or an unexpected error; 2 usage (bad option or URL,
+* **Times** are shown in local time with their UTC offset
+  (``2030-01-02 03:04:05.678 +01:00``); ``--utc`` (on the group or any
+  admin command) shows UTC instead, marked ``UTC``. ``--at``/``--start``
+  read a time without an offset as local time, so what is shown can be
+  typed back.
+* **Actor**: commands that change something take ``--actor NAME`` (default
+  ``$SCHEDULER_ACTOR``, else ``user@host``), named in the audit event the
+  change writes (``scheduler events --action ...``).
+* **Exit codes**: 0 did something (or showed what was asked); 1 nothing
+  to do (pausing a paused queue, purging an empty set, a retry matching
+  nothing), not found (a job, a schedule, a queue never used), a damaged
+  record, Redis failed / unreachable, or an unexpected error; 2 usage (bad option or URL,
   malformed JSON, invalid name, bad priority, out-of-range value). Errors
   are one line on stderr, never a traceback: click's own usage errors are
   shortened by :class:`SchedulerGroup` (the root group), everything an
@@ -47,16 +57,21 @@ __all__ = [
     "CliError",
     "CliUsageError",
     "SchedulerGroup",
+    "actor_option",
     "admin_command",
     "console",
+    "create_option",
     "echo_json",
     "fail",
     "format_age",
+    "format_stamp",
     "format_time",
     "get_app",
+    "nothing_done",
     "parse_duration",
     "queue_name_option",
     "redact_url",
+    "require_queue",
     "resolve_setting",
 ]
 
@@ -85,6 +100,7 @@ class CliConfig:
     url: str | None = None
     prefix: str | None = None
     app: Scheduler | None = None
+    utc: bool = False
 
 
 def one_line(text: str) -> str:
@@ -242,6 +258,60 @@ def _set_prefix(ctx: click.Context, _param: click.Parameter, value: str | None) 
         config(ctx).prefix = value
 
 
+def _set_utc(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        config(ctx).utc = True
+
+
+def actor_option(fn: F) -> F:
+    """``--actor NAME``: who runs the action (passed as ``actor``; None lets
+    the library use ``$SCHEDULER_ACTOR`` or ``user@host``)."""
+    return click.option(
+        "--actor",
+        default=None,
+        help=f"Who runs this, named in its audit event [env {defaults.ACTOR_ENV}; "
+        "default: user@host].",
+    )(fn)
+
+
+def create_option(fn: F) -> F:
+    """``--create``: act on a queue that was never used (passed as ``create``)."""
+    return click.option(
+        "--create",
+        is_flag=True,
+        help="Act on the queue even if it was never used (registers it).",
+    )(fn)
+
+
+def require_queue(app: Scheduler, name: str, create: bool) -> str:
+    """``name`` validated, and known to the registry -- or registered when
+    ``create`` is set. A typo'd name would otherwise create a queue nothing
+    serves.
+
+    Raises:
+        CliUsageError: (exit 2) a malformed name.
+        CliError: (exit 1) a queue never used, without ``create``.
+    """
+    try:
+        validate_queue_name(name)
+    except ValidationError as exc:
+        fail(str(exc), 2)
+    if name in app.queue_names():
+        return name
+    if not create:
+        fail(f"no queue {name!r} (never used); give --create to use it anyway", 1)
+    app.backend.register_queue(name)
+    return name
+
+
+def nothing_done(message: str, data: dict[str, Any] | None, as_json: bool) -> NoReturn:
+    """End a command that found nothing to do: its JSON (if asked) on stdout,
+    ``message`` as the one-line error, exit 1."""
+    if as_json and data is not None:
+        echo_json(data)
+    fail(message, 1)
+
+
 def _handle_errors(fn: F) -> F:
     """Turn expected failures into one-line errors with the right exit code."""
 
@@ -292,6 +362,14 @@ def admin_command(
                 help="Print JSON (stable keys) instead of a table.",
             )(f)
         f = click.option(
+            "--utc",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_set_utc,
+            help="Show times in UTC [default: local time, with its offset].",
+        )(f)
+        f = click.option(
             "--prefix",
             default=None,
             expose_value=False,
@@ -307,7 +385,7 @@ def admin_command(
         )(f)
         command = group.command(name, **kwargs)(f)
         # The shared options go last in --help, after the command's own.
-        shared = [p for p in command.params if p.name in ("url", "prefix", "as_json")]
+        shared = [p for p in command.params if p.name in ("url", "prefix", "utc", "as_json")]
         command.params = [p for p in command.params if p not in shared] + shared
         return command
 
@@ -344,11 +422,30 @@ def format_age(seconds: float | None) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
+def use_utc() -> bool:
+    """True if this invocation shows times in UTC (``--utc``), else local."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_object(CliConfig) and config(ctx).utc)
+
+
+def format_stamp(when: datetime, *, utc: bool | None = None) -> str:
+    """``when`` to the millisecond with its zone: ``... UTC`` under ``--utc``,
+    else local time with its UTC offset (``2030-01-02 03:04:05.678 +01:00``)."""
+    if utc is None:
+        utc = use_utc()
+    if utc:
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    local = when.astimezone()
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + f" {offset[:3]}:{offset[3:]}"
+
+
 def format_time(when: datetime | None, now: datetime | None = None) -> str:
-    """UTC time to the millisecond, with the distance to ``now`` if given."""
+    """Time to the millisecond with its zone (:func:`format_stamp`), with the
+    distance to ``now`` if given."""
     if when is None:
         return "-"
-    shown = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    shown = format_stamp(when)
     if now is None:
         return shown
     delta = (when - now).total_seconds()

@@ -1,4 +1,12 @@
-"""``scheduler enqueue TASK``: enqueue a job by task name (no app import)."""
+"""``scheduler enqueue TASK``: enqueue a job by task name.
+
+With ``--app module:app`` the app is imported (as ``scheduler worker``
+does) and the job is built exactly as the app's own ``enqueue`` builds it:
+the task's declared defaults (queue, priority inputs, attempts, lease, ...)
+apply, and an unknown task name is refused (exit 2). Without it the task
+name cannot be checked: a warning says so on stderr and the library's
+defaults apply.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,11 @@ from typing import Any
 import click
 
 from scheduler import defaults
+from scheduler.app import Scheduler
 from scheduler.cli.common import admin_command, echo_json, fail, get_app, parse_duration
+from scheduler.cli.runtime import load_app
 from scheduler.task import EnqueueOptions
+from scheduler.validation import validate_task_name
 
 __all__ = ["parse_json_option", "register"]
 
@@ -56,6 +67,24 @@ def _parse_at(text: str) -> datetime:
     return when
 
 
+def _producer(app_path: str | None, task: str) -> Scheduler:
+    """The app to enqueue with: the imported ``--app`` (its connection, prefix,
+    tasks and defaults; an unknown task exits 2), else the ``--url``/``--prefix``
+    one (the caller warns that ``task`` was not checked)."""
+    validate_task_name(task)
+    if app_path is None:
+        return get_app()
+    try:
+        app = load_app(app_path)
+    except click.UsageError as exc:
+        fail(exc.format_message(), 2)
+    if task not in app.tasks:
+        known = ", ".join(sorted(app.tasks)) or "none"
+        fail(f"app {app_path} has no task {task!r} (its tasks: {known})", 2)
+    click.get_current_context().call_on_close(app.close)
+    return app
+
+
 def register(cli: click.Group) -> None:
     """Add ``enqueue`` to ``cli``."""
 
@@ -81,6 +110,13 @@ def register(cli: click.Group) -> None:
         "--lease", default=None, help=f"Lease duration (visibility timeout) [{defaults.LEASE:g}s]."
     )
     @click.option("--meta", "meta_json", default=None, help="Metadata kept with the job (JSON).")
+    @click.option(
+        "--app",
+        "app_path",
+        default=None,
+        help="Import this app (module:app) to check TASK and apply its declared "
+        "defaults; the app's own connection and prefix are used.",
+    )
     def enqueue(
         task: str,
         args_json: str | None,
@@ -96,14 +132,16 @@ def register(cli: click.Group) -> None:
         max_attempts: int | None,
         lease: str | None,
         meta_json: str | None,
+        app_path: str | None,
         as_json: bool,
     ) -> None:
         """Enqueue a job of TASK (its registered name, e.g. 'myapp.tasks:resize').
 
         Priority is --priority, or weight * time / resource from the inputs
-        given (others default to 1). The app's per-task defaults are not
-        known here: the library's defaults, shown below, apply unless
-        given.
+        given (others default to 1). With --app module:app the task's
+        declared defaults apply and an unknown task is refused; without it
+        the name cannot be checked (a warning says so) and the library's
+        defaults, shown below, apply unless given.
         """
         if delay is not None and at is not None:
             fail("give either --delay or --at, not both", 2)
@@ -126,8 +164,14 @@ def register(cli: click.Group) -> None:
             lease=parse_duration(lease, "--lease") if lease is not None else None,
             meta=meta,
         )
-        app = get_app()
+        app = _producer(app_path, task)
         job = app.enqueue(task, args, kwargs, options=options)
+        if app_path is None:
+            click.echo(
+                f"warning: task {task!r} was not checked (no --app module:app given); "
+                "the library's defaults applied, not the task's",
+                err=True,
+            )
         info = job.info()
         if as_json:
             echo_json(

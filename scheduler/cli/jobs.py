@@ -20,10 +20,12 @@ from rich.text import Text
 
 from scheduler import defaults
 from scheduler.admin import LISTABLE_STATES, list_jobs
+from scheduler.admin.jobs import FINISHED_STATES
 from scheduler.app import Scheduler
 from scheduler.backend.record import JobState
 from scheduler.cli.common import (
     MAX_INDEX,
+    actor_option,
     admin_command,
     console,
     echo_json,
@@ -48,7 +50,12 @@ _WHEN_COLUMN = {
     "dead": "died",
     "succeeded": "finished",
     "cancelled": "cancelled",
+    "done": "finished",
 }
+
+
+#: Listings that show the last error.
+_ERROR_STATES = ("failed", "dead", "cancelled", "done", "ready")
 
 
 def _when(info: JobInfo, state: str) -> datetime | None:
@@ -180,7 +187,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         default="ready",
         show_default=True,
         help="ready: run order; delayed/failed: by ETA; leased: by lease deadline; "
-        "dead/succeeded/cancelled: by time finished.",
+        "dead/succeeded/cancelled/done (= succeeded or cancelled): by time finished, "
+        "newest first.",
     )
     @click.option(
         "-n",
@@ -195,10 +203,19 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         default=0,
         help="Skip this many first.",
     )
-    def list_command(queue: str, state: str, limit: int, offset: int, as_json: bool) -> None:
-        """Jobs of a queue in one state, in the order that matters for it."""
+    @click.option(
+        "--oldest",
+        is_flag=True,
+        help="Finished states: oldest first [default: newest first].",
+    )
+    def list_command(
+        queue: str, state: str, limit: int, offset: int, oldest: bool, as_json: bool
+    ) -> None:
+        """Jobs of a queue in one state, in the order that matters for it
+        (finished jobs newest first unless --oldest)."""
         app = get_app()
-        infos = list_jobs(app.backend, queue, state, limit=limit, offset=offset)
+        reverse = state in FINISHED_STATES and not oldest
+        infos = list_jobs(app.backend, queue, state, limit=limit, offset=offset, reverse=reverse)
         if as_json:
             echo_json({"queue": queue, "state": state, "jobs": [i.to_dict() for i in infos]})
             return
@@ -216,7 +233,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         ]
         if state == "leased":
             columns.append(Column("worker", 3))
-        if state in ("failed", "dead", "cancelled", "ready"):
+        if state in _ERROR_STATES:
             columns.append(Column("last error", 2, wrap=True))
         rows = []
         for n, info in enumerate(infos, start=offset + 1):
@@ -230,7 +247,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             ]
             if state == "leased":
                 row.append(info.worker or "-")
-            if state in ("failed", "dead", "cancelled", "ready"):
+            if state in _ERROR_STATES:
                 row.append(_first_line(str((info.error or {}).get("error", ""))))
             rows.append(row)
         table = FitTable(f"{state} jobs in {queue}", columns, rows)
@@ -265,22 +282,28 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @click.argument("job_id")
     @queue_option
     @click.option("--reason", default="cancelled by operator", show_default=True)
+    @actor_option
     @_record_errors
-    def cancel(job_id: str, queue: str | None, reason: str, as_json: bool) -> None:
+    def cancel(
+        job_id: str, queue: str | None, reason: str, actor: str | None, as_json: bool
+    ) -> None:
         """Cancel a waiting or leased job (a leased job's result will be refused).
         Undo with `job retry`."""
         j = _job(get_app(), job_id, queue)
-        _action_result(j, "cancelled", j.cancel(reason), as_json, "already finished")
+        changed = j.cancel(reason, actor=actor)
+        _action_result(j, "cancelled", changed, as_json, "already finished")
 
     @admin_command(job, "retry")
     @click.argument("job_id")
     @queue_option
+    @actor_option
     @_record_errors
-    def retry(job_id: str, queue: str | None, as_json: bool) -> None:
+    def retry(job_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Run a dead, cancelled, succeeded or failed (awaiting retry) job again now."""
         j = _job(get_app(), job_id, queue)
+        changed = j.retry(actor=actor)
         _action_result(
-            j, "retried", j.retry(), as_json, "only dead, cancelled, succeeded or failed jobs"
+            j, "retried", changed, as_json, "only dead, cancelled, succeeded or failed jobs"
         )
 
     @admin_command(job, "reprioritize")
@@ -292,6 +315,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         "--time", type=float, default=None, help="Formula input: estimated seconds (> 0)."
     )
     @click.option("--resource", type=float, default=None, help="Formula input resource (> 0).")
+    @actor_option
     @_record_errors
     def reprioritize(
         job_id: str,
@@ -300,6 +324,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         weight: float | None,
         time: float | None,
         resource: float | None,
+        actor: str | None,
         as_json: bool,
     ) -> None:
         """Change a waiting job's priority: --priority P, or new formula inputs
@@ -312,21 +337,24 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             fail("give either --priority or --weight/--time/--resource, not both", 2)
         j = _job(get_app(), job_id, queue)
         if priority is not None:
-            changed = j.reprioritize(priority)
+            changed = j.reprioritize(priority, actor=actor)
         else:
             current = j.info().inputs or (1.0, 1.0, 1.0)
             changed = j.reprioritize(
                 weight=current[0] if weight is None else weight,
                 time=current[1] if time is None else time,
                 resource=current[2] if resource is None else resource,
+                actor=actor,
             )
         _action_result(j, "reprioritized", changed, as_json, "only waiting jobs can change")
 
     @admin_command(job, "run-now")
     @click.argument("job_id")
     @queue_option
+    @actor_option
     @_record_errors
-    def run_now(job_id: str, queue: str | None, as_json: bool) -> None:
+    def run_now(job_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Promote a delayed job (or a failed one awaiting its retry ETA) to ready now."""
         j = _job(get_app(), job_id, queue)
-        _action_result(j, "promoted", j.run_now(), as_json, "only delayed jobs can be promoted")
+        changed = j.run_now(actor=actor)
+        _action_result(j, "promoted", changed, as_json, "only delayed jobs can be promoted")

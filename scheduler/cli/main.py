@@ -30,14 +30,20 @@ __all__ = ["cli", "main", "setup_logging"]
     default=None,
     help=f"Key prefix of the admin commands [env SCHEDULER_PREFIX; default: {defaults.PREFIX}].",
 )
+@click.option(
+    "--utc",
+    is_flag=True,
+    default=False,
+    help="Show times in UTC [default: local time, with its offset].",
+)
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, prefix: str | None) -> None:
+def cli(ctx: click.Context, url: str | None, prefix: str | None, utc: bool) -> None:
     """scheduler: a priority job scheduler on Redis.
 
     Run workers with `scheduler worker module:app`; see the queues with
     `scheduler status`; see each command's --help.
     """
-    ctx.obj = CliConfig(url=url, prefix=prefix)
+    ctx.obj = CliConfig(url=url, prefix=prefix, utc=utc)
 
 
 cli.add_command(worker_command)

@@ -1,5 +1,10 @@
 """``scheduler schedules list|add|remove|pause|resume|run-now``.
 
+A damaged record (:class:`scheduler.cron.DamagedScheduleError`) is listed as
+``damaged`` by ``list``; ``pause``, ``resume`` and ``run-now`` refuse it with
+a one-line error naming the schedule, its queue and the fix (exit 1, nothing
+written); ``remove`` removes it like any other; ``add`` replaces it.
+
 Built on :class:`scheduler.cron.ScheduleStore` (``app.schedules``): every
 change is one of its Lua scripts. ``run-now`` enqueues one job from the
 schedule's stored job template through the ordinary ``enqueue`` script,
@@ -19,6 +24,7 @@ from scheduler import defaults
 from scheduler.app import Scheduler
 from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
+    actor_option,
     admin_command,
     console,
     echo_json,
@@ -28,7 +34,7 @@ from scheduler.cli.common import (
     parse_duration,
 )
 from scheduler.cli.enqueue import parse_json_option
-from scheduler.cron import MisfirePolicy, ScheduleInfo
+from scheduler.cron import DamagedScheduleError, MisfirePolicy, ScheduleInfo
 from scheduler.job import Job
 from scheduler.serialization import encode_meta
 from scheduler.timeutil import ms_to_datetime
@@ -113,9 +119,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     def list_command(queue: str | None, as_json: bool) -> None:
         """Stored schedules with their rule, status, next and last fire time."""
         app = get_app()
-        infos = app.schedules.list(queue)
+        infos, damaged = app.schedules.scan(queue)
         if as_json:
-            echo_json({"schedules": [schedule_to_dict(i) for i in infos]})
+            echo_json(
+                {
+                    "schedules": [schedule_to_dict(i) for i in infos],
+                    "damaged": [
+                        {"id": d.schedule_id, "queue": d.queue, "error": d.reason} for d in damaged
+                    ],
+                }
+            )
             return
         now = ms_to_datetime(app.backend.server_time_ms())
         table = Table(title=f"{len(infos)} schedule(s)", title_justify="left")
@@ -137,7 +150,11 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 str(i.fired),
                 str(i.missed),
             )
+        for d in damaged:
+            table.add_row(d.schedule_id, d.queue, "-", "-", "damaged", "-", "-", "-", "-")
         console().print(table)
+        for d in damaged:
+            click.echo(f"Warning: {d}", err=True)
 
     @admin_command(schedules, "add")
     @click.argument("task")
@@ -173,6 +190,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         default=None,
         help=f"Leases before dead [{defaults.MAX_ATTEMPTS}].",
     )
+    @actor_option
     def add(
         task: str,
         cron_expr: str | None,
@@ -193,6 +211,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         time: float | None,
         resource: float | None,
         max_attempts: int | None,
+        actor: str | None,
         as_json: bool,
     ) -> None:
         """Store a schedule enqueuing TASK (by name) on --cron or --every; an
@@ -226,7 +245,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         schedule = app.schedules.build(
             task, args, kwargs, cron=cron_expr, every=interval, **options
         )
-        reply = app.schedules.add(schedule)
+        reply = app.schedules.add(schedule, actor=actor)
         info = app.schedules.get(schedule.id, schedule.queue)
         if as_json:
             echo_json({"outcome": reply.outcome, "schedule": schedule_to_dict(info)})
@@ -241,30 +260,39 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @click.argument("schedule_id")
     @queue_option
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-    def remove(schedule_id: str, queue: str | None, yes: bool, as_json: bool) -> None:
+    @actor_option
+    def remove(
+        schedule_id: str, queue: str | None, yes: bool, actor: str | None, as_json: bool
+    ) -> None:
         """Delete a schedule (jobs already enqueued stay). A schedule still
         declared in an app's code comes back when a cron process syncs it."""
         app = get_app()
-        info = app.schedules.get(schedule_id, queue)  # not found: exit 1
+        try:  # the record is only described, never needed: a damaged one is removed too
+            info = app.schedules.get(schedule_id, queue)  # not found: exit 1
+            where, what = info.queue, info.schedule.describe()
+        except DamagedScheduleError as exc:
+            where, what = exc.queue, "damaged record"
         if not yes:
             click.confirm(
-                f"Remove schedule {schedule_id} ({info.schedule.describe()}) from queue "
-                f"{info.queue}?",
+                f"Remove schedule {schedule_id} ({what}) from queue {where}?",
                 abort=True,
                 err=True,
             )
-        removed = app.schedules.remove(schedule_id, info.queue)
+        removed = app.schedules.remove(schedule_id, where, actor=actor)
         if as_json:
-            echo_json({"id": schedule_id, "queue": info.queue, "removed": removed})
+            echo_json({"id": schedule_id, "queue": where, "removed": removed})
         if not removed:
             fail(f"no schedule {schedule_id!r}", 1)
         if not as_json:
-            click.echo(f"schedule {schedule_id} removed from queue {info.queue}")
+            click.echo(f"schedule {schedule_id} removed from queue {where}")
 
-    def _toggle(schedule_id: str, queue: str | None, pause: bool, as_json: bool) -> None:
+    def _toggle(
+        schedule_id: str, queue: str | None, pause: bool, actor: str | None, as_json: bool
+    ) -> None:
         app = get_app()
         store = app.schedules
-        changed = store.pause(schedule_id, queue) if pause else store.resume(schedule_id, queue)
+        toggle = store.pause if pause else store.resume
+        changed = toggle(schedule_id, queue, actor=actor)
         info = store.get(schedule_id, queue)
         if as_json:
             echo_json({"changed": changed, "schedule": schedule_to_dict(info)})
@@ -276,17 +304,19 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
     @admin_command(schedules, "pause")
     @click.argument("schedule_id")
     @queue_option
-    def pause(schedule_id: str, queue: str | None, as_json: bool) -> None:
+    @actor_option
+    def pause(schedule_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Pause a schedule: nothing fires until it is resumed."""
-        _toggle(schedule_id, queue, True, as_json)
+        _toggle(schedule_id, queue, True, actor, as_json)
 
     @admin_command(schedules, "resume")
     @click.argument("schedule_id")
     @queue_option
-    def resume(schedule_id: str, queue: str | None, as_json: bool) -> None:
+    @actor_option
+    def resume(schedule_id: str, queue: str | None, actor: str | None, as_json: bool) -> None:
         """Resume a paused schedule at its next fire time (firings due while it
         was paused are not run)."""
-        _toggle(schedule_id, queue, False, as_json)
+        _toggle(schedule_id, queue, False, actor, as_json)
 
     @admin_command(schedules, "run-now")
     @click.argument("schedule_id")

@@ -12,7 +12,14 @@ from rich.live import Live
 from rich.text import Text
 
 from scheduler.admin import Overview, QueueStatus, overview
-from scheduler.cli.common import admin_command, console, echo_json, format_age, get_app
+from scheduler.cli.common import (
+    admin_command,
+    console,
+    echo_json,
+    format_age,
+    format_stamp,
+    get_app,
+)
 from scheduler.cli.limits import status_notes
 from scheduler.cli.tables import Column, FitTable
 
@@ -45,6 +52,7 @@ _COLUMNS: list[tuple[Column, Callable[[QueueStatus], RenderableType]]] = [
     (Column("damaged", 3, "right"), lambda q: _damaged(q.totals.get("damaged", 0))),
     (Column("oldest ready", 1, "right"), _oldest),
     (Column("jobs/s (1m)", 2, "right"), lambda q: f"{q.jobs_per_s:.2f}"),
+    (Column("failed (1m)", 2, "right"), lambda q: _failure(q.failure_rate)),
     (Column("workers", 4, "right"), lambda q: str(q.workers)),
 ]
 
@@ -55,15 +63,25 @@ def render_overview(view: Overview, *, title: str = "queues") -> RenderableType:
     Pure function of ``view``: ``status`` prints it once, ``top`` redraws it.
     """
     summary = Text(
-        f"{len(view.workers)} live worker(s); "
-        f"server time {view.server_time.strftime('%Y-%m-%d %H:%M:%S')} UTC; "
+        f"{len(view.workers)} live worker(s) running {view.running} job(s), "
+        f"{view.buffered} more leased and buffered; "
+        f"server time {format_stamp(view.server_time)}; "
+        "leased = running + buffered; "
         "succeeded = total since the queue was created, done = succeeded/cancelled kept, "
+        "failed (1m) = failed share of the attempts finished in the last minute, "
         "damaged = damaged records moved to dead since the queue was created"
     )
     rows = [[cell(q) for _, cell in _COLUMNS] for q in view.queues]
     if not rows:
         rows = [["(no queues)", *[""] * (len(_COLUMNS) - 1)]]
     return Group(FitTable(title, [c for c, _ in _COLUMNS], rows), summary)
+
+
+def _failure(rate: float | None) -> Text | str:
+    if rate is None:
+        return "-"
+    shown = f"{rate:.0%}"
+    return Text(shown, style="bold red") if rate >= 0.5 else shown
 
 
 def _damaged(count: int) -> Text | str:
@@ -78,7 +96,9 @@ def register(cli: click.Group) -> None:
     def status(queues: tuple[str, ...], as_json: bool) -> None:
         """Per queue: ready, delayed, leased, dead and done counts, succeeded and
         damaged records since the queue was created, the oldest ready job's
-        age, paused or not, live workers, jobs/s over the last minute."""
+        age, paused or not, live workers, jobs/s and the failed share over
+        the last minute; and how many leased jobs the workers are running
+        versus holding in their prefetch buffers."""
         view = overview(get_app().backend, list(queues) or None)
         notes, extra = status_notes(get_app().backend, [q.queue for q in view.queues])
         if as_json:

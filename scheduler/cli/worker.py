@@ -146,7 +146,7 @@ def worker_command(
     # Before anything announces the worker: a signal from now on stops it cleanly.
     worker.install_signal_handlers()
     metrics_server = None
-    if metrics_port is not None:  # --metrics-port: see scheduler/metrics.py
+    if metrics_port is not None:  # --metrics-port: see scheduler/metrics/
         try:
             from scheduler.metrics import start_metrics_server
         except ImportError:

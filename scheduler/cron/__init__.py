@@ -10,6 +10,7 @@ exactly once. See ``docs/cron.md``.
 Modules, one job each:
 
 * :mod:`~scheduler.cron.timing` -- pure fire-time math (croniter, zoneinfo, DST).
+* :mod:`~scheduler.cron.memo` -- a rule remembering its next fire times.
 * :mod:`~scheduler.cron.policy` -- pure misfire policy / firing plan, jitter.
 * :mod:`~scheduler.cron.schedule` -- the definition: validation, encoding.
 * :mod:`~scheduler.cron.state` -- the stored record and :class:`ScheduleInfo`.
@@ -18,7 +19,11 @@ Modules, one job each:
 * :mod:`~scheduler.cron.runner` -- :class:`CronRunner`, the firing loop.
 """
 
-from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
+from scheduler.cron.errors import (
+    DamagedScheduleError,
+    InvalidScheduleError,
+    ScheduleNotFoundError,
+)
 from scheduler.cron.policy import FirePlan, MisfirePolicy
 from scheduler.cron.runner import CronRunner
 from scheduler.cron.schedule import JobTemplate, Schedule, ScheduleOptions, build_schedule
@@ -27,6 +32,7 @@ from scheduler.cron.store import ScheduleStore
 
 __all__ = [
     "CronRunner",
+    "DamagedScheduleError",
     "FirePlan",
     "InvalidScheduleError",
     "JobTemplate",

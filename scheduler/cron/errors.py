@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scheduler.errors import SchedulerError, ValidationError
 
-__all__ = ["InvalidScheduleError", "ScheduleNotFoundError"]
+__all__ = ["DamagedScheduleError", "InvalidScheduleError", "ScheduleNotFoundError"]
 
 
 class InvalidScheduleError(ValidationError):
@@ -18,3 +18,26 @@ class ScheduleNotFoundError(SchedulerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "schedule not found"
+
+
+class DamagedScheduleError(SchedulerError):
+    """A stored schedule record cannot be used: not a valid record, a
+    definition that does not decode, or one that names another id or queue
+    than where it is stored. Cron processes take such a schedule out of the
+    cron set (it stops firing, the others go on); remove it, or store it
+    again (``add`` / a declaration synced by a cron process replaces it).
+
+    Attributes:
+        schedule_id: the hash field it is stored under.
+        queue: its queue.
+        reason: what is wrong, one line.
+    """
+
+    def __init__(self, schedule_id: str, queue: str, reason: str) -> None:
+        self.schedule_id = schedule_id
+        self.queue = queue
+        self.reason = reason
+        super().__init__(
+            f"schedule {schedule_id!r} in queue {queue!r} is damaged ({reason}); "
+            f"remove it (scheduler schedules remove {schedule_id} -q {queue}) or store it again"
+        )

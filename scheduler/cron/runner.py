@@ -1,25 +1,36 @@
 """The cron runner: enqueue due firings of every schedule, on time, exactly once.
 
 Any number of runners may run at once (``scheduler cron module:app``, or a
-thread of a worker started with ``--with-cron``); no leader is elected. Each
-round a runner reads the earliest next fire time of every queue (the
-``P:{Q}:cron`` ZSETs of the queues in the registry), and for each due
-schedule computes the firing plan in Python (croniter, misfire policy) and
-calls the ``cron_fire`` script, which applies it only if the stored next fire
-time is still the one read -- so of several runners racing for a firing,
-exactly one enqueues it and the others see it moved.
+thread of a worker started with ``--with-cron``); no leader is elected.
+One round, step by step:
 
-Between rounds the runner blocks on the ``P:schedules:changed`` pub/sub
-channel (on its own connection, whose socket timeout exceeds the block) until
-the next fire time, or until a schedule is created, changed, paused, resumed
-or removed -- no fixed polling. Time comes from the Redis server (``TIME``);
-the wait is measured on the local monotonic clock from that reading.
+1. Read the server clock and the earliest next fire time of every queue
+   (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
+2. In each queue with something due, read the ids of up to ``scan`` due
+   schedules, take a window of ``per_call`` of them starting at a random
+   place (concurrent runners thus mostly take different windows), read
+   their records, and plan each in Python (croniter, misfire policy); a
+   damaged record becomes a "drop" entry.
+3. Fire the window with one ``cron_fire`` call: each entry applies only if
+   the schedule's score and record are still exactly those read, so of
+   several runners racing for a firing exactly one enqueues it. Log what
+   was dropped (once: it left the cron set).
+4. While anything moved, go to 1. Otherwise compute the wait until the next
+   fire time after now (schedules that cannot fire never shorten or
+   lengthen it), plan ahead the schedules due by then, and block.
+
+The block is on the ``P:schedules:changed`` pub/sub channel (on its own
+connection, whose socket timeout exceeds the block), until the next fire
+time or until a schedule is created, changed, paused, resumed or removed --
+no fixed polling. Time comes from the Redis server (``TIME``); the wait is
+measured on the local monotonic clock from that reading.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import signal
 import threading
 import time
@@ -30,19 +41,33 @@ import redis
 
 from scheduler import defaults
 from scheduler.backend import Backend
-from scheduler.backend.schedule_record import parse_stored
+from scheduler.backend.codes import FireCode
+from scheduler.backend.cron_scripts import FireEntry, FireOutcome
+from scheduler.backend.schedules import DueSchedule
 from scheduler.backend.subscription import Subscription
-from scheduler.cron.errors import InvalidScheduleError
-from scheduler.cron.schedule import Schedule
+from scheduler.cron.errors import DamagedScheduleError
+from scheduler.cron.policy import FirePlan
+from scheduler.cron.state import ScheduleStatus, decode_record
 from scheduler.cron.store import ScheduleStore
+from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["CronRunner"]
 
 log = logging.getLogger("scheduler.cron")
 
-#: Wait before retrying a schedule that cannot be fired (unreadable record,
-#: server clock behind the fire time), seconds.
+#: Wait before retrying a schedule that cannot be fired yet (the server
+#: clock behind its fire time), seconds. Damaged records are not retried:
+#: they leave the cron set.
 RETRY_BROKEN = 1.0
+
+#: Before a wait at least this long (seconds), the runner computes ahead the
+#: plans of the schedules due by its end (:meth:`CronRunner._prepare_ahead`).
+PREPARE_MIN_WAIT = 0.2
+
+
+def _iso(ms: int) -> str:
+    """A fire time (ms since the Unix epoch) for the log: ISO 8601, UTC, to the ms."""
+    return ms_to_datetime(ms).isoformat(timespec="milliseconds")
 
 
 class CronApp(Protocol):
@@ -70,8 +95,12 @@ class CronRunner:
             (re-read each round, so new queues are picked up).
         sync: upsert the app's declared schedules when :meth:`run` starts.
         max_block: longest single wait, seconds.
-        batch: most jobs one ``cron_fire`` call enqueues (catch-up).
+        batch: most jobs one schedule's plan enqueues (catch-up).
         scan: most due schedules of one queue read per round trip.
+        per_call: most schedules in one ``cron_fire`` call.
+        call_jobs: a ``cron_fire`` call takes no more schedules once its
+            jobs reach this many.
+        seed: seed of the window placement (tests); None = random.
     """
 
     def __init__(
@@ -83,6 +112,9 @@ class CronRunner:
         max_block: float = defaults.MAX_BLOCK,
         batch: int = defaults.CRON_BATCH,
         scan: int = defaults.CRON_SCAN,
+        per_call: int = defaults.CRON_CALL_SCHEDULES,
+        call_jobs: int = defaults.CRON_CALL_JOBS,
+        seed: int | None = None,
     ) -> None:
         self.backend = app.backend
         self.store = app.schedules
@@ -91,13 +123,16 @@ class CronRunner:
         self.max_block = max_block
         self.batch = batch
         self.scan = scan
+        self.per_call = max(1, per_call)
+        self.call_jobs = max(1, call_jobs)
+        self._random = random.Random(seed)
         #: Jobs enqueued by this runner.
         self.fired = 0
         #: Rounds run (for tests and monitoring).
         self.rounds = 0
         self._stop = threading.Event()
         self._waiting = False
-        self._broken: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], float] = {}
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------
@@ -194,8 +229,14 @@ class CronRunner:
     def run_once(self) -> float:
         """Fire everything due now, in every served queue.
 
+        Each pass reads the earliest next fire time of every queue; in each
+        queue with something due it fires one window of due schedules with
+        one ``cron_fire`` call, and passes again while anything moved.
+
         Returns:
-            Seconds until the next fire time (at most ``max_block``).
+            Seconds until the next fire time of a schedule that can fire
+            (at most ``max_block``; a schedule this runner holds back is
+            retried after :data:`RETRY_BROKEN`).
         """
         while True:
             self.rounds += 1
@@ -203,94 +244,143 @@ class CronRunner:
             now = self.backend.server_time_ms()
             read_at = time.monotonic()
             heads = self.backend.cron_heads(queues)
-            next_due: int | None = None
             progressed = False
-            stuck = False
             for q, score in zip(queues, heads, strict=True):
-                if score is None:
-                    continue
-                if score > now:
-                    next_due = score if next_due is None else min(next_due, score)
-                    continue
-                handled, blocked = self._fire_queue(q, now)
-                progressed = progressed or handled > 0
-                stuck = stuck or blocked
+                if score is not None and score <= now and self._fire_queue(q, now):
+                    progressed = True
             if progressed and not self._stop.is_set():
                 continue  # something moved: look again (more may be due)
-            wait = self.max_block
-            if next_due is not None:
-                wait = min(wait, (next_due - now + 1) / 1000 - (time.monotonic() - read_at))
-            if stuck:
-                wait = min(wait, RETRY_BROKEN)
-            return max(0.0, wait)
+            wait = self._next_wait(queues, now, read_at)
+            if wait >= PREPARE_MIN_WAIT:
+                self._prepare_ahead(queues, now + int(wait * 1000) + 1)
+                wait = self._next_wait(queues, now, read_at)
+            return wait
 
-    def _fire_queue(self, queue: str, now: int) -> tuple[int, bool]:
-        """Fire the due schedules of ``queue``; returns (schedules handled, any stuck)."""
-        due = self.backend.due_schedules(queue, now, self.scan)
-        if not due:
-            return 0, False
-        handled = 0
-        stuck = False
+    def _next_wait(self, queues: Sequence[str], now: int, read_at: float) -> float:
+        """Seconds until the earliest fire time after ``now`` (ms) in ``queues``,
+        or until a held-back schedule is retried; at most ``max_block``."""
+        wait = self.max_block
+        elapsed = time.monotonic() - read_at
+        for next_ms in self.backend.cron_next_after(queues, now):
+            if next_ms is not None:
+                wait = min(wait, (next_ms - now + 1) / 1000 - elapsed)
         mono = time.monotonic()
-        for sid, score, raw in due:
-            retry_at = self._broken.get((queue, sid))
-            if retry_at is not None and retry_at > mono:
-                stuck = True
-                continue
-            try:
-                if raw is None:
-                    raise ValueError("in the cron set but has no record")
-                stored = parse_stored(raw)
-                schedule = Schedule.from_json(stored.definition)
-            except (ValueError, InvalidScheduleError) as exc:
-                self._defer(queue, sid, mono, "cannot fire: %s", exc)
-                stuck = True
-                continue
-            expected = int(score)
-            plan = schedule.plan(expected, now, self.batch)
-            if plan is None:  # pragma: no cover - score <= now
-                continue
-            reply = self.store.fire(schedule, stored.digest, expected, plan)
-            if reply.status == "early":
-                self._defer(queue, sid, mono, "the Redis clock (%d) is behind it", reply.value)
-                stuck = True
-                continue
-            if (
-                reply.status == "stale"
-                and reply.value == expected
-                and self._unchanged(queue, sid, stored.digest)
-            ):  # refused although nothing moved: an inconsistent record
-                self._defer(queue, sid, mono, "is inconsistent (status/digest)")
-                stuck = True
-                continue
-            self._broken.pop((queue, sid), None)
-            handled += 1
-            if reply.status == "fired":
-                self.fired += reply.created
-                if plan.fires or plan.missed:
-                    log.info(
-                        "schedule %s fired: %d job(s) for %s, %d missed (%s), next %s",
-                        sid,
-                        reply.created,
-                        ",".join(str(f) for f in plan.fires) or "-",
-                        plan.missed,
-                        schedule.misfire,
-                        plan.next_ms,
-                    )
-        return handled, stuck
+        self._held = {key: at for key, at in self._held.items() if at > mono}
+        if self._held:
+            wait = min(wait, min(self._held.values()) - mono)
+        return max(0.0, wait)
 
-    def _defer(self, queue: str, sid: str, mono: float, problem: str, *args: object) -> None:
-        """Retry a schedule that cannot fire after :data:`RETRY_BROKEN` s; log it once."""
-        if (queue, sid) not in self._broken:
-            log.error(f"schedule %s in queue %s {problem}; retrying", sid, queue, *args)
-        self._broken[(queue, sid)] = mono + RETRY_BROKEN
+    def _prepare_ahead(self, queues: Sequence[str], until_ms: int) -> None:
+        """Compute ahead the next fire time after the coming firing of each
+        schedule due by ``until_ms`` (ms), while there is time to wait: the
+        schedule remembers it (:class:`~scheduler.cron.memo.MemoRule`), so
+        when the firing is due its plan needs no croniter step. A thousand
+        cron schedules due in the same second then fire within milliseconds
+        instead of after a thousand croniter steps. Damaged records are
+        skipped here (they are dropped when due)."""
+        for queue in queues:
+            for due in self.backend.due_schedules(queue, until_ms, self.scan):
+                if self._stop.is_set():
+                    return
+                try:
+                    _, schedule = decode_record(queue, due.schedule_id, due.record)
+                except DamagedScheduleError:
+                    continue
+                schedule.next_fire(due.score)
 
-    def _unchanged(self, queue: str, sid: str, digest: str) -> bool:
-        """True if the stored record of ``sid`` still has ``digest`` (or is unreadable)."""
-        raw = self.backend.raw_schedule(queue, sid)
-        if raw is None:
+    def _fire_queue(self, queue: str, now: int) -> bool:
+        """Fire one window of the due schedules of ``queue``; True if anything
+        moved (fired, dropped, or found moved by another process).
+
+        The window starts at a random place in the due list, so concurrent
+        cron processes mostly fire different schedules instead of racing
+        for the same ones; what they still race for, ``cron_fire`` applies
+        once (the others get FIRE_STALE, and a stale answer always means the
+        stored state changed since it was read: no spinning).
+        """
+        mono = time.monotonic()
+        due = [
+            (sid, score)
+            for sid, score in self.backend.due_ids(queue, now, self.scan)
+            if self._held.get((queue, sid), 0.0) <= mono
+        ]
+        if not due:
             return False
+        start = self._random.randrange(len(due))
+        window = self.backend.due_records(queue, (due[start:] + due[:start])[: self.per_call])
+        entries: list[FireEntry] = []
+        notes: list[tuple[str, FirePlan | None, str]] = []
+        jobs = 0
+        for d in window:
+            if jobs >= self.call_jobs:
+                break
+            entry, note = self._prepare(queue, d, now)
+            entries.append(entry)
+            notes.append(note)
+            jobs += len(entry.jobs)
+        reply = self.store.fire(queue, entries)
+        moved = False
+        for (sid, plan, problem), outcome in zip(notes, reply.outcomes, strict=True):
+            moved = self._report(queue, sid, plan, problem, outcome, mono) or moved
+        return moved
+
+    def _prepare(
+        self, queue: str, due: DueSchedule, now: int
+    ) -> tuple[FireEntry, tuple[str, FirePlan | None, str]]:
+        """The ``cron_fire`` entry of one due schedule: its firing plan, or a
+        drop if its record is damaged (the note says which, and why)."""
+        sid = due.schedule_id
+        drop = FireEntry(sid, due.raw, due.score, drop=True)
         try:
-            return parse_stored(raw).digest == digest
-        except ValueError:
-            return True
+            stored, schedule = decode_record(queue, sid, due.record)
+        except DamagedScheduleError as exc:
+            return drop, (sid, None, exc.reason)
+        if stored.status is not ScheduleStatus.ACTIVE:
+            return drop, (sid, None, f"in the cron set while {stored.status.value}")
+        plan = schedule.plan(due.score, now, self.batch)
+        if plan is None:  # pragma: no cover - due.score <= now
+            plan = FirePlan((), 0, due.score + 1)
+        return self.store.entry(schedule, due.raw, due.score, plan), (sid, plan, "")
+
+    def _report(
+        self,
+        queue: str,
+        sid: str,
+        plan: FirePlan | None,
+        problem: str,
+        outcome: FireOutcome,
+        mono: float,
+    ) -> bool:
+        """Log and count one entry's outcome; True if the schedule moved."""
+        key = (queue, sid)
+        if outcome.code is FireCode.EARLY:
+            if key not in self._held:
+                log.error(
+                    "schedule %s in queue %s is due after the Redis clock (%d); retrying",
+                    sid,
+                    queue,
+                    outcome.value,
+                )
+            self._held[key] = mono + RETRY_BROKEN
+            return False
+        self._held.pop(key, None)
+        if outcome.code is FireCode.DROPPED:
+            log.error(
+                "schedule %s in queue %s is damaged (%s): taken out of the cron set, the "
+                "others go on; remove it or store it again",
+                sid,
+                queue,
+                problem or "unreadable record",
+            )
+        elif outcome.code is FireCode.FIRED and plan is not None:
+            self.fired += outcome.value
+            if plan.missed or len(plan.fires) > 1:
+                log.info(
+                    "schedule %s fired: %d job(s) for %s, %d missed, next %s",
+                    sid,
+                    outcome.value,
+                    ",".join(_iso(f) for f in plan.fires) or "-",
+                    plan.missed,
+                    "-" if plan.next_ms is None else _iso(plan.next_ms),
+                )
+        return True

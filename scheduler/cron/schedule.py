@@ -26,8 +26,16 @@ import attrs
 from scheduler import defaults
 from scheduler.backend.cron_scripts import JobTemplate
 from scheduler.cron.errors import InvalidScheduleError
+from scheduler.cron.memo import MemoRule
 from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
-from scheduler.cron.timing import MAX_MS, CronRule, IntervalRule, Rule, get_zone, next_fire
+from scheduler.cron.timing import (
+    MAX_MS,
+    CronRule,
+    IntervalRule,
+    Rule,
+    get_zone,
+    next_fire,
+)
 from scheduler.errors import UnknownOptionError, ValidationError
 from scheduler.serialization import encode_meta
 from scheduler.task import EnqueueOptions, Task
@@ -145,6 +153,8 @@ class Schedule:
             rule = IntervalRule(self.every_ms, self.start_ms or 0)
         if self.start_ms is not None and self.end_ms is not None and self.end_ms < self.start_ms:
             raise InvalidScheduleError("end is before start")
+        if self.cron is not None:  # croniter steps are worth remembering
+            rule = MemoRule(rule)
         object.__setattr__(self, "_rule", rule)
 
     # -- timing -------------------------------------------------------------
@@ -358,7 +368,9 @@ def build_schedule(
         grace_ms=_duration_ms("misfire_grace", options.get("misfire_grace", DEFAULT_MISFIRE_GRACE)),
         paused=bool(options.get("paused", False)),
     )
-    if schedule.end_ms is None and schedule.rule.next_after(int(time.time() * 1000)) is None:
+    # With or without `end`: an expression that never matches again (e.g.
+    # "0 0 31 2 *") is an error, not a schedule stored as ended.
+    if schedule.rule.next_after(int(time.time() * 1000)) is None:
         raise InvalidScheduleError(f"{schedule.describe()} never fires")
     schedule.job_id(MAX_MS)  # the derived job ids are valid
     return schedule

@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from scheduler.backend import Backend
 from scheduler.backend.codes import PauseCode, RemoveCode
-from scheduler.backend.cron_scripts import FireJob, FireReply, UpsertReply
+from scheduler.backend.cron_scripts import FireEntry, FireJob, FireReply, UpsertReply
 from scheduler.building import JobBuilder
-from scheduler.cron.errors import InvalidScheduleError, ScheduleNotFoundError
+from scheduler.cron.errors import (
+    DamagedScheduleError,
+    InvalidScheduleError,
+    ScheduleNotFoundError,
+)
 from scheduler.cron.schedule import Schedule, build_schedule
-from scheduler.cron.state import ScheduleInfo, parse_stored
+from scheduler.cron.state import ScheduleInfo
 from scheduler.task import Task
-from scheduler.validation import validate_queue_name, validate_schedule_id
+from scheduler.validation import resolve_actor, validate_queue_name, validate_schedule_id
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -99,16 +103,22 @@ class ScheduleStore:
 
     # -- writes -------------------------------------------------------------
 
-    def add(self, schedule: Schedule) -> UpsertReply:
+    def add(self, schedule: Schedule, *, actor: str | None = None) -> UpsertReply:
         """Store ``schedule`` now: create it, or update its definition if it changed.
 
         An unchanged definition is left as it is (next fire time, pause state
         and history kept). A changed one restarts from the next fire time
-        after now and keeps its pause state and history.
+        after now and keeps its pause state and history. A damaged record
+        under this id is replaced whole (``"replaced"``, history lost).
+
+        ``actor`` (default ``$SCHEDULER_ACTOR`` or ``user@host``) is named in
+        the audit event of a created or changed schedule.
 
         Returns:
-            ``outcome`` ``"created"``/``"updated"``/``"unchanged"`` and the status.
+            ``outcome`` ``"created"``/``"updated"``/``"unchanged"``/``"replaced"``
+            and the status.
         """
+        who = resolve_actor(actor)
         self.backend.register_queue(schedule.queue)
         now = self.backend.server_time_ms()
         reply = self.scripts.upsert(
@@ -119,8 +129,16 @@ class ScheduleStore:
             schedule.next_fire(now),
             paused=schedule.paused,
             channel=self.channel,
+            actor=who,
         )
-        if reply.outcome != "unchanged":
+        if reply.outcome == "replaced":
+            log.warning(
+                "schedule %s in queue %s was damaged: replaced by %s",
+                schedule.id,
+                schedule.queue,
+                schedule.describe(),
+            )
+        elif reply.outcome != "unchanged":
             log.info("schedule %s (%s) %s", schedule.id, schedule.describe(), reply.outcome)
         return reply
 
@@ -133,7 +151,7 @@ class ScheduleStore:
         Schedules in Redis that the code no longer declares are left alone
         (they may have been added at run time): remove them explicitly.
         """
-        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        counts = {"created": 0, "updated": 0, "unchanged": 0, "replaced": 0}
         for schedule in self.declared:
             counts[self.add(schedule).outcome] += 1
         return counts
@@ -147,28 +165,37 @@ class ScheduleStore:
             return found
         raise ScheduleNotFoundError(f"no schedule {schedule_id!r}")
 
-    def pause(self, schedule_id: str, queue: str | None = None) -> bool:
+    def pause(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
         """Pause a schedule: nothing fires until :meth:`resume`.
 
         Args:
             schedule_id: the schedule id.
             queue: its queue; None searches every registered queue.
+            actor: who asks, named in the audit event (default
+                ``$SCHEDULER_ACTOR`` or ``user@host``; the same for
+                :meth:`resume` and :meth:`remove`).
 
         Returns:
             True if it was paused now, False if it already was.
 
         Raises:
             ScheduleNotFoundError: no such schedule.
+            DamagedScheduleError: its record is damaged (nothing written).
         """
-        q = self._find_queue(schedule_id, queue)
+        who = resolve_actor(actor)
+        q = self.get(schedule_id, queue).queue  # damaged: refused before any write
         code = self.scripts.pause(
-            self.backend.queue(q), schedule_id, True, None, channel=self.channel
+            self.backend.queue(q), schedule_id, True, None, channel=self.channel, actor=who
         )
         if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
         return code is PauseCode.CHANGED
 
-    def resume(self, schedule_id: str, queue: str | None = None) -> bool:
+    def resume(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
         """Resume a paused schedule at its next fire time after now (firings
         due while it was paused are not run).
 
@@ -177,31 +204,42 @@ class ScheduleStore:
 
         Raises:
             ScheduleNotFoundError: no such schedule.
+            DamagedScheduleError: its record is damaged (nothing written).
         """
+        who = resolve_actor(actor)
         info = self.get(schedule_id, queue)
         next_ms = info.schedule.next_fire(self.backend.server_time_ms())
         code = self.scripts.pause(
-            self.backend.queue(info.queue), schedule_id, False, next_ms, channel=self.channel
+            self.backend.queue(info.queue),
+            schedule_id,
+            False,
+            next_ms,
+            channel=self.channel,
+            actor=who,
         )
         if code is PauseCode.NO_SCHEDULE:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
         return code is PauseCode.CHANGED
 
-    def remove(self, schedule_id: str, queue: str | None = None) -> bool:
-        """Delete a schedule (jobs already enqueued stay). A schedule still
-        declared in code comes back at the next :meth:`sync`.
+    def remove(
+        self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
+    ) -> bool:
+        """Delete a schedule (jobs already enqueued stay), damaged or not:
+        the record is never decoded. A schedule still declared in code comes
+        back at the next :meth:`sync`.
 
         Returns:
             True if it existed.
         """
+        who = resolve_actor(actor)
         try:
             q = self._find_queue(schedule_id, queue)
         except ScheduleNotFoundError:
             return False
-        return (
-            self.scripts.remove(self.backend.queue(q), schedule_id, channel=self.channel)
-            is RemoveCode.REMOVED
+        code = self.scripts.remove(
+            self.backend.queue(q), schedule_id, channel=self.channel, actor=who
         )
+        return code is RemoveCode.REMOVED
 
     # -- reads --------------------------------------------------------------
 
@@ -210,36 +248,51 @@ class ScheduleStore:
 
         Raises:
             ScheduleNotFoundError: no such schedule.
+            DamagedScheduleError: its record is damaged.
         """
         q = self._find_queue(schedule_id, queue)
         raw, score = self.backend.read_schedule(q, schedule_id)
         if raw is None:
             raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
-        return ScheduleInfo.decode(parse_stored(raw), score)
+        return ScheduleInfo.decode(q, schedule_id, raw, score)
 
-    def list(self, queue: str | None = None) -> list[ScheduleInfo]:
+    def scan(
+        self, queue: str | None = None
+    ) -> tuple[list[ScheduleInfo], list[DamagedScheduleError]]:
         """Every stored schedule (of ``queue``, or of all registered queues),
-        sorted by queue and id. Undecodable records are logged and left out."""
+        sorted by queue and id: the readable ones, and one error per damaged
+        record (each names its id, queue and what is wrong)."""
         queues = [validate_queue_name(queue)] if queue is not None else self.backend.queue_names()
         result: list[ScheduleInfo] = []
+        damaged: list[DamagedScheduleError] = []
         for q in queues:
             for sid, raw, score in self.backend.read_schedules(q):
                 try:
-                    result.append(ScheduleInfo.decode(parse_stored(raw), score))
-                except ValueError as exc:
-                    log.warning("schedule %s in queue %s is unreadable: %s", sid, q, exc)
+                    result.append(ScheduleInfo.decode(q, sid, raw, score))
+                except DamagedScheduleError as exc:
+                    damaged.append(exc)
+        return result, damaged
+
+    def list(self, queue: str | None = None) -> list[ScheduleInfo]:
+        """Every stored schedule (of ``queue``, or of all registered queues),
+        sorted by queue and id. Damaged records are logged and left out
+        (:meth:`scan` returns them)."""
+        result, damaged = self.scan(queue)
+        for exc in damaged:
+            log.warning("%s", exc)
         return result
 
     # -- firing (used by the cron runner) -------------------------------------
 
-    def fire(
-        self, schedule: Schedule, digest: str, expected_next_ms: int, plan: FirePlan
-    ) -> FireReply:
-        """Apply a firing plan with the ``cron_fire`` script (check-and-advance).
+    def entry(
+        self, schedule: Schedule, record: bytes | str, expected_next_ms: int, plan: FirePlan
+    ) -> FireEntry:
+        """The ``cron_fire`` entry applying ``plan`` (see :class:`FireEntry`).
 
         Args:
-            schedule: the stored definition the plan was computed from.
-            digest: its stored digest.
+            schedule: the stored definition the plan was computed from (its
+                id is the hash field read, checked by :func:`decode_record`).
+            record: the record exactly as read.
             expected_next_ms: the stored next fire time the plan started from, ms.
             plan: from :meth:`Schedule.plan`.
         """
@@ -252,13 +305,16 @@ class ScheduleStore:
             )
             for i, fire in enumerate(plan.fires)
         ]
-        return self.scripts.fire(
-            self.backend.queue(schedule.queue),
-            schedule.id,
-            digest,
-            expected_next_ms,
-            plan.next_ms,
-            plan.missed,
-            schedule.job,
-            jobs,
+        return FireEntry(
+            schedule_id=schedule.id,
+            record=record,
+            expected_ms=expected_next_ms,
+            new_next_ms=plan.next_ms,
+            missed=plan.missed,
+            job=schedule.job,
+            jobs=jobs,
         )
+
+    def fire(self, queue: str, entries: Sequence[FireEntry]) -> FireReply:
+        """Apply firing (and drop) entries of one queue with one ``cron_fire`` call."""
+        return self.scripts.fire(self.backend.queue(queue), entries)

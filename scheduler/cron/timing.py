@@ -396,8 +396,9 @@ def count_fires(
 ) -> int:
     """How many fire times lie in ``[from_ms, to_ms)``, counting at most to ``cap``.
 
-    Exact (and O(1)) for interval rules; for cron rules the count stops at
-    ``cap`` so a long outage of a per-second schedule stays cheap.
+    Exact (and O(1)) for interval rules, which ignore ``cap``; for cron
+    rules the count stops at ``cap`` so a long outage of a per-second
+    schedule stays cheap.
     """
     if to_ms <= from_ms:
         return 0
@@ -408,5 +409,5 @@ def count_fires(
         last = rule.latest_at_or_before(hi)
         if last is None or last < first:
             return 0
-        return min(cap, (last - first) // rule.every_ms + 1)
+        return (last - first) // rule.every_ms + 1
     return len(fires_between(rule, from_ms, to_ms - 1, cap, start_ms, end_ms))

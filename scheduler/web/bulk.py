@@ -52,6 +52,7 @@ class BulkOperation:
         gone: no longer existed.
         finished: all handled (or it failed).
         error: why it stopped early, or "".
+        actor: who started it (named in the audit events).
     """
 
     id: int
@@ -66,6 +67,7 @@ class BulkOperation:
     gone: int = 0
     finished: bool = False
     error: str = ""
+    actor: str = ""
 
     @property
     def percent(self) -> int:
@@ -77,7 +79,7 @@ def _retry(backend: Backend, op: BulkOperation, ids: Sequence[str]) -> None:
     qk = backend.queue(op.queue)
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
-        for code in backend.scripts.retry(qk, batch):
+        for code in backend.scripts.retry(qk, batch, actor=op.actor):
             if code == RetryCode.REQUEUED:
                 op.changed += 1
             elif code == RetryCode.NOT_RETRYABLE:
@@ -90,7 +92,8 @@ def _retry(backend: Backend, op: BulkOperation, ids: Sequence[str]) -> None:
 def _cancel(backend: Backend, op: BulkOperation, ids: Sequence[str]) -> None:
     for job_id in ids:
         try:
-            if Job(backend, job_id, op.queue).cancel("cancelled from the dashboard"):
+            job = Job(backend, job_id, op.queue)
+            if job.cancel("cancelled from the dashboard", actor=op.actor):
                 op.changed += 1
             else:
                 op.skipped += 1
@@ -114,9 +117,18 @@ class BulkRunner:
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def start(
-        self, backend: Backend, action: str, queue: str, state: str, query: str, ids: list[str]
+        self,
+        backend: Backend,
+        action: str,
+        queue: str,
+        state: str,
+        query: str,
+        ids: list[str],
+        *,
+        actor: str = "",
     ) -> BulkOperation:
-        """Begin ``action`` on ``ids`` in a daemon thread; returns its progress record.
+        """Begin ``action`` on ``ids`` in a daemon thread; returns its progress
+        record. ``actor`` is named in the audit events of the changes.
 
         Raises:
             ValueError: unknown action.
@@ -125,7 +137,7 @@ class BulkRunner:
         if work is None:
             raise ValueError(f"unknown bulk action {action!r}")
         with self._lock:
-            op = BulkOperation(next(self._ids), action, queue, state, query, len(ids))
+            op = BulkOperation(next(self._ids), action, queue, state, query, len(ids), actor=actor)
             self._ops[op.id] = op
             while len(self._ops) > _KEEP:
                 self._ops.popitem(last=False)

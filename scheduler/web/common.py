@@ -3,6 +3,7 @@ the confirmation step of every action."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -16,7 +17,25 @@ from scheduler.web.rendering import render
 from scheduler.web.security import checked_form
 from scheduler.web.state import Dashboard, dashboard
 
-__all__ = ["action_form", "confirm_first", "known_queue", "see_other"]
+__all__ = ["action_form", "actor_of", "confirm_first", "known_queue", "see_other"]
+
+
+def actor_of(request: Request) -> str:
+    """Who runs a dashboard action, for its audit event: ``web:<user>`` under
+    HTTP basic auth (the user checked by the auth middleware), else
+    ``web@<client address>`` (token or no authentication)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and dashboard(request).auth.basic:
+        try:
+            user = base64.b64decode(value, validate=True).decode("utf-8").partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            user = ""
+        cleaned = "".join(c for c in user if c.isprintable())[:100]
+        if cleaned:
+            return f"web:{cleaned}"
+    host = request.client.host if request.client is not None else "unknown"
+    return f"web@{host}"
 
 
 def known_queue(dash: Dashboard, name: str) -> str:

@@ -17,7 +17,7 @@ from scheduler.app import Scheduler
 from scheduler.errors import JobNotFoundError, ValidationError
 from scheduler.job import Job
 from scheduler.web.bulk import BULK_ACTIONS
-from scheduler.web.common import action_form, confirm_first, known_queue, see_other
+from scheduler.web.common import action_form, actor_of, confirm_first, known_queue, see_other
 from scheduler.web.listing import STATE_VIEWS, matching_ids
 from scheduler.web.rendering import render
 from scheduler.web.state import dashboard
@@ -42,14 +42,15 @@ def _float(value: object, name: str) -> float | None:
         raise HTTPException(400, f"{name} must be a number") from None
 
 
-def _job_change(job: Job, action: str, form: dict[str, object]) -> Callable[[], bool]:
-    """The call that applies ``action`` to ``job`` (through its script)."""
+def _job_change(job: Job, action: str, form: dict[str, object], actor: str) -> Callable[[], bool]:
+    """The call that applies ``action`` to ``job`` (through its script),
+    naming ``actor`` in its audit event."""
     if action == "retry":
-        return job.retry
+        return lambda: job.retry(actor=actor)
     if action == "cancel":
-        return lambda: job.cancel("cancelled from the dashboard")
+        return lambda: job.cancel("cancelled from the dashboard", actor=actor)
     if action == "run-now":
-        return job.run_now
+        return lambda: job.run_now(actor=actor)
     priority = _float(form.get("priority"), "priority")
     inputs = {k: _float(form.get(k), k) for k in ("weight", "time", "resource")}
     given = {k: v for k, v in inputs.items() if v is not None}
@@ -57,7 +58,13 @@ def _job_change(job: Job, action: str, form: dict[str, object]) -> Callable[[], 
         raise HTTPException(400, "give a priority, or weight/time/resource")
     if priority is not None and given:
         raise HTTPException(400, "give either a priority or weight/time/resource, not both")
-    return lambda: job.reprioritize(priority, **given)
+    return lambda: job.reprioritize(
+        priority,
+        weight=given.get("weight", 1.0),
+        time=given.get("time", 1.0),
+        resource=given.get("resource", 1.0),
+        actor=actor,
+    )
 
 
 async def job_action(request: Request) -> Response:
@@ -71,7 +78,7 @@ async def job_action(request: Request) -> Response:
     job = Job(dash.app.backend, job_id, queue)
     if not await run_in_threadpool(dash.app.backend.has_job, queue, job_id):
         raise HTTPException(404, f"no job {job_id!r} in queue {queue!r}")
-    change = _job_change(job, action, dict(form))
+    change = _job_change(job, action, dict(form), actor_of(request))
     asked = confirm_first(request, form, f"{action.replace('-', ' ')} job {job_id}?")
     if asked is not None:
         return asked
@@ -87,13 +94,9 @@ async def job_action(request: Request) -> Response:
     return see_other(request, "job", flash, queue=queue, job_id=job_id)
 
 
-def _purge(app: Scheduler, queue: str, which: str) -> int:
+def _purge(app: Scheduler, queue: str, which: str, actor: str) -> int:
     """Empty one set of ``queue`` with the ``purge`` script, a batch per call."""
-    qk = app.queue_keys(queue)
-    deleted = 0
-    while n := app.scripts.purge(qk, which, PURGE_BATCH):
-        deleted += n
-    return deleted
+    return app.purge(queue, which, actor=actor)
 
 
 async def queue_action(request: Request) -> Response:
@@ -105,8 +108,8 @@ async def queue_action(request: Request) -> Response:
         asked = confirm_first(request, form, f"{action} queue {queue}?")
         if asked is not None:
             return asked
-        await run_in_threadpool(getattr(dash.app, action), queue)
-        flash = f"queue {queue}: {action}d"
+        changed = await run_in_threadpool(getattr(dash.app, action), queue, actor=actor_of(request))
+        flash = f"queue {queue}: {action}d" if changed else f"queue {queue}: already {action}d"
         if form.get("back") == "overview":
             return see_other(request, "overview", flash)
         return see_other(request, "queue", flash, queue=queue)
@@ -122,7 +125,7 @@ async def queue_action(request: Request) -> Response:
         )
         if asked is not None:
             return asked
-        deleted = await run_in_threadpool(_purge, dash.app, queue, which)
+        deleted = await run_in_threadpool(_purge, dash.app, queue, which, actor_of(request))
         return see_other(request, "queue", f"purged {deleted} {which} job(s)", queue=queue)
     raise HTTPException(404, f"no action {action!r}")
 
@@ -140,7 +143,9 @@ async def bulk_start(request: Request) -> Response:
     asked = confirm_first(request, form, f"{action} {what}?")
     if asked is not None:
         return asked
-    op = dash.bulk.start(dash.app.backend, action, queue, state, query, ids)
+    op = dash.bulk.start(
+        dash.app.backend, action, queue, state, query, ids, actor=actor_of(request)
+    )
     return see_other(request, "bulk", op_id=op.id)
 
 

@@ -49,8 +49,8 @@ class JobBook:
     jobs whose outcome is not reported yet.
 
     Buffered jobs start in the queue's own order, whenever they were leased:
-    the worker's queue order first, then the ready score (priority, with the
-    queue's aging; :func:`scheduler.priority.ready_score`), then the
+    the worker's queue order first, then the ready score (priority and the
+    record's aging stamp; :func:`scheduler.priority.ready_score`), then the
     sequence (enqueue order) -- so a high-priority job leased late still
     starts next (issue 9, item 9). The book holds a lease at most once: a
     lease it already holds (same job, same token) is not added again, and
@@ -100,9 +100,8 @@ class JobBook:
         with self._lock:
             return list(self._leased.values())
 
-    def add(self, queue: str, job_id: str, record: str, aging: float = 0.0) -> LeasedJob | None:
-        """Hold a job just leased (``record``: its new record text; ``aging``:
-        its queue's aging rate) and buffer it.
+    def add(self, queue: str, job_id: str, record: str) -> LeasedJob | None:
+        """Hold a job just leased (``record``: its new record text) and buffer it.
 
         Returns the job, or None if this very lease (same job and token) is
         held already (a repeated lease reply). A newer lease of a held job
@@ -118,7 +117,7 @@ class JobBook:
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            token, task, payload, attempts, options, priority, enqueued_ms, ready, seq, inputs = (
+            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq, inputs = (
                 split_leased(record)
             )
             job = LeasedJob(
@@ -132,7 +131,7 @@ class JobBook:
                 priority=float(priority),
                 enqueued_ms=int(enqueued_ms),
             )
-            score = ready_score(job.priority, int(ready or enqueued_ms), aging)
+            score = ready_score(job.priority, float(aged) if aged else 0.0)
             resource = resource_of(inputs)
         except ValueError:
             return self._damaged(queue, job_id, record)

@@ -142,9 +142,10 @@ class Heartbeater:
         now = time.monotonic()
         if now >= self._next_registry:
             self._next_registry = now + 5.0
-            self.announce(len(self._snapshot()))
+            held = self._snapshot()
+            self.announce(len(held), sum(1 for job in held if job.started))
 
-    def announce(self, inflight: int) -> None:
+    def announce(self, inflight: int, running: int | None = None) -> None:
         """Write this worker's registry entry (it expires
         :data:`~scheduler.backend.workers.WORKER_TTL` s after the last publish).
 
@@ -155,6 +156,7 @@ class Heartbeater:
         fields = {
             **self._info,
             "inflight": str(inflight),
+            "running": str(inflight if running is None else running),
             "processed": str(self.processed),
             "beat": repr(now),
         }

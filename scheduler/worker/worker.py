@@ -369,7 +369,7 @@ class Worker:
         and note when its queue is due again."""
         got = 0
         for job_id, text in reply.jobs:
-            job = self._book.add(queue_name, job_id, text, reply.aging)
+            job = self._book.add(queue_name, job_id, text)
             if job is not None:
                 got += 1
                 notify(self.observer, "on_leased", job)

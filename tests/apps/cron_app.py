@@ -44,5 +44,7 @@ elif MODE == "misfire":
     app.every(
         1, tick, ["catch_up"], id="catch-up", misfire="catch_up", misfire_grace=timedelta(minutes=1)
     )
+elif MODE == "damaged":
+    app.every(1, tick, ["ok"], id="ok")
 elif MODE == "worker":
     app.every(1, tick, ["worker"], id="with-worker")

@@ -1,0 +1,75 @@
+"""A queue's slot migrates to another master while a worker drains it
+(``CLUSTER SETSLOT ... IMPORTING/MIGRATING`` + ``MIGRATE``, as
+``redis-cli --cluster reshard`` does): no job is lost, none runs twice."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+from typing import Any
+
+import redis
+
+from scheduler import Scheduler
+from tests.helpers import running, wait_until
+from tests.servers import ClusterSet
+
+
+def _cmd(port: int, *args: Any) -> Any:
+    with contextlib.closing(redis.Redis(port=port, socket_timeout=10)) as c:
+        return c.execute_command(*args)
+
+
+def migrate_slot(cluster: ClusterSet, slot: int, source: int, target: int) -> int:
+    """Move ``slot`` from the master on port ``source`` to the one on
+    ``target`` key batch by key batch; returns how many keys moved."""
+    source_id, target_id = cluster.node_id(source), cluster.node_id(target)
+    _cmd(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    _cmd(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    moved = 0
+    while True:
+        keys = _cmd(source, "CLUSTER", "GETKEYSINSLOT", slot, 5)
+        if not keys:
+            break
+        _cmd(source, "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+        moved += len(keys)
+    for port in (target, source, *[p for p in cluster.ports if p not in (source, target)]):
+        _cmd(port, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+    return moved
+
+
+def test_slot_migration_during_drain_loses_none_and_runs_none_twice(
+    redis_cluster: ClusterSet,
+) -> None:
+    app = Scheduler.from_url(redis_cluster.url, prefix="mig")
+    queue = "migrating"
+    runs: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+    started = threading.Event()
+
+    @app.task(queue=queue)
+    def work(i: int) -> int:
+        with lock:
+            runs[i] += 1
+            if sum(runs.values()) >= 50:
+                started.set()
+        return i
+
+    try:
+        n = 400
+        jobs = [work.enqueue(i) for i in range(n)]
+        client: Any = app.redis
+        slot = client.keyslot(app.queue_keys(queue).jobs)
+        source = redis_cluster.owner(slot)
+        target = next(p for p in redis_cluster.ports if p != source)
+        with running(app, queues=[queue, "other"], concurrency=4, max_block=1.0):
+            assert started.wait(30)
+            assert migrate_slot(redis_cluster, slot, source, target) > 0
+            wait_until(lambda: len(runs) == n, timeout=60, interval=0.05)
+            results = [j.result(timeout=30) for j in jobs]
+        assert results == list(range(n))
+        assert sum(runs.values()) == n, [i for i, c in runs.items() if c > 1][:10]
+        assert client.get_node_from_key(app.queue_keys(queue).jobs).port == target
+    finally:
+        app.close()

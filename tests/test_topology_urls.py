@@ -1,0 +1,104 @@
+"""Cluster and Sentinel URLs: parsing, and one-line errors for bad input
+(a cluster with no reachable node or without full slot coverage, a Sentinel
+service that does not exist) through the admin CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from redis.cluster import RedisCluster
+
+from scheduler.backend import topology
+from scheduler.backend.connection import check_url, client_from_url
+from scheduler.errors import ValidationError
+from tests.servers import ClusterSet, SentinelSet
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scheduler", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+cluster://h1:7000,h2:7001",
+        "rediss+cluster://user:pw@h1:7000?ssl_ca_certs=/ca.pem",
+        "redis+sentinel://s1:26379,s2/mymaster",
+        "redis+sentinel://:pw@s1:26379/mymaster/2?sentinel_password=x",
+    ],
+)
+def test_well_formed_urls_pass_the_check(url: str) -> None:
+    assert topology.check_special_url(url)
+    check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+cluster://", "no host"),
+        ("redis+cluster://h1:notaport", "bad host:port"),
+        ("redis+cluster://h1:7000/3", "only database 0"),
+        ("redis+cluster://h1:7000?colour=red", "unknown URL option"),
+        ("redis+sentinel://s1:26379", "/<service>"),
+        ("redis+sentinel://s1:26379/mymaster/x", "bad database"),
+    ],
+)
+def test_malformed_urls_are_validation_errors(url: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        check_url(url)
+
+
+def test_plain_urls_are_not_special() -> None:
+    assert not topology.check_special_url("redis://localhost:6379/0")
+
+
+def test_cluster_url_gives_a_cluster_client(redis_cluster: ClusterSet) -> None:
+    client = client_from_url(redis_cluster.url)
+    try:
+        assert isinstance(client, RedisCluster)
+        assert len(client.get_primaries()) == 3  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+
+
+def test_cli_cluster_with_no_reachable_node() -> None:
+    result = cli("--url", "redis+cluster://127.0.0.1:1,127.0.0.1:2", "status")
+    _one_line_error(result, 1, "cannot reach Redis")
+
+
+def test_cli_malformed_cluster_url_is_a_usage_error() -> None:
+    _one_line_error(cli("--url", "redis+cluster://", "status"), 2, "no host")
+
+
+def test_cli_unknown_sentinel_service(redis_sentinel: SentinelSet) -> None:
+    hosts = ",".join(f"127.0.0.1:{p}" for p in redis_sentinel.sentinel_ports)
+    result = cli("--url", f"redis+sentinel://{hosts}/nosuch", "status")
+    _one_line_error(result, 1, "no master for Sentinel service 'nosuch'")
+
+
+def test_cli_cluster_without_full_slot_coverage() -> None:
+    partial = ClusterSet().start(cover_all=False)
+    try:
+        result = cli("--url", partial.url, "status")
+    finally:
+        partial.stop()
+    _one_line_error(result, 1, "slots")
+
+
+def test_cli_status_on_a_cluster(redis_cluster: ClusterSet) -> None:
+    result = cli("--url", redis_cluster.url, "--prefix", "clistatus", "status", "--json")
+    assert result.returncode == 0, result.stderr
