@@ -51,3 +51,27 @@ def test_status_reports_a_job_too_big_for_every_worker(run: Run, capp: Scheduler
         {"queue": "q", "id": big.id, "resource": 16.0, "largest_capacity": 8.0}
     ]
     assert f"job {big.id} in q needs 16 units" in human.replace("\n", " ")
+
+
+def test_worker_refuses_a_bad_capacity() -> None:
+    import subprocess
+    import sys
+
+    for bad in ("-1", "0", "nan", "inf"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scheduler",
+                "worker",
+                "tests.apps.procapp:app",
+                "--capacity",
+                bad,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"SCHEDULER_TEST_URL": "redis://127.0.0.1:1/0", "PATH": "/usr/bin:/bin"},
+        )
+        assert proc.returncode == 2 and "capacity must be a finite number > 0" in proc.stderr
