@@ -117,9 +117,20 @@ class JobBook:
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq, inputs = (
-                split_leased(record)
-            )
+            (
+                token,
+                task,
+                payload,
+                attempts,
+                options,
+                priority,
+                enqueued_ms,
+                aged,
+                seq,
+                inputs,
+                meta,
+                ready_ms,
+            ) = split_leased(record)
             job = LeasedJob(
                 queue=queue,
                 id=job_id,
@@ -130,6 +141,8 @@ class JobBook:
                 options=_options(options),
                 priority=float(priority),
                 enqueued_ms=int(enqueued_ms),
+                meta=meta,
+                ready_ms=int(ready_ms) if ready_ms else 0,
             )
             score = ready_score(job.priority, float(aged) if aged else 0.0)
             resource = resource_of(inputs)
