@@ -27,6 +27,7 @@ from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationErr
 from scheduler.job import Job
 from scheduler.learning import resolve_inputs
 from scheduler.limits import QueueLimits, Rate, check_concurrency, parse_rate
+from scheduler.middleware import Hooks
 from scheduler.priority import validate_aging_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
@@ -78,6 +79,11 @@ class Scheduler:
         dead_ttl: retention of dead records, seconds; None keeps them forever.
         backoff: default retry delay policy.
 
+    Attributes:
+        hooks: middleware around every task execution and worker lifecycle
+            hooks (:class:`scheduler.middleware.Hooks`): ``@app.hooks.middleware``,
+            ``@app.hooks.on_startup``, ``@app.hooks.on_shutdown``.
+
     Raises:
         ValidationError: an argument is out of range.
     """
@@ -111,6 +117,7 @@ class Scheduler:
             max_payload_bytes=max_payload_bytes,
         )
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.hooks = Hooks()
         self.builder = JobBuilder(self.tasks, self.job_defaults)
 
     @classmethod

@@ -49,6 +49,10 @@ class NoJobContextError(SchedulerError, LookupError):
     called outside a job run by a worker."""
 
 
+def _read_only(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(meta))
+
+
 @attrs.frozen
 class JobContext:
     """What a running task may know about its job (picklable: process-pool
@@ -83,7 +87,7 @@ class JobContext:
     queue: str
     attempt: int
     max_attempts: int
-    meta: Mapping[str, Any] = attrs.field(converter=lambda m: MappingProxyType(dict(m)))
+    meta: Mapping[str, Any] = attrs.field(converter=_read_only)
     enqueued_at: float
     eta: float
     lease_deadline: float

@@ -138,6 +138,10 @@ BACKOFF_JITTER: Final = 0.5
 #: Longest progress message kept (``set_progress``), characters; longer is cut.
 PROGRESS_MESSAGE_CHARS: Final = 200
 
+#: A queue's progress hash expires this long after its last write, seconds
+#: (entries of finished jobs are also swept by each write; ``lua/progress.lua``).
+PROGRESS_TTL: Final = 3600.0
+
 #: Jobs per enqueue script call in bulk enqueue.
 BULK_BATCH: Final = 500
 

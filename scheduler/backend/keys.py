@@ -22,6 +22,8 @@ key                    type       contents
                                   successful executions (``lua/lib/stats.lua``)
 ``P:{Q}:limits``       HASH       concurrency and rate limits of the queue and
                                   its tasks, and their state (``lua/lib/limits.lua``)
+``P:{Q}:progress``     HASH       job id -> progress JSON of running jobs
+                                  (``lua/progress.lua``; swept, expires when idle)
 ``P:{Q}:schedules``    HASH       schedule id -> run state + definition (JSON),
                                   see :mod:`scheduler.cron.state`
 ``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
@@ -49,7 +51,13 @@ import functools
 
 import attrs
 
-__all__ = ["EXTENDED_KEY_NAMES", "STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
+__all__ = [
+    "EXTENDED_KEY_NAMES",
+    "PROGRESS_KEY_NAME",
+    "STANDARD_KEY_NAMES",
+    "QueueKeys",
+    "global_keys",
+]
 
 #: The order of the standard KEYS every queue script receives (KEYS[1..11]).
 #: ``lua/lib/keys.lua`` names them in the same order.
@@ -72,6 +80,9 @@ STANDARD_KEY_NAMES: tuple[str, ...] = (
 #: ``K_LIMITS``. Only the scripts that use them get them, so the other
 #: scripts' KEYS stay as they were.
 EXTENDED_KEY_NAMES: tuple[str, ...] = ("taskstats", "limits")
+
+#: The key ``progress.lua`` alone receives after the extended ones (KEYS[13]).
+PROGRESS_KEY_NAME = "progress"
 
 
 @attrs.frozen(slots=False)
@@ -142,6 +153,10 @@ class QueueKeys:
     @property
     def limits(self) -> str:
         return self.key("limits")
+
+    @property
+    def progress(self) -> str:
+        return self.key(PROGRESS_KEY_NAME)
 
     @property
     def schedules(self) -> str:

@@ -44,6 +44,7 @@ from scheduler.backend.codes import (
     EnqueueCode,
     FailCode,
     HeartbeatCode,
+    ProgressCode,
     ReleaseCode,
     ReprioritizeCode,
     RetryCode,
@@ -83,6 +84,7 @@ SCRIPT_NAMES = (
     "queue_config",
     "purge",
     "queue_limit",
+    "progress",
 )
 
 
@@ -453,6 +455,15 @@ class Scripts:
             args.extend((job_id, token))
         reply = _ints(self._run("heartbeat", qk.standard(), args), len(leases))
         return [_HEARTBEAT.get(x, x) if x <= 1 else x for x in reply]
+
+    def progress(
+        self, qk: QueueKeys, job_id: str, token: str, text: str, ttl_ms: int
+    ) -> ProgressCode:
+        """Store a leased job's progress ``text`` (JSON), fenced by ``token``;
+        the progress hash expires ``ttl_ms`` after this write (``lua/progress.lua``)."""
+        keys = [*qk.extended(), qk.progress]
+        reply = self._run("progress", keys, [self.events_maxlen, job_id, token, text, ttl_ms])
+        return _code(reply, ProgressCode)
 
     def complete_call(
         self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
