@@ -70,7 +70,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _sync_part(mw: Any) -> Callable[[JobContext, CallNext], Any] | None:
     if inspect.isfunction(mw) or inspect.ismethod(mw):
         return None if inspect.iscoroutinefunction(mw) else mw
-    call = getattr(type(mw), "__call__", None)  # noqa: B004 - the class's method, not callable()
+    if not callable(mw):
+        return None
+    call = getattr(type(mw), "__call__", None)  # noqa: B004 - the class's method, to inspect it
     if call is None or inspect.iscoroutinefunction(call):
         return None
     wrapped: Callable[[JobContext, CallNext], Any] = mw
@@ -83,7 +85,7 @@ def _async_part(mw: Any) -> Callable[[JobContext, Callable[[], Awaitable[Any]]],
     acall = getattr(mw, "acall", None)
     if acall is not None and inspect.iscoroutinefunction(acall):
         return acall  # type: ignore[no-any-return]  # checked above
-    call = getattr(type(mw), "__call__", None)  # noqa: B004 - the class's method
+    call = getattr(type(mw), "__call__", None) if callable(mw) else None  # noqa: B004
     if call is not None and inspect.iscoroutinefunction(call):
         wrapped: Callable[[JobContext, Callable[[], Awaitable[Any]]], Any] = mw
         return wrapped
