@@ -3,7 +3,7 @@
 Used in the worker's threads directly, and inside child processes for the
 process pool (:func:`child_main`), where the app is imported once per child
 from its import path by a loader function passed in. Each process that runs
-tasks has one :class:`TaskRuntime`: the app, its hooks
+tasks has one :class:`~.runtime.TaskRuntime`: the app, its hooks
 (:mod:`scheduler.middleware`) and its event loop (:mod:`.loop`); every
 execution runs inside the job's context (:mod:`scheduler.context`) and the
 app's middleware.
@@ -14,27 +14,25 @@ Nothing here imports the app: what running a task needs of it is
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import logging
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from scheduler.backend.record import JobOptions
-from scheduler.context import JobContext, ProgressReporter, job_context
+from scheduler.context import JobContext, ProgressReporter
 from scheduler.control import Fail, Retry
 from scheduler.errors import PayloadError, UnknownTaskError
-from scheduler.middleware import Hooks, call_async_chain, call_sync_chain
 from scheduler.serialization import decode_payload, encode_error, encode_result
 from scheduler.task import Task
-from scheduler.worker.loop import EventLoop
+from scheduler.worker.runtime import TaskApp, TaskRuntime
 
 __all__ = [
     "AppLoader",
@@ -50,32 +48,7 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class TaskApp(Protocol):
-    """What running a task needs of an app (:class:`scheduler.Scheduler` is one)."""
-
-    @property
-    def tasks(self) -> Mapping[str, Task[Any, Any]]:
-        """Registered tasks by name."""
-        ...
-
-    @property
-    def max_payload_bytes(self) -> int:
-        """Limit on an encoded result, bytes."""
-        ...
-
-
 log = logging.getLogger("scheduler.worker")
-
-
-class ProgressStore(Protocol):
-    """Where progress goes (the app's storage layer, ``app.backend``)."""
-
-    def set_progress(
-        self, queue: str, job_id: str, token: str, value: float | None, message: str
-    ) -> bool:
-        """Store a leased job's progress; False if the lease is no longer held."""
-        ...
 
 
 #: Imports the app in a process-pool child from ``"package.module:attribute"``
@@ -272,92 +245,6 @@ def _bare_context(task_name: str, attempt: int, task: Task[Any, Any]) -> JobCont
         eta=now,
         lease_deadline=now + task.lease,
     )
-
-
-class TaskRuntime:
-    """What one process running tasks keeps: the app, its hooks
-    (``app.hooks``, :class:`~scheduler.middleware.Hooks`; none if the app has
-    no ``hooks``) and its event loop (:class:`~.loop.EventLoop`, started on
-    first use)."""
-
-    def __init__(self, app: TaskApp) -> None:
-        self.app = app
-        hooks = getattr(app, "hooks", None)
-        self.hooks = hooks if isinstance(hooks, Hooks) else Hooks()
-        self.loop = EventLoop()
-        self._sync_chain = self.hooks.sync_chain()
-        self._async_chain = self.hooks.async_chain()
-
-    def reporter(self, job_queue: str, job_id: str, token: str) -> ProgressReporter | None:
-        """The progress callback of a job (None if the app has no storage layer)."""
-        store: ProgressStore | None = getattr(self.app, "backend", None)
-        if store is None or not hasattr(store, "set_progress"):
-            return None
-
-        def report(value: float | None, message: str) -> None:
-            store.set_progress(job_queue, job_id, token, value, message)
-
-        return report
-
-    def invoke(
-        self,
-        task: Task[Any, Any],
-        ctx: JobContext,
-        reporter: ProgressReporter | None,
-        args: list[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        """Call the task in ``ctx`` through the middleware; an ``async def``
-        task runs on the event loop (cancelled at the context's deadline)."""
-        fn = task.fn
-        if inspect.iscoroutinefunction(fn):
-            return self.loop.run(lambda: self._invoke_async(fn, ctx, reporter, args, kwargs))
-        with job_context(ctx, reporter):
-            value = call_sync_chain(self._sync_chain, ctx, lambda: fn(*args, **kwargs))
-        if inspect.isawaitable(value):  # a sync callable returning an awaitable
-            awaitable = value
-            return self.loop.run(lambda: self._in_context(ctx, reporter, awaitable))
-        return value
-
-    async def _invoke_async(
-        self,
-        fn: Callable[..., Any],
-        ctx: JobContext,
-        reporter: ProgressReporter | None,
-        args: list[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        import asyncio
-
-        with job_context(ctx, reporter):
-            left = ctx.time_left()
-            async with asyncio.timeout(None if left is None else max(0.0, left)):
-                return await call_async_chain(self._async_chain, ctx, lambda: fn(*args, **kwargs))
-
-    async def _in_context(
-        self, ctx: JobContext, reporter: ProgressReporter | None, awaitable: Any
-    ) -> Any:
-        with job_context(ctx, reporter):
-            return await awaitable
-
-    def startup(self) -> None:
-        """Run the start-up hooks in order (async ones on the loop).
-
-        Raises:
-            Whatever a hook raised (the process should not start).
-        """
-        for hook in self.hooks.startup:
-            self.loop.call(hook)
-
-    def shutdown(self) -> None:
-        """Run the shutdown hooks in order (a failure is logged, the others
-        still run), then close the event loop."""
-        for hook in self.hooks.shutdown:
-            try:
-                self.loop.call(hook)
-            except Exception:
-                log.exception("shutdown hook %r failed", hook)
-        self.loop.close()
 
 
 def import_object(path: str) -> object:
