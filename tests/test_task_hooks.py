@@ -296,4 +296,4 @@ def test_context_hooks_and_event_loop_in_process_pool_children(
     assert progress is not None and progress.message == "half way"
     children = {pid for pid, _ in results} | {got["pid"]}
     assert worker.pid not in children
-    wait_until(lambda: {int(p.name) for p in tmp_path.iterdir()} >= children, timeout=10)
+    wait_until(lambda: {int(p.name) for p in tmp_path.iterdir()} >= children, timeout=30)

@@ -310,4 +310,7 @@ def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
 
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    # A second SIGTERM must not cut the shutdown hooks short (the parent
+    # kills the child if they take too long).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(0)  # unwinds child_main, so the shutdown hooks run
