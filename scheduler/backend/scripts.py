@@ -362,7 +362,7 @@ class Scripts:
         """The :meth:`lease` call, for :meth:`run_many`."""
         return ScriptCall(
             "lease",
-            [*qk.standard(), qk.lease_request(request_id)],
+            qk.lease_keys(),
             [
                 self.events_maxlen,
                 n,
@@ -371,6 +371,7 @@ class Scripts:
                 self.promote_batch,
                 self.reap_batch,
                 self.expire_batch,
+                request_id,
             ],
             _lease_reply,
         )
