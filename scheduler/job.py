@@ -213,7 +213,7 @@ class Job:
         if timeout is not None and timeout <= 0:
             raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self.backend.subscribe([self._keys.finished_channel], _WAIT_SLICE) as sub:
+        with self.backend.subscribe_finished(self.queue, _WAIT_SLICE) as sub:
             while True:
                 rec = self._record()  # after subscribing: no lost wake-up
                 if rec.state.is_final:

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from scheduler import defaults
+from scheduler.backend import topology
 from scheduler.backend.connection import blocking_client, client_from_url, server_time_ms
 from scheduler.backend.cron_scripts import CronScripts
 from scheduler.backend.events import EventReads
@@ -113,11 +114,33 @@ class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals
         return found
 
     def register_queue(self, name: str) -> None:
-        """Add ``name`` to the queue registry (once per backend; idempotent)."""
+        """Add ``name`` to the queue registry (once per backend; idempotent).
+
+        On a Redis Cluster >= 7 also set the queue's ``pubsub`` meta field to
+        ``sharded``: its scripts then announce finished jobs with
+        ``SPUBLISH`` and :meth:`subscribe_finished` uses ``SSUBSCRIBE``
+        (``lua/lib/signals.lua``; the one place that choice is stored).
+        """
         if name not in self._registered:
-            self.client.sadd(self.keys.queues, self.queue(name).queue)
+            qk = self.queue(name)
+            self.client.sadd(self.keys.queues, qk.queue)
+            if self.sharded_pubsub:
+                self.client.hset(qk.meta, "pubsub", "sharded")
             with self._lock:
                 self._registered.add(name)
+
+    @functools.cached_property
+    def sharded_pubsub(self) -> bool:
+        """True on a Redis Cluster whose nodes run Redis >= 7 (``SPUBLISH``
+        and ``SSUBSCRIBE`` exist): per-queue notifications are sharded
+        there. Read once (``INFO server`` of the cluster client's default
+        node; a cluster's nodes are expected to run the same major version)."""
+        if not topology.is_cluster(self.client):
+            return False
+        info = self.client.info("server")
+        version = str(info.get("redis_version", "0"))
+        major = version.split(".", 1)[0]
+        return major.isdigit() and int(major) >= 7
 
     def queue_names(self) -> list[str]:
         """All queues in the registry of this prefix, sorted.
@@ -211,6 +234,19 @@ class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals
             redis.RedisError: the subscription could not be made.
         """
         return Subscription(self.client, channels, max_wait)
+
+    def subscribe_finished(self, queue: str, max_wait: float) -> Subscription:
+        """A subscription to ``queue``'s ``finished`` channel, sharded
+        (``SSUBSCRIBE``) if the queue's scripts ``SPUBLISH`` (its ``pubsub``
+        meta field, see :meth:`register_queue`), else plain.
+
+        Raises:
+            InvalidNameError: a malformed queue name.
+            redis.RedisError: the subscription could not be made.
+        """
+        qk = self.queue(queue)
+        sharded = text(self.client.hget(qk.meta, "pubsub") or "") == "sharded"
+        return Subscription(self.client, [qk.finished_channel], max_wait, sharded=sharded)
 
     def publish(self, channel: str, message: str) -> None:
         """Publish ``message`` on pub/sub ``channel``."""
