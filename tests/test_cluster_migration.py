@@ -16,7 +16,6 @@ from scheduler.backend.keys import LEASE_KEY_NAMES, STANDARD_KEY_NAMES
 from tests.helpers import running, wait_until
 from tests.servers import ClusterSet
 
-
 #: Every key a queue can have: the standard keys, the lease reply cache
 #: and its index, the cron schedules and their index.
 MAX_QUEUE_KEYS = len(STANDARD_KEY_NAMES) + len(LEASE_KEY_NAMES) + 2

@@ -46,7 +46,9 @@ class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 
     Args:
-        client: a ``redis.Redis`` (bytes or decoded responses both work).
+        client: a ``redis.Redis`` (a single server, or a Sentinel master
+            client) or a ``redis.cluster.RedisCluster``; bytes or decoded
+            responses both work.
         prefix: key prefix (validated), see :mod:`scheduler.backend.keys`.
         events_maxlen: approximate cap of each queue's event stream; 0 turns
             events off.
@@ -63,15 +65,15 @@ class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: topology.RedisClient,
         *,
         prefix: str = defaults.PREFIX,
         events_maxlen: int = defaults.EVENTS_MAXLEN,
     ) -> None:
-        self.client = client
+        self.client = topology.as_redis(client)
         self.prefix = validate_prefix(prefix)
         self.keys = GlobalKeys(self.prefix)
-        self.scripts = Scripts(client, events_maxlen=events_maxlen)
+        self.scripts = Scripts(self.client, events_maxlen=events_maxlen)
         self._queue_keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._lock = threading.Lock()
