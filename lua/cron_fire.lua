@@ -36,7 +36,7 @@
 --   missed    due firings not enqueued by this entry (integer >= 0)
 --   task, payload JSON, priority (decimal float string), inputs
 --             ("weight,time,resource" or ""), options
---             ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"): the job
+--             ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"): the job
 --             template, as enqueue.lua ("" for a drop)
 --   N         number of jobs (integer >= 0; 0 for a drop)
 --   then N groups of 4 values, ascending fire times:

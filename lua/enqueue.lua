@@ -15,7 +15,7 @@
 --   payload   JSON text "[args, kwargs]"
 --   priority  priority as a decimal float string (client-validated, finite)
 --   inputs    "weight,time,resource" or "" when an explicit priority was given
---   options   "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (integers; -1 = keep dead forever)
+--   options   "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]" (integers; -1 = keep dead forever; no timeout = no limit)
 --   eta_ms    absolute ETA in ms since the Unix epoch, or "" for none
 --   delay_ms  delay in ms counted from the server's clock, or "" for none
 --   meta      JSON object text with caller metadata (e.g. cron origin), or ""

@@ -16,7 +16,13 @@ from scheduler.backend.connection import client_from_url
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
 from scheduler.backend.topology import RedisClient
-from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_lease
+from scheduler.building import (
+    JobBuilder,
+    JobDefaults,
+    check_attempts,
+    check_lease,
+    check_timeout,
+)
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
@@ -67,6 +73,8 @@ class Scheduler:
             0 disables events.
         max_attempts: default leases before a job goes dead (>= 1).
         lease: default lease duration (visibility timeout), seconds.
+        timeout: default execution time limit of one attempt, seconds;
+            None (the default) = no limit (see :data:`scheduler.defaults.TIMEOUT`).
         result_ttl: default retention of succeeded/cancelled records, seconds.
         dead_ttl: retention of dead records, seconds; None keeps them forever.
         backoff: default retry delay policy.
@@ -85,6 +93,7 @@ class Scheduler:
         events_maxlen: int = defaults.EVENTS_MAXLEN,
         max_attempts: int = defaults.MAX_ATTEMPTS,
         lease: float | timedelta = defaults.LEASE,
+        timeout: float | timedelta | None = defaults.TIMEOUT,
         result_ttl: float | timedelta = defaults.RESULT_TTL,
         dead_ttl: float | timedelta | None = defaults.DEAD_TTL,
         backoff: Backoff | None = None,
@@ -96,6 +105,7 @@ class Scheduler:
             queue=validate_queue_name(default_queue),
             max_attempts=check_attempts(max_attempts),
             lease=check_lease(lease),
+            timeout=check_timeout(timeout),
             result_ttl=seconds(result_ttl, "result_ttl"),
             dead_ttl=None if dead_ttl is None else seconds(dead_ttl, "dead_ttl"),
             backoff=_check_backoff(Backoff() if backoff is None else backoff),
@@ -191,7 +201,8 @@ class Scheduler:
 
         Options: ``name`` (default ``module:qualname``), ``queue``, ``weight``,
         ``time`` (estimated run time, seconds), ``resource``, ``priority``,
-        ``max_attempts``, ``lease`` (seconds), ``result_ttl`` (seconds),
+        ``max_attempts``, ``lease`` (seconds), ``timeout`` (execution time
+        limit of one attempt, seconds; None = none), ``result_ttl`` (seconds),
         ``backoff`` (a :class:`Backoff`), ``retry_on`` (an exception class or
         a tuple of them). Everything is checked here, at registration, so a
         worker never meets a policy it cannot apply.
@@ -218,6 +229,7 @@ class Scheduler:
             "priority",
             "max_attempts",
             "lease",
+            "timeout",
             "result_ttl",
             "backoff",
             "retry_on",
@@ -242,6 +254,7 @@ class Scheduler:
             priority=priority,
             max_attempts=check_attempts(options.get("max_attempts", self.max_attempts)),
             lease=check_lease(options.get("lease", self.lease)),
+            timeout=check_timeout(options.get("timeout", self.job_defaults.timeout)),
             result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),
             backoff=options.get("backoff", self.backoff),
             retry_on=options.get("retry_on", (Exception,)),

@@ -37,6 +37,18 @@ MAX_ATTEMPTS: Final = 3
 #: Lease duration (visibility timeout), seconds.
 LEASE: Final = 60.0
 
+#: Execution time limit of one attempt, seconds; None = no limit. No limit
+#: by default, like Celery's ``time_limit`` and unlike RQ (180 s), arq
+#: (300 s) or saq (10 s): a default limit would fail legitimate long jobs
+#: on upgrade, cannot stop a thread-pool task anyway, and a record without
+#: a timeout keeps the options field it always had. Set one per task (or
+#: app-wide) for tasks that may hang; see ``docs/design.md``.
+TIMEOUT: Final[float | None] = None
+
+#: Largest accepted timeout, seconds (about 31 years; keeps the ms value an
+#: exact integer on both sides).
+MAX_TIMEOUT: Final = 1e9
+
 #: How long a succeeded or cancelled record is kept, seconds.
 RESULT_TTL: Final = 3600.0
 

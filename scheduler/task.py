@@ -129,6 +129,9 @@ class EnqueueOptions:
             ``time`` is the estimated run time in seconds.
         max_attempts: leases allowed before the job goes dead.
         lease: lease duration (visibility timeout), seconds or ``timedelta``.
+        timeout: execution time limit of this job's attempts, seconds or
+            ``timedelta``; ``math.inf`` lifts the task's limit for this job
+            (None, as everywhere here, means "the task's").
         result_ttl: how long the result is kept after success, seconds.
         meta: JSON object of metadata kept with the job (e.g. tags, origin).
     """
@@ -143,6 +146,7 @@ class EnqueueOptions:
     resource: float | None = None
     max_attempts: int | None = None
     lease: float | timedelta | None = None
+    timeout: float | timedelta | None = None
     result_ttl: float | timedelta | None = None
     meta: dict[str, Any] | None = None
 
@@ -196,6 +200,10 @@ class Task(Generic[P, R]):
         priority: default explicit priority, or None to use the formula.
         max_attempts: default leases allowed before dead.
         lease: default lease duration, seconds.
+        timeout: execution time limit of one attempt, seconds; None = no
+            limit. When it passes the attempt fails with
+            :class:`scheduler.errors.JobTimeoutError` (retried or dead by
+            ``max_attempts``).
         result_ttl: default result retention, seconds.
         backoff: retry delay policy (applied by the worker); a :class:`Backoff`.
         retry_on: exception classes that cause a retry (a bare class or a
@@ -217,6 +225,7 @@ class Task(Generic[P, R]):
     priority: float | None = None
     max_attempts: int = defaults.MAX_ATTEMPTS
     lease: float = defaults.LEASE
+    timeout: float | None = defaults.TIMEOUT
     result_ttl: float = defaults.RESULT_TTL
     backoff: Backoff = attrs.field(factory=Backoff, validator=_is_backoff)
     retry_on: tuple[type[BaseException], ...] = attrs.field(

@@ -22,8 +22,8 @@ digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
 same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
-may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``; ``aged``
-such a number or empty. Python's
+may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``, and
+optionally a fifth, ``timeout_ms >= 1``; ``aged`` such a number or empty. Python's
 ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
 ``"inf"``), which a script would then fail on half-way. A record that fails
 is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
@@ -53,7 +53,9 @@ index  field         meaning
                      expires unstarted gives its attempt back
 10     priority      float as decimal text (``repr``)
 11     inputs        ``"weight,time,resource"``, or ``""`` if explicit
-12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
+12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
+                     ``timeout_ms`` (execution time limit, ms) is left out when
+                     the job has none (both sides read both forms)
 13     task          task name
 14     outcome       result JSON (succeeded) or error record JSON, or ``""``
 15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
@@ -210,16 +212,20 @@ class JobOptions:
         lease_ms: lease duration (visibility timeout), milliseconds (>= 1).
         result_ttl_ms: how long a succeeded/cancelled record is kept, ms (>= 0).
         dead_ttl_ms: how long a dead record is kept, ms; -1 keeps it forever.
+        timeout_ms: execution time limit of one attempt, ms (>= 1), or None
+            for no limit (see :class:`scheduler.errors.JobTimeoutError`).
     """
 
     max_attempts: int
     lease_ms: int
     result_ttl_ms: int
     dead_ttl_ms: int
+    timeout_ms: int | None = None
 
     def encode(self) -> str:
-        """The record's options field."""
-        return f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        """The record's options field (4 numbers, or 5 with a timeout)."""
+        text = f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        return text if self.timeout_ms is None else f"{text},{self.timeout_ms}"
 
     @classmethod
     def decode(cls, text: str) -> JobOptions:
@@ -230,8 +236,10 @@ class JobOptions:
         """
         if not _is_options(text):
             raise ValueError(f"malformed job options {text!r}")
-        a, b, c, d = (int(part) for part in text.split(","))
-        return cls(a, b, c, d)
+        parts = [int(part) for part in text.split(",")]
+        # 4 numbers: no timeout (as written before timeouts existed).
+        a, b, c, d = parts[:4]
+        return cls(a, b, c, d, parts[4] if len(parts) == 5 else None)
 
 
 @attrs.frozen
@@ -279,7 +287,7 @@ def _is_opt_int(text: str) -> bool:
 
 _NUM_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _SEQ_RE = re.compile("[0-9A-Za-z]{9}")
-_OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})")
+_OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})(?:,({_INT}))?")
 
 
 def _is_num(text: str) -> bool:
@@ -302,6 +310,7 @@ def _is_options(text: str) -> bool:
         and all(_is_int(match[i].lstrip("-")) for i in range(1, 5))
         and int(match[1]) >= 1
         and int(match[2]) >= 1
+        and (match[5] is None or (_is_int(match[5]) and int(match[5]) >= 1))
     )
 
 
@@ -318,7 +327,11 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_STARTED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
     (I_INPUTS, _is_inputs, "three finite numbers or empty"),
-    (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
+    (
+        I_OPTIONS,
+        _is_options,
+        "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)",
+    ),
     (I_AGED, _is_opt_num, "a finite number or empty"),
 )
 

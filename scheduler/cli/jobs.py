@@ -30,6 +30,7 @@ from scheduler.cli.common import (
     console,
     echo_json,
     fail,
+    format_age,
     format_time,
     get_app,
 )
@@ -64,6 +65,16 @@ def _when(info: JobInfo, state: str) -> datetime | None:
     if state == "leased":
         return info.lease_deadline
     return info.finished_at
+
+
+def _running_for(info: JobInfo, now: datetime) -> str:
+    """How long a leased job's attempt has been running (server clock), or
+    why it is not: "-" when not leased, "not started" while buffered."""
+    if info.state is not JobState.LEASED:
+        return "-"
+    if info.started_at is None:
+        return "not started (prefetched)"
+    return format_age((now - info.started_at).total_seconds())
 
 
 def _first_line(text: str, width: int = 60) -> str:
@@ -136,6 +147,7 @@ def _show(info: JobInfo, now: datetime) -> None:
         ("enqueued", format_time(info.enqueued_at, now)),
         ("ETA / ready at", format_time(info.ready_at, now)),
         ("lease deadline", format_time(info.lease_deadline, now)),
+        ("running for", _running_for(info, now)),
         ("worker", info.worker or "-"),
         ("finished", format_time(info.finished_at, now)),
         ("meta", json.dumps(info.meta, ensure_ascii=False) if info.meta else "-"),
@@ -216,6 +228,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             Column(_WHEN_COLUMN[state], 2, wrap=True),
         ]
         if state == "leased":
+            columns.append(Column("running for", 2))
             columns.append(Column("worker", 3))
         if state in _ERROR_STATES:
             columns.append(Column("last error", 2, wrap=True))
@@ -230,6 +243,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 format_time(_when(info, state), now),
             ]
             if state == "leased":
+                row.append(_running_for(info, now))
                 row.append(info.worker or "-")
             if state in _ERROR_STATES:
                 row.append(_first_line(str((info.error or {}).get("error", ""))))
