@@ -36,6 +36,9 @@ Cluster a slot migration moves a dozen keys per queue.
 
 Pub/sub channel ``P:{Q}:finished`` carries the id of every job that reaches a
 final state (succeeded, dead, cancelled); :meth:`scheduler.Job.result` waits on it.
+It is a shard channel (``SPUBLISH``/``SSUBSCRIBE``) when the queue's meta field
+``pubsub`` is ``sharded`` (set on a Redis Cluster >= 7, see
+:meth:`scheduler.backend.core.Backend.register_queue`), else a plain one.
 Pub/sub channel ``P:schedules:changed`` carries the queue name whenever a
 schedule is created, changed, paused, resumed or removed; sleeping cron
 processes wait on it (channels are not keys: no hash tag needed).
