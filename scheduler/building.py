@@ -21,7 +21,8 @@ from scheduler import defaults
 from scheduler.backend.record import JobOptions
 from scheduler.backend.scripts import EnqueueItem
 from scheduler.errors import ValidationError
-from scheduler.priority import compact_float, resolve_priority
+from scheduler.learning import resolve_inputs
+from scheduler.priority import compact_float
 from scheduler.serialization import encode_meta, encode_payload
 from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
@@ -157,6 +158,8 @@ class JobBuilder:
             o.weight,
             o.time,
             o.resource,
+            o.alpha,
+            o.min_samples,
             o.max_attempts,
             o.lease,
             o.timeout,
@@ -176,6 +179,8 @@ class JobBuilder:
                 task.weight,
                 task.time,
                 task.resource,
+                task.alpha,
+                task.min_samples,
                 task.max_attempts,
                 task.lease,
                 task.timeout,
@@ -196,11 +201,15 @@ class JobBuilder:
         explicit = o.priority
         if explicit is None and not formula_given and t is not None:
             explicit = t.priority
-        priority, inputs = resolve_priority(
+        priority, inputs = resolve_inputs(
             explicit,
             o.weight if o.weight is not None else (t.weight if t else defaults.WEIGHT),
             o.time if o.time is not None else (t.time if t else defaults.TIME),
             o.resource if o.resource is not None else (t.resource if t else defaults.RESOURCE),
+            o.alpha if o.alpha is not None else (t.alpha if t else defaults.ALPHA),
+            o.min_samples
+            if o.min_samples is not None
+            else (t.min_samples if t else defaults.MIN_SAMPLES),
         )
         max_attempts = check_attempts(
             o.max_attempts

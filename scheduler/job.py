@@ -43,7 +43,10 @@ class JobInfo:
         id, queue, task, state: identity and lifecycle state.
         args, kwargs: decoded payload (None if it cannot be decoded).
         priority: effective base priority; ``inputs`` is ``(weight, time,
-            resource)`` when it came from the formula, else None.
+            resource)`` when it came from the formula, else None; with a
+            learned time (``time="auto"``) ``estimate`` says how the time
+            was made (:class:`scheduler.backend.record.LearnedTime`),
+            else it is None.
         attempts, max_attempts: executions started (plus the current
             lease while it has not started) / allowed.
         enqueued_at, ready_at: enqueue time; ETA (or when it became ready).
@@ -100,6 +103,7 @@ class JobInfo:
             "weight": self.inputs[0] if self.inputs else None,
             "time": self.inputs[1] if self.inputs else None,
             "resource": self.inputs[2] if self.inputs else None,
+            "estimate": attrs.asdict(self.record.estimate) if self.record.estimate else None,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
             "enqueued_at": iso(self.enqueued_at),

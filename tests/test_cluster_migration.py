@@ -12,13 +12,13 @@ from typing import Any
 import redis
 
 from scheduler import Scheduler
-from scheduler.backend.keys import LEASE_KEY_NAMES, STANDARD_KEY_NAMES
+from scheduler.backend.keys import EXTENDED_KEY_NAMES, LEASE_KEY_NAMES, STANDARD_KEY_NAMES
 from tests.helpers import running, wait_until
 from tests.servers import ClusterSet
 
-#: Every key a queue can have: the standard keys, the lease reply cache
-#: and its index, the cron schedules and their index.
-MAX_QUEUE_KEYS = len(STANDARD_KEY_NAMES) + len(LEASE_KEY_NAMES) + 2
+#: Every key a queue can have: the standard and extended keys, the lease
+#: reply cache and its index, the cron schedules and their index.
+MAX_QUEUE_KEYS = len(STANDARD_KEY_NAMES) + len(EXTENDED_KEY_NAMES) + len(LEASE_KEY_NAMES) + 2
 
 
 def _cmd(port: int, *args: Any) -> Any:

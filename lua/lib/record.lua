@@ -15,7 +15,7 @@
 -- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
 -- below 2^53 (attempts, enqueued_ms; token, ready_ms, finished_ms and started_ms may be
 -- empty);
--- seq of SEQ_DIGITS base-62 digits; priority (and each of the three inputs)
+-- seq of SEQ_DIGITS base-62 digits; priority (and each of the 3 or 8 inputs)
 -- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
 -- integers with max_attempts >= 1 and lease_ms >= 1, optionally a fifth,
 -- timeout_ms >= 1; aged such a number or empty. A record that fails is
@@ -81,10 +81,16 @@ local function is_options(s)
   return is_int(dttl) and tonumber(ma) >= 1 and tonumber(lease) >= 1
 end
 
+-- Inputs: "" (explicit priority), "w,t,r" (formula), or "w,t,r,alpha,
+-- min_samples,n,mean_s,cv" (formula with a learned time, lib/stats.lua).
 local function is_inputs(s)
   if s == '' then return true end
-  local w, t, r = string.match(s, '^([^,]*),([^,]*),([^,]*)$')
-  return w ~= nil and is_num(w) and is_num(t) and is_num(r)
+  local k = 0
+  for part in string.gmatch(s .. ',', '([^,]*),') do
+    if not is_num(part) then return false end
+    k = k + 1
+  end
+  return k == 3 or k == 8
 end
 
 local function is_opt_int(s)
@@ -112,7 +118,7 @@ local REC_CHECKS = {
   {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
   {F_FINISHED_MS, is_opt_int, 'an integer or empty'},
   {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
-  {F_INPUTS, is_inputs, 'three finite numbers or empty'},
+  {F_INPUTS, is_inputs, '3 or 8 finite numbers, or empty'},
   {F_OPTIONS, is_options,
     'four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)'},
   {F_AGED, is_opt_num, 'a finite number or empty'},

@@ -20,7 +20,7 @@ server). A record must be valid UTF-8 with 18 fields; version ``"2"``; a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
 digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
 same or empty); ``seq``
-9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
+9 base-62 digits; ``priority`` (and each of the 3 or 8 ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
 may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``, and
 optionally a fifth, ``timeout_ms >= 1``; ``aged`` such a number or empty. Python's
@@ -52,7 +52,9 @@ index  field         meaning
                      not started (cleared by every lease): a lease that
                      expires unstarted gives its attempt back
 10     priority      float as decimal text (``repr``)
-11     inputs        ``"weight,time,resource"``, or ``""`` if explicit
+11     inputs        ``"weight,time,resource"``, or ``""`` if explicit, or
+                     ``"weight,time,resource,alpha,min_samples,runs,mean_s,cv"``
+                     for a learned time (:class:`LearnedTime`)
 12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
                      ``timeout_ms`` (execution time limit, ms) is left out when
                      the job has none (both sides read both forms)
@@ -86,8 +88,10 @@ __all__ = [
     "JobOptions",
     "JobRecord",
     "JobState",
+    "LearnedTime",
     "parse_record",
     "record_damage",
+    "resource_of",
     "split_leased",
 ]
 
@@ -149,8 +153,20 @@ LEASED_FIELDS: tuple[str, ...] = (
     "enqueued_ms",
     "aged",
     "seq",
+    "inputs",
 )
 _pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
+
+
+def resource_of(inputs: str) -> float:
+    """The capacity units a job takes, from its ``inputs`` field text: the
+    resource input, or 1 (:data:`scheduler.defaults.RESOURCE`) for an
+    explicit priority (``rec_resource`` in ``lua/lib/limits.lua``).
+
+    Raises:
+        ValueError: not valid inputs text.
+    """
+    return float(inputs.split(",")[2]) if inputs else 1.0
 
 
 def split_leased(text: str) -> tuple[str, ...]:
@@ -269,6 +285,34 @@ class JobRecord:
     meta: str
     payload: str
     aged: float = 0.0
+    estimate: LearnedTime | None = None
+
+
+@attrs.frozen
+class LearnedTime:
+    """How a job's learned ("auto") run time was made at enqueue
+    (``lua/lib/stats.lua``; :mod:`scheduler.learning`): ``inputs[1]`` is
+    the time used -- ``mean_s * (1 + alpha * cv)`` when ``runs >=
+    min_samples``, else the fallback time.
+
+    Attributes:
+        alpha: inflation per unit of coefficient of variation.
+        min_samples: runs needed before the estimate is used.
+        runs: successful runs of the task measured at enqueue time.
+        mean_s: their mean duration, seconds.
+        cv: their coefficient of variation (sd / mean).
+    """
+
+    alpha: float
+    min_samples: int
+    runs: int
+    mean_s: float
+    cv: float
+
+    @property
+    def learned(self) -> bool:
+        """True if the estimate was used (enough runs), False if the fallback was."""
+        return self.runs >= self.min_samples
 
 
 _INT = "[0-9]{1,16}"
@@ -300,7 +344,7 @@ def _is_opt_num(text: str) -> bool:
 
 def _is_inputs(text: str) -> bool:
     parts = text.split(",")
-    return text == "" or (len(parts) == 3 and all(_is_num(p) for p in parts))
+    return text == "" or (len(parts) in (3, 8) and all(_is_num(p) for p in parts))
 
 
 def _is_options(text: str) -> bool:
@@ -326,7 +370,7 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
     (I_STARTED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
-    (I_INPUTS, _is_inputs, "three finite numbers or empty"),
+    (I_INPUTS, _is_inputs, "3 or 8 finite numbers, or empty"),
     (
         I_OPTIONS,
         _is_options,
@@ -378,9 +422,12 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         text = text.decode("utf-8")
     f = text.split(SEP, FIELD_COUNT - 1)
     inputs = None
+    estimate = None
     if f[I_INPUTS]:
-        w, t, r = (float(x) for x in f[I_INPUTS].split(","))
-        inputs = (w, t, r)
+        parts = [float(x) for x in f[I_INPUTS].split(",")]
+        inputs = (parts[0], parts[1], parts[2])
+        if len(parts) == 8:
+            estimate = LearnedTime(parts[3], int(parts[4]), int(parts[5]), parts[6], parts[7])
     enqueued_ms = int(f[I_ENQUEUED_MS])
     return JobRecord(
         job_id=job_id,
@@ -396,6 +443,7 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         priority=float(f[I_PRIORITY]),
         inputs=inputs,
         options=JobOptions.decode(f[I_OPTIONS]),
+        estimate=estimate,
         task=f[I_TASK],
         outcome=f[I_OUTCOME],
         meta=f[I_META],

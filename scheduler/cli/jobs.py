@@ -123,6 +123,21 @@ def _action_result(job: Job, action: str, changed: bool, as_json: bool, why: str
         click.echo(f"{action}: job {job.id} (queue {job.queue}) is now {state}")
 
 
+def _estimate_rows(info: JobInfo) -> list[tuple[str, Any]]:
+    """The "learned time" row of a job whose time was "auto"."""
+    e = info.record.estimate
+    if e is None or info.inputs is None:
+        return []
+    if e.learned:
+        how = (
+            f"time={info.inputs[1]!r}s = mean {e.mean_s!r}s * (1 + alpha {e.alpha!r}"
+            f" * cv {e.cv!r}) over {e.runs} runs"
+        )
+    else:
+        how = f"fallback time {info.inputs[1]!r}s: {e.runs} of {e.min_samples} runs seen"
+    return [("learned time", how)]
+
+
 def _show(info: JobInfo, now: datetime) -> None:
     out = console()
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -143,6 +158,7 @@ def _show(info: JobInfo, now: datetime) -> None:
             if inputs
             else "(explicit priority)",
         ),
+        *_estimate_rows(info),
         ("attempts", f"{info.attempts} of {info.max_attempts}"),
         ("enqueued", format_time(info.enqueued_at, now)),
         ("ETA / ready at", format_time(info.ready_at, now)),

@@ -82,6 +82,15 @@ def _weights(value: str | None) -> dict[str, float]:
     show_default=True,
     help="Seconds running jobs may finish after SIGTERM/SIGINT before their leases are released.",
 )
+@click.option(
+    "--capacity",
+    type=float,
+    default=None,
+    help="Resource units run at once: only jobs whose resource fits are leased "
+    "[default: unlimited]. --backfill-wait S: seconds a job too big for the free "
+    f"capacity may be passed by smaller ones (0 = strict) [default: {defaults.BACKFILL_WAIT:g}].",
+)
+@click.option("--backfill-wait", type=float, default=defaults.BACKFILL_WAIT, hidden=True)
 @log_level_option
 @log_format_option
 @click.option(
@@ -116,6 +125,8 @@ def worker_command(
     metrics_port: int | None,
     metrics_addr: str,
     with_cron: bool,
+    capacity: float | None,
+    backfill_wait: float,
 ) -> None:
     """Run a worker for the scheduler app at APP_IMPORT_PATH ('package.module:app').
 
@@ -140,6 +151,8 @@ def worker_command(
             queue_weights=_weights(weights),
             grace=grace,
             prefetch=prefetch,
+            capacity=capacity,
+            backfill_wait=backfill_wait,
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None

@@ -41,12 +41,13 @@ import redis
 from scheduler import defaults
 from scheduler.backend import Backend
 from scheduler.backend.codes import CompleteCode, FailCode
-from scheduler.backend.scripts import LeaseReply
+from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.backend.startup import retry_start, server_label
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
+from scheduler.worker.capacity import Capacity
 from scheduler.worker.children import ProcessRunner
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
 from scheduler.worker.heartbeat import Heartbeater
@@ -121,6 +122,14 @@ class Worker:
         worker_id: unique id (default ``host:pid:random``).
         observer: optional :class:`WorkerObserver` (e.g.
             :class:`scheduler.metrics.WorkerMetrics`); None costs nothing.
+        capacity: resource units this worker runs at once (finite, > 0):
+            it leases only jobs whose ``resource`` fits what its held jobs
+            leave free (:mod:`~scheduler.worker.capacity`). None (default):
+            unlimited, ``concurrency`` alone bounds it.
+        backfill_wait: with a capacity, seconds a job too big for the free
+            capacity may be passed by smaller jobs behind it (bounded
+            backfill; default :data:`scheduler.defaults.BACKFILL_WAIT`);
+            0 = strict, None = unbounded.
 
     Raises:
         ValidationError: bad arguments.
@@ -142,6 +151,8 @@ class Worker:
         max_block: float = defaults.MAX_BLOCK,
         worker_id: str | None = None,
         observer: WorkerObserver | None = None,
+        capacity: float | None = None,
+        backfill_wait: float | None = defaults.BACKFILL_WAIT,
     ) -> None:
         if concurrency < 1:
             raise ValidationError("concurrency must be >= 1")
@@ -177,6 +188,7 @@ class Worker:
             worker_id or f"{host or 'host'}:{os.getpid()}:{secrets.token_hex(3)}"
         )
         self.observer = observer
+        self.capacity = None if capacity is None else Capacity(capacity, backfill_wait)
         self.processed = 0
         self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._book = JobBook(self.queues)
@@ -194,6 +206,7 @@ class Worker:
             self._finish,
             self._take_reply,
             lambda: self.observer,
+            self._fit,
         )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
@@ -248,6 +261,7 @@ class Worker:
             {
                 "queues": ",".join(self.queues),
                 "concurrency": str(self.concurrency),
+                "capacity": "" if self.capacity is None else repr(self.capacity.total),
                 "pool": self.pool_kind,
                 "started": repr(time.time()),
             },
@@ -365,7 +379,7 @@ class Worker:
                 self._book.finished(job, outcome)
             case Leased(queue=q, reply=reply, asked=asked, woken=woken):
                 self._take_reply(q, reply, asked)
-                if woken is not None and woken != q:
+                if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
                     else:  # full: hand the marker on to another worker
@@ -380,6 +394,12 @@ class Worker:
         if self._stopping.is_set():
             return 0
         return self.concurrency + self.prefetch - self._book.active
+
+    def _fit(self) -> LeaseFit | None:
+        """This worker's capacity for a lease call now (None: unlimited)."""
+        if self.capacity is None:
+            return None
+        return self.capacity.fit(self._book.held_resource)
 
     def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once),
@@ -415,7 +435,10 @@ class Worker:
         else:
             room = self._room()
             if room > 0:
-                waiter.request(room, self._pacing.block_for(now))
+                # With a capacity the waiter only waits (a lease of 0): the
+                # dispatcher leases when woken, with its free capacity then.
+                n = room if self.capacity is None else 0
+                waiter.request(n, self._pacing.block_for(now))
             deadline = self._pacing.next_due()
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
