@@ -448,6 +448,20 @@ class Scheduler:
             )
         return [self._job(item.job_id, queue) for queue, item in built]
 
+    async def ajob(self, job_id: str, queue: str | None = None) -> Job:
+        """:meth:`job` on ``redis.asyncio``: the handle of an existing job.
+
+        Raises:
+            JobNotFoundError: no such job. InvalidNameError: a malformed id
+                or queue name.
+        """
+        validate_job_id(job_id)
+        queues = [queue] if queue is not None else await self.aio.queue_names()
+        for q in queues:
+            if await self.aio.has_job(self.backend.queue(q), job_id):
+                return self._job(job_id, q)
+        raise JobNotFoundError(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+
     # -- building (hooks, then validation) -------------------------------------
 
     def before_enqueue(self, fn: BeforeEnqueue) -> BeforeEnqueue:

@@ -30,7 +30,8 @@ from scheduler.backend.keys import QueueKeys
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.backend.replies import text
 from scheduler.backend.scripts import ScriptCall, Scripts, script_error
-from scheduler.errors import ValidationError
+from scheduler.errors import InvalidNameError, ValidationError
+from scheduler.validation import validate_queue_name
 
 __all__ = ["AsyncBackend", "async_client_from"]
 
@@ -119,6 +120,21 @@ class AsyncBackend:
         """
         raw = await self.client.hget(qk.jobs, job_id)
         return None if raw is None else parse_record(job_id, raw)
+
+    async def has_job(self, qk: QueueKeys, job_id: str) -> bool:
+        """True if the queue holds a record of ``job_id``."""
+        return bool(await self.client.hexists(qk.jobs, job_id))
+
+    async def queue_names(self) -> list[str]:
+        """The registered queues whose names are valid, sorted (a bad member
+        is skipped, as in :meth:`scheduler.backend.Backend.queue_names`)."""
+        names = []
+        for member in await self.client.smembers(self._queues_key):
+            try:
+                names.append(validate_queue_name(text(member)))
+            except InvalidNameError:
+                continue
+        return sorted(names)
 
     def subscribed(self, qk: QueueKeys) -> Finished:
         """A subscription to ``qk``'s ``finished`` channel (async context manager)."""
