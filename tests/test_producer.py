@@ -228,3 +228,18 @@ def test_cli_burst_exits_when_empty(papp: Scheduler) -> None:
     assert proc.returncode == 0, proc.stderr
     assert [j.result(timeout=0) for j in jobs] == [j.result(timeout=0) for j in jobs]
     assert all(isinstance(j.result(timeout=0), int) for j in jobs)
+
+
+def test_burst_runs_retries_without_backoff(scheduler_app: Scheduler) -> None:
+    from scheduler import Backoff
+
+    @scheduler_app.task(name="t:flaky", max_attempts=3, backoff=Backoff(base=0, jitter=0))
+    def flaky() -> int:
+        attempts = scheduler_app.job(job.id).info().attempts
+        if attempts < 3:
+            raise ConnectionError(f"attempt {attempts}")
+        return attempts
+
+    job = flaky.enqueue()
+    assert run_jobs(scheduler_app, timeout=30)
+    assert job.result(timeout=0) == 3
