@@ -21,7 +21,12 @@ from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 from sentry_sdk.envelope import Envelope  # noqa: E402
 from sentry_sdk.transport import Transport  # noqa: E402
 
-from scheduler.contrib.otel import META_KEY, TracingMiddleware, inject_trace  # noqa: E402
+from scheduler.contrib.otel import (  # noqa: E402
+    META_KEY,
+    TracingMiddleware,
+    inject_trace,
+    trace_enqueue,
+)
 from scheduler.contrib.sentry import SentryMiddleware  # noqa: E402
 from tests.helpers import running  # noqa: E402
 
@@ -46,10 +51,15 @@ def test_a_span_per_job_continues_the_producers_trace(real_app: Scheduler) -> No
         meta = inject_trace({"tenant": "acme"})
         job = traced.options(meta=meta).enqueue(False)
     assert meta["tenant"] == "acme" and "traceparent" in meta[META_KEY]
+    real_app.before_enqueue(trace_enqueue)
+    with provider.get_tracer("producer").start_as_current_span("enqueue") as hooked_parent:
+        hooked = traced.enqueue(False)
+    assert not trace_enqueue(traced.spec(False)).options.meta  # no current span: no change
     bad = traced.enqueue(True)
     other = traced_async.enqueue()
     with running(real_app):
         assert job.result(timeout=10) == "ok"
+        assert hooked.result(timeout=10) == "ok"
         assert other.result(timeout=10) == 1
         with pytest.raises(Exception, match="broken"):
             bad.result(timeout=10)
@@ -60,6 +70,9 @@ def test_a_span_per_job_continues_the_producers_trace(real_app: Scheduler) -> No
     assert span.context.trace_id == parent.get_span_context().trace_id
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
     assert span.attributes["messaging.destination.name"] == "default"
+    hooked_span = spans[hooked.id]
+    assert hooked_span.parent is not None
+    assert hooked_span.parent.span_id == hooked_parent.get_span_context().span_id
     assert spans[other.id].status.status_code is StatusCode.UNSET
     failed = [s for s in exporter.get_finished_spans() if s.name == f"run {traced.name}"]
     errors = [s for s in failed if s.status.status_code is StatusCode.ERROR]

@@ -1,12 +1,13 @@
 """OpenTelemetry tracing: a span per job execution, continuing the trace of
 the code that enqueued it (the ``otel`` extra).
 
-Producer side: :func:`inject_trace` puts the current trace context (W3C
-``traceparent``/``tracestate``, or whatever propagator is configured) into a
-job's ``meta`` under :data:`META_KEY`; call it where the job is enqueued, or
-from a before-enqueue hook that stamps ``meta``::
+Producer side: :func:`trace_enqueue`, a before-enqueue hook, puts the
+current trace context (W3C ``traceparent``/``tracestate``, or whatever
+propagator is configured) into every job's ``meta`` under :data:`META_KEY`;
+:func:`inject_trace` does it for one ``meta`` mapping::
 
-    job = resize.options(meta=inject_trace()).enqueue("a.png")
+    app.before_enqueue(trace_enqueue)                          # every job
+    job = resize.options(meta=inject_trace()).enqueue("a.png") # or one job
 
 Worker side: :class:`TracingMiddleware` reads it back and runs the task in a
 ``CONSUMER`` span named ``run <task>``, child of the producer's span, with
@@ -31,8 +32,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 
 from scheduler.context import JobContext
 from scheduler.control import Retry
+from scheduler.task import JobSpec
 
-__all__ = ["META_KEY", "TracingMiddleware", "inject_trace"]
+__all__ = ["META_KEY", "TracingMiddleware", "inject_trace", "trace_enqueue"]
 
 #: The ``meta`` key holding the propagated trace context (a JSON object of strings).
 META_KEY = "otel"
@@ -47,6 +49,15 @@ def inject_trace(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if carrier:
         out[META_KEY] = carrier
     return out
+
+
+def trace_enqueue(spec: JobSpec) -> JobSpec:
+    """A before-enqueue hook (``app.before_enqueue(trace_enqueue)``): the job
+    with the current trace context in its ``meta`` (unchanged if no span is
+    current)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return spec.with_meta(**{META_KEY: carrier}) if carrier else spec
 
 
 class TracingMiddleware:

@@ -30,7 +30,7 @@ from scheduler.backend.record import JobOptions
 from scheduler.context import JobContext, ProgressReporter
 from scheduler.control import Fail, Retry
 from scheduler.errors import PayloadError, UnknownTaskError
-from scheduler.serialization import decode_payload, encode_error, encode_result
+from scheduler.serialization import encode_error
 from scheduler.task import Task
 from scheduler.worker.runtime import TaskApp, TaskRuntime
 
@@ -49,7 +49,6 @@ __all__ = [
 
 
 log = logging.getLogger("scheduler.worker")
-
 
 #: Imports the app in a process-pool child from ``"package.module:attribute"``
 #: (a module-level function, so it can be pickled by reference).
@@ -214,7 +213,7 @@ def run_task(
             retryable=True,
         )
     try:
-        args, kwargs = decode_payload(payload)
+        args, kwargs = app.codec.decode_payload(payload)
     except PayloadError as exc:
         return _failure(exc, attempt, retryable=False)
     if runtime is None:
@@ -226,7 +225,7 @@ def run_task(
     except BaseException as exc:  # the task's own failure, whatever it is
         return _task_failure(task, exc, attempt)
     try:
-        return Outcome(ok=True, text=encode_result(value, app.max_payload_bytes))
+        return Outcome(ok=True, text=app.codec.encode_result(value, app.max_payload_bytes))
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 

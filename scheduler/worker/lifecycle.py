@@ -30,6 +30,7 @@ from scheduler.worker.pool import Report, ThreadRunner
 
 __all__ = [
     "Runner",
+    "RunnerFacts",
     "WorkerFacts",
     "announce_started",
     "default_worker_id",
@@ -96,22 +97,35 @@ def announce_started(worker: WorkerFacts) -> None:
     )
 
 
-def make_runner(
-    kind: str,
-    app: TaskApp,
-    runtime: TaskRuntime,
-    size: int,
-    report: Report,
-    worker_id: str,
-    app_path: str | None,
-    app_loader: AppLoader,
-) -> Runner:
-    """The worker's pool: ``kind`` ``"thread"`` (jobs run in ``runtime``) or
-    ``"process"`` (children import the app from ``app_path``)."""
-    if kind == "process":
-        assert app_path is not None
-        return ProcessRunner(app_path, size, report, app_loader, worker_id)
-    return ThreadRunner(app, size, report, runtime, worker_id)
+class RunnerFacts(Protocol):
+    """What :func:`make_runner` needs of a :class:`~.worker.Worker`."""
+
+    @property
+    def app(self) -> TaskApp: ...
+    @property
+    def runtime(self) -> TaskRuntime: ...
+    @property
+    def pool_kind(self) -> str: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def worker_id(self) -> str: ...
+    @property
+    def app_path(self) -> str | None: ...
+    @property
+    def app_loader(self) -> AppLoader: ...
+
+
+def make_runner(worker: RunnerFacts, report: Report) -> Runner:
+    """The worker's pool: ``pool_kind`` ``"thread"`` (jobs run in its
+    ``runtime``) or ``"process"`` (children import the app from ``app_path``
+    with ``app_loader``); ``concurrency`` slots."""
+    if worker.pool_kind == "process":
+        assert worker.app_path is not None
+        return ProcessRunner(
+            worker.app_path, worker.concurrency, report, worker.app_loader, worker.worker_id
+        )
+    return ThreadRunner(worker.app, worker.concurrency, report, worker.runtime, worker.worker_id)
 
 
 def start_runtime(kind: str, runtime: TaskRuntime) -> None:

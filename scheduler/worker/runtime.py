@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from scheduler.codec import JSONCodec
 from scheduler.context import JobContext, ProgressReporter, job_context
 from scheduler.middleware import Hooks, call_async_chain, call_sync_chain
 from scheduler.task import Task
@@ -38,6 +39,11 @@ class TaskApp(Protocol):
     @property
     def max_payload_bytes(self) -> int:
         """Limit on an encoded result, bytes."""
+        ...
+
+    @property
+    def codec(self) -> JSONCodec:
+        """Decodes arguments and encodes results (the producer's codec)."""
         ...
 
 

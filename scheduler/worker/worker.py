@@ -42,6 +42,7 @@ from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
+from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.execution import (
     AppLoader,
@@ -255,6 +256,12 @@ class Worker:
         """SIGTERM/SIGINT call :meth:`stop`; a second signal releases at once.
         Must be called from the main thread."""
         stop_on_signals(self.stop)
+
+    def run_until_empty(self, timeout: float | None = None) -> bool:
+        """Burst mode: run every ready and due job of this worker's queues
+        (and what they enqueue), then return; True if emptied, False if
+        ``timeout`` seconds passed first (:mod:`scheduler.worker.burst`)."""
+        return run_until_empty(self, timeout)
 
     def snapshot(self) -> list[LeasedJob]:
         """The jobs this worker holds leases on now (running or buffered; a copy)."""
@@ -551,13 +558,4 @@ class Worker:
         def report(job: LeasedJob, outcome: Outcome) -> None:
             self._inbox.put(Finished(job, outcome))
 
-        return make_runner(
-            self.pool_kind,
-            self.app,
-            self.runtime,
-            self.concurrency,
-            report,
-            self.worker_id,
-            self.app_path,
-            self.app_loader,
-        )
+        return make_runner(self, report)
