@@ -33,7 +33,9 @@ def record(client: redis.Redis, qk: QueueKeys, job_id: str):  # type: ignore[no-
 
 
 def leased(s: Scripts, qk: QueueKeys, n: int, req: str) -> dict[str, str]:
-    return {job_id: parse_record(job_id, text).token for job_id, text in s.lease(qk, n, "w1", req).jobs}
+    return {
+        job_id: parse_record(job_id, text).token for job_id, text in s.lease(qk, n, "w1", req).jobs
+    }
 
 
 def test_a_job_started_and_finished_in_one_call_keeps_its_start(
