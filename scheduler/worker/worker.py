@@ -359,9 +359,9 @@ class Worker:
 
     def _round_if_needed(self) -> bool:
         """Step 3: send what is owed and lease what is due; False if nothing was."""
-        room = self._room()
-        due = [] if self._stopping.is_set() else self._pacing.due(time.monotonic())
-        owed = bool(self._book.pending or self._book.starts)
+        room, now = self._room(), time.monotonic()
+        due = [] if self._stopping.is_set() else self._pacing.due(now, room > 0)
+        owed = self._book.reports_due(now, defaults.START_REPORT_WAIT)
         want = room if room > 0 and (owed or due) else 0
         if not (owed or want or due):
             return False
@@ -379,7 +379,10 @@ class Worker:
             room = self._room()
             if room > 0:
                 waiter.request(room, self._pacing.block_for(now))
-            deadline = self._pacing.next_due()
+            deadline = self._pacing.next_due(room > 0)
+            starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
+            if starts_at is not None:
+                deadline = min(deadline, starts_at)
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
             self._handle(message)
