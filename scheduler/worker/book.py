@@ -200,7 +200,7 @@ class JobBook:
     def restore_starts(self, jobs: list[LeasedJob]) -> None:
         """Owe again the start reports of ``jobs`` (due at once)."""
         if jobs:
-            self._first_start = 0.0
+            self._first_start = float("-inf")
         self.starts = jobs + self.starts
 
     def take_buffered(self) -> list[LeasedJob]:
