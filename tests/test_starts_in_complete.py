@@ -113,3 +113,28 @@ def test_worker_records_every_start_and_charges_one_attempt(real_app: Scheduler)
         rec = job.info().record
         assert rec.attempts == 1 and rec.started_ms is not None
         assert rec.finished_ms is not None and rec.started_ms <= rec.finished_ms
+
+
+def test_starts_of_running_jobs_are_recorded_without_waiting_for_an_outcome(
+    real_app: Scheduler,
+) -> None:
+    """A start report waits at most START_REPORT_WAIT for an outcome to travel
+    with: jobs that run on (no outcome at all) still get their start recorded."""
+    import threading
+
+    go = threading.Event()
+
+    @real_app.task
+    def hold() -> None:
+        go.wait(20)
+
+    jobs = [hold.enqueue() for _ in range(3)]
+    try:
+        with running(real_app, concurrency=3, prefetch=0):
+            wait_until(lambda: all(j.info().record.started_ms for j in jobs), timeout=10)
+            assert all(j.status is JobState.LEASED for j in jobs)  # none finished
+            go.set()
+            wait_until(lambda: all(j.status is JobState.SUCCEEDED for j in jobs), timeout=10)
+    finally:
+        go.set()
+    assert all(j.info().attempts == 1 for j in jobs)
