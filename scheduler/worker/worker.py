@@ -404,15 +404,16 @@ class Worker:
     def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once),
         and note when its queue is due again."""
-        got = 0
+        shortest = 0  # shortest lease taken, ms (0: none)
         for job_id, text in reply.jobs:
             job = self._book.add(queue_name, job_id, text)
             if job is not None:
-                got += 1
+                lease_ms = job.options.lease_ms
+                shortest = lease_ms if not shortest else min(shortest, lease_ms)
                 notify(self.observer, "on_leased", job)
         self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
-        if got and self._heart is not None:
-            self._heart.notify()
+        if shortest and self._heart is not None:
+            self._heart.notify(shortest)
 
     def _round_if_needed(self) -> bool:
         """Step 3: send what is owed and lease what is due; False if nothing was."""
