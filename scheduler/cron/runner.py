@@ -347,7 +347,10 @@ class CronRunner:
             if self._stop.is_set():
                 break
             window = self.backend.due_records(queue, walk[i : i + self.per_call])
-            moved += len(walk[i : i + self.per_call]) - len(window)  # moved by others
+            taken = len(walk[i : i + self.per_call]) - len(window)  # fired by others
+            moved += taken
+            if 2 * taken > len(window) + taken:
+                break  # another process works here: look again, elsewhere
             while window:
                 entries: list[FireEntry] = []
                 notes: list[tuple[str, FirePlan | None, str]] = []
