@@ -7,8 +7,17 @@
 -- Idempotent: repeating a call that already succeeded reports
 -- COMPLETE_ALREADY_RECORDED.
 --
+-- Learned run times: each recorded job whose start was recorded (F_STARTED_MS,
+-- lua/start.lua) adds its duration -- now minus started_ms, both on the
+-- server clock, whole ms -- to its task's statistics (lib/stats.lua), in
+-- this same atomic call. Only successes count (a failure's run time says
+-- little about a success's). When the queue has limits (KEYS[12] exists),
+-- an idle worker is woken: a concurrency slot just freed up.
+--
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
---   jobs, leased, done, events, stats.
+--   jobs, leased, done, events, stats, wake.
+-- KEYS[11] P:{Q}:taskstats HASH  run-time statistics (written)
+-- KEYS[12] P:{Q}:limits    HASH  limits (only checked for existence)
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  expiry batch: expired finished/dead records deleted per set:
 --          at most max(this, 2 * N) (lib/expiry.lua)
@@ -29,6 +38,7 @@
 --@include lib/keys.lua
 --@include lib/quarantine.lua
 --@include lib/signals.lua
+--@include lib/stats.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
 
@@ -43,7 +53,7 @@ local ids = {}
 for i = 0, n - 1 do ids[i + 1] = ARGV[4 + 3 * i] end
 local recs = hmget_many(K_JOBS, ids)
 local out, seen = {}, {}
-local hset, zdone, finished = {}, {}, {}
+local hset, zdone, finished, runs = {}, {}, {}, {}
 for i = 1, n do
   local b = 4 + 3 * (i - 1)
   local id = ids[i]
@@ -68,6 +78,9 @@ for i = 1, n do
     zdone[#zdone + 1] = now + rttl
     zdone[#zdone + 1] = id
     finished[#finished + 1] = id
+    if f[F_STARTED_MS] ~= '' then
+      runs[#runs + 1] = {f[F_TASK], math.max(0, now - tonumber(f[F_STARTED_MS])), now}
+    end
     out[i] = COMPLETE_RECORDED
   end
 end
@@ -79,6 +92,8 @@ if #finished > 0 then
   emit_many('succeeded', finished)
   count('succeeded', #finished)
   bump_rate(now, #finished)
+  stats_record(runs)
+  if redis.call('EXISTS', K_LIMITS) == 1 then wake() end
 end
 -- Bounded growth: delete at least twice as many expired records as this
 -- call finished, so deletion outpaces completion (lib/expiry.lua).

@@ -22,8 +22,11 @@
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); writes jobs, ready,
 --   delayed, meta (seq), wake, events, stats.
--- KEYS[11] P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
--- KEYS[12] P:{Q}:cron       ZSET  schedule id by next fire time, ms
+-- KEYS[11] P:{Q}:taskstats  HASH  run-time statistics (read for a learned
+--          "auto" time, as enqueue.lua; lib/stats.lua)
+-- KEYS[12] P:{Q}:limits     HASH  (not used; the extended key list)
+-- KEYS[13] P:{Q}:schedules  HASH  schedule id -> schedule record (lib/schedule.lua)
+-- KEYS[14] P:{Q}:cron       ZSET  schedule id by next fire time, ms
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  M, number of entries (integer >= 0)
 -- then M entries, each 12 values followed by 4 per job:
@@ -35,8 +38,9 @@
 --             left (the schedule becomes ended); "" for a drop
 --   missed    due firings not enqueued by this entry (integer >= 0)
 --   task, payload JSON, priority (decimal float string), inputs
---             ("weight,time,resource" or ""), options
---             ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"): the job
+--             ("weight,time,resource", the same with ",alpha,min_samples"
+--             for a learned time, or ""), options
+--             ("max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"): the job
 --             template, as enqueue.lua ("" for a drop)
 --   N         number of jobs (integer >= 0; 0 for a drop)
 --   then N groups of 4 values, ascending fire times:
@@ -64,9 +68,10 @@
 --@include lib/queue.lua
 --@include lib/schedule.lua
 --@include lib/signals.lua
+--@include lib/stats.lua
 --@include lib/util.lua
 
-local K_SCHEDULES, K_CRON = KEYS[11], KEYS[12]
+local K_SCHEDULES, K_CRON = KEYS[13], KEYS[14]
 local FIXED, GROUP = 12, 4
 
 -- Validate every entry before writing anything; returns their start offsets.
@@ -125,9 +130,12 @@ local function fire(b)
     if tonumber(ARGV[b + FIXED + i * GROUP + 1]) > now then return FIRE_EARLY, now end
   end
   local created = 0
+  -- A learned ("auto") time is estimated once per entry, at this server time.
+  local prio = {{ARGV[b + 6], ARGV[b + 8], ARGV[b + 9]}}
+  if n > 0 then stats_resolve(prio) end
   for i = 0, n - 1 do
     local g = b + FIXED + i * GROUP
-    if create_job(ARGV[g], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10],
+    if create_job(ARGV[g], ARGV[b + 6], ARGV[b + 7], prio[1][2], prio[1][3], ARGV[b + 10],
                   ARGV[g + 3], tonumber(ARGV[g + 2]), now, clock) then
       created = created + 1
     end

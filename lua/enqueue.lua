@@ -5,8 +5,17 @@
 -- a timeout) or a repeated idempotency key never creates a second job. A job
 -- id becomes free again once its finished record has expired.
 --
+-- Learned run times: a job whose inputs carry "alpha,min_samples" (time
+-- "auto") gets its estimated time and priority here, from its task's
+-- statistics at enqueue time (lib/stats.lua stats_resolve), before the ready
+-- score is computed from the priority (lib/record.lua ready_score: the one
+-- place a score is made). The record keeps the estimate and what it was made
+-- of, so `job show` explains the priority.
+--
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script writes
 --   jobs, ready, delayed, meta (seq), wake, events, stats.
+-- KEYS[11] P:{Q}:taskstats HASH  run-time statistics (read)
+-- KEYS[12] P:{Q}:limits    HASH  (not used; the extended key list)
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  N, number of jobs in this call (integer >= 1)
 -- then N groups of 9 values (ARGV[3 + 9*(i-1)] ...):
@@ -14,8 +23,11 @@
 --   task      task name
 --   payload   JSON text "[args, kwargs]"
 --   priority  priority as a decimal float string (client-validated, finite)
---   inputs    "weight,time,resource" or "" when an explicit priority was given
---   options   "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (integers; -1 = keep dead forever)
+--   inputs    "weight,time,resource", or "weight,time,resource,alpha,min_samples"
+--             for a learned time (time = the fallback, seconds), or "" when
+--             an explicit priority was given
+--   options   "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]" (integers;
+--             -1 = keep dead forever; no timeout = no limit)
 --   eta_ms    absolute ETA in ms since the Unix epoch, or "" for none
 --   delay_ms  delay in ms counted from the server's clock, or "" for none
 --   meta      JSON object text with caller metadata (e.g. cron origin), or ""
@@ -30,6 +42,7 @@
 --@include lib/codes.lua
 --@include lib/create.lua
 --@include lib/signals.lua
+--@include lib/stats.lua
 
 events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
@@ -56,6 +69,14 @@ for i = 1, n do
 end
 if #fresh == 0 then return created end
 
+-- Learned times: one HMGET of the tasks' statistics for the whole call.
+local prio = {}
+for k, i in ipairs(fresh) do
+  local b = 3 + (i - 1) * GROUP
+  prio[k] = {ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]}
+end
+stats_resolve(prio)
+
 local first = next_seqs(#fresh)
 local hset, zready, zdelayed, new_ids = {}, {}, {}, {}
 for k, i in ipairs(fresh) do
@@ -67,7 +88,7 @@ for k, i in ipairs(fresh) do
     due = now + tonumber(ARGV[b + 7])
   end
   local id = ids[i]
-  local f = new_record(first + k - 1, ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
+  local f = new_record(first + k - 1, ARGV[b + 1], ARGV[b + 2], prio[k][2], prio[k][3],
                        ARGV[b + 5], ARGV[b + 8], due, now)
   if f[F_STATE] == 'D' then
     zdelayed[#zdelayed + 1] = due

@@ -9,7 +9,7 @@
 -- its lease deadline (server time + the job's lease duration).
 --
 -- Idempotent per request id: the leases made (job id and token) are cached
--- under KEYS[11] for ARGV[4] ms; a repeated call with the same key (a client
+-- under KEYS[13] for ARGV[4] ms; a repeated call with the same key (a client
 -- retry after a lost reply) returns exactly those leases that are still
 -- held (same token), never another request's, instead of leasing more jobs.
 --
@@ -20,8 +20,21 @@
 -- of a quiet queue), one idle worker is woken so that it learns the
 -- deadline and requeues the job on time if this worker dies.
 --
+-- Limits and capacity (lib/limits.lua): the queue's and its tasks'
+-- concurrency and rate limits (KEYS[12]) are enforced here, so they hold
+-- across all workers; a job a limit holds back stays ready in its place and
+-- the reply's wake_ms says when a rate frees up. A worker that declares a
+-- capacity (ARGV[8]) is handed only jobs whose resource fits its free
+-- capacity (ARGV[9]), in ready order; a job that fits the capacity but not
+-- the free part blocks the jobs behind it once it has waited ARGV[10] ms
+-- (0 = strict, never passed; -1 = unbounded backfill). Without limits and
+-- capacity the best N are popped at once (ZPOPMIN); with them, at most
+-- ARGV[11] ready entries are looked at per call.
+--
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua)
--- KEYS[11] P:{Q}:lreq:<request id> -- reply cache of this request (STRING)
+-- KEYS[11] P:{Q}:taskstats HASH  (not used; the extended key list)
+-- KEYS[12] P:{Q}:limits    HASH  limits and their state (read and written)
+-- KEYS[13] P:{Q}:lreq:<request id> -- reply cache of this request (STRING)
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  N, maximum number of jobs to lease (integer >= 0; 0 = only maintain)
 -- ARGV[3]  worker id
@@ -30,12 +43,18 @@
 -- ARGV[6]  reaping batch: max expired leases requeued per call (>= 1)
 -- ARGV[7]  expiry batch: max finished/dead records deleted per set when
 --          fewer than N are leased (lib/expiry.lua)
+-- ARGV[8]  the worker's capacity in resource units (finite number > 0), or
+--          "" for unlimited (then ARGV[9], ARGV[10] are ignored)
+-- ARGV[9]  the worker's free capacity (finite number >= 0)
+-- ARGV[10] backfill wait, ms (integer; 0 = strict, -1 = unbounded)
+-- ARGV[11] scan limit: most ready entries looked at when limits or a
+--          capacity apply (integer >= 1)
 -- Returns: {wake_ms, paused, aging, id1, record1, id2, record2, ...}
---   wake_ms  ms until the next ETA, lease deadline or finished-record
---            expiry (lib/expiry.lua; 0 = more is already due -- then
---            nothing was leased if a pass left due work over: call again --,
---            or all N were leased; -1 = nothing pending); a worker that
---            leased fewer than N may block that long
+--   wake_ms  ms until the next ETA, lease deadline, finished-record
+--            expiry (lib/expiry.lua) or rate limit freeing up (0 = more is
+--            already due -- then nothing was leased if a pass left due work
+--            over: call again --, or all N were leased; -1 = nothing
+--            pending); a worker that leased fewer than N may block that long
 --   paused   1 if the queue is paused (nothing leased), else 0
 --   aging    the queue's current aging rate as text ('%.17g', exact);
 --            informational: the worker orders its buffer by each record's
@@ -48,6 +67,7 @@
 --@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/expiry.lua
+--@include lib/limits.lua
 --@include lib/maintenance.lua
 --@include lib/quarantine.lua
 --@include lib/queue.lua
@@ -58,8 +78,14 @@ local n = tonumber(ARGV[2])
 local worker = ARGV[3]
 local cache_ms = tonumber(ARGV[4])
 local promote_batch, reap_batch, expire_batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-if not (n and cache_ms and promote_batch and reap_batch and expire_batch) or worker == ''
-    or promote_batch < 1 or reap_batch < 1 then
+local cap, free, wait_ms, scan = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+if not (n and cache_ms and promote_batch and reap_batch and expire_batch and wait_ms and scan)
+    or worker == '' or promote_batch < 1 or reap_batch < 1 or scan < 1 then
+  return redis.error_reply('ERR scheduler: bad arguments')
+end
+if ARGV[8] == '' then
+  cap = nil
+elseif not (cap and cap > 0 and cap < math.huge and free and free >= 0 and free < math.huge) then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 
@@ -69,7 +95,7 @@ local aging_text = string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
 -- (cached as "token,id,token,id,..."), those still held under that token.
-local cached = redis.call('GET', KEYS[11])
+local cached = redis.call('GET', KEYS[13])
 if cached then
   local reply = {next_due_in(now), 0, aging_text}
   local ids, tokens = {}, {}
@@ -100,17 +126,37 @@ end
 
 local reply = {0, 0, aging_text}
 local got = 0
-if n > 0 then
-  local popped = redis.call('ZPOPMIN', K_READY, n)
-  local ids = {}
-  for i = 1, #popped, 2 do ids[#ids + 1] = member_id(popped[i]) end
-  local recs = hmget_many(K_JOBS, ids)
+local limits = limits_load()
+local limit_wake = -1
+local room = n
+if limits and n > 0 then room, limit_wake = lim_queue_room(limits, n, now) end
+if room > 0 then
   local valid = {}
-  for i, id in ipairs(ids) do
-    -- Checked before anything is leased; a damaged record goes dead.
-    local f = checked_record(id, recs[i], now)
-    if f and f[F_STATE] == 'R' then valid[#valid + 1] = {id, f} end
+  if cap or (limits and limits.per_task) then
+    local picked, drop, held_wake = select_ready(room, now, limits, cap, free, wait_ms, scan)
+    if held_wake > 0 and (limit_wake <= 0 or held_wake < limit_wake) then limit_wake = held_wake end
+    local members = {}
+    for _, item in ipairs(picked) do
+      valid[#valid + 1] = {item[1], item[2]}
+      members[#members + 1] = item[3]
+    end
+    for _, m in ipairs(drop) do members[#members + 1] = m end
+    zrem_all(K_READY, members)
+  else
+    local popped = redis.call('ZPOPMIN', K_READY, room)
+    local ids = {}
+    for i = 1, #popped, 2 do ids[#ids + 1] = member_id(popped[i]) end
+    local recs = hmget_many(K_JOBS, ids)
+    for i, id in ipairs(ids) do
+      -- Checked before anything is leased; a damaged record goes dead.
+      local f = checked_record(id, recs[i], now)
+      if f and f[F_STATE] == 'R' then
+        valid[#valid + 1] = {id, f}
+        if limits then lim_take(limits, id, f[F_TASK], now) end
+      end
+    end
   end
+  if limits then limits_save(limits, now) end
   if #valid > 0 then
     local token = next_seqs(#valid)
     local hset, zadd, leased, attempts, cache = {}, {}, {}, {}, {}
@@ -141,10 +187,14 @@ if n > 0 then
     call_many({'HSET', K_JOBS}, hset)
     call_many({'ZADD', K_LEASED}, zadd)
     emit_many('leased', leased, attempts)
-    redis.call('SET', KEYS[11], table.concat(cache, ','), 'PX', cache_ms)
+    redis.call('SET', KEYS[13], table.concat(cache, ','), 'PX', cache_ms)
     if brings_forward then wake() end
     got = #valid
   end
+end
+if limits and limits.rate[''] and got < n then
+  local w = lim_token_wait(limits, '', now)
+  if limit_wake <= 0 or w < limit_wake then limit_wake = w end
 end
 if got == n and n > 0 then
   -- Took all it asked for: the worker will ask again, no wake hint needed;
@@ -159,6 +209,7 @@ else
   else
     local due, expiry = next_due_in(now), next_expiry_in(now)
     reply[1] = (due < 0 or (expiry >= 0 and expiry < due)) and expiry or due
+    if limit_wake > 0 and (reply[1] < 0 or limit_wake < reply[1]) then reply[1] = limit_wake end
   end
 end
 return reply

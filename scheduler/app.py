@@ -15,11 +15,19 @@ from scheduler.backend import Backend
 from scheduler.backend.connection import client_from_url
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
-from scheduler.building import JobBuilder, JobDefaults, check_attempts, check_lease
+from scheduler.building import (
+    JobBuilder,
+    JobDefaults,
+    check_attempts,
+    check_lease,
+    check_timeout,
+)
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
-from scheduler.priority import resolve_priority, validate_aging_rate
+from scheduler.learning import resolve_inputs
+from scheduler.limits import QueueLimits, Rate, check_concurrency, parse_rate
+from scheduler.priority import validate_aging_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
 from scheduler.validation import (
@@ -64,6 +72,8 @@ class Scheduler:
             0 disables events.
         max_attempts: default leases before a job goes dead (>= 1).
         lease: default lease duration (visibility timeout), seconds.
+        timeout: default execution time limit of one attempt, seconds;
+            None (the default) = no limit (see :data:`scheduler.defaults.TIMEOUT`).
         result_ttl: default retention of succeeded/cancelled records, seconds.
         dead_ttl: retention of dead records, seconds; None keeps them forever.
         backoff: default retry delay policy.
@@ -82,6 +92,7 @@ class Scheduler:
         events_maxlen: int = defaults.EVENTS_MAXLEN,
         max_attempts: int = defaults.MAX_ATTEMPTS,
         lease: float | timedelta = defaults.LEASE,
+        timeout: float | timedelta | None = defaults.TIMEOUT,
         result_ttl: float | timedelta = defaults.RESULT_TTL,
         dead_ttl: float | timedelta | None = defaults.DEAD_TTL,
         backoff: Backoff | None = None,
@@ -93,6 +104,7 @@ class Scheduler:
             queue=validate_queue_name(default_queue),
             max_attempts=check_attempts(max_attempts),
             lease=check_lease(lease),
+            timeout=check_timeout(timeout),
             result_ttl=seconds(result_ttl, "result_ttl"),
             dead_ttl=None if dead_ttl is None else seconds(dead_ttl, "dead_ttl"),
             backoff=_check_backoff(Backoff() if backoff is None else backoff),
@@ -187,8 +199,10 @@ class Scheduler:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue=..., ...)``.
 
         Options: ``name`` (default ``module:qualname``), ``queue``, ``weight``,
-        ``time`` (estimated run time, seconds), ``resource``, ``priority``,
-        ``max_attempts``, ``lease`` (seconds), ``result_ttl`` (seconds),
+        ``time`` (estimated run time, seconds, or ``"auto"``: learned),
+        ``alpha`` and ``min_samples`` (learned time), ``resource``, ``priority``,
+        ``max_attempts``, ``lease`` (seconds), ``timeout`` (execution time
+        limit of one attempt, seconds; None = none), ``result_ttl`` (seconds),
         ``backoff`` (a :class:`Backoff`), ``retry_on`` (an exception class or
         a tuple of them). Everything is checked here, at registration, so a
         worker never meets a policy it cannot apply.
@@ -213,8 +227,11 @@ class Scheduler:
             "time",
             "resource",
             "priority",
+            "alpha",
+            "min_samples",
             "max_attempts",
             "lease",
+            "timeout",
             "result_ttl",
             "backoff",
             "retry_on",
@@ -227,7 +244,10 @@ class Scheduler:
         time = options.get("time", defaults.TIME)
         resource = options.get("resource", defaults.RESOURCE)
         priority = options.get("priority")
-        resolve_priority(priority, weight, time, resource)  # validate now, not at enqueue
+        alpha = options.get("alpha", defaults.ALPHA)
+        min_samples = options.get("min_samples", defaults.MIN_SAMPLES)
+        # validate now, not at enqueue
+        resolve_inputs(priority, weight, time, resource, alpha, min_samples)
         task: Task[P, R] = Task(
             app=self,
             fn=func,
@@ -237,8 +257,11 @@ class Scheduler:
             time=time,
             resource=resource,
             priority=priority,
+            alpha=alpha,
+            min_samples=min_samples,
             max_attempts=check_attempts(options.get("max_attempts", self.max_attempts)),
             lease=check_lease(options.get("lease", self.lease)),
+            timeout=check_timeout(options.get("timeout", self.job_defaults.timeout)),
             result_ttl=seconds(options.get("result_ttl", self.result_ttl), "result_ttl"),
             backoff=options.get("backoff", self.backoff),
             retry_on=options.get("retry_on", (Exception,)),
@@ -356,6 +379,43 @@ class Scheduler:
         who = resolve_actor(actor)
         self.backend.register_queue(queue)
         return self.scripts.queue_config(keys, "paused", "1", actor=who) != "1"
+
+    def set_limits(
+        self,
+        queue: str,
+        *,
+        task: str | None = None,
+        concurrency: int | None = None,
+        rate: str | Rate | None = None,
+        clear_concurrency: bool = False,
+        clear_rate: bool = False,
+    ) -> QueueLimits:
+        """Set (or clear) the concurrency and rate limits of ``queue``, or of
+        ``task`` in it; enforced by the lease script across all workers
+        (:mod:`scheduler.limits`: ``rate`` like ``"100/m"`` is a token
+        bucket). A limit not named is left as it is. Returns the queue's
+        limits afterwards.
+
+        Raises:
+            ValidationError: a bad name, ``concurrency`` (an int >= 1) or
+                ``rate`` (does not parse), or a limit both set and cleared;
+                nothing is written.
+        """
+        keys = self.queue_keys(queue)
+        scope = "" if task is None else validate_task_name(task)
+        conc = "-" if clear_concurrency else ""
+        if concurrency is not None:
+            if clear_concurrency:
+                raise ValidationError("give concurrency or clear_concurrency, not both")
+            conc = str(check_concurrency(concurrency))
+        rate_text = "-" if clear_rate else ""
+        if rate is not None:
+            if clear_rate:
+                raise ValidationError("give rate or clear_rate, not both")
+            rate_text = (rate if isinstance(rate, Rate) else parse_rate(rate)).encode()
+        self.backend.register_queue(queue)
+        self.scripts.queue_limit(keys, scope, conc, rate_text)
+        return self.backend.queue_limits(queue)
 
     def resume(self, queue: str, *, actor: str | None = None) -> bool:
         """Let workers lease from ``queue`` again (wakes an idle worker).

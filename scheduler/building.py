@@ -21,7 +21,8 @@ from scheduler import defaults
 from scheduler.backend.record import JobOptions
 from scheduler.backend.scripts import EnqueueItem
 from scheduler.errors import ValidationError
-from scheduler.priority import compact_float, resolve_priority
+from scheduler.learning import resolve_inputs
+from scheduler.priority import compact_float
 from scheduler.serialization import encode_meta, encode_payload
 from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
@@ -34,6 +35,7 @@ __all__ = [
     "Template",
     "check_attempts",
     "check_lease",
+    "check_timeout",
 ]
 
 
@@ -76,6 +78,7 @@ class JobDefaults:
         queue: queue of tasks and jobs that do not name one.
         max_attempts: leases before a job goes dead (>= 1).
         lease: lease duration (visibility timeout), seconds.
+        timeout: execution time limit of one attempt, seconds; None = none.
         result_ttl: retention of succeeded/cancelled records, seconds.
         dead_ttl: retention of dead records, seconds; None keeps them.
         backoff: retry delay policy of tasks that do not set one.
@@ -85,6 +88,7 @@ class JobDefaults:
     queue: str = defaults.QUEUE
     max_attempts: int = defaults.MAX_ATTEMPTS
     lease: float = defaults.LEASE
+    timeout: float | None = defaults.TIMEOUT
     result_ttl: float = defaults.RESULT_TTL
     dead_ttl: float | None = defaults.DEAD_TTL
     backoff: Backoff = attrs.field(factory=Backoff)
@@ -154,12 +158,16 @@ class JobBuilder:
             o.weight,
             o.time,
             o.resource,
+            o.alpha,
+            o.min_samples,
             o.max_attempts,
             o.lease,
+            o.timeout,
             o.result_ttl,
             app.queue,
             app.max_attempts,
             app.lease,
+            app.timeout,
             app.result_ttl,
             app.dead_ttl,
         )
@@ -171,8 +179,11 @@ class JobBuilder:
                 task.weight,
                 task.time,
                 task.resource,
+                task.alpha,
+                task.min_samples,
                 task.max_attempts,
                 task.lease,
+                task.timeout,
                 task.result_ttl,
             )
         try:
@@ -190,11 +201,15 @@ class JobBuilder:
         explicit = o.priority
         if explicit is None and not formula_given and t is not None:
             explicit = t.priority
-        priority, inputs = resolve_priority(
+        priority, inputs = resolve_inputs(
             explicit,
             o.weight if o.weight is not None else (t.weight if t else defaults.WEIGHT),
             o.time if o.time is not None else (t.time if t else defaults.TIME),
             o.resource if o.resource is not None else (t.resource if t else defaults.RESOURCE),
+            o.alpha if o.alpha is not None else (t.alpha if t else defaults.ALPHA),
+            o.min_samples
+            if o.min_samples is not None
+            else (t.min_samples if t else defaults.MIN_SAMPLES),
         )
         max_attempts = check_attempts(
             o.max_attempts
@@ -206,11 +221,16 @@ class JobBuilder:
             o.result_ttl if o.result_ttl is not None else (t.result_ttl if t else app.result_ttl),
             "result_ttl",
         )
+        if o.timeout is not None:
+            timeout = check_timeout(None if o.timeout == float("inf") else o.timeout)
+        else:
+            timeout = t.timeout if t else app.timeout
         job_options = JobOptions(
             max_attempts=max_attempts,
             lease_ms=seconds_to_ms(lease),
             result_ttl_ms=seconds_to_ms(ttl),
             dead_ttl_ms=-1 if app.dead_ttl is None else seconds_to_ms(app.dead_ttl),
+            timeout_ms=None if timeout is None else seconds_to_ms(timeout, "timeout"),
         )
         template = Template(name, queue, compact_float(priority), inputs, job_options.encode())
         if len(self._templates) >= 1024:
@@ -244,6 +264,20 @@ def check_attempts(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
         raise ValidationError(f"max_attempts must be an int in [1, {limit}], got {shown(value)}")
     return value
+
+
+def check_timeout(value: float | timedelta | None) -> float | None:
+    """Return an execution timeout in seconds (1 ms .. :data:`defaults.MAX_TIMEOUT`)
+    from seconds or a ``timedelta``, or None (no limit); raises
+    :class:`ValidationError` otherwise."""
+    if value is None:
+        return None
+    result = seconds(value, "timeout")
+    if not 0.001 <= result <= defaults.MAX_TIMEOUT:
+        raise ValidationError(
+            f"timeout must be 1 ms .. {defaults.MAX_TIMEOUT:g} s (or None), got {value!r}"
+        )
+    return result
 
 
 def check_lease(value: float | timedelta) -> float:

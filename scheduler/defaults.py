@@ -37,6 +37,18 @@ MAX_ATTEMPTS: Final = 3
 #: Lease duration (visibility timeout), seconds.
 LEASE: Final = 60.0
 
+#: Execution time limit of one attempt, seconds; None = no limit. No limit
+#: by default, like Celery's ``time_limit`` and unlike RQ (180 s), arq
+#: (300 s) or saq (10 s): a default limit would fail legitimate long jobs
+#: on upgrade, cannot stop a thread-pool task anyway, and a record without
+#: a timeout keeps the options field it always had. Set one per task (or
+#: app-wide) for tasks that may hang; see ``docs/design.md``.
+TIMEOUT: Final[float | None] = None
+
+#: Largest accepted timeout, seconds (about 31 years; keeps the ms value an
+#: exact integer on both sides).
+MAX_TIMEOUT: Final = 1e9
+
 #: How long a succeeded or cancelled record is kept, seconds.
 RESULT_TTL: Final = 3600.0
 
@@ -80,6 +92,28 @@ EVENTS_MAXLEN: Final = 10_000
 WEIGHT: Final = 1.0
 TIME: Final = 1.0
 RESOURCE: Final = 1.0
+
+#: Learned run times (``time="auto"``; :mod:`scheduler.learning`):
+#: ``estimated_time = mean * (1 + ALPHA * cv)`` (cv = sd / mean), so the
+#: default is the mean plus half a standard deviation; the estimate is used
+#: once the task has MIN_SAMPLES successful runs (fewer give a standard
+#: deviation that is mostly noise) -- until then the job's time is TIME.
+ALPHA: Final = 0.5
+MIN_SAMPLES: Final = 5
+
+#: Bounded backfill (workers with a capacity, ``--backfill-wait``): a job
+#: that fits the worker's capacity but not its free part lets smaller jobs
+#: behind it be leased ("backfill") only until it has waited this long since
+#: it became ready, seconds; then the worker takes nothing past it until it
+#: fits. 0 = strict (never pass it). Bounded backfill is the default: strict
+#: leaves capacity idle whenever the head job is big, while the bound keeps
+#: the big job from starving (it waits at most this long plus the run time
+#: of the jobs already running).
+BACKFILL_WAIT: Final = 30.0
+
+#: Most ready entries one lease call looks at when limits or a worker
+#: capacity apply (jobs held back stay in place and are looked past).
+LEASE_SCAN: Final = 200
 
 #: Retry backoff ``min(maximum, base * factor**(attempt-1)) * (1 - jitter * U)``:
 #: base delay and cap in seconds, growth factor, jitter fraction in [0, 1].

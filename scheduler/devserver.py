@@ -67,12 +67,15 @@ class DevServer:
     Args:
         binary: server binary; default :func:`find_server_binary`.
         extra_args: more ``--option value`` arguments for the server.
+        port: the port to listen on; 0 (default) picks a free one.
 
     Raises:
         RuntimeError: no binary found, or the server did not come up in 10 s.
     """
 
-    def __init__(self, binary: str | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, binary: str | None = None, extra_args: list[str] | None = None, port: int = 0
+    ) -> None:
         found = binary or find_server_binary()
         if not found:
             raise RuntimeError(
@@ -81,7 +84,8 @@ class DevServer:
             )
         self.binary = found
         self.extra_args = list(extra_args or [])
-        self.port = 0
+        self.port = port
+        self._fixed_port = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -93,7 +97,7 @@ class DevServer:
     def start(self) -> DevServer:
         """Start the server and wait until it answers PING."""
         self._dir = tempfile.TemporaryDirectory(prefix="scheduler-redis-")
-        self.port = _free_port()
+        self.port = self._fixed_port or _free_port()
         args = [
             self.binary,
             "--port",

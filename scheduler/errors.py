@@ -13,6 +13,7 @@ __all__ = [
     "JobCancelledError",
     "JobFailedError",
     "JobNotFoundError",
+    "JobTimeoutError",
     "PayloadError",
     "ResultTimeoutError",
     "SchedulerError",
@@ -61,6 +62,20 @@ class JobNotFoundError(SchedulerError, KeyError):
 
 class UnknownTaskError(SchedulerError, LookupError):
     """A worker leased a job whose task name is not registered in its app."""
+
+
+class JobTimeoutError(SchedulerError, TimeoutError):
+    """A job's attempt ran longer than its ``timeout`` (seconds; task option
+    or per-job :class:`scheduler.EnqueueOptions`).
+
+    Not raised in your code: the worker records it as the attempt's error
+    (type ``JobTimeoutError``), and the job is retried or goes dead by its
+    ``max_attempts`` like any failure -- whatever the task's ``retry_on``
+    (a hang is not the task's own verdict). In a process pool the child
+    running it is killed and replaced; a thread cannot be killed, so in a
+    thread pool the task keeps running in the background and its result is
+    refused (see ``docs/design.md``, "Execution timeout").
+    """
 
 
 class JobFailedError(SchedulerError):

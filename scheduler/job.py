@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime
 from typing import Any
 
 import attrs
+import redis
 
 from scheduler.backend import Backend
 from scheduler.backend.codes import CancelCode, ReprioritizeCode, RetryCode, RunNowCode
@@ -25,6 +27,8 @@ from scheduler.validation import resolve_actor
 
 __all__ = ["Job", "JobInfo"]
 
+log = logging.getLogger("scheduler.job")
+
 #: Longest single wait on the pub/sub socket before re-reading the record, seconds.
 _WAIT_SLICE = 30.0
 
@@ -39,7 +43,10 @@ class JobInfo:
         id, queue, task, state: identity and lifecycle state.
         args, kwargs: decoded payload (None if it cannot be decoded).
         priority: effective base priority; ``inputs`` is ``(weight, time,
-            resource)`` when it came from the formula, else None.
+            resource)`` when it came from the formula, else None; with a
+            learned time (``time="auto"``) ``estimate`` says how the time
+            was made (:class:`scheduler.backend.record.LearnedTime`),
+            else it is None.
         attempts, max_attempts: executions started (plus the current
             lease while it has not started) / allowed.
         enqueued_at, ready_at: enqueue time; ETA (or when it became ready).
@@ -52,6 +59,9 @@ class JobInfo:
             ``"escaped": true`` when text that was not valid Unicode (lone
             surrogates) was escaped to be stored.
         meta: metadata kept with the job (``{}`` if none), e.g. cron origin.
+        started_at: when the current attempt started running (server clock;
+            set while leased and started), else None -- a leased job
+            without it waits in its worker's prefetch buffer.
         record: the raw decoded record.
     """
 
@@ -74,6 +84,7 @@ class JobInfo:
     error: dict[str, Any] | None
     meta: dict[str, Any]
     record: JobRecord
+    started_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (datetimes as ISO 8601 strings)."""
@@ -92,6 +103,7 @@ class JobInfo:
             "weight": self.inputs[0] if self.inputs else None,
             "time": self.inputs[1] if self.inputs else None,
             "resource": self.inputs[2] if self.inputs else None,
+            "estimate": attrs.asdict(self.record.estimate) if self.record.estimate else None,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
             "enqueued_at": iso(self.enqueued_at),
@@ -102,6 +114,7 @@ class JobInfo:
             "result": self.result,
             "error": self.error,
             "meta": self.meta,
+            "started_at": iso(self.started_at),
         }
 
 
@@ -147,6 +160,11 @@ def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> Job
         error=error,
         meta=_meta(rec.meta),
         record=rec,
+        started_at=(
+            ms_to_datetime(rec.started_ms)
+            if rec.started_ms is not None and rec.state is JobState.LEASED
+            else None
+        ),
     )
 
 
@@ -196,7 +214,11 @@ class Job:
         """Wait for the job to finish and return its result.
 
         Blocks on the queue's ``finished`` pub/sub channel -- no polling -- and
-        re-reads the record at least every 30 s as a safety net.
+        re-reads the record at least every 30 s as a safety net. A dropped
+        connection (Redis restarted, a failover, a proxy timeout) is not an
+        error: it re-subscribes and re-reads the record, with backoff (0.1 s
+        doubling to 5 s) while the server stays unreachable, until
+        ``timeout``.
 
         Args:
             timeout: seconds to wait; None waits forever; 0 checks once.
@@ -206,6 +228,10 @@ class Job:
             JobFailedError: the job ended dead (has ``error``/``traceback``).
             JobCancelledError: the job was cancelled.
             JobNotFoundError: no such job (or its record expired).
+            redis.ConnectionError, redis.TimeoutError: the server was still
+                unreachable when ``timeout`` passed (or at the first read,
+                if ``timeout`` is 0).
+            redis.RedisError: any other error reply (e.g. an ACL denial).
         """
         rec = self._record()
         if rec.state.is_final:
@@ -213,6 +239,27 @@ class Job:
         if timeout is not None and timeout <= 0:
             raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
         deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
+        while True:
+            try:
+                return self._wait_finished(deadline)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                failures += 1
+                pause = min(5.0, 0.1 * 2 ** (failures - 1))
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise
+                log.warning(
+                    "job %s: connection lost while waiting for its result (%s); "
+                    "reconnecting in %.1f s",
+                    self.id,
+                    exc,
+                    pause,
+                )
+                time.sleep(pause if left is None else min(pause, left))
+
+    def _wait_finished(self, deadline: float | None) -> Any:
+        """One subscription's worth of :meth:`result` (``deadline``: monotonic)."""
         with self.backend.subscribe([self._keys.finished_channel], _WAIT_SLICE) as sub:
             while True:
                 rec = self._record()  # after subscribing: no lost wake-up

@@ -126,9 +126,17 @@ class EnqueueOptions:
         eta: run no earlier than this time (``datetime``; naive = local time).
         priority: explicit priority (overrides the formula).
         weight, time, resource: inputs of ``priority = weight * time / resource``;
-            ``time`` is the estimated run time in seconds.
+            ``time`` is the estimated run time in seconds, or ``"auto"``:
+            learned from the task's past runs (:mod:`scheduler.learning`).
+            ``resource`` is also the capacity the job takes on a worker
+            that declares a capacity (``Worker(capacity=...)``).
+        alpha, min_samples: for ``time="auto"``: ``estimated_time = mean *
+            (1 + alpha * cv)``, used once the task has ``min_samples`` runs.
         max_attempts: leases allowed before the job goes dead.
         lease: lease duration (visibility timeout), seconds or ``timedelta``.
+        timeout: execution time limit of this job's attempts, seconds or
+            ``timedelta``; ``math.inf`` lifts the task's limit for this job
+            (None, as everywhere here, means "the task's").
         result_ttl: how long the result is kept after success, seconds.
         meta: JSON object of metadata kept with the job (e.g. tags, origin).
     """
@@ -139,10 +147,13 @@ class EnqueueOptions:
     eta: datetime | None = None
     priority: float | None = None
     weight: float | None = None
-    time: float | None = None
+    time: float | str | None = None
     resource: float | None = None
+    alpha: float | None = None
+    min_samples: int | None = None
     max_attempts: int | None = None
     lease: float | timedelta | None = None
+    timeout: float | timedelta | None = None
     result_ttl: float | timedelta | None = None
     meta: dict[str, Any] | None = None
 
@@ -192,10 +203,16 @@ class Task(Generic[P, R]):
         fn: the function (sync or ``async def``).
         name: task name used in job records (default ``module:qualname``).
         queue: default queue.
-        weight, time, resource: default priority inputs (``time`` in seconds).
+        weight, time, resource: default priority inputs (``time`` in seconds,
+            or ``"auto"``: learned, see :mod:`scheduler.learning`).
+        alpha, min_samples: learned-time settings (see :class:`EnqueueOptions`).
         priority: default explicit priority, or None to use the formula.
         max_attempts: default leases allowed before dead.
         lease: default lease duration, seconds.
+        timeout: execution time limit of one attempt, seconds; None = no
+            limit. When it passes the attempt fails with
+            :class:`scheduler.errors.JobTimeoutError` (retried or dead by
+            ``max_attempts``).
         result_ttl: default result retention, seconds.
         backoff: retry delay policy (applied by the worker); a :class:`Backoff`.
         retry_on: exception classes that cause a retry (a bare class or a
@@ -212,11 +229,14 @@ class Task(Generic[P, R]):
     name: str
     queue: str
     weight: float = defaults.WEIGHT
-    time: float = defaults.TIME
+    time: float | str = defaults.TIME
     resource: float = defaults.RESOURCE
     priority: float | None = None
+    alpha: float = defaults.ALPHA
+    min_samples: int = defaults.MIN_SAMPLES
     max_attempts: int = defaults.MAX_ATTEMPTS
     lease: float = defaults.LEASE
+    timeout: float | None = defaults.TIMEOUT
     result_ttl: float = defaults.RESULT_TTL
     backoff: Backoff = attrs.field(factory=Backoff, validator=_is_backoff)
     retry_on: tuple[type[BaseException], ...] = attrs.field(

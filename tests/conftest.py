@@ -7,6 +7,8 @@ are hermetic. Script tests run on both fakeredis (fast) and that real server.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 
 import fakeredis
@@ -77,6 +79,19 @@ def client(request: pytest.FixtureRequest) -> redis.Redis:
 @pytest.fixture
 def app(client: redis.Redis) -> Scheduler:
     return Scheduler(client, prefix="t")
+
+
+@pytest.fixture
+def papp(redis_server: DevServer, real_redis: redis.Redis) -> Iterator[Scheduler]:
+    """``tests/apps/procapp.py``'s app (prefix ``p``) on the test server, as
+    worker subprocesses started with :func:`tests.helpers.start_worker` see it."""
+    os.environ["SCHEDULER_TEST_URL"] = redis_server.url
+    os.environ["SCHEDULER_TEST_PREFIX"] = "p"
+    sys.modules.pop("tests.apps.procapp", None)
+    from tests.apps import procapp
+
+    yield procapp.app
+    procapp.app.close()
 
 
 @pytest.fixture

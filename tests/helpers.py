@@ -6,15 +6,22 @@ fixtures stay in ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scheduler import Scheduler, Worker
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
@@ -44,3 +51,66 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def start_worker(
+    *args: str, role: str = "rescuer", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``scheduler worker tests.apps.procapp:app ARGS`` in a subprocess
+    (``WORKER_ROLE=role``; stderr merged into stdout)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "worker", "tests.apps.procapp:app", *args],
+        cwd=ROOT,
+        env={**os.environ, "WORKER_ROLE": role, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM ``proc`` if it still runs; wait for it and return its output."""
+    if proc.poll() is None:
+        proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return out.decode(errors="replace")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Output:
+    """Collects a subprocess's merged output on a thread, so a test can wait
+    for a line to appear (:meth:`wait_for`) while the process runs."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._lines.append(raw.decode(errors="replace"))
+
+    @property
+    def text(self) -> str:
+        """Everything read so far."""
+        return "".join(self._lines)
+
+    def wait_for(self, needle: str, timeout: float = 30.0, count: int = 1) -> None:
+        """Wait until ``needle`` occurs ``count`` times in the output."""
+        wait_until(lambda: self.text.count(needle) >= count, timeout=timeout)
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+        """SIGTERM the process if it runs; its exit code and whole output."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=timeout)
+        self._thread.join(timeout=10)
+        return code, self.text

@@ -29,6 +29,8 @@ LAYERS: list[tuple[str, ...]] = [
         "scheduler.timeutil",
         "scheduler.serialization",
         "scheduler.priority",
+        "scheduler.learning",
+        "scheduler.limits",
         "scheduler.defaults",
         "scheduler.devserver",
     ),

@@ -171,3 +171,27 @@ def test_list_leased_failed_dead_succeeded(run: Run, capp: Scheduler) -> None:
     human = run("jobs", "list", "-q", "default", "-s", "leased")
     assert "lease deadline" in human.stdout and "wk" in human.stdout
     assert "E: x" in run("jobs", "list", "-q", "default", "-s", "failed").stdout
+
+
+def test_leased_jobs_show_how_long_they_have_been_running(run: Run, capp: Scheduler) -> None:
+    import threading
+
+    from tests.helpers import running, wait_until
+
+    release = threading.Event()
+
+    @capp.task
+    def hold() -> None:
+        release.wait(30)
+
+    job = hold.enqueue()
+    with running(capp, concurrency=1):
+        wait_until(lambda: job.info().started_at is not None)
+        listing = run("jobs", "list", "-q", "default", "-s", "leased")
+        shown = run("job", "show", job.id)
+        data = as_json(run("job", "show", job.id, "--json"))
+        release.set()
+    assert listing.exit_code == 0 and "running for" in listing.output, listing.output
+    assert "running for" in shown.output and "not started" not in shown.output, shown.output
+    assert data["started_at"] is not None
+    assert as_json(run("job", "show", job.id, "--json"))["started_at"] is None  # finished

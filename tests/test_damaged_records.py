@@ -121,7 +121,8 @@ DAMAGES: dict[str, tuple[Callable[[redis.Redis, QueueKeys, str], None], str]] = 
     ),
     "options": (
         lambda c, q, j: set_field(c, q, j, I_OPTIONS, "3,abc,1,1"),
-        "options is not four integers (max_attempts >= 1, lease_ms >= 1)",
+        "options is not four integers (max_attempts >= 1, lease_ms >= 1), "
+        "optionally a fifth (timeout_ms >= 1)",
     ),
     "state": (
         lambda c, q, j: set_field(c, q, j, I_STATE, "Q"),
@@ -212,7 +213,10 @@ def test_operator_scripts_move_a_damaged_record_to_dead(
     s.enqueue(qk, [item("a"), item("b"), item("c", delay_ms=60_000), item("d")])
     for j in "abcd":
         set_field(real_redis, qk, j, I_OPTIONS, "0,1,1,1")  # max_attempts 0
-    reason = "options is not four integers (max_attempts >= 1, lease_ms >= 1)"
+    reason = (
+        "options is not four integers (max_attempts >= 1, lease_ms >= 1), "
+        "optionally a fifth (timeout_ms >= 1)"
+    )
     assert s.cancel(qk, "a", '"x"') is CancelCode.ALREADY_FINAL
     assert s.reprioritize(qk, "b", "5", "") is ReprioritizeCode.NOT_WAITING
     assert s.run_now(qk, "c") is RunNowCode.NOT_DELAYED

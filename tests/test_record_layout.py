@@ -131,6 +131,7 @@ def test_hot_path_decoder_agrees_with_parse_record() -> None:
         "enqueued_ms": str(rec.enqueued_ms),
         "aged": "1234.5",
         "seq": rec.seq,
+        "inputs": "",
     }
     assert rec.state is JobState.LEASED and rec.ready_ms == 1000 and rec.aged == 1234.5
 

@@ -31,15 +31,19 @@ def test_runs_jobs_and_logs_each_state_change(
     def add(a: int, b: int) -> int:
         return a + b
 
-    caplog.set_level(logging.INFO, logger="scheduler.worker")
+    caplog.set_level(logging.DEBUG, logger="scheduler.worker")
     jobs = [add.enqueue(i, i) for i in range(5)]
     with running(app, concurrency=3):
         assert [j.result(timeout=10) for j in jobs] == [0, 2, 4, 6, 8]
     info = jobs[0].info()
     assert info.state is JobState.SUCCEEDED and info.attempts == 1 and info.worker
-    lines = [r.getMessage() for r in caplog.records if jobs[0].id in r.getMessage()]
-    assert any("started" in line and "attempt=1/3" in line and add.name in line for line in lines)
-    assert any("succeeded in" in line and "queue=default" in line for line in lines)
+    records = [r for r in caplog.records if jobs[0].id in r.getMessage()]
+    started = [r for r in records if "started" in r.getMessage()]
+    assert [r.levelno for r in started] == [logging.DEBUG]  # at most one INFO line per job
+    assert "attempt=1/3" in started[0].getMessage() and add.name in started[0].getMessage()
+    done = [r for r in records if r.levelno >= logging.INFO]
+    assert len(done) == 1 and "succeeded in" in done[0].getMessage()
+    assert "queue=default" in done[0].getMessage()
 
 
 def test_failure_retries_with_backoff_then_dead_with_traceback(app: Scheduler) -> None:

@@ -85,9 +85,10 @@ def test_close_cuts_a_blocked_wait_and_the_lease_behind_it(real_app: Scheduler) 
         except Exception as exc:
             failed.append(exc)
 
+    before = _blocked(real_app)  # other tests' workers may still be blocked too
     thread = threading.Thread(target=wait, daemon=True)
     thread.start()
-    wait_until(lambda: _blocked(real_app))
+    wait_until(lambda: _blocked(real_app) > before)
     lease.close()
     thread.join(timeout=5)
     assert not thread.is_alive() and failed
@@ -97,8 +98,9 @@ def test_close_cuts_a_blocked_wait_and_the_lease_behind_it(real_app: Scheduler) 
     assert real_app.redis.llen(real_app.queue_keys("default").wake) == 1
 
 
-def _blocked(app: Scheduler) -> bool:
-    return any(c.get("cmd") == "blpop" for c in app.redis.client_list())
+def _blocked(app: Scheduler) -> int:
+    """How many clients are blocked in BLPOP on the server."""
+    return sum(c.get("cmd") == "blpop" for c in app.redis.client_list())
 
 
 def test_push_wake(app: Scheduler) -> None:

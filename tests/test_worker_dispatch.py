@@ -16,10 +16,7 @@ import redis
 
 from scheduler import JobState, Scheduler
 from scheduler.backend.record import parse_record
-from tests.helpers import wait_until
-from tests.test_worker_process import ROOT, papp, start_worker, stop
-
-__all__ = ["papp"]  # a fixture, imported for dapp
+from tests.helpers import ROOT, start_worker, stop, wait_until
 
 
 @pytest.fixture

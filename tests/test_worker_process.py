@@ -7,46 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scheduler import JobState, Scheduler
-from scheduler.devserver import DevServer
-from tests.helpers import wait_until
+from tests.helpers import start_worker, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def papp(redis_server: DevServer, real_redis: object) -> Iterator[Scheduler]:
-    os.environ["SCHEDULER_TEST_URL"] = redis_server.url
-    os.environ["SCHEDULER_TEST_PREFIX"] = "p"
-    sys.modules.pop("tests.apps.procapp", None)
-    from tests.apps import procapp
-
-    yield procapp.app
-    procapp.app.close()
-
-
-def start_worker(*args: str, role: str = "rescuer") -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WORKER_ROLE": role}
-    return subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "worker", "tests.apps.procapp:app", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-    out, _ = proc.communicate(timeout=30)
-    return out.decode(errors="replace")
 
 
 def test_kill_9_mid_job_loses_nothing(papp: Scheduler) -> None:
@@ -104,19 +73,21 @@ def test_process_pool_runs_tasks_in_children(papp: Scheduler) -> None:
 def test_process_pool_children_import_the_app_with_the_loader_passed_in(papp: Scheduler) -> None:
     """A spawned child gets the loader by reference (pickled) and imports the
     app with it -- the default loader of a Worker built in code."""
-    import concurrent.futures as cf
-    import multiprocessing
+    import queue
 
-    from scheduler.worker.execution import init_child, load_task_app, run_in_child
+    from scheduler.backend.record import JobOptions
+    from scheduler.worker.children import ProcessRunner
+    from scheduler.worker.execution import LeasedJob, Outcome, load_task_app
     from tests.apps.procapp import whoami
 
-    with cf.ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_child,
-        initargs=(load_task_app, "tests.apps.procapp:app"),
-    ) as pool:
-        outcome = pool.submit(run_in_child, whoami.name, "[[], {}]", 1).result(timeout=60)
+    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    runner = ProcessRunner("tests.apps.procapp:app", 1, lambda _j, o: done.put(o), load_task_app)
+    options = JobOptions(1, 1000, 1000, -1)
+    try:
+        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
+        outcome = done.get(timeout=60)
+    finally:
+        runner.shutdown()
     assert outcome.ok and int(outcome.text) != os.getpid()
 
 

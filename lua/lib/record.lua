@@ -15,10 +15,10 @@
 -- version REC_VERSION; a known state letter; integers of 1-16 ASCII digits
 -- below 2^53 (attempts, enqueued_ms; token, ready_ms, finished_ms and started_ms may be
 -- empty);
--- seq of SEQ_DIGITS base-62 digits; priority (and each of the three inputs)
+-- seq of SEQ_DIGITS base-62 digits; priority (and each of the 3 or 8 inputs)
 -- a finite decimal number "-?d+(.d+)?([eE][-+]?d+)?"; options of four
--- integers with max_attempts >= 1 and lease_ms >= 1; aged such a number or
--- empty. A record that fails is
+-- integers with max_attempts >= 1 and lease_ms >= 1, optionally a fifth,
+-- timeout_ms >= 1; aged such a number or empty. A record that fails is
 -- "damaged": rec_decode answers nil and the reason (the first check that
 -- failed, worded the same as Python's), and the scripts move it to dead
 -- (lib/quarantine.lua) instead of failing half-way -- Redis keeps the writes
@@ -71,16 +71,26 @@ local function is_num(s)
 end
 
 local function is_options(s)
-  local ma, lease, rttl, dttl = string.match(s, '^(%d+),(%d+),(%d+),(%-?%d+)$')
+  local ma, lease, rttl, dttl, rest = string.match(s, '^(%d+),(%d+),(%d+),(%-?%d+)(.*)$')
   if not (ma and is_int(ma) and is_int(lease) and is_int(rttl)) then return false end
+  if rest ~= '' then -- the optional timeout_ms
+    local tmo = string.match(rest, '^,(%d+)$')
+    if not (tmo and is_int(tmo) and tonumber(tmo) >= 1) then return false end
+  end
   if string.sub(dttl, 1, 1) == '-' then dttl = string.sub(dttl, 2) end
   return is_int(dttl) and tonumber(ma) >= 1 and tonumber(lease) >= 1
 end
 
+-- Inputs: "" (explicit priority), "w,t,r" (formula), or "w,t,r,alpha,
+-- min_samples,n,mean_s,cv" (formula with a learned time, lib/stats.lua).
 local function is_inputs(s)
   if s == '' then return true end
-  local w, t, r = string.match(s, '^([^,]*),([^,]*),([^,]*)$')
-  return w ~= nil and is_num(w) and is_num(t) and is_num(r)
+  local k = 0
+  for part in string.gmatch(s .. ',', '([^,]*),') do
+    if not is_num(part) then return false end
+    k = k + 1
+  end
+  return k == 3 or k == 8
 end
 
 local function is_opt_int(s)
@@ -108,8 +118,9 @@ local REC_CHECKS = {
   {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
   {F_FINISHED_MS, is_opt_int, 'an integer or empty'},
   {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
-  {F_INPUTS, is_inputs, 'three finite numbers or empty'},
-  {F_OPTIONS, is_options, 'four integers (max_attempts >= 1, lease_ms >= 1)'},
+  {F_INPUTS, is_inputs, '3 or 8 finite numbers, or empty'},
+  {F_OPTIONS, is_options,
+    'four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)'},
   {F_AGED, is_opt_num, 'a finite number or empty'},
 }
 local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
@@ -137,10 +148,14 @@ local function rec_encode(f)
   return table.concat(f, REC_SEP, 1, REC_FIELDS)
 end
 
--- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms" (dead ttl -1 = keep).
+-- Options field: "max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"
+-- (dead ttl -1 = keep). The timeout (ms) is absent when the job has none
+-- (records written before it existed have 4 numbers); it is enforced by the
+-- worker, so the scripts only have to read past it: the 5th value is nil
+-- without one.
 local function rec_options(f)
-  local ma, lease, rttl, dttl = string.match(f[F_OPTIONS], '^(%d+),(%d+),(%d+),(%-?%d+)$')
-  return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl)
+  local ma, lease, rttl, dttl, tmo = string.match(f[F_OPTIONS], '^(%d+),(%d+),(%d+),(%-?%d+),?(%d*)$')
+  return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl), tonumber(tmo)
 end
 
 -- The job's member in the ready/delayed sets: "<seq>:<id>".

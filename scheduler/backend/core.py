@@ -21,6 +21,7 @@ from scheduler.backend.connection import blocking_client, client_from_url, serve
 from scheduler.backend.cron_scripts import CronScripts
 from scheduler.backend.events import EventReads
 from scheduler.backend.keys import GlobalKeys, QueueKeys
+from scheduler.backend.learned import LearnedReads
 from scheduler.backend.queue_reads import QueueReads
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.backend.registry import WorkerRegistry
@@ -41,7 +42,9 @@ log = logging.getLogger("scheduler.backend")
 _KEY_CACHE = 4096
 
 
-class Backend(ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals, WorkerPresence):
+class Backend(
+    ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals, WorkerPresence, LearnedReads
+):
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 
     Args:

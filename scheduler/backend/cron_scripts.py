@@ -323,7 +323,7 @@ class CronScripts:
         args: list[Any] = [self.events_maxlen, len(entries)]
         for entry in entries:
             args.extend(entry.args())
-        reply = self._run("cron_fire", [*qk.standard(), qk.schedules, qk.cron], args)
+        reply = self._run("cron_fire", [*qk.extended(), qk.schedules, qk.cron], args)
         if not isinstance(reply, list) or len(reply) != 1 + 2 * len(entries):
             raise ScriptError(f"unexpected cron_fire reply {reply!r}")
         outcomes = [

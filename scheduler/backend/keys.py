@@ -18,6 +18,10 @@ key                    type       contents
 ``P:{Q}:wake``         LIST       wake-up markers for idle workers (BLPOP)
 ``P:{Q}:events``       STREAM     job events, trimmed to a maximum length
 ``P:{Q}:stats``        HASH       cumulative counters and per-second buckets
+``P:{Q}:taskstats``    HASH       task name -> run-time statistics of the task's
+                                  successful executions (``lua/lib/stats.lua``)
+``P:{Q}:limits``       HASH       concurrency and rate limits of the queue and
+                                  its tasks, and their state (``lua/lib/limits.lua``)
 ``P:{Q}:schedules``    HASH       schedule id -> run state + definition (JSON),
                                   see :mod:`scheduler.cron.state`
 ``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
@@ -45,7 +49,7 @@ import functools
 
 import attrs
 
-__all__ = ["STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
+__all__ = ["EXTENDED_KEY_NAMES", "STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
 
 #: The order of the standard KEYS every queue script receives (KEYS[1..11]).
 #: ``lua/lib/keys.lua`` names them in the same order.
@@ -61,6 +65,13 @@ STANDARD_KEY_NAMES: tuple[str, ...] = (
     "events",
     "stats",
 )
+
+#: The keys the learning and limit scripts (enqueue, complete, lease,
+#: cron_fire, queue_limit) receive after the standard ones (KEYS[11..12]),
+#: in this order; ``lua/lib/keys.lua`` names them ``K_TASKSTATS``,
+#: ``K_LIMITS``. Only the scripts that use them get them, so the other
+#: scripts' KEYS stay as they were.
+EXTENDED_KEY_NAMES: tuple[str, ...] = ("taskstats", "limits")
 
 
 @attrs.frozen(slots=False)
@@ -125,6 +136,14 @@ class QueueKeys:
         return self.key("stats")
 
     @property
+    def taskstats(self) -> str:
+        return self.key("taskstats")
+
+    @property
+    def limits(self) -> str:
+        return self.key("limits")
+
+    @property
     def schedules(self) -> str:
         return self.key("schedules")
 
@@ -148,6 +167,15 @@ class QueueKeys:
     @functools.cached_property
     def _standard(self) -> list[str]:
         return [self.key(name) for name in STANDARD_KEY_NAMES]
+
+    def extended(self) -> list[str]:
+        """The standard KEYS followed by :data:`EXTENDED_KEY_NAMES`
+        (KEYS[1..12]; cached)."""
+        return list(self._extended)
+
+    @functools.cached_property
+    def _extended(self) -> list[str]:
+        return [self.key(name) for name in STANDARD_KEY_NAMES + EXTENDED_KEY_NAMES]
 
 
 @attrs.frozen

@@ -20,10 +20,10 @@ server). A record must be valid UTF-8 with 18 fields; version ``"2"``; a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
 digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
 same or empty); ``seq``
-9 base-62 digits; ``priority`` (and each of the three ``inputs``) a finite
+9 base-62 digits; ``priority`` (and each of the 3 or 8 ``inputs``) a finite
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
-may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``; ``aged``
-such a number or empty. Python's
+may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``, and
+optionally a fifth, ``timeout_ms >= 1``; ``aged`` such a number or empty. Python's
 ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
 ``"inf"``), which a script would then fail on half-way. A record that fails
 is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
@@ -52,8 +52,12 @@ index  field         meaning
                      not started (cleared by every lease): a lease that
                      expires unstarted gives its attempt back
 10     priority      float as decimal text (``repr``)
-11     inputs        ``"weight,time,resource"``, or ``""`` if explicit
-12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms"``
+11     inputs        ``"weight,time,resource"``, or ``""`` if explicit, or
+                     ``"weight,time,resource,alpha,min_samples,runs,mean_s,cv"``
+                     for a learned time (:class:`LearnedTime`)
+12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
+                     ``timeout_ms`` (execution time limit, ms) is left out when
+                     the job has none (both sides read both forms)
 13     task          task name
 14     outcome       result JSON (succeeded) or error record JSON, or ``""``
 15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
@@ -84,8 +88,10 @@ __all__ = [
     "JobOptions",
     "JobRecord",
     "JobState",
+    "LearnedTime",
     "parse_record",
     "record_damage",
+    "resource_of",
     "split_leased",
 ]
 
@@ -147,8 +153,20 @@ LEASED_FIELDS: tuple[str, ...] = (
     "enqueued_ms",
     "aged",
     "seq",
+    "inputs",
 )
 _pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
+
+
+def resource_of(inputs: str) -> float:
+    """The capacity units a job takes, from its ``inputs`` field text: the
+    resource input, or 1 (:data:`scheduler.defaults.RESOURCE`) for an
+    explicit priority (``rec_resource`` in ``lua/lib/limits.lua``).
+
+    Raises:
+        ValueError: not valid inputs text.
+    """
+    return float(inputs.split(",")[2]) if inputs else 1.0
 
 
 def split_leased(text: str) -> tuple[str, ...]:
@@ -210,16 +228,20 @@ class JobOptions:
         lease_ms: lease duration (visibility timeout), milliseconds (>= 1).
         result_ttl_ms: how long a succeeded/cancelled record is kept, ms (>= 0).
         dead_ttl_ms: how long a dead record is kept, ms; -1 keeps it forever.
+        timeout_ms: execution time limit of one attempt, ms (>= 1), or None
+            for no limit (see :class:`scheduler.errors.JobTimeoutError`).
     """
 
     max_attempts: int
     lease_ms: int
     result_ttl_ms: int
     dead_ttl_ms: int
+    timeout_ms: int | None = None
 
     def encode(self) -> str:
-        """The record's options field."""
-        return f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        """The record's options field (4 numbers, or 5 with a timeout)."""
+        text = f"{self.max_attempts},{self.lease_ms},{self.result_ttl_ms},{self.dead_ttl_ms}"
+        return text if self.timeout_ms is None else f"{text},{self.timeout_ms}"
 
     @classmethod
     def decode(cls, text: str) -> JobOptions:
@@ -230,8 +252,10 @@ class JobOptions:
         """
         if not _is_options(text):
             raise ValueError(f"malformed job options {text!r}")
-        a, b, c, d = (int(part) for part in text.split(","))
-        return cls(a, b, c, d)
+        parts = [int(part) for part in text.split(",")]
+        # 4 numbers: no timeout (as written before timeouts existed).
+        a, b, c, d = parts[:4]
+        return cls(a, b, c, d, parts[4] if len(parts) == 5 else None)
 
 
 @attrs.frozen
@@ -261,6 +285,34 @@ class JobRecord:
     meta: str
     payload: str
     aged: float = 0.0
+    estimate: LearnedTime | None = None
+
+
+@attrs.frozen
+class LearnedTime:
+    """How a job's learned ("auto") run time was made at enqueue
+    (``lua/lib/stats.lua``; :mod:`scheduler.learning`): ``inputs[1]`` is
+    the time used -- ``mean_s * (1 + alpha * cv)`` when ``runs >=
+    min_samples``, else the fallback time.
+
+    Attributes:
+        alpha: inflation per unit of coefficient of variation.
+        min_samples: runs needed before the estimate is used.
+        runs: successful runs of the task measured at enqueue time.
+        mean_s: their mean duration, seconds.
+        cv: their coefficient of variation (sd / mean).
+    """
+
+    alpha: float
+    min_samples: int
+    runs: int
+    mean_s: float
+    cv: float
+
+    @property
+    def learned(self) -> bool:
+        """True if the estimate was used (enough runs), False if the fallback was."""
+        return self.runs >= self.min_samples
 
 
 _INT = "[0-9]{1,16}"
@@ -279,7 +331,7 @@ def _is_opt_int(text: str) -> bool:
 
 _NUM_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _SEQ_RE = re.compile("[0-9A-Za-z]{9}")
-_OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})")
+_OPTIONS_RE = re.compile(f"({_INT}),({_INT}),({_INT}),(-?{_INT})(?:,({_INT}))?")
 
 
 def _is_num(text: str) -> bool:
@@ -292,7 +344,7 @@ def _is_opt_num(text: str) -> bool:
 
 def _is_inputs(text: str) -> bool:
     parts = text.split(",")
-    return text == "" or (len(parts) == 3 and all(_is_num(p) for p in parts))
+    return text == "" or (len(parts) in (3, 8) and all(_is_num(p) for p in parts))
 
 
 def _is_options(text: str) -> bool:
@@ -302,6 +354,7 @@ def _is_options(text: str) -> bool:
         and all(_is_int(match[i].lstrip("-")) for i in range(1, 5))
         and int(match[1]) >= 1
         and int(match[2]) >= 1
+        and (match[5] is None or (_is_int(match[5]) and int(match[5]) >= 1))
     )
 
 
@@ -317,8 +370,12 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_FINISHED_MS, _is_opt_int, "an integer or empty"),
     (I_STARTED_MS, _is_opt_int, "an integer or empty"),
     (I_PRIORITY, _is_num, "a finite number"),
-    (I_INPUTS, _is_inputs, "three finite numbers or empty"),
-    (I_OPTIONS, _is_options, "four integers (max_attempts >= 1, lease_ms >= 1)"),
+    (I_INPUTS, _is_inputs, "3 or 8 finite numbers, or empty"),
+    (
+        I_OPTIONS,
+        _is_options,
+        "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)",
+    ),
     (I_AGED, _is_opt_num, "a finite number or empty"),
 )
 
@@ -365,9 +422,12 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         text = text.decode("utf-8")
     f = text.split(SEP, FIELD_COUNT - 1)
     inputs = None
+    estimate = None
     if f[I_INPUTS]:
-        w, t, r = (float(x) for x in f[I_INPUTS].split(","))
-        inputs = (w, t, r)
+        parts = [float(x) for x in f[I_INPUTS].split(",")]
+        inputs = (parts[0], parts[1], parts[2])
+        if len(parts) == 8:
+            estimate = LearnedTime(parts[3], int(parts[4]), int(parts[5]), parts[6], parts[7])
     enqueued_ms = int(f[I_ENQUEUED_MS])
     return JobRecord(
         job_id=job_id,
@@ -383,6 +443,7 @@ def parse_record(job_id: str, text: str | bytes) -> JobRecord:
         priority=float(f[I_PRIORITY]),
         inputs=inputs,
         options=JobOptions.decode(f[I_OPTIONS]),
+        estimate=estimate,
         task=f[I_TASK],
         outcome=f[I_OUTCOME],
         meta=f[I_META],

@@ -57,6 +57,7 @@ from scheduler.errors import ScriptError
 __all__ = [
     "SCRIPT_NAMES",
     "EnqueueItem",
+    "LeaseFit",
     "LeaseReply",
     "ScriptCall",
     "ScriptReplyError",
@@ -81,6 +82,7 @@ SCRIPT_NAMES = (
     "run_now",
     "queue_config",
     "purge",
+    "queue_limit",
 )
 
 
@@ -215,6 +217,31 @@ class LeaseReply:
 
 
 @attrs.frozen
+class LeaseFit:
+    """A worker's capacity for one lease call (``lua/lease.lua`` ARGV[8..10]).
+
+    Attributes:
+        capacity: the worker's capacity, resource units (finite, > 0).
+        free: the part not taken by jobs it holds (finite, >= 0).
+        backfill_wait_ms: how long a job that fits ``capacity`` but not
+            ``free`` may be passed by smaller jobs behind it, ms since it
+            became ready (0 = strict, -1 = unbounded backfill).
+    """
+
+    capacity: float
+    free: float
+    backfill_wait_ms: int = 0
+
+    def argv(self) -> list[Any]:
+        """ARGV[8..10] of ``lua/lease.lua``."""
+        return [repr(float(self.capacity)), repr(max(0.0, float(self.free))), self.backfill_wait_ms]
+
+
+#: ARGV[8..10] of a lease without a capacity (unlimited).
+_NO_FIT: list[Any] = ["", "0", 0]
+
+
+@attrs.frozen
 class ScriptCall(Generic[T]):
     """One prepared script call: name, KEYS, ARGV and the reply parser."""
 
@@ -258,6 +285,8 @@ class Scripts:
         expire_batch: expired finished/dead records deleted per set and
             call (complete: at least twice its jobs; lib/expiry.lua).
         lease_cache_ms: lifetime of a lease request's reply cache, ms.
+        lease_scan: most ready entries a lease call looks at when limits or
+            a worker capacity apply.
     """
 
     client: redis.Redis
@@ -266,6 +295,7 @@ class Scripts:
     reap_batch: int = 100
     expire_batch: int = defaults.EXPIRE_BATCH
     lease_cache_ms: int = 60_000
+    lease_scan: int = defaults.LEASE_SCAN
     _scripts: dict[str, Script] = attrs.field(init=False, factory=dict)
     _caller: ScriptCaller = attrs.field(init=False)
 
@@ -325,7 +355,7 @@ class Scripts:
             args.extend(item.argv())
         n = len(items)
         return ScriptCall(
-            "enqueue", qk.standard(), args, lambda r: [c == _CREATED for c in _ints(r, n)]
+            "enqueue", qk.extended(), args, lambda r: [c == _CREATED for c in _ints(r, n)]
         )
 
     def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
@@ -357,12 +387,17 @@ class Scripts:
         return [call.parse(reply) for call, reply in zip(done, replies, strict=True)]
 
     def lease_call(
-        self, qk: QueueKeys, n: int, worker_id: str, request_id: str
+        self,
+        qk: QueueKeys,
+        n: int,
+        worker_id: str,
+        request_id: str,
+        fit: LeaseFit | None = None,
     ) -> ScriptCall[LeaseReply]:
         """The :meth:`lease` call, for :meth:`run_many`."""
         return ScriptCall(
             "lease",
-            [*qk.standard(), qk.lease_request(request_id)],
+            [*qk.extended(), qk.lease_request(request_id)],
             [
                 self.events_maxlen,
                 n,
@@ -371,13 +406,24 @@ class Scripts:
                 self.promote_batch,
                 self.reap_batch,
                 self.expire_batch,
+                *(_NO_FIT if fit is None else fit.argv()),
+                self.lease_scan,
             ],
             _lease_reply,
         )
 
-    def lease(self, qk: QueueKeys, n: int, worker_id: str, request_id: str) -> LeaseReply:
-        """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it idempotent."""
-        return self._do(self.lease_call(qk, n, worker_id, request_id))
+    def lease(
+        self,
+        qk: QueueKeys,
+        n: int,
+        worker_id: str,
+        request_id: str,
+        fit: LeaseFit | None = None,
+    ) -> LeaseReply:
+        """Lease up to ``n`` jobs for ``worker_id``; ``request_id`` makes it
+        idempotent; ``fit``: the worker's capacity (None: unlimited). The
+        queue's concurrency and rate limits apply (``lua/lease.lua``)."""
+        return self._do(self.lease_call(qk, n, worker_id, request_id, fit))
 
     def start_call(
         self, qk: QueueKeys, leases: Sequence[tuple[str, str]]
@@ -416,7 +462,7 @@ class Scripts:
         for item in items:
             args.extend(item)
         n = len(items)
-        return ScriptCall("complete", qk.standard(), args, lambda r: _codes(r, n, _COMPLETE))
+        return ScriptCall("complete", qk.extended(), args, lambda r: _codes(r, n, _COMPLETE))
 
     def complete(self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]) -> list[CompleteCode]:
         """Record successes ``(job_id, token, result_json)``; a :class:`CompleteCode` per job."""
@@ -500,3 +546,19 @@ class Scripts:
         deleted (an audit event naming ``actor`` when > 0)."""
         args = [which, limit, self.events_maxlen, actor]
         return int(self._run("purge", qk.standard(), args))
+
+    def queue_limit(
+        self, qk: QueueKeys, scope: str, concurrency: str, rate: str
+    ) -> tuple[str, str]:
+        """Set or remove a limit of the queue (``scope`` "") or of task
+        ``scope``: ``concurrency`` and ``rate`` ("N/period_ms") are "" to
+        leave unchanged, "-" to remove (``lua/queue_limit.lua``). Returns the
+        previous ``(concurrency, rate)`` as stored ("" = none).
+
+        Raises:
+            ScriptReplyError: a value the script refuses (nothing written).
+        """
+        reply = self._run("queue_limit", qk.extended(), [scope, concurrency, rate])
+        if not isinstance(reply, list) or len(reply) != 2:
+            raise ScriptError(f"unexpected queue_limit reply {reply!r}")
+        return _s(reply[0]), _s(reply[1])

@@ -41,7 +41,7 @@ from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.connection import blocking_client
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.replies import text
-from scheduler.backend.scripts import LeaseReply, Scripts
+from scheduler.backend.scripts import LeaseFit, LeaseReply, Scripts
 from scheduler.backend.slot_waits import ClusterBlockingLease
 
 __all__ = ["FAKE_SLICE", "BlockingLease", "WakeSignals"]
@@ -99,11 +99,12 @@ class BlockingLease:
         return self._queues[0].queue
 
     def wait_and_lease(
-        self, n: int, worker_id: str, request_id: str, block: float
+        self, n: int, worker_id: str, request_id: str, block: float, fit: LeaseFit | None = None
     ) -> tuple[LeaseReply, str | None]:
         """Block up to ``block`` seconds (at most :attr:`max_block`) until a
         wake marker of any of the queues arrives, then lease up to ``n`` jobs
-        of :attr:`lease_queue` for ``worker_id`` -- in one round trip. The
+        of :attr:`lease_queue` for ``worker_id`` (within ``fit``, the
+        worker's capacity; None: unlimited) -- in one round trip. The
         lease also runs after a timeout (it promotes due delayed jobs and
         requeues expired leases).
 
@@ -122,7 +123,7 @@ class BlockingLease:
         if self._cluster is not None:
             return self._cluster.wait_and_lease(n, worker_id, request_id, block)
         qk = self._queues[0]
-        call = self._scripts.lease_call(qk, n, worker_id, request_id)
+        call = self._scripts.lease_call(qk, n, worker_id, request_id, fit)
         timeout = max(0.001, min(block, self.max_block))
         popped, raw = self._caller.call_many(
             [("BLPOP", *self._wake_keys, f"{timeout:.3f}"), self._scripts.command(call)],
@@ -131,7 +132,7 @@ class BlockingLease:
         if isinstance(popped, Exception):
             raise popped
         if isinstance(raw, NoScriptError):  # e.g. after a restart: load it and ask again
-            reply = self._scripts.lease(qk, n, worker_id, request_id)
+            reply = self._scripts.lease(qk, n, worker_id, request_id, fit)
         elif isinstance(raw, Exception):
             raise raw
         else:
@@ -139,7 +140,9 @@ class BlockingLease:
         woken = None if popped is None else self._queue_of.get(text(popped[0]))
         return reply, woken
 
-    def recover(self, n: int, worker_id: str, request_id: str) -> LeaseReply:
+    def recover(
+        self, n: int, worker_id: str, request_id: str, fit: LeaseFit | None = None
+    ) -> LeaseReply:
         """After :meth:`wait_and_lease` failed: the same lease request, without
         the block -- the reply cache answers with exactly the leases the
         failed call made, or the lease runs now if it never ran.
@@ -147,7 +150,7 @@ class BlockingLease:
         Raises:
             redis.RedisError, OSError: the server cannot be reached.
         """
-        return self._scripts.lease(self._queues[0], n, worker_id, request_id)
+        return self._scripts.lease(self._queues[0], n, worker_id, request_id, fit)
 
     def close(self) -> None:
         """Close the connection (idempotent; from any thread). A call blocked

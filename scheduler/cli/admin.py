@@ -10,6 +10,8 @@ command                             module
 ``workers``, ``events``             :mod:`scheduler.cli.observe`
 ``schedules ...``                   :mod:`scheduler.cli.schedules`
 ``metrics``                         :mod:`scheduler.cli.metrics`
+``queue limit``                     :mod:`scheduler.cli.limits`
+``tasks``                           :mod:`scheduler.cli.tasks`
 ==================================  =========================================
 """
 
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 import click
 
-from scheduler.cli import enqueue, jobs, metrics, observe, queues, schedules, status
+from scheduler.cli import enqueue, jobs, limits, metrics, observe, queues, schedules, status, tasks
 
 __all__ = ["register_admin_commands"]
 
 
 def register_admin_commands(cli: click.Group) -> None:
     """Add every admin command to ``cli``."""
-    for module in (status, jobs, queues, enqueue, observe, schedules, metrics):
+    for module in (status, jobs, queues, enqueue, observe, schedules, metrics, limits, tasks):
         module.register(cli)

@@ -7,7 +7,14 @@ import logging
 import click
 
 from scheduler import defaults
-from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
+from scheduler.cli.runtime import (
+    load_app,
+    log_format_option,
+    log_level_option,
+    run_or_exit,
+    setup_logging,
+    split_list,
+)
 from scheduler.errors import ValidationError
 
 __all__ = ["cron_command"]
@@ -35,18 +42,23 @@ __all__ = ["cron_command"]
     help="Longest single wait on Redis, seconds (changes wake it earlier).",
 )
 @log_level_option
+@log_format_option
 def cron_command(
-    app_path: str, queues: str | None, sync: bool, max_block: float, log_level: str
+    app_path: str, queues: str | None, sync: bool, max_block: float, log_level: str, log_format: str
 ) -> None:
     """Fire the cron and interval schedules of the app at APP_IMPORT_PATH.
 
     Run as many as you like: each firing is enqueued exactly once. The
     process sleeps until the next fire time (woken early when a schedule
     changes). SIGTERM/SIGINT stop it.
+
+    Start-up waits for Redis (retried with backoff, one line per attempt);
+    wrong credentials, an ACL denial or a declared schedule that cannot be
+    stored print one line and exit 1.
     """
     from scheduler.cron import CronRunner
 
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
     app = load_app(app_path)
     names = split_list(queues) or None
     try:
@@ -54,5 +66,5 @@ def cron_command(
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
     runner.install_signal_handlers()
-    runner.run()
+    run_or_exit(runner.run)
     logging.shutdown()

@@ -30,6 +30,7 @@ from scheduler.cli.common import (
     console,
     echo_json,
     fail,
+    format_age,
     format_time,
     get_app,
 )
@@ -64,6 +65,16 @@ def _when(info: JobInfo, state: str) -> datetime | None:
     if state == "leased":
         return info.lease_deadline
     return info.finished_at
+
+
+def _running_for(info: JobInfo, now: datetime) -> str:
+    """How long a leased job's attempt has been running (server clock), or
+    why it is not: "-" when not leased, "not started" while buffered."""
+    if info.state is not JobState.LEASED:
+        return "-"
+    if info.started_at is None:
+        return "not started (prefetched)"
+    return format_age((now - info.started_at).total_seconds())
 
 
 def _first_line(text: str, width: int = 60) -> str:
@@ -112,6 +123,21 @@ def _action_result(job: Job, action: str, changed: bool, as_json: bool, why: str
         click.echo(f"{action}: job {job.id} (queue {job.queue}) is now {state}")
 
 
+def _estimate_rows(info: JobInfo) -> list[tuple[str, Any]]:
+    """The "learned time" row of a job whose time was "auto"."""
+    e = info.record.estimate
+    if e is None or info.inputs is None:
+        return []
+    if e.learned:
+        how = (
+            f"time={info.inputs[1]!r}s = mean {e.mean_s!r}s * (1 + alpha {e.alpha!r}"
+            f" * cv {e.cv!r}) over {e.runs} runs"
+        )
+    else:
+        how = f"fallback time {info.inputs[1]!r}s: {e.runs} of {e.min_samples} runs seen"
+    return [("learned time", how)]
+
+
 def _show(info: JobInfo, now: datetime) -> None:
     out = console()
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -132,10 +158,12 @@ def _show(info: JobInfo, now: datetime) -> None:
             if inputs
             else "(explicit priority)",
         ),
+        *_estimate_rows(info),
         ("attempts", f"{info.attempts} of {info.max_attempts}"),
         ("enqueued", format_time(info.enqueued_at, now)),
         ("ETA / ready at", format_time(info.ready_at, now)),
         ("lease deadline", format_time(info.lease_deadline, now)),
+        ("running for", _running_for(info, now)),
         ("worker", info.worker or "-"),
         ("finished", format_time(info.finished_at, now)),
         ("meta", json.dumps(info.meta, ensure_ascii=False) if info.meta else "-"),
@@ -216,6 +244,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             Column(_WHEN_COLUMN[state], 2, wrap=True),
         ]
         if state == "leased":
+            columns.append(Column("running for", 2))
             columns.append(Column("worker", 3))
         if state in _ERROR_STATES:
             columns.append(Column("last error", 2, wrap=True))
@@ -230,6 +259,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 format_time(_when(info, state), now),
             ]
             if state == "leased":
+                row.append(_running_for(info, now))
                 row.append(info.worker or "-")
             if state in _ERROR_STATES:
                 row.append(_first_line(str((info.error or {}).get("error", ""))))

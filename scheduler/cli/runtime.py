@@ -6,23 +6,54 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from pythonjsonlogger.json import JsonFormatter
 
 from scheduler.app import Scheduler
+from scheduler.backend.startup import StartupError
 from scheduler.loading import import_app
 
-__all__ = ["load_app", "log_level_option", "setup_logging", "split_list"]
+__all__ = [
+    "load_app",
+    "log_format_option",
+    "log_level_option",
+    "run_or_exit",
+    "setup_logging",
+    "split_list",
+]
+
+T = TypeVar("T")
 
 
-def setup_logging(level: str) -> None:
-    """Configure stdlib logging for CLI commands (one line per record, stderr)."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Configure stdlib logging for CLI commands, on stderr.
+
+    ``fmt="text"``: one line per record (``time LEVEL logger: message``; a
+    dead job's traceback follows on the next lines). ``fmt="json"``: one JSON
+    object per line (python-json-logger) with ``timestamp``, ``level``,
+    ``name``, ``message`` and the record's extra fields -- for job lines
+    ``job_id``, ``task``, ``queue``, ``attempt``, ``outcome``, ``duration``
+    (seconds).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{message}",
+                style="{",
+                timestamp=True,
+                rename_fields={"levelname": "level"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
 def log_level_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,8 +63,33 @@ def log_level_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         default="INFO",
         show_default=True,
         type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-        help="Logging level (one line per job state change at INFO).",
+        help="Logging level: INFO has one line per job, WARNING retries and lost "
+        "leases, ERROR dead jobs (with the traceback).",
     )(fn)
+
+
+def log_format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--log-format`` option (text or json; default text)."""
+    return click.option(
+        "--log-format",
+        default="text",
+        show_default=True,
+        type=click.Choice(["text", "json"], case_sensitive=False),
+        help="text: one line per record; json: one JSON object per line "
+        "(job lines carry job_id, task, queue, attempt, outcome, duration).",
+    )(fn)
+
+
+def run_or_exit(run: Callable[[], T]) -> T:
+    """Run a long-running process's ``run``; a :class:`StartupError` (bad
+    credentials, ACL denial, damaged declared schedule) becomes one line on
+    stderr and exit code 1, with no traceback."""
+    try:
+        return run()
+    except StartupError as exc:
+        logging.shutdown()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
 
 
 def split_list(value: str | None) -> list[str]:

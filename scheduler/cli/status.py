@@ -20,6 +20,7 @@ from scheduler.cli.common import (
     format_stamp,
     get_app,
 )
+from scheduler.cli.limits import status_notes
 from scheduler.cli.tables import Column, FitTable
 
 __all__ = ["register", "render_overview"]
@@ -99,10 +100,11 @@ def register(cli: click.Group) -> None:
         the last minute; and how many leased jobs the workers are running
         versus holding in their prefetch buffers."""
         view = overview(get_app().backend, list(queues) or None)
+        notes, extra = status_notes(get_app().backend, [q.queue for q in view.queues])
         if as_json:
-            echo_json(view.to_dict())
+            echo_json({**view.to_dict(), **extra})
         else:
-            console().print(render_overview(view))
+            console().print(render_overview(view), *notes, sep="\n")
 
     @admin_command(cli, "top", json_output=False)
     @click.option("-q", "--queue", "queues", multiple=True, help="Only this queue (repeatable).")

@@ -8,7 +8,14 @@ import os
 import click
 
 from scheduler import defaults
-from scheduler.cli.runtime import load_app, log_level_option, setup_logging, split_list
+from scheduler.cli.runtime import (
+    load_app,
+    log_format_option,
+    log_level_option,
+    run_or_exit,
+    setup_logging,
+    split_list,
+)
 from scheduler.errors import ValidationError
 from scheduler.loading import import_app
 from scheduler.worker import Worker
@@ -33,7 +40,8 @@ def _weights(value: str | None) -> dict[str, float]:
     "-q",
     "--queues",
     default=None,
-    help="Comma-separated queues, highest priority first [default: the app's default queue].",
+    help="Comma-separated queues, highest priority first [default: every queue the app's "
+    "tasks declare, the app's default queue first].",
 )
 @click.option(
     "-c",
@@ -74,7 +82,17 @@ def _weights(value: str | None) -> dict[str, float]:
     show_default=True,
     help="Seconds running jobs may finish after SIGTERM/SIGINT before their leases are released.",
 )
+@click.option(
+    "--capacity",
+    type=float,
+    default=None,
+    help="Resource units run at once: only jobs whose resource fits are leased "
+    "[default: unlimited]. --backfill-wait S: seconds a job too big for the free "
+    f"capacity may be passed by smaller ones (0 = strict) [default: {defaults.BACKFILL_WAIT:g}].",
+)
+@click.option("--backfill-wait", type=float, default=defaults.BACKFILL_WAIT, hidden=True)
 @log_level_option
+@log_format_option
 @click.option(
     "--with-cron",
     is_flag=True,
@@ -103,17 +121,23 @@ def worker_command(
     prefetch: int | None,
     grace: float,
     log_level: str,
+    log_format: str,
     metrics_port: int | None,
     metrics_addr: str,
     with_cron: bool,
+    capacity: float | None,
+    backfill_wait: float,
 ) -> None:
     """Run a worker for the scheduler app at APP_IMPORT_PATH ('package.module:app').
 
     The worker leases jobs in priority order, runs them, heartbeats their
     leases and reports results. SIGTERM/SIGINT stop leasing and let running
     jobs finish for --grace seconds; a second signal releases them at once.
+
+    Start-up waits for Redis (retried with backoff, one line per attempt);
+    wrong credentials or an ACL denial print one line and exit 1.
     """
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
     app = load_app(app_path)
     try:
         worker = Worker(
@@ -127,6 +151,8 @@ def worker_command(
             queue_weights=_weights(weights),
             grace=grace,
             prefetch=prefetch,
+            capacity=capacity,
+            backfill_wait=backfill_wait,
         )
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
@@ -156,7 +182,7 @@ def worker_command(
 
         cron_runner = CronRunner(app)
         cron_runner.start()
-    worker.run()
+    run_or_exit(worker.run)
     if cron_runner is not None:
         cron_runner.stop()
         cron_runner.join(timeout=5.0)

@@ -38,17 +38,21 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis
+from redis.exceptions import NoPermissionError
 
 from scheduler import defaults
 from scheduler.backend import Backend
 from scheduler.backend.codes import FireCode
 from scheduler.backend.cron_scripts import FireEntry, FireOutcome
 from scheduler.backend.schedules import DueSchedule
+from scheduler.backend.startup import StartupError, permanent_reason, retry_start, server_label
 from scheduler.backend.subscription import Subscription
 from scheduler.cron.errors import DamagedScheduleError
 from scheduler.cron.policy import FirePlan
+from scheduler.cron.schedule import Schedule
 from scheduler.cron.state import ScheduleStatus, decode_record
 from scheduler.cron.store import ScheduleStore
+from scheduler.errors import SchedulerError
 from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["CronRunner"]
@@ -159,10 +163,17 @@ class CronRunner:
         return self._stop.is_set()
 
     def start(self) -> threading.Thread:
-        """Run in a daemon thread; returns it (stop with :meth:`stop`, then join)."""
-        self._thread = threading.Thread(target=self.run, name="scheduler-cron", daemon=True)
+        """Run in a daemon thread; returns it (stop with :meth:`stop`, then join).
+        A :class:`StartupError` is logged (one ERROR line) and ends the thread."""
+        self._thread = threading.Thread(target=self._run_logged, name="scheduler-cron", daemon=True)
         self._thread.start()
         return self._thread
+
+    def _run_logged(self) -> None:
+        try:
+            self.run()
+        except StartupError as exc:
+            log.error("%s", exc)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the thread started by :meth:`start` to end."""
@@ -182,21 +193,39 @@ class CronRunner:
     # -- main loop ----------------------------------------------------------
 
     def run(self) -> None:
-        """Fire schedules until :meth:`stop`. Upserts declared schedules first
-        (``sync``); Redis errors are logged and retried with backoff."""
+        """Fire schedules until :meth:`stop`.
+
+        Start-up (subscribe, upsert the declared schedules if ``sync``)
+        waits for Redis: transient errors are retried with backoff, one log
+        line per attempt (:mod:`scheduler.backend.startup`). Later Redis
+        errors are logged and retried with backoff.
+
+        Raises:
+            StartupError: Redis refused the credentials, the ACL denies this
+                user, or a declared schedule cannot be stored (e.g. its
+                stored record is damaged).
+        """
         errors = 0
-        synced = not self.sync
+        server = server_label(self.backend.client)
         pubsub: Subscription | None = None
-        log.info("cron runner started (queues: %s)", ",".join(self.queues or ["all"]))
+        started = False
         try:
+            pubsub = retry_start(
+                self._start_up, what="cron runner", server=server, log=log, wait=self._stop.wait
+            )
+            if pubsub is None:  # stopped before Redis answered
+                return
+            started = True
+            log.info(
+                "cron runner started: redis=%s prefix=%s queues=%s",
+                server,
+                self.backend.prefix,
+                ",".join(self.queues or ["all"]),
+            )
             while not self._stop.is_set():
                 try:
                     if pubsub is None:  # subscribe before a round: no change is missed
                         pubsub = self.backend.subscribe([self.store.channel], self.max_block)
-                    if not synced:
-                        counts = self.store.sync()
-                        synced = True
-                        log.info("declared schedules synced: %s", counts)
                     wait = self.run_once()
                     errors = 0
                     self._wait(pubsub, wait)
@@ -213,7 +242,49 @@ class CronRunner:
             if pubsub is not None:
                 with contextlib.suppress(redis.RedisError, OSError):
                     pubsub.close()
-            log.info("cron runner stopped after enqueuing %d jobs", self.fired)
+            if started:
+                log.info("cron runner stopped after enqueuing %d jobs", self.fired)
+
+    def _start_up(self) -> Subscription:
+        """Subscribe to schedule changes (before the first round: no change
+        is missed) and upsert the declared schedules if ``sync``."""
+        pubsub = self.backend.subscribe([self.store.channel], self.max_block)
+        try:
+            if self.sync:
+                counts = {"created": 0, "updated": 0, "unchanged": 0, "replaced": 0}
+                for schedule in self.store.declared:
+                    outcome = self._store_declared(schedule)
+                    counts[outcome] = counts.get(outcome, 0) + 1
+                log.info("declared schedules synced: %s", counts)
+        except BaseException:
+            with contextlib.suppress(redis.RedisError, OSError):
+                pubsub.close()
+            raise
+        return pubsub
+
+    def _store_declared(self, schedule: Schedule) -> str:
+        """Upsert one declared schedule; returns its outcome.
+
+        Raises:
+            StartupError: it cannot be stored for a reason other than a
+                transient or credentials/ACL error (those propagate as they
+                are, for :func:`retry_start` to retry or report).
+        """
+        try:
+            return self.store.add(schedule).outcome
+        except (redis.RedisError, OSError) as exc:
+            reason = permanent_reason(exc)
+            credentials = isinstance(exc, redis.AuthenticationError | NoPermissionError)
+            if reason is None or credentials:
+                raise
+            problem = reason
+        except (ValueError, SchedulerError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        raise StartupError(
+            f"cron runner cannot start: declared schedule {schedule.id!r} in queue "
+            f"{schedule.queue!r} cannot be stored ({problem}); fix or remove it "
+            "(scheduler schedules remove) and start again"
+        )
 
     def _wait(self, pubsub: Subscription, seconds: float) -> None:
         """Block until ``seconds`` pass or a schedule change is announced."""

@@ -10,6 +10,7 @@ import functools
 import heapq
 import itertools
 import logging
+import math
 import threading
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from scheduler.backend.record import (
     SEP,
     JobOptions,
     record_damage,
+    resource_of,
     split_leased,
 )
 from scheduler.priority import ready_score
@@ -65,6 +67,7 @@ class JobBook:
         self._ties = itertools.count()
         self._lock = threading.Lock()
         self.running = 0
+        self._resources: dict[tuple[str, str], float] = {}
         self.pending: list[tuple[LeasedJob, Outcome]] = []
         self.starts: list[LeasedJob] = []
 
@@ -76,6 +79,12 @@ class JobBook:
     def active(self) -> int:
         """Jobs that take room: buffered + running (finished ones do not)."""
         return len(self._buffer) + self.running
+
+    @property
+    def held_resource(self) -> float:
+        """Resource units taken by the buffered and running jobs
+        (:mod:`~scheduler.worker.capacity`)."""
+        return math.fsum(self._resources.values())
 
     @property
     def buffered(self) -> int:
@@ -108,7 +117,7 @@ class JobBook:
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq = (
+            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq, inputs = (
                 split_leased(record)
             )
             job = LeasedJob(
@@ -123,6 +132,7 @@ class JobBook:
                 enqueued_ms=int(enqueued_ms),
             )
             score = ready_score(job.priority, float(aged) if aged else 0.0)
+            resource = resource_of(inputs)
         except ValueError:
             return self._damaged(queue, job_id, record)
         held = self._leased.get((queue, job_id))
@@ -132,6 +142,7 @@ class JobBook:
             held.lost = True
         with self._lock:
             self._leased[(queue, job_id)] = job
+        self._resources[(queue, job_id)] = resource
         heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
         return job
 
@@ -192,6 +203,7 @@ class JobBook:
     def finished(self, job: LeasedJob, outcome: Outcome) -> None:
         """A running job finished: its outcome is owed to Redis."""
         self.running -= 1
+        self._resources.pop((job.queue, job.id), None)
         self.pending.append((job, outcome))
 
     def take_pending(self) -> list[tuple[LeasedJob, Outcome]]:
@@ -208,3 +220,4 @@ class JobBook:
         with self._lock:
             if self._leased.get((job.queue, job.id)) is job:
                 del self._leased[(job.queue, job.id)]
+                self._resources.pop((job.queue, job.id), None)

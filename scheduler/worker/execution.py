@@ -1,8 +1,8 @@
 """Running one leased job's task and turning what happens into an outcome.
 
 Used in the worker's threads directly, and inside child processes for the
-process pool (:func:`run_in_child`), where the app is imported once per child
-from its import path by a loader function passed in (:func:`init_child`).
+process pool (:func:`child_main`), where the app is imported once per child
+from its import path by a loader function passed in.
 Nothing here imports the app: what running a task needs of it is
 :class:`TaskApp`.
 """
@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import signal
 import traceback
 from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -28,10 +30,9 @@ __all__ = [
     "LeasedJob",
     "Outcome",
     "TaskApp",
+    "child_main",
     "import_object",
-    "init_child",
     "load_task_app",
-    "run_in_child",
     "run_task",
 ]
 
@@ -201,18 +202,20 @@ def load_task_app(path: str) -> TaskApp:
     return obj
 
 
-_child_app: TaskApp | None = None
+def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
+    """Entry point of a process-pool child (:mod:`scheduler.worker.children`):
+    import the app once with ``load(app_path)``, then answer each
+    ``(task, payload, attempt)`` received on ``conn`` with the
+    :class:`Outcome` of :func:`run_task`, until the parent closes the pipe.
 
-
-def init_child(load: AppLoader, app_path: str) -> None:
-    """Process-pool initializer: import the app once in the child with
-    ``load(app_path)``."""
-    global _child_app
-    _child_app = load(app_path)
-
-
-def run_in_child(task_name: str, payload: str, attempt: int) -> Outcome:
-    """Process-pool entry point: :func:`run_task` with the child's app."""
-    if _child_app is None:
-        raise RuntimeError("process pool child was not initialised with an app")
-    return run_task(_child_app, task_name, payload, attempt)
+    SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
+    worker decides when its children stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    app = load(app_path)
+    while True:
+        try:
+            task_name, payload, attempt = conn.recv()
+        except (EOFError, OSError):  # the worker closed the pipe or died
+            return
+        conn.send(run_task(app, task_name, payload, attempt))

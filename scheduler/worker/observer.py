@@ -1,15 +1,36 @@
-"""How the worker tells about its jobs: the observer hook (used by
-:mod:`scheduler.metrics`) and the log line of each finished job."""
+"""How the worker tells about itself and its jobs: the observer hook (used
+by :mod:`scheduler.metrics`), the start-up line, and the log line of each
+finished job.
+
+Log levels: a job that succeeded is one INFO line (its start is DEBUG); a
+failure that will be retried is WARNING; a job that went dead is ERROR,
+with the traceback of its last attempt; a result refused because the lease
+was lost is WARNING. Every job line carries ``job_id``, ``task``, ``queue``,
+``attempt``, ``outcome`` and ``duration`` (seconds) as record attributes, so
+``--log-format json`` (:mod:`scheduler.cli.runtime`) prints them as fields.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from scheduler.backend.codes import CompleteCode, FailCode
-from scheduler.worker.execution import LeasedJob, Outcome
+from scheduler.serialization import decode_error
+from scheduler.worker.execution import LeasedJob, Outcome, TaskApp
 
-__all__ = ["WorkerObserver", "finish_outcome", "log_finished", "notify", "refused"]
+__all__ = [
+    "WorkerObserver",
+    "default_queues",
+    "finish_outcome",
+    "log_finished",
+    "log_started",
+    "notify",
+    "package_version",
+    "refused",
+]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -68,26 +89,111 @@ def finish_outcome(code: CompleteCode | FailCode) -> str:
     return "retried" if code.retried else "dead"
 
 
+class QueuedApp(TaskApp, Protocol):
+    """What :func:`default_queues` needs of an app: its tasks and default queue."""
+
+    @property
+    def default_queue(self) -> str:
+        """Queue of tasks and jobs that do not name one."""
+        ...
+
+
+def default_queues(app: QueuedApp) -> list[str]:
+    """The queues a worker serves when none are given: the app's default
+    queue, then every other queue its tasks declare, in the order the tasks
+    were registered."""
+    found = dict.fromkeys([app.default_queue, *(t.queue for t in app.tasks.values())])
+    return list(found)
+
+
+def package_version() -> str:
+    """This package's installed version (``"unknown"`` when not installed)."""
+    try:
+        return importlib.metadata.version("redis-priority-scheduler")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def log_started(
+    *,
+    worker_id: str,
+    server: str,
+    prefix: str,
+    queues: Sequence[str],
+    queues_from_tasks: bool,
+    tasks: Sequence[str],
+    pool: str,
+    concurrency: int,
+    prefetch: int,
+) -> None:
+    """The worker's start-up line: the Redis server (no password), prefix,
+    queues (and whether they came from the app's tasks), tasks, pool,
+    concurrency and version."""
+    log.info(
+        "worker %s started: redis=%s prefix=%s queues=%s%s tasks=%s pool=%s "
+        "concurrency=%d prefetch=%d version=%s",
+        worker_id,
+        server,
+        prefix,
+        ",".join(queues),
+        " (every queue the app's tasks declare; choose with --queues)" if queues_from_tasks else "",
+        ",".join(tasks) or "-",
+        pool,
+        concurrency,
+        prefetch,
+        package_version(),
+    )
+
+
 def log_finished(
     job: LeasedJob, outcome: Outcome, code: CompleteCode | FailCode, took: float
 ) -> None:
-    """Log a finished job's report: INFO for succeeded/retry/dead, WARNING when
-    the result was refused (lease lost, or job gone)."""
-    if not refused(code) and not log.isEnabledFor(logging.INFO):
+    """Log a finished job's report (one line): INFO succeeded, WARNING will
+    retry or refused (lease lost, or job gone), ERROR dead (with the
+    traceback of the attempt)."""
+    name = finish_outcome(code)
+    level = {"succeeded": logging.INFO, "dead": logging.ERROR}.get(name, logging.WARNING)
+    if not log.isEnabledFor(level):
         return
+    extra = {
+        "job_id": job.id,
+        "task": job.task,
+        "queue": job.queue,
+        "attempt": job.attempt,
+        "outcome": name,
+        "duration": round(took, 6),
+    }
     where = f"job {job.id} task={job.task} queue={job.queue} attempt={job.attempt}"
-    if refused(code):
-        log.warning(
-            "%s finished in %.3fs but its result was refused: %s",
-            where,
-            took,
+    if name == "refused":
+        why = (
             "job no longer exists"
             if code < 0
-            else "lease lost (expired, cancelled or leased again)",
+            else "lease lost (expired, cancelled or leased again)"
         )
-    elif isinstance(code, CompleteCode):
-        log.info("%s succeeded in %.3fs", where, took)
-    elif code.retried:
-        log.info("%s failed in %.3fs, will retry: %s", where, took, outcome.error)
+        log.warning(
+            "%s finished in %.3fs but its result was refused: %s", where, took, why, extra=extra
+        )
+    elif name == "succeeded":
+        log.info("%s succeeded in %.3fs", where, took, extra=extra)
+    elif name == "retried":
+        log.warning("%s failed in %.3fs, will retry: %s", where, took, outcome.error, extra=extra)
     else:
-        log.info("%s failed in %.3fs, dead: %s", where, took, outcome.error)
+        tb = _traceback(outcome)
+        log.error(
+            "%s failed in %.3fs, dead: %s%s",
+            where,
+            took,
+            outcome.error,
+            _indent(tb),
+            extra=extra,
+        )
+
+
+def _traceback(outcome: Outcome) -> str:
+    return str(decode_error(outcome.text).get("traceback") or "")
+
+
+def _indent(tb: str) -> str:
+    """The task's traceback, each line indented under the log line (so a
+    traceback of the worker itself, which starts a line, stands out)."""
+    return "".join(f"\n    {line}" for line in tb.rstrip().splitlines())

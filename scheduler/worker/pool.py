@@ -1,35 +1,40 @@
-"""Where jobs run (the worker's pool): a thread runner (default) or a process runner.
+"""Where jobs run (the worker's pool): a thread runner (default) or a process
+runner (:mod:`scheduler.worker.children`), and the outcomes a runner makes up
+itself (the pool failed under a job, or the job ran out of time).
 
-Both take a job with :meth:`submit` and report ``(job, outcome)`` through a
-callback from whatever thread finished it; the dispatcher never hands a
-runner more jobs than it has slots. The thread runner is a fixed set of
-threads reading one :class:`queue.SimpleQueue` -- lighter than
+Both runners take a job with :meth:`submit` and report ``(job, outcome)``
+through a callback from whatever thread finished it; the dispatcher never
+hands a runner more jobs than it has slots. The thread runner is a fixed set
+of threads reading one :class:`queue.SimpleQueue` -- lighter than
 ``concurrent.futures`` (no future, lock or callback list per job), which
 matters on the worker's hot path.
+
+**Execution timeout** (``job.options.timeout_ms``). When an attempt runs
+longer, the runner reports a retryable :class:`~scheduler.errors.JobTimeoutError`
+outcome at once, so the dispatcher reports the failure (retry or dead by
+``max_attempts``) and the heartbeat stops extending the lease. A thread
+cannot be killed: the thread runner leaves it running in the background,
+never reports its result, and starts a replacement thread so the worker keeps
+its concurrency -- but at most ``size`` such stuck threads at a time; beyond
+that a stuck thread keeps its slot until its task returns (an unbounded
+number of hung threads would pile up memory, sockets and CPU). The process
+runner kills the child and starts a new one (:mod:`~scheduler.worker.children`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import functools
+import heapq
+import itertools
 import logging
-import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from scheduler.serialization import encode_error
-from scheduler.worker.execution import (
-    AppLoader,
-    LeasedJob,
-    Outcome,
-    TaskApp,
-    init_child,
-    run_in_child,
-    run_task,
-)
+from scheduler.worker.execution import LeasedJob, Outcome, TaskApp, run_task
 
-__all__ = ["ProcessRunner", "Report", "ThreadRunner", "crash_outcome"]
+__all__ = ["Report", "ThreadRunner", "crash_outcome", "timeout_outcome"]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -37,15 +42,49 @@ log = logging.getLogger("scheduler.worker")
 Report = Callable[[LeasedJob, Outcome], None]
 
 
-def crash_outcome(exc: BaseException, job: LeasedJob) -> Outcome:
-    """The (retryable) outcome of a job whose runner failed under it."""
-    message = f"worker pool failed while running the job: {type(exc).__name__}: {exc}"
+def crash_outcome(exc: BaseException | str, job: LeasedJob) -> Outcome:
+    """The (retryable) outcome of a job whose runner failed under it (an
+    exception, or a description such as "child process exited with code -9")."""
+    if isinstance(exc, BaseException):
+        kind, what = type(exc).__name__, f"{type(exc).__name__}: {exc}"
+    else:
+        kind, what = "WorkerLostError", exc
+    message = f"worker pool failed while running the job: {what}"
     return Outcome(
         ok=False,
-        text=encode_error(message, type(exc).__name__, "", job.attempt),
+        text=encode_error(message, kind, "", job.attempt),
         error=message,
         retryable=True,
     )
+
+
+def timeout_outcome(job: LeasedJob) -> Outcome:
+    """The (retryable) outcome of an attempt that ran past its timeout."""
+    seconds = (job.options.timeout_ms or 0) / 1000
+    message = f"JobTimeoutError: the task ran longer than its timeout of {seconds:g} s"
+    return Outcome(
+        ok=False,
+        text=encode_error(message, "JobTimeoutError", "", job.attempt),
+        error=message,
+        retryable=True,
+    )
+
+
+# States of a watched job (one running with a timeout on a thread).
+_RUNNING, _DONE, _TIMED_OUT = 0, 1, 2
+
+
+class _Watched:
+    """A job running on a thread under a deadline; its state changes under
+    the runner's lock, so exactly one of "the task returned" and "the time
+    ran out" wins."""
+
+    __slots__ = ("job", "replaced", "state")
+
+    def __init__(self, job: LeasedJob) -> None:
+        self.job = job
+        self.state = _RUNNING
+        self.replaced = False
 
 
 class ThreadRunner:
@@ -53,23 +92,34 @@ class ThreadRunner:
 
     Threads still running a job at shutdown are left to finish in the
     background (their leases were released; their results will be refused).
+    A job past its timeout is reported as failed at once; see the module
+    docstring for what happens to its thread.
     """
 
     def __init__(self, app: TaskApp, size: int, report: Report) -> None:
         self._app = app
+        self._size = size
         self._report = report
         self._jobs: queue.SimpleQueue[LeasedJob | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"scheduler-job-{i}", daemon=True)
-            for i in range(size)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._cond = threading.Condition()
+        self._deadlines: list[tuple[float, int, _Watched]] = []  # heap
+        self._seq = itertools.count()
+        self._stuck = 0  # replaced threads still running a timed-out task
+        self._closed = False
+        self._watchdog: threading.Thread | None = None
+        self._names = itertools.count()
+        for _ in range(size):
+            self._start_thread()
 
     @property
     def broken(self) -> bool:
         """Thread runners do not break."""
         return False
+
+    @property
+    def stuck(self) -> int:
+        """Threads still running a task that timed out (replaced by new ones)."""
+        return self._stuck
 
     def submit(self, job: LeasedJob) -> None:
         """Queue ``job`` for the next free thread."""
@@ -77,58 +127,91 @@ class ThreadRunner:
 
     def shutdown(self) -> None:
         """Tell the threads to exit once idle (does not wait)."""
-        for _ in self._threads:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for _ in range(self._size):
             self._jobs.put(None)
+
+    def _start_thread(self) -> None:
+        name = f"scheduler-job-{next(self._names)}"
+        threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def _run(self) -> None:
         app, report, jobs = self._app, self._report, self._jobs
         while (job := jobs.get()) is not None:
+            watched = self._watch(job) if job.options.timeout_ms is not None else None
             try:
                 outcome = run_task(app, job.task, job.payload, job.attempt)
             except BaseException as exc:  # run_task does not raise; belt and braces
                 outcome = crash_outcome(exc, job)
+            if watched is not None:
+                with self._cond:
+                    if watched.state == _TIMED_OUT:
+                        # Already reported as timed out: drop this late result.
+                        if watched.replaced:  # a new thread took this one's place
+                            self._stuck -= 1
+                            return
+                        continue
+                    watched.state = _DONE
             report(job, outcome)
 
+    def _watch(self, job: LeasedJob) -> _Watched:
+        watched = _Watched(job)
+        deadline = time.monotonic() + (job.options.timeout_ms or 0) / 1000
+        with self._cond:
+            heapq.heappush(self._deadlines, (deadline, next(self._seq), watched))
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch_deadlines, name="scheduler-timeouts", daemon=True
+                )
+                self._watchdog.start()
+            self._cond.notify()
+        return watched
 
-class ProcessRunner:
-    """A pool of ``size`` child processes (spawned), each importing the app
-    with ``load(app_path)`` (``load`` must be picklable: a module-level
-    function). A child that dies (e.g. killed by the OOM killer) breaks the
-    pool: the jobs it held fail as retryable and :attr:`broken` tells the
-    dispatcher to start a new runner."""
+    def _watch_deadlines(self) -> None:
+        """Report jobs past their deadline (the runner's one watchdog thread)."""
+        while True:
+            expired: list[LeasedJob] = []
+            with self._cond:
+                while not expired:
+                    if self._closed:
+                        return
+                    expired = self._pop_expired()
+                    if not expired:
+                        wait = self._deadlines[0][0] - time.monotonic() if self._deadlines else None
+                        self._cond.wait(wait)
+            for job in expired:
+                log.warning(
+                    "job %s task=%s queue=%s attempt=%d timed out after %g s",
+                    job.id,
+                    job.task,
+                    job.queue,
+                    job.attempt,
+                    (job.options.timeout_ms or 0) / 1000,
+                )
+                self._report(job, timeout_outcome(job))
 
-    def __init__(self, app_path: str, size: int, report: Report, load: AppLoader) -> None:
-        self._report = report
-        self._pool = cf.ProcessPoolExecutor(
-            max_workers=size,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_child,
-            initargs=(load, app_path),
-        )
-
-    @property
-    def broken(self) -> bool:
-        """True once a child died and the pool can take no more jobs."""
-        return bool(getattr(self._pool, "_broken", False))
-
-    def submit(self, job: LeasedJob) -> None:
-        """Run ``job`` in a child process."""
-        try:
-            future = self._pool.submit(run_in_child, job.task, job.payload, job.attempt)
-        except RuntimeError as exc:  # broken or shut down
-            self._report(job, crash_outcome(exc, job))
-            return
-        future.add_done_callback(functools.partial(self._done, job))
-
-    def _done(self, job: LeasedJob, future: cf.Future[Outcome]) -> None:
-        try:
-            outcome = future.result()
-        except BaseException as exc:  # the pool failed (a child died)
-            outcome = crash_outcome(exc, job)
-        self._report(job, outcome)
-
-    def shutdown(self) -> None:
-        """Stop the pool and terminate its children (does not wait for jobs)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(self._pool, "_processes", {}).values()):
-            proc.terminate()
+    def _pop_expired(self) -> list[LeasedJob]:
+        """Mark the jobs past their deadline timed out (lock held); replace their
+        threads while at most ``size`` are stuck."""
+        now = time.monotonic()
+        expired: list[LeasedJob] = []
+        heap = self._deadlines
+        while heap and (heap[0][2].state != _RUNNING or heap[0][0] <= now):
+            _, _, watched = heapq.heappop(heap)
+            if watched.state != _RUNNING:
+                continue
+            watched.state = _TIMED_OUT
+            expired.append(watched.job)
+            if self._stuck < self._size:
+                watched.replaced = True
+                self._stuck += 1
+                self._start_thread()
+            else:
+                log.warning(
+                    "%d threads are stuck in timed-out tasks: this one keeps its slot "
+                    "until its task returns",
+                    self._stuck,
+                )
+        return expired

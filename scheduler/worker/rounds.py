@@ -21,7 +21,7 @@ from typing import Any
 
 from scheduler.backend.codes import CompleteCode, FailCode, ReleaseCode
 from scheduler.backend.keys import QueueKeys
-from scheduler.backend.scripts import LeaseReply, ScriptCall, Scripts
+from scheduler.backend.scripts import LeaseFit, LeaseReply, ScriptCall, Scripts
 from scheduler.worker.book import JobBook
 from scheduler.worker.execution import LeasedJob, Outcome
 from scheduler.worker.observer import WorkerObserver, notify
@@ -44,6 +44,8 @@ class RoundTrips:
         finish: called with each reported job, its outcome and reply code.
         take_reply: called with each lease reply ``(queue, reply, n asked)``.
         observer: the worker's observer (or None), read at each call.
+        fit: the worker's capacity for a lease call now (None: unlimited),
+            asked before each queue's lease (earlier queues' leases count).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class RoundTrips:
         finish: Callable[[LeasedJob, Outcome, CompleteCode | FailCode], None],
         take_reply: Callable[[str, LeaseReply, int], None],
         observer: Callable[[], WorkerObserver | None],
+        fit: Callable[[], LeaseFit | None] = lambda: None,
     ) -> None:
         self._scripts = scripts
         self._keys_for = keys_for
@@ -67,6 +70,7 @@ class RoundTrips:
         self._finish = finish
         self._take_reply = take_reply
         self._observer = observer
+        self._fit = fit
         self._requests = itertools.count()
         self._open_requests: dict[str, str] = {}  # queue -> lease request id to retry
 
@@ -128,7 +132,7 @@ class RoundTrips:
         lease = lease_n > 0 or maintain
         if lease:
             request = self._open_requests.setdefault(q, f"{self._worker_id}:{next(self._requests)}")
-            calls.append(scripts.lease_call(qk, lease_n, self._worker_id, request))
+            calls.append(scripts.lease_call(qk, lease_n, self._worker_id, request, self._fit()))
         replies = scripts.run_many(calls)
         if starts:
             replies.pop(0)  # a lost lease (STALE) is found by the heartbeat too

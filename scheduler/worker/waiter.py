@@ -33,6 +33,7 @@ import logging
 import queue
 import threading
 
+from scheduler.backend.scripts import LeaseFit
 from scheduler.backend.waiting import BlockingLease
 from scheduler.worker.messages import Leased, Message, Woken
 
@@ -65,6 +66,7 @@ class Waiter:
         self._requests = itertools.count()
         self._open_request: str | None = None
         self._n = 0
+        self._fit: LeaseFit | None = None
         self._block = self._max_block
         self._armed = threading.Event()
         self._closed = threading.Event()
@@ -77,14 +79,18 @@ class Waiter:
         """True while a wait is requested or in progress."""
         return self._busy or self._armed.is_set()
 
-    def request(self, n: int, block: float | None = None) -> None:
+    def request(self, n: int, block: float | None = None, fit: LeaseFit | None = None) -> bool:
         """Ask for one blocking wait followed by a lease of up to ``n`` jobs
-        (no-op if one is already pending). ``block``: longest wait, seconds
-        (default and cap: the lease's ``max_block``)."""
-        if not self.waiting:
-            self._n = n
-            self._block = self._max_block if block is None else min(block, self._max_block)
-            self._armed.set()
+        within ``fit`` (the worker's capacity; None: unlimited). ``block``:
+        longest wait, seconds (default and cap: the lease's ``max_block``).
+        Returns True if armed, False (no-op) if a wait is already pending."""
+        if self.waiting:
+            return False
+        self._n = n
+        self._fit = fit
+        self._block = self._max_block if block is None else min(block, self._max_block)
+        self._armed.set()
+        return True
 
     def close(self, timeout: float = 5.0) -> tuple[str, str] | None:
         """Stop the thread: its blocked call is cut off (the connection is
@@ -129,7 +135,7 @@ class Waiter:
         if self._open_request is None:
             self._open_request = f"{self._worker_id}:w{next(self._requests)}"
         reply, woken = self._lease.wait_and_lease(
-            self._n, self._worker_id, self._open_request, self._block
+            self._n, self._worker_id, self._open_request, self._block, self._fit
         )
         self._open_request = None
         return Leased(self._lease.lease_queue, reply, self._n, woken)
@@ -140,7 +146,7 @@ class Waiter:
         dispatcher look at every queue."""
         while self._open_request is not None and not self._closed.is_set():
             try:
-                reply = self._lease.recover(self._n, self._worker_id, self._open_request)
+                reply = self._lease.recover(self._n, self._worker_id, self._open_request, self._fit)
             except Exception as exc:
                 if self._closed.is_set():
                     return

@@ -41,27 +41,32 @@ import redis
 from scheduler import defaults
 from scheduler.backend import Backend
 from scheduler.backend.codes import CompleteCode, FailCode
-from scheduler.backend.scripts import LeaseReply
+from scheduler.backend.scripts import LeaseFit, LeaseReply
+from scheduler.backend.startup import retry_start, server_label
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
+from scheduler.worker.capacity import Capacity
+from scheduler.worker.children import ProcessRunner
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
 from scheduler.worker.heartbeat import Heartbeater
 from scheduler.worker.messages import Finished, Leased, Message, Stop, Woken
 from scheduler.worker.observer import (
     WorkerObserver,
+    default_queues,
     finish_outcome,
     log_finished,
+    log_started,
     notify,
     refused,
 )
 from scheduler.worker.pacing import Pacing
-from scheduler.worker.pool import ProcessRunner, ThreadRunner
+from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
-__all__ = ["Worker", "WorkerApp", "WorkerObserver"]
+__all__ = ["Worker", "WorkerApp", "WorkerObserver", "default_queues"]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -95,7 +100,9 @@ class Worker:
             :class:`WorkerApp`; the worker reaches Redis through its
             ``backend``, also kept as :attr:`backend`).
         queues: queue names, in priority order for ``queue_order="strict"``;
-            default: the app's default queue.
+            default (None or empty): every queue the app's tasks declare --
+            the app's default queue first, then the others in the order
+            their tasks were registered (:func:`default_queues`).
         concurrency: jobs run at once, >= 1.
         pool: ``"thread"`` (default) or ``"process"`` (CPU-bound tasks; needs
             ``app_path`` so children can import the app).
@@ -115,6 +122,14 @@ class Worker:
         worker_id: unique id (default ``host:pid:random``).
         observer: optional :class:`WorkerObserver` (e.g.
             :class:`scheduler.metrics.WorkerMetrics`); None costs nothing.
+        capacity: resource units this worker runs at once (finite, > 0):
+            it leases only jobs whose ``resource`` fits what its held jobs
+            leave free (:mod:`~scheduler.worker.capacity`). None (default):
+            unlimited, ``concurrency`` alone bounds it.
+        backfill_wait: with a capacity, seconds a job too big for the free
+            capacity may be passed by smaller jobs behind it (bounded
+            backfill; default :data:`scheduler.defaults.BACKFILL_WAIT`);
+            0 = strict, None = unbounded.
 
     Raises:
         ValidationError: bad arguments.
@@ -136,6 +151,8 @@ class Worker:
         max_block: float = defaults.MAX_BLOCK,
         worker_id: str | None = None,
         observer: WorkerObserver | None = None,
+        capacity: float | None = None,
+        backfill_wait: float | None = defaults.BACKFILL_WAIT,
     ) -> None:
         if concurrency < 1:
             raise ValidationError("concurrency must be >= 1")
@@ -149,7 +166,9 @@ class Worker:
             raise ValidationError("queue_order must be 'strict' or 'weighted'")
         self.app = app
         self.backend = app.backend
-        self.queues = list(queues or [app.default_queue])
+        #: True when the queues were not given (see :func:`default_queues`).
+        self.queues_from_tasks = not queues
+        self.queues = list(queues or default_queues(app))
         if not self.queues or len(set(self.queues)) != len(self.queues):
             raise ValidationError("queues must be a non-empty list of distinct names")
         self._keys = {q: self.backend.queue(q) for q in self.queues}
@@ -169,6 +188,7 @@ class Worker:
             worker_id or f"{host or 'host'}:{os.getpid()}:{secrets.token_hex(3)}"
         )
         self.observer = observer
+        self.capacity = None if capacity is None else Capacity(capacity, backfill_wait)
         self.processed = 0
         self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._book = JobBook(self.queues)
@@ -186,6 +206,7 @@ class Worker:
             self._finish,
             self._take_reply,
             lambda: self.observer,
+            self._fit,
         )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
@@ -222,8 +243,15 @@ class Worker:
     # -- main loop ----------------------------------------------------------
 
     def run(self) -> None:
-        """Run until :meth:`stop` is called (or a signal, if handlers are installed)."""
-        self._runner = self._make_runner()
+        """Run until :meth:`stop` is called (or a signal, if handlers are installed).
+
+        Start-up waits for Redis (transient errors are retried with backoff,
+        one log line per attempt; see :mod:`scheduler.backend.startup`).
+
+        Raises:
+            StartupError: Redis refused the credentials or the ACL denies
+                this user (retrying would not help).
+        """
         heart = Heartbeater(
             self.backend.scripts,
             self._keys.__getitem__,
@@ -233,27 +261,31 @@ class Worker:
             {
                 "queues": ",".join(self.queues),
                 "concurrency": str(self.concurrency),
+                "capacity": "" if self.capacity is None else repr(self.capacity.total),
                 "pool": self.pool_kind,
                 "started": repr(time.time()),
             },
         )
+        if not self._start_up(heart):
+            return
+        self._runner = self._make_runner()
         waiter = Waiter(
             self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
         )
-        for q in self.queues:
-            self.backend.register_queue(q)
-        log.info(
-            "worker %s started: queues=%s concurrency=%d prefetch=%d pool=%s",
-            self.worker_id,
-            ",".join(self.queues),
-            self.concurrency,
-            self.prefetch,
-            self.pool_kind,
+        log_started(
+            worker_id=self.worker_id,
+            server=server_label(self.backend.client),
+            prefix=self.backend.prefix,
+            queues=self.queues,
+            queues_from_tasks=self.queues_from_tasks,
+            tasks=sorted(self.app.tasks),
+            pool=self.pool_kind,
+            concurrency=self.concurrency,
+            prefetch=self.prefetch,
         )
         self._heart = heart
         heart.start()
         try:
-            heart.announce(0)
             self._loop(waiter)
         finally:
             self._reclaim(waiter.close())
@@ -261,6 +293,25 @@ class Worker:
             if self._runner is not None:
                 self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
+
+    def _start_up(self, heart: Heartbeater) -> bool:
+        """Register the queues and announce this worker, waiting for Redis.
+        Returns False if stopped before Redis answered."""
+
+        def step() -> bool:
+            for q in self.queues:
+                self.backend.register_queue(q)
+            heart.announce(0)
+            return True
+
+        started = retry_start(
+            step,
+            what=f"worker {self.worker_id}",
+            server=server_label(self.backend.client),
+            log=log,
+            wait=self._stopping.wait,
+        )
+        return bool(started)
 
     # -- the dispatch loop --------------------------------------------------
     #
@@ -328,7 +379,7 @@ class Worker:
                 self._book.finished(job, outcome)
             case Leased(queue=q, reply=reply, asked=asked, woken=woken):
                 self._take_reply(q, reply, asked)
-                if woken is not None and woken != q:
+                if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
                     else:  # full: hand the marker on to another worker
@@ -343,6 +394,12 @@ class Worker:
         if self._stopping.is_set():
             return 0
         return self.concurrency + self.prefetch - self._book.active
+
+    def _fit(self) -> LeaseFit | None:
+        """This worker's capacity for a lease call now (None: unlimited)."""
+        if self.capacity is None:
+            return None
+        return self.capacity.fit(self._book.held_resource)
 
     def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once),
@@ -378,7 +435,10 @@ class Worker:
         else:
             room = self._room()
             if room > 0:
-                waiter.request(room, self._pacing.block_for(now))
+                # With a capacity the waiter only waits (a lease of 0): the
+                # dispatcher leases when woken, with its free capacity then.
+                n = room if self.capacity is None else 0
+                waiter.request(n, self._pacing.block_for(now))
             deadline = self._pacing.next_due()
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
@@ -446,11 +506,11 @@ class Worker:
             log.warning("process pool broke (a child died); starting a new one")
             runner.shutdown()
             runner = self._runner = self._make_runner()
-        info = log.isEnabledFor(logging.INFO)
+        debug = log.isEnabledFor(logging.DEBUG)
         for job in self._book.start_next(self.concurrency):
             job.started = time.monotonic()
-            if info:
-                log.info(
+            if debug:
+                log.debug(
                     "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
                     job.id,
                     job.task,

@@ -1,0 +1,183 @@
+"""The process runner: one child process per slot, each killed and replaced
+on its own.
+
+Why not ``concurrent.futures.ProcessPoolExecutor`` (or loky): when one of its
+children dies, the whole executor breaks (``BrokenProcessPool``) and every
+job in flight fails with it, and its public API cannot kill the child running
+one job (an execution timeout). Here each of the ``size`` slots is a thread
+owning at most one child (``multiprocessing``'s public ``Process``,
+``Pipe`` and ``connection.wait``, spawn start method): it sends the child a
+job, waits for the reply, the child's exit or the job's timeout, and
+
+* reply: reports the outcome;
+* the child died (OOM killer, ``kill -9``, a crash in C code): reports a
+  retryable failure for *its* job only (the attempt counts; retried or dead
+  by ``max_attempts``) and starts a new child for the next job;
+* timeout: kills the child, reports a
+  :class:`~scheduler.errors.JobTimeoutError` failure, starts a new child.
+
+Children import the app once, with ``load(app_path)`` (a module-level
+function, pickled by reference), and ignore SIGINT: a Ctrl-C on the terminal
+reaches the whole process group, and stopping is the worker's decision
+(it terminates its children on shutdown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import queue
+import threading
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+
+from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main
+from scheduler.worker.pool import Report, crash_outcome, timeout_outcome
+
+__all__ = ["ProcessRunner"]
+
+log = logging.getLogger("scheduler.worker")
+
+
+class _Child:
+    """One child process and the parent's end of its pipe."""
+
+    def __init__(self, load: AppLoader, app_path: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, theirs = ctx.Pipe()
+        self.process: BaseProcess = ctx.Process(
+            target=child_main, args=(theirs, load, app_path), name="scheduler-child", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+
+    def stop(self, kill: bool = False) -> None:
+        """End the child (SIGKILL if ``kill``, else SIGTERM) and wait for it."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.process.is_alive():
+                self.process.kill() if kill else self.process.terminate()
+            self.process.join(5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+class ProcessRunner:
+    """``size`` child processes (spawned) running jobs of the app at
+    ``app_path`` (see the module docstring).
+
+    Args:
+        app_path: ``"package.module:app"``.
+        size: number of children (slots).
+        report: receives each finished job and its outcome.
+        load: imports the app in a child (module-level, picklable).
+    """
+
+    def __init__(self, app_path: str, size: int, report: Report, load: AppLoader) -> None:
+        self._app_path = app_path
+        self._load = load
+        self._report = report
+        self._size = size
+        self._jobs: queue.SimpleQueue[LeasedJob | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._children: set[_Child] = set()
+        #: Children started to replace one that died or timed out.
+        self.replaced = 0
+        for i in range(size):
+            threading.Thread(target=self._slot, name=f"scheduler-slot-{i}", daemon=True).start()
+
+    @property
+    def broken(self) -> bool:
+        """Never: a dead child is replaced by its slot."""
+        return False
+
+    def submit(self, job: LeasedJob) -> None:
+        """Run ``job`` in the next free child."""
+        self._jobs.put(job)
+
+    def shutdown(self) -> None:
+        """Stop the slots and terminate the children (does not wait for jobs;
+        their results are not reported)."""
+        self._closed.set()
+        for _ in range(self._size):
+            self._jobs.put(None)
+        with self._lock:
+            children = list(self._children)
+        for child in children:
+            child.stop()
+
+    def _spawn(self) -> _Child:
+        child = _Child(self._load, self._app_path)
+        with self._lock:
+            self._children.add(child)
+        if self._closed.is_set():  # shut down meanwhile: do not leave it behind
+            child.stop()
+        return child
+
+    def _drop(self, child: _Child, kill: bool) -> None:
+        child.stop(kill)
+        with self._lock:
+            self._children.discard(child)
+
+    def _slot(self) -> None:
+        child: _Child | None = None
+        try:
+            while (job := self._jobs.get()) is not None:
+                if child is not None and not child.process.is_alive():
+                    self._drop(child, kill=False)  # died while idle: not this job's fault
+                    child = None
+                if child is None:
+                    child = self._spawn()
+                outcome, alive = self._run(child, job)
+                if not alive:
+                    self._drop(child, kill=True)
+                    child = None
+                    self.replaced += 1
+                if self._closed.is_set():
+                    return
+                self._report(job, outcome)
+        except BaseException as exc:  # pragma: no cover - the slot must never die silently
+            log.exception("process pool slot failed: %s", exc)
+            raise
+        finally:
+            if child is not None:
+                self._drop(child, kill=False)
+
+    def _run(self, child: _Child, job: LeasedJob) -> tuple[Outcome, bool]:
+        """Run ``job`` in ``child``; returns its outcome and whether the child
+        may run more jobs."""
+        timeout = None if job.options.timeout_ms is None else job.options.timeout_ms / 1000
+        try:
+            child.conn.send((job.task, job.payload, job.attempt))
+            ready = wait([child.conn, child.process.sentinel], timeout)
+            if child.conn in ready:
+                reply: Outcome = child.conn.recv()
+                return reply, True
+        except (OSError, EOFError):
+            ready = [child.process.sentinel]  # the pipe broke: the child is gone
+        if not ready:
+            if not self._closed.is_set():
+                log.warning(
+                    "job %s task=%s queue=%s attempt=%d timed out after %g s; "
+                    "killing its child process",
+                    job.id,
+                    job.task,
+                    job.queue,
+                    job.attempt,
+                    timeout,
+                )
+            return timeout_outcome(job), False
+        child.process.join(5)
+        code = child.process.exitcode
+        if not self._closed.is_set():
+            log.error(
+                "child process %s running job %s died (exit code %s); starting a new one",
+                child.process.pid,
+                job.id,
+                code,
+            )
+        return crash_outcome(f"child process exited with code {code}", job), False
