@@ -138,6 +138,7 @@ class Schedule:
     grace_ms: int = 60_000
     paused: bool = attrs.field(default=False, eq=False)
     _rule: Rule = attrs.field(init=False, repr=False, eq=False)
+    _encoded_job: tuple[bytes, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         rule: Rule
@@ -156,6 +157,7 @@ class Schedule:
         if self.cron is not None:  # croniter steps are worth remembering
             rule = MemoRule(rule)
         object.__setattr__(self, "_rule", rule)
+        object.__setattr__(self, "_encoded_job", self.job.encode())
 
     # -- timing -------------------------------------------------------------
 
@@ -195,6 +197,12 @@ class Schedule:
         )
 
     # -- jobs ---------------------------------------------------------------
+
+    @property
+    def encoded_job(self) -> tuple[bytes, ...]:
+        """The job template as ``cron_fire`` ARGV values, encoded once
+        (:meth:`JobTemplate.encode`)."""
+        return self._encoded_job
 
     def job_id(self, fire_ms: int) -> str:
         """The job id of the firing at ``fire_ms``: ``cron:<schedule id>:<fire ms>``."""
