@@ -137,9 +137,10 @@ class CronRunner:
         self._stop = threading.Event()
         self._waiting = False
         self._held: dict[tuple[str, str], float] = {}
-        #: Per queue: the schedule id where the next walk starts (chosen when
-        #: preparing ahead) and how many schedules the last walk fired.
-        self._cursor: dict[str, str] = {}
+        #: Per queue: the schedule id where this runner's walks start
+        #: (:meth:`_rotate`), how many schedules its last burst fired, and
+        #: how many the current burst fired so far.
+        self._home: dict[str, str] = {}
         self._share: dict[str, int] = {}
         self._burst: dict[str, int] = {}
         self._thread: threading.Thread | None = None
@@ -328,6 +329,9 @@ class CronRunner:
             if progressed and not self._stop.is_set():
                 continue  # something moved: look again (more may be due)
             self._share.update(self._burst)
+            for queue, fired in self._burst.items():
+                if 2 * fired < self.per_call:  # home next to another runner's: move
+                    self._home.pop(queue, None)
             wait = self._next_wait(queues, now, read_at)
             if wait >= PREPARE_MIN_WAIT:
                 self._prepare_ahead(queues, now + int(wait * 1000) + 1)
@@ -355,22 +359,18 @@ class CronRunner:
         (:class:`~scheduler.cron.memo.MemoRule`), so when the firing is due
         its plan needs no croniter step.
 
-        The runner also chooses here where its next walk of the due list
-        starts (a random place), and prepares only its expected share from
-        there: about twice what it fired in its last burst (all of them the
-        first time, and with one process). Five processes thus prepare about
-        two fifths each instead of everything each. Damaged records are
+        What it expects to fire is its *arc*: the due list from its home
+        place (:meth:`_rotate`) on, as many as it fired in its last burst plus
+        one window (all of them the first time). Five processes thus prepare
+        about a fifth each instead of everything each. Damaged records are
         skipped here (they are dropped when due)."""
         for queue in queues:
             upcoming = self.backend.due_ids(queue, until_ms, self.scan)
             if not upcoming:
-                self._cursor.pop(queue, None)
                 continue
-            start = self._random.randrange(len(upcoming))
-            self._cursor[queue] = upcoming[start][0]
             share = self._share.get(queue)
-            count = len(upcoming) if share is None else 2 * share + self.per_call
-            arc = (upcoming[start:] + upcoming[:start])[:count]
+            count = len(upcoming) if share is None else share + self.per_call
+            arc = self._rotate(queue, upcoming, home=True)[:count]
             for due in self.backend.due_records(queue, arc):
                 if self._stop.is_set():
                     return
@@ -380,23 +380,32 @@ class CronRunner:
                     continue
                 schedule.next_fire(due.score)
 
-    def _walk(self, queue: str, due: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """``due`` rotated to start where this runner chose to (the first id at
-        or after its cursor, else a random place): concurrent processes start
-        their walks at different places and mostly fire disjoint arcs."""
-        cursor = self._cursor.pop(queue, None)
+    def _rotate(
+        self, queue: str, due: list[tuple[str, int]], *, home: bool
+    ) -> list[tuple[str, int]]:
+        """``due`` rotated to start at this runner's home place (``home``:
+        the first id at or after its home id) or at a random place.
+
+        The home place is chosen at random once and kept, so a runner's arc
+        -- from its home to where it meets schedules another process already
+        fired -- stays about the same second after second, and is what it
+        prepares ahead. A runner that fired less than half a window in its
+        last burst (its home is next to another's) chooses a new home."""
         start = -1
-        if cursor is not None:
+        cursor = self._home.get(queue)
+        if home and cursor is not None:
             start = next((i for i, (sid, _) in enumerate(due) if sid >= cursor), -1)
         if start < 0:
             start = self._random.randrange(len(due))
+            if home:
+                self._home[queue] = due[start][0]
         return due[start:] + due[:start]
 
     def _fire_queue(self, queue: str, now: int) -> bool:
         """Fire the due schedules of ``queue``, window by window; True if
         anything moved (fired, dropped, or found moved by another process).
 
-        The walk starts at this runner's place in the due list (:meth:`_walk`)
+        The walk starts at this runner's place in the due list (:meth:`_rotate`)
         and goes round it once. Each window of ``per_call`` schedules is read
         in one round trip that also leaves out those another process already
         fired, so concurrent cron processes share the work instead of each
@@ -412,7 +421,9 @@ class CronRunner:
         ]
         if not due:
             return False
-        walk = self._walk(queue, due)
+        # The first pass of a burst starts at home; later ones (stealing what
+        # is left) at a random place.
+        walk = self._rotate(queue, due, home=queue not in self._burst)
         moved = fired = 0
         for i in range(0, len(walk), self.per_call):
             if self._stop.is_set():
