@@ -7,17 +7,21 @@ One round, step by step:
 1. Read the server clock and the earliest next fire time of every queue
    (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
 2. In each queue with something due, read the ids of up to ``scan`` due
-   schedules, take a window of ``per_call`` of them starting at a random
-   place (concurrent runners thus mostly take different windows), read
-   their records, and plan each in Python (croniter, misfire policy); a
-   damaged record becomes a "drop" entry.
-3. Fire the window with one ``cron_fire`` call: each entry applies only if
-   the schedule's score and record are still exactly those read, so of
-   several runners racing for a firing exactly one enqueues it. Log what
-   was dropped (once: it left the cron set).
-4. While anything moved, go to 1. Otherwise compute the wait until the next
-   fire time after now (schedules that cannot fire never shorten or
-   lengthen it), plan ahead the schedules due by then, and block.
+   schedules and walk them once round from this runner's *home* place
+   (:meth:`CronRunner._rotate`), window by window: read a window of
+   ``per_call`` records in one round trip (leaving out those another
+   process fired meanwhile), plan each in Python (croniter, misfire
+   policy; a damaged record becomes a "drop" entry) and fire the window
+   with one ``cron_fire`` call: each entry applies only if the schedule's
+   score and record are still exactly those read, so of several runners
+   racing for a firing exactly one enqueues it. Log what was dropped (once:
+   it left the cron set). A window mostly fired by another process ends
+   the walk.
+3. While anything moved, go to 1 (walking from a random place: what is
+   left is another runner's, maybe a slow one's).
+4. Otherwise compute the wait until the next fire time after now
+   (schedules that cannot fire never shorten or lengthen it), plan ahead
+   the schedules of this runner's arc due by then, and block.
 
 The block is on the ``P:schedules:changed`` pub/sub channel (on its own
 connection, whose socket timeout exceeds the block), until the next fire
@@ -67,6 +71,17 @@ RETRY_BROKEN = 1.0
 #: Before a wait at least this long (seconds), the runner computes ahead the
 #: plans of the schedules due by its end (:meth:`CronRunner._prepare_ahead`).
 PREPARE_MIN_WAIT = 0.2
+
+
+def _leading(chunk: Sequence[tuple[str, int]], read: list[DueSchedule]) -> list[DueSchedule]:
+    """The records ``read`` of the leading run of ``chunk`` (ids in walk
+    order) that were all still due: up to the first one gone."""
+    kept: list[DueSchedule] = []
+    for (sid, _), due in zip(chunk, read, strict=False):
+        if due.schedule_id != sid:
+            break
+        kept.append(due)
+    return kept
 
 
 def _iso(ms: int) -> str:
@@ -428,11 +443,12 @@ class CronRunner:
         for i in range(0, len(walk), self.per_call):
             if self._stop.is_set():
                 break
-            window = self.backend.due_records(queue, walk[i : i + self.per_call])
-            taken = len(walk[i : i + self.per_call]) - len(window)  # fired by others
-            moved += taken
-            if 2 * taken > len(window) + taken:
-                break  # another process works here: look again, elsewhere
+            chunk = walk[i : i + self.per_call]
+            window = self.backend.due_records(queue, chunk)
+            collided = len(window) < len(chunk)  # some were fired by another process
+            if collided:  # another process works from here on: stop before it
+                window = _leading(chunk, window)
+                moved += 1
             while window:
                 entries: list[FireEntry] = []
                 notes: list[tuple[str, FirePlan | None, str]] = []
@@ -446,6 +462,8 @@ class CronRunner:
                 for (sid, plan, problem), outcome in zip(notes, reply.outcomes, strict=True):
                     moved += self._report(queue, sid, plan, problem, outcome, mono)
                     fired += outcome.code is FireCode.FIRED
+            if collided:
+                break  # look again: what is left is stolen from a random place
         self._burst[queue] = self._burst.get(queue, 0) + fired
         return moved > 0
 
