@@ -15,8 +15,8 @@ One round, step by step:
    with one ``cron_fire`` call: each entry applies only if the schedule's
    score and record are still exactly those read, so of several runners
    racing for a firing exactly one enqueues it. Log what was dropped (once:
-   it left the cron set). A window mostly fired by another process ends
-   the walk.
+   it left the cron set). The first schedule found fired by another
+   process ends the walk (before it).
 3. While anything moved, go to 1 (walking from a random place: what is
    left is another runner's, maybe a slow one's).
 4. Otherwise compute the wait until the next fire time after now
@@ -119,7 +119,7 @@ class CronRunner:
         per_call: most schedules in one ``cron_fire`` call.
         call_jobs: a ``cron_fire`` call takes no more schedules once its
             jobs reach this many.
-        seed: seed of the window placement (tests); None = random.
+        seed: seed of the home and stealing places (tests); None = random.
     """
 
     def __init__(
