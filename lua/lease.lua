@@ -9,9 +9,12 @@
 -- its lease deadline (server time + the job's lease duration).
 --
 -- Idempotent per request id: the leases made (job id and token) are cached
--- under KEYS[13] for ARGV[4] ms; a repeated call with the same key (a client
--- retry after a lost reply) returns exactly those leases that are still
--- held (same token), never another request's, instead of leasing more jobs.
+-- under the request id (ARGV[12]) in the queue's reply cache (KEYS[13],
+-- KEYS[14]; lib/replies.lua) for ARGV[4] ms; a repeated call with the same
+-- request id (a client retry after a lost reply) returns exactly those
+-- leases that are still held (same token), never another request's,
+-- instead of leasing more jobs. Each call deletes up to ARGV[7] expired
+-- cache entries.
 --
 -- A lease starts "not started" (F_STARTED_MS empty): start.lua marks it
 -- when the worker begins running it; an unstarted lease that expires gives
@@ -34,7 +37,8 @@
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua)
 -- KEYS[11] P:{Q}:taskstats HASH  (not used; the extended key list)
 -- KEYS[12] P:{Q}:limits    HASH  limits and their state (read and written)
--- KEYS[13] P:{Q}:lreq:<request id> -- reply cache of this request (STRING)
+-- KEYS[13] P:{Q}:lreqs -- lease reply cache: request id -> "token,id,..." (HASH)
+-- KEYS[14] P:{Q}:lreqx -- its expiry index: request id by expiry, ms (ZSET)
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  N, maximum number of jobs to lease (integer >= 0; 0 = only maintain)
 -- ARGV[3]  worker id
@@ -42,13 +46,15 @@
 -- ARGV[5]  promotion batch: max delayed jobs promoted per call (>= 1)
 -- ARGV[6]  reaping batch: max expired leases requeued per call (>= 1)
 -- ARGV[7]  expiry batch: max finished/dead records deleted per set when
---          fewer than N are leased (lib/expiry.lua)
+--          fewer than N are leased (lib/expiry.lua), and max expired
+--          reply-cache entries deleted per call (lib/replies.lua)
 -- ARGV[8]  the worker's capacity in resource units (finite number > 0), or
 --          "" for unlimited (then ARGV[9], ARGV[10] are ignored)
 -- ARGV[9]  the worker's free capacity (finite number >= 0)
 -- ARGV[10] backfill wait, ms (integer; 0 = strict, -1 = unbounded)
 -- ARGV[11] scan limit: most ready entries looked at when limits or a
 --          capacity apply (integer >= 1)
+-- ARGV[12] request id (non-empty)
 -- Returns: {wake_ms, paused, aging, id1, record1, id2, record2, ...}
 --   wake_ms  ms until the next ETA, lease deadline, finished-record
 --            expiry (lib/expiry.lua) or rate limit freeing up (0 = more is
@@ -71,16 +77,19 @@
 --@include lib/maintenance.lua
 --@include lib/quarantine.lua
 --@include lib/queue.lua
+--@include lib/replies.lua
 --@include lib/signals.lua
 
 events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 local worker = ARGV[3]
+local request = ARGV[12]
 local cache_ms = tonumber(ARGV[4])
 local promote_batch, reap_batch, expire_batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local cap, free, wait_ms, scan = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 if not (n and cache_ms and promote_batch and reap_batch and expire_batch and wait_ms and scan)
-    or worker == '' or promote_batch < 1 or reap_batch < 1 or scan < 1 then
+    or worker == '' or not request or request == '' or promote_batch < 1 or reap_batch < 1
+    or expire_batch < 1 or scan < 1 then
   return redis.error_reply('ERR scheduler: bad arguments')
 end
 if ARGV[8] == '' then
@@ -95,7 +104,7 @@ local aging_text = string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
 -- (cached as "token,id,token,id,..."), those still held under that token.
-local cached = redis.call('GET', KEYS[13])
+local cached = reply_cache_get(KEYS[13], KEYS[14], request, now)
 if cached then
   local reply = {next_due_in(now), 0, aging_text}
   local ids, tokens = {}, {}
@@ -114,6 +123,7 @@ if cached then
   return reply
 end
 
+reply_cache_prune(KEYS[13], KEYS[14], now, expire_batch)
 local promoted = promote_due(now, promote_batch, clock)
 local reaped = reap_expired(now, reap_batch)
 local more_due = promoted == promote_batch or reaped == reap_batch
@@ -187,7 +197,7 @@ if room > 0 then
     call_many({'HSET', K_JOBS}, hset)
     call_many({'ZADD', K_LEASED}, zadd)
     emit_many('leased', leased, attempts)
-    redis.call('SET', KEYS[13], table.concat(cache, ','), 'PX', cache_ms)
+    reply_cache_put(KEYS[13], KEYS[14], request, table.concat(cache, ','), now, cache_ms)
     if brings_forward then wake() end
     got = #valid
   end

@@ -15,6 +15,7 @@ from scheduler.backend import Backend
 from scheduler.backend.connection import client_from_url
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
+from scheduler.backend.topology import RedisClient
 from scheduler.building import (
     JobBuilder,
     JobDefaults,
@@ -64,7 +65,9 @@ class Scheduler:
     :meth:`queue_keys` are shortcuts to the backend's parts.
 
     Args:
-        client: a ``redis.Redis`` client (bytes or decoded responses).
+        client: a ``redis.Redis`` client (a single server, or
+            ``Sentinel(...).master_for(service)``) or a
+            ``redis.cluster.RedisCluster`` (bytes or decoded responses).
         prefix: key prefix, see :mod:`scheduler.backend.keys`.
         default_queue: queue of tasks that do not name one.
         max_payload_bytes: limit on encoded ``[args, kwargs]`` and results, bytes.
@@ -84,7 +87,7 @@ class Scheduler:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         *,
         prefix: str = defaults.PREFIX,
         default_queue: str = defaults.QUEUE,

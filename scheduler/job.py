@@ -260,7 +260,7 @@ class Job:
 
     def _wait_finished(self, deadline: float | None) -> Any:
         """One subscription's worth of :meth:`result` (``deadline``: monotonic)."""
-        with self.backend.subscribe([self._keys.finished_channel], _WAIT_SLICE) as sub:
+        with self.backend.subscribe_finished(self.queue, _WAIT_SLICE) as sub:
             while True:
                 rec = self._record()  # after subscribing: no lost wake-up
                 if rec.state.is_final:

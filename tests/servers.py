@@ -14,6 +14,7 @@ with ``min-replicas-to-write 1`` on every data node (see
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import socket
@@ -140,15 +141,22 @@ def _ping(port: int) -> bool:
 
 
 class ClusterSet:
-    """Three masters of a Redis Cluster on free local ports.
+    """Three masters of a Redis Cluster on free local ports, optionally with
+    replicas (``replicas`` per master, for failover tests) and extra server
+    arguments (``args``, e.g. ``min-replicas-to-write``).
 
     Attributes:
-        ports: the masters' ports (slots split in three equal ranges, in order).
+        ports: the masters' ports at start (slots split in three equal
+            ranges, in order; a failover changes who serves them).
+        replicas: each master's replica ports at start.
     """
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, *, replicas: int = 0, args: tuple[str, ...] = ()) -> None:
         self._procs = _Processes()
         self.ports = [cluster_port() for _ in range(masters)]
+        #: Replica ports per master port (``replicas`` each), at start.
+        self.replicas = {p: [cluster_port() for _ in range(replicas)] for p in self.ports}
+        self._args = args
 
     @property
     def url(self) -> str:
@@ -162,7 +170,8 @@ class ClusterSet:
         node agrees the cluster is up (or, without full coverage, knows
         every node)."""
         try:
-            for port in self.ports:
+            everyone = [*self.ports, *self.replica_ports]
+            for port in everyone:
                 self._procs.start(
                     port,
                     "--cluster-enabled",
@@ -171,8 +180,9 @@ class ClusterSet:
                     f"nodes-{port}.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    *self._args,
                 )
-            for port in self.ports:
+            for port in everyone:
                 self._procs.wait_up(port)
             n = len(self.ports)
             for i, port in enumerate(self.ports):
@@ -182,13 +192,43 @@ class ClusterSet:
                 with contextlib.closing(_client(port)) as c:
                     c.execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
             with contextlib.closing(_client(self.ports[0])) as c:
-                for port in self.ports[1:]:
+                for port in everyone[1:]:
                     c.execute_command("CLUSTER", "MEET", "127.0.0.1", port)
             _wait(self._joined if not cover_all else self._ok, 20, "cluster up")
+            if self.replica_ports:
+                self._attach_replicas()
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def replica_ports(self) -> list[int]:
+        """Every replica's port (at start)."""
+        return [r for rs in self.replicas.values() for r in rs]
+
+    def _attach_replicas(self) -> None:
+        """Make each replica replicate its master; wait until every link is up."""
+
+        def known(port: int) -> bool:
+            n = str(len(self.ports) + len(self.replica_ports))
+            return self._info(port).get("cluster_known_nodes") == n
+
+        for master, replicas in self.replicas.items():
+            master_id = self.node_id(master)
+            for port in replicas:
+                _wait(functools.partial(known, port), 20, "replica knows the cluster")
+                with contextlib.closing(_client(port)) as c:
+                    c.execute_command("CLUSTER", "REPLICATE", master_id)
+
+        def linked() -> bool:
+            for port in self.replica_ports:
+                with contextlib.closing(_client(port)) as c:
+                    if c.info("replication").get("master_link_status") != "up":
+                        return False
+            return self._ok()
+
+        _wait(linked, 30, "replicas linked")
 
     def _info(self, port: int) -> dict[str, str]:
         with contextlib.closing(_client(port)) as c:

@@ -12,8 +12,13 @@ from typing import Any
 import redis
 
 from scheduler import Scheduler
+from scheduler.backend.keys import EXTENDED_KEY_NAMES, LEASE_KEY_NAMES, STANDARD_KEY_NAMES
 from tests.helpers import running, wait_until
 from tests.servers import ClusterSet
+
+#: Every key a queue can have: the standard and extended keys, the lease
+#: reply cache and its index, the cron schedules and their index.
+MAX_QUEUE_KEYS = len(STANDARD_KEY_NAMES) + len(EXTENDED_KEY_NAMES) + len(LEASE_KEY_NAMES) + 2
 
 
 def _cmd(port: int, *args: Any) -> Any:
@@ -65,11 +70,17 @@ def test_slot_migration_during_drain_loses_none_and_runs_none_twice(
         target = next(p for p in redis_cluster.ports if p != source)
         with running(app, queues=[queue, "other"], concurrency=4, max_block=1.0):
             assert started.wait(30)
-            assert migrate_slot(redis_cluster, slot, source, target) > 0
+            moved = migrate_slot(redis_cluster, slot, source, target)
+            # The queue's own keys and nothing per request (before: one
+            # reply-cache key per lease request of the last 60 s, ~500).
+            assert 0 < moved <= MAX_QUEUE_KEYS
             wait_until(lambda: len(runs) == n, timeout=60, interval=0.05)
             results = [j.result(timeout=30) for j in jobs]
         assert results == list(range(n))
         assert sum(runs.values()) == n, [i for i, c in runs.items() if c > 1][:10]
         assert client.get_node_from_key(app.queue_keys(queue).jobs).port == target
+        # After the drain (400 lease requests) the slot holds a constant key set.
+        keys_after = _cmd(target, "CLUSTER", "COUNTKEYSINSLOT", slot)
+        assert 0 < keys_after <= MAX_QUEUE_KEYS, keys_after
     finally:
         app.close()

@@ -1,8 +1,9 @@
 -- lib/signals.lua -- library: what scripts tell the outside -- events, pub/sub,
 -- wake markers, counters (not run on its own).
 --
--- KEYS: writes events (KEYS[9]), wake (KEYS[8]), stats (KEYS[10]); publishes
--- on the queue's "finished" channel (lib/keys.lua). ARGV: none of its own.
+-- KEYS: writes events (KEYS[9]), wake (KEYS[8]), stats (KEYS[10]); reads
+-- meta (KEYS[7]) and publishes on the queue's "finished" channel
+-- (lib/keys.lua). ARGV: none of its own.
 --@include lib/keys.lua
 --@include lib/util.lua
 
@@ -52,9 +53,15 @@ local function audit(action, actor, n, targets, detail)
 end
 
 -- Announce jobs that reached a final state (one message: ids joined by ",").
+-- The queue's meta field "pubsub" chooses how: "sharded" = SPUBLISH (the
+-- message stays on the queue's shard; set by the storage layer on a Redis
+-- Cluster >= 7, scheduler/backend/core.py register_queue), anything else =
+-- PUBLISH (a single server, Sentinel, Redis < 7, fakeredis; on a cluster a
+-- PUBLISH is forwarded to every node). Subscribers read the same field.
 local function publish_finished(ids)
   if #ids > 0 then
-    redis.call('PUBLISH', FINISHED_CHANNEL, table.concat(ids, ','))
+    local sharded = redis.call('HGET', K_META, 'pubsub') == 'sharded'
+    redis.call(sharded and 'SPUBLISH' or 'PUBLISH', FINISHED_CHANNEL, table.concat(ids, ','))
   end
 end
 

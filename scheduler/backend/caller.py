@@ -238,8 +238,10 @@ class ClusterCalls:
 
     The cluster client routes each command by the slot of its first key and
     follows ``MOVED``/``ASK`` itself (refreshing its slot map);
-    ``TRYAGAIN`` (a multi-key command during its slot's migration) and
-    ``CLUSTERDOWN`` (a failover in progress) are retried here with backoff
+    ``TRYAGAIN`` (a multi-key command during its slot's migration),
+    ``CLUSTERDOWN`` (a failover in progress) and ``NOREPLICAS``/``READONLY``
+    (a master with ``min-replicas-to-write`` whose replicas are not linked
+    yet, a node just demoted) are retried here with backoff
     for up to :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds. Every script
     is idempotent under a repeat, so retrying is safe.
 
@@ -270,6 +272,9 @@ class ClusterCalls:
                 if time.monotonic() + delay > deadline:
                     raise
             except redis.ResponseError as exc:
-                return exc
+                # NOREPLICAS: a master with min-replicas-to-write whose
+                # replicas are not linked yet (just after a failover).
+                if not _not_writable(exc) or time.monotonic() + delay > deadline:
+                    return exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)

@@ -103,8 +103,8 @@ def check_url(url: str) -> None:
         )
 
 
-def client_from_url(url: str, **kwargs: Any) -> redis.Redis:
-    """Return a ``redis.Redis`` for ``url`` with sane timeouts.
+def client_from_url(url: str, **kwargs: Any) -> topology.RedisClient:
+    """Return a ``redis.Redis`` (or ``RedisCluster``) for ``url`` with sane timeouts.
 
     ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS) and
     ``unix://`` URLs are accepted; AUTH/ACL credentials come from the URL.

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from scheduler import defaults
+from scheduler.backend import topology
 from scheduler.backend.connection import blocking_client, client_from_url, server_time_ms
 from scheduler.backend.cron_scripts import CronScripts
 from scheduler.backend.events import EventReads
@@ -48,7 +49,9 @@ class Backend(
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 
     Args:
-        client: a ``redis.Redis`` (bytes or decoded responses both work).
+        client: a ``redis.Redis`` (a single server, or a Sentinel master
+            client) or a ``redis.cluster.RedisCluster``; bytes or decoded
+            responses both work.
         prefix: key prefix (validated), see :mod:`scheduler.backend.keys`.
         events_maxlen: approximate cap of each queue's event stream; 0 turns
             events off.
@@ -65,15 +68,15 @@ class Backend(
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: topology.RedisClient,
         *,
         prefix: str = defaults.PREFIX,
         events_maxlen: int = defaults.EVENTS_MAXLEN,
     ) -> None:
-        self.client = client
+        self.client = topology.as_redis(client)
         self.prefix = validate_prefix(prefix)
         self.keys = GlobalKeys(self.prefix)
-        self.scripts = Scripts(client, events_maxlen=events_maxlen)
+        self.scripts = Scripts(self.client, events_maxlen=events_maxlen)
         self._queue_keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._lock = threading.Lock()
@@ -116,11 +119,33 @@ class Backend(
         return found
 
     def register_queue(self, name: str) -> None:
-        """Add ``name`` to the queue registry (once per backend; idempotent)."""
+        """Add ``name`` to the queue registry (once per backend; idempotent).
+
+        On a Redis Cluster >= 7 also set the queue's ``pubsub`` meta field to
+        ``sharded``: its scripts then announce finished jobs with
+        ``SPUBLISH`` and :meth:`subscribe_finished` uses ``SSUBSCRIBE``
+        (``lua/lib/signals.lua``; the one place that choice is stored).
+        """
         if name not in self._registered:
-            self.client.sadd(self.keys.queues, self.queue(name).queue)
+            qk = self.queue(name)
+            self.client.sadd(self.keys.queues, qk.queue)
+            if self.sharded_pubsub:
+                self.client.hset(qk.meta, "pubsub", "sharded")
             with self._lock:
                 self._registered.add(name)
+
+    @functools.cached_property
+    def sharded_pubsub(self) -> bool:
+        """True on a Redis Cluster whose nodes run Redis >= 7 (``SPUBLISH``
+        and ``SSUBSCRIBE`` exist): per-queue notifications are sharded
+        there. Read once (``INFO server`` of the cluster client's default
+        node; a cluster's nodes are expected to run the same major version)."""
+        if not topology.is_cluster(self.client):
+            return False
+        info = self.client.info("server")
+        version = str(info.get("redis_version", "0"))
+        major = version.split(".", 1)[0]
+        return major.isdigit() and int(major) >= 7
 
     def queue_names(self) -> list[str]:
         """All queues in the registry of this prefix, sorted.
@@ -214,6 +239,19 @@ class Backend(
             redis.RedisError: the subscription could not be made.
         """
         return Subscription(self.client, channels, max_wait)
+
+    def subscribe_finished(self, queue: str, max_wait: float) -> Subscription:
+        """A subscription to ``queue``'s ``finished`` channel, sharded
+        (``SSUBSCRIBE``) if the queue's scripts ``SPUBLISH`` (its ``pubsub``
+        meta field, see :meth:`register_queue`), else plain.
+
+        Raises:
+            InvalidNameError: a malformed queue name.
+            redis.RedisError: the subscription could not be made.
+        """
+        qk = self.queue(queue)
+        sharded = text(self.client.hget(qk.meta, "pubsub") or "") == "sharded"
+        return Subscription(self.client, [qk.finished_channel], max_wait, sharded=sharded)
 
     def publish(self, channel: str, message: str) -> None:
         """Publish ``message`` on pub/sub ``channel``."""

@@ -25,7 +25,9 @@ key                    type       contents
 ``P:{Q}:schedules``    HASH       schedule id -> run state + definition (JSON),
                                   see :mod:`scheduler.cron.state`
 ``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
-``P:{Q}:lreq:<R>``     STRING     short-lived reply cache of lease request ``R``
+``P:{Q}:lreqs``         HASH       lease reply cache: request id -> leases made
+                                  (``token,id,...``), see ``lua/lib/replies.lua``
+``P:{Q}:lreqx``         ZSET       request id scored by its cache entry's expiry (ms)
 =====================  =========  ==============================================
 
 Cross-queue registries (separate keys, updated non-atomically, see docs/design.md
@@ -33,8 +35,14 @@ Cross-queue registries (separate keys, updated non-atomically, see docs/design.m
 worker ids scored by last heartbeat, ms), ``P:worker:<id>`` (HASH of worker
 details, with a TTL).
 
+A queue's key set is constant (no per-request or per-job keys), so on a Redis
+Cluster a slot migration moves a dozen keys per queue.
+
 Pub/sub channel ``P:{Q}:finished`` carries the id of every job that reaches a
 final state (succeeded, dead, cancelled); :meth:`scheduler.Job.result` waits on it.
+It is a shard channel (``SPUBLISH``/``SSUBSCRIBE``) when the queue's meta field
+``pubsub`` is ``sharded`` (set on a Redis Cluster >= 7, see
+:meth:`scheduler.backend.core.Backend.register_queue`), else a plain one.
 Pub/sub channel ``P:schedules:changed`` carries the queue name whenever a
 schedule is created, changed, paused, resumed or removed; sleeping cron
 processes wait on it (channels are not keys: no hash tag needed).
@@ -49,7 +57,13 @@ import functools
 
 import attrs
 
-__all__ = ["EXTENDED_KEY_NAMES", "STANDARD_KEY_NAMES", "QueueKeys", "global_keys"]
+__all__ = [
+    "EXTENDED_KEY_NAMES",
+    "LEASE_KEY_NAMES",
+    "STANDARD_KEY_NAMES",
+    "QueueKeys",
+    "global_keys",
+]
 
 #: The order of the standard KEYS every queue script receives (KEYS[1..11]).
 #: ``lua/lib/keys.lua`` names them in the same order.
@@ -72,6 +86,10 @@ STANDARD_KEY_NAMES: tuple[str, ...] = (
 #: ``K_LIMITS``. Only the scripts that use them get them, so the other
 #: scripts' KEYS stay as they were.
 EXTENDED_KEY_NAMES: tuple[str, ...] = ("taskstats", "limits")
+
+#: The extra KEYS of the lease script, after the extended ones (KEYS[13..14]):
+#: the queue's lease reply cache and its expiry index (``lua/lease.lua``).
+LEASE_KEY_NAMES: tuple[str, ...] = ("lreqs", "lreqx")
 
 
 @attrs.frozen(slots=False)
@@ -156,9 +174,19 @@ class QueueKeys:
         """Pub/sub channel announcing job ids that reached a final state."""
         return self.key("finished")
 
-    def lease_request(self, request_id: str) -> str:
-        """Reply-cache key of one lease request (makes lease retries idempotent)."""
-        return self.key(f"lreq:{request_id}")
+    @property
+    def lease_cache(self) -> str:
+        """Lease reply cache (HASH request id -> leases made; makes lease retries idempotent)."""
+        return self.key("lreqs")
+
+    @property
+    def lease_cache_index(self) -> str:
+        """Expiry index of :attr:`lease_cache` (ZSET request id by expiry, ms)."""
+        return self.key("lreqx")
+
+    def lease_keys(self) -> list[str]:
+        """The lease script's KEYS: the extended ones, then :data:`LEASE_KEY_NAMES`."""
+        return [*self._extended, *(self.key(name) for name in LEASE_KEY_NAMES)]
 
     def standard(self) -> list[str]:
         """The standard KEYS list, in :data:`STANDARD_KEY_NAMES` order (cached)."""

@@ -397,7 +397,7 @@ class Scripts:
         """The :meth:`lease` call, for :meth:`run_many`."""
         return ScriptCall(
             "lease",
-            [*qk.extended(), qk.lease_request(request_id)],
+            qk.lease_keys(),
             [
                 self.events_maxlen,
                 n,
@@ -408,6 +408,7 @@ class Scripts:
                 self.expire_batch,
                 *(_NO_FIT if fit is None else fit.argv()),
                 self.lease_scan,
+                request_id,
             ],
             _lease_reply,
         )

@@ -24,7 +24,7 @@ or ``Sentinel(...).master_for(service)``); :func:`is_cluster` and
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, unquote
 
 import redis
@@ -34,6 +34,8 @@ from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from scheduler.errors import ValidationError
 
 __all__ = [
+    "RedisClient",
+    "as_redis",
     "check_special_url",
     "client_for_special_url",
     "close_quietly",
@@ -49,6 +51,22 @@ _CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 _SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 _TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 _SENTINEL_AUTH = ("sentinel_username", "sentinel_password")
+
+
+#: What the scheduler accepts as a client: a single server or Sentinel master
+#: client (``redis.Redis``) or a Redis Cluster client (``RedisCluster``).
+RedisClient: TypeAlias = "redis.Redis | RedisCluster"
+
+
+def as_redis(client: RedisClient) -> redis.Redis:
+    """``client`` typed as ``redis.Redis`` for the storage layer.
+
+    ``RedisCluster`` is not a ``redis.Redis`` subclass but offers the same
+    command methods; the storage layer branches on :func:`is_cluster` where
+    the two differ (script calls, blocking waits, pub/sub, stream reads).
+    """
+    result: Any = client
+    return result  # type: ignore[no-any-return]
 
 
 def is_cluster(client: object) -> bool:
