@@ -118,15 +118,16 @@ class ScheduleReads:
         """The records of ``due`` schedules (from :meth:`due_ids`), in order,
         leaving out those whose cron score is no longer the one read (another
         cron process fired them, or they changed): one pipelined round trip
-        (HMGET + ZMSCORE)."""
+        (HMGET and a ZSCORE each)."""
         if not due:
             return []
         qk = self.queue(queue)
         ids = [sid for sid, _ in due]
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(qk.schedules, ids)
-        pipe.zmscore(qk.cron, ids)
-        raws, scores = pipe.execute()
+        for sid in ids:  # ZSCOREs, not ZMSCORE: the documented ACL allows zscore
+            pipe.zscore(qk.cron, sid)
+        raws, *scores = pipe.execute()
         return [
             DueSchedule(sid, score, None if raw is None else text(raw), raw or "")
             for (sid, score), raw, current in zip(due, raws, scores, strict=True)
