@@ -161,6 +161,12 @@ GRACE: Final = 30.0
 #: Longest single idle block on Redis (BLPOP, pub/sub wait), seconds.
 MAX_BLOCK: Final = 30.0
 
+#: Longest a worker holds the start report of a job it started (seconds)
+#: waiting for a finished job whose report it can travel with (one round
+#: trip instead of two; docs/design.md, "An attempt counts an execution
+#: that started").
+START_REPORT_WAIT: Final = 0.001
+
 #: Address the Prometheus metrics server binds when enabled: loopback only,
 #: like the dashboard (the metrics name queues and tasks); give
 #: ``--metrics-addr 0.0.0.0`` (or a specific address) to serve other hosts.

@@ -345,6 +345,10 @@ class Scripts:
         """The EVALSHA command of ``call``, for sending it on another connection."""
         return ("EVALSHA", self._scripts[call.name].sha, len(call.keys), *call.keys, *call.args)
 
+    def text(self, name: str) -> str:
+        """The Lua text of script ``name`` (for loading it on another client)."""
+        return str(self._scripts[name].script)
+
     def _do(self, call: ScriptCall[T]) -> T:
         return call.parse(self._run(call.name, call.keys, call.args))
 
@@ -456,12 +460,22 @@ class Scripts:
         return [_HEARTBEAT.get(x, x) if x <= 1 else x for x in reply]
 
     def complete_call(
-        self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
+        self,
+        qk: QueueKeys,
+        items: Sequence[tuple[str, str, str]],
+        starts: Sequence[tuple[str, str]] = (),
     ) -> ScriptCall[list[CompleteCode]]:
-        """The :meth:`complete` call, for :meth:`run_many`."""
+        """The :meth:`complete` call, for :meth:`run_many`; ``starts``
+        (``(job_id, token)`` of leases started since the last round trip) are
+        stamped first in the same call, as :meth:`start` would (their codes
+        are not returned; see ``lua/complete.lua``)."""
         args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
         for item in items:
             args.extend(item)
+        if starts:
+            args.append(len(starts))
+            for lease in starts:
+                args.extend(lease)
         n = len(items)
         return ScriptCall("complete", qk.extended(), args, lambda r: _codes(r, n, _COMPLETE))
 

@@ -12,6 +12,7 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 
 from scheduler.backend.record import (
@@ -70,6 +71,7 @@ class JobBook:
         self._resources: dict[tuple[str, str], float] = {}
         self.pending: list[tuple[LeasedJob, Outcome]] = []
         self.starts: list[LeasedJob] = []
+        self._first_start = 0.0  # monotonic time of the oldest start owed
 
     def __len__(self) -> int:
         """Number of jobs held (buffered, running, or finished and not reported)."""
@@ -181,8 +183,24 @@ class JobBook:
                 continue
             self.running += 1
             started.append(job)
+        if started and not self.starts:
+            self._first_start = time.monotonic()
         self.starts.extend(started)
         return started
+
+    def reports_due(self, now: float, wait: float) -> bool:
+        """True if reports must go to Redis now (``now``: monotonic seconds):
+        outcomes are owed, or starts are owed and either no started job is
+        still running or the oldest was owed ``wait`` seconds -- so the starts
+        of a busy worker travel with the report of the next finished job (one
+        round trip, one script call) instead of a round trip of their own."""
+        if self.pending:
+            return True
+        return bool(self.starts) and (not self.running or now >= self._first_start + wait)
+
+    def reports_due_at(self, wait: float) -> float | None:
+        """When owed starts must go at the latest (monotonic s), or None."""
+        return self._first_start + wait if self.starts else None
 
     def take_starts(self) -> list[LeasedJob]:
         """Started jobs whose start is not reported to Redis yet (still held);
@@ -191,7 +209,9 @@ class JobBook:
         return starts
 
     def restore_starts(self, jobs: list[LeasedJob]) -> None:
-        """Owe again the start reports of ``jobs``."""
+        """Owe again the start reports of ``jobs`` (due at once)."""
+        if jobs:
+            self._first_start = float("-inf")
         self.starts = jobs + self.starts
 
     def take_buffered(self) -> list[LeasedJob]:

@@ -47,6 +47,7 @@ from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
+from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.children import ProcessRunner
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
@@ -236,6 +237,12 @@ class Worker:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def run_until_empty(self, timeout: float | None = None) -> bool:
+        """Burst mode: run every ready and due job of this worker's queues
+        (and what they enqueue), then return; True if emptied, False if
+        ``timeout`` seconds passed first (:mod:`scheduler.worker.burst`)."""
+        return run_until_empty(self, timeout)
+
     def snapshot(self) -> list[LeasedJob]:
         """The jobs this worker holds leases on now (running or buffered; a copy)."""
         return self._book.snapshot()
@@ -404,21 +411,22 @@ class Worker:
     def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once),
         and note when its queue is due again."""
-        got = 0
+        shortest = 0  # shortest lease taken, ms (0: none)
         for job_id, text in reply.jobs:
             job = self._book.add(queue_name, job_id, text)
             if job is not None:
-                got += 1
+                lease_ms = job.options.lease_ms
+                shortest = lease_ms if not shortest else min(shortest, lease_ms)
                 notify(self.observer, "on_leased", job)
         self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
-        if got and self._heart is not None:
-            self._heart.notify()
+        if shortest and self._heart is not None:
+            self._heart.notify(shortest)
 
     def _round_if_needed(self) -> bool:
         """Step 3: send what is owed and lease what is due; False if nothing was."""
-        room = self._room()
-        due = [] if self._stopping.is_set() else self._pacing.due(time.monotonic())
-        owed = bool(self._book.pending or self._book.starts)
+        room, now = self._room(), time.monotonic()
+        due = [] if self._stopping.is_set() else self._pacing.due(now, room > 0)
+        owed = self._book.reports_due(now, defaults.START_REPORT_WAIT)
         want = room if room > 0 and (owed or due) else 0
         if not (owed or want or due):
             return False
@@ -439,7 +447,10 @@ class Worker:
                 # dispatcher leases when woken, with its free capacity then.
                 n = room if self.capacity is None else 0
                 waiter.request(n, self._pacing.block_for(now))
-            deadline = self._pacing.next_due()
+            deadline = self._pacing.next_due(room > 0)
+            starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
+            if starts_at is not None:
+                deadline = min(deadline, starts_at)
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
             self._handle(message)
