@@ -243,6 +243,13 @@ def test_five_processes_share_many_schedules_due_in_the_same_second(
     procs = [spawn(redis_server.url, "damaged", "cron", APP, "--no-sync") for _ in range(5)]
     outputs: list[str] = []
     try:
+        # Every runner subscribes to the change channel before its first
+        # round: wait for all five (a loaded machine starts them slowly).
+        channel = capp.schedules.channel
+        wait_until(
+            lambda: dict(capp.redis.pubsub_numsub(channel)).get(channel.encode(), 0) >= 5,
+            timeout=60,
+        )
         start = server_time_ms(capp.redis)
         wait_until(lambda: server_time_ms(capp.redis) > start + 3_500, timeout=30)
         calls = script_calls(capp.redis)

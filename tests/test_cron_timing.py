@@ -9,6 +9,8 @@ skipped one fires once, at the shift".
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.timing import (
+    UTC_NAMES,
     CronRule,
     IntervalRule,
     count_fires,
@@ -356,3 +359,32 @@ def test_interval_fire_times_are_on_the_grid_and_increasing(
     assert (first - anchor) % every == 0
     assert rule.latest_at_or_before(first) == first
     assert rule.next_after(first) == first + every
+
+
+@settings(max_examples=300, deadline=None)
+@given(utc=st.sampled_from(sorted(UTC_NAMES)), expr=st.sampled_from(EXPRS), t=instants)
+def test_utc_shortcut_agrees_with_the_zone_mapping(utc: str, expr: str, t: int) -> None:
+    # Rules in a UTC zone skip the wall-clock mapping; Africa/Abidjan has had
+    # offset 0 and no DST since 1912, so it takes the full mapping to the
+    # same answers.
+    fast, full = CronRule(expr, utc), CronRule(expr, "Africa/Abidjan")
+    assert list(itertools.islice(fast.iter_after(t), 5)) == list(
+        itertools.islice(full.iter_after(t), 5)
+    )
+    assert fast.latest_at_or_before(t) == full.latest_at_or_before(t)
+
+
+def test_one_rule_shared_by_threads_gives_each_the_same_answers() -> None:
+    # A rule keeps parsed croniters for reuse (a pool): threads never share one.
+    rule = CronRule("*/7 * * * * *", "Europe/Paris")
+    starts = [1_700_000_000_000 + 1_234 * i for i in range(400)]
+    expected = [(rule.next_after(s), rule.latest_at_or_before(s)) for s in starts]
+    barrier = threading.Barrier(8)
+
+    def work() -> list[tuple[int | None, int | None]]:
+        barrier.wait()
+        return [(rule.next_after(s), rule.latest_at_or_before(s)) for s in starts]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [f.result() for f in [pool.submit(work) for _ in range(8)]]
+    assert all(r == expected for r in results)

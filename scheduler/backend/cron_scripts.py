@@ -72,6 +72,13 @@ class JobTemplate:
     options: str
     meta: dict[str, Any] | None = None
 
+    def encode(self) -> tuple[bytes, ...]:
+        """The template's five ``cron_fire`` ARGV values (task, payload,
+        priority, inputs, options), UTF-8 encoded."""
+        return tuple(
+            v.encode() for v in (self.task, self.payload, self.priority, self.inputs, self.options)
+        )
+
 
 @attrs.frozen
 class UpsertReply:
@@ -119,6 +126,9 @@ class FireEntry:
         missed: due firings not enqueued by this entry.
         job: the job template (None for a drop).
         jobs: the jobs to create, ascending fire times.
+        encoded: ``job`` as its five ARGV values, already encoded
+            (:meth:`JobTemplate.encode`; a cron process keeps them per
+            schedule), or None to encode ``job`` here.
     """
 
     schedule_id: str
@@ -129,14 +139,13 @@ class FireEntry:
     missed: int = 0
     job: JobTemplate | None = None
     jobs: Sequence[FireJob] = ()
+    encoded: Sequence[bytes] | None = None
 
     def args(self) -> list[Any]:
         """This entry's ARGV values (``lua/cron_fire.lua``)."""
         job = self.job
-        template: list[Any] = (
-            ["", "", "", "", ""]
-            if job is None or self.drop
-            else [job.task, job.payload, job.priority, job.inputs, job.options]
+        template: Sequence[Any] = (
+            ("", "", "", "", "") if job is None or self.drop else self.encoded or job.encode()
         )
         jobs = () if self.drop else self.jobs
         out: list[Any] = [

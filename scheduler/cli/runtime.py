@@ -13,6 +13,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from scheduler.app import Scheduler
 from scheduler.backend.startup import StartupError
+from scheduler.cli.common import DEBUG_ENV, fail, one_line
 from scheduler.loading import import_app
 
 __all__ = [
@@ -102,10 +103,19 @@ def load_app(app_path: str) -> Scheduler:
     directory on ``sys.path``.
 
     Raises:
-        click.UsageError: it cannot be imported or is not a Scheduler.
+        click.UsageError: it cannot be imported or is not a Scheduler, or
+            its code declares something invalid (a ValidationError, e.g. a
+            bad schedule): exit 2.
+        CliError: its code raised anything else while importing (a
+            TypeError, SyntaxError, ...): one line naming it, exit 1
+            (``SCHEDULER_DEBUG=1`` lets the traceback through).
     """
     sys.path.insert(0, os.getcwd())
     try:
         return import_app(app_path)
     except (ImportError, AttributeError, ValueError) as exc:
         raise click.UsageError(f"cannot load app {app_path!r}: {exc}") from None
+    except Exception as exc:  # the app's own code failed at import: one line, not a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        fail(one_line(f"cannot load app {app_path!r}: {type(exc).__name__}: {exc}"))

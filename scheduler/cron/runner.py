@@ -7,17 +7,21 @@ One round, step by step:
 1. Read the server clock and the earliest next fire time of every queue
    (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
 2. In each queue with something due, read the ids of up to ``scan`` due
-   schedules, take a window of ``per_call`` of them starting at a random
-   place (concurrent runners thus mostly take different windows), read
-   their records, and plan each in Python (croniter, misfire policy); a
-   damaged record becomes a "drop" entry.
-3. Fire the window with one ``cron_fire`` call: each entry applies only if
-   the schedule's score and record are still exactly those read, so of
-   several runners racing for a firing exactly one enqueues it. Log what
-   was dropped (once: it left the cron set).
-4. While anything moved, go to 1. Otherwise compute the wait until the next
-   fire time after now (schedules that cannot fire never shorten or
-   lengthen it), plan ahead the schedules due by then, and block.
+   schedules and walk them once round from this runner's *home* place
+   (:meth:`CronRunner._rotate`), window by window: read a window of
+   ``per_call`` records in one round trip (leaving out those another
+   process fired meanwhile), plan each in Python (croniter, misfire
+   policy; a damaged record becomes a "drop" entry) and fire the window
+   with one ``cron_fire`` call: each entry applies only if the schedule's
+   score and record are still exactly those read, so of several runners
+   racing for a firing exactly one enqueues it. Log what was dropped (once:
+   it left the cron set). The first schedule found fired by another
+   process ends the walk (before it).
+3. While anything moved, go to 1 (walking from a random place: what is
+   left is another runner's, maybe a slow one's).
+4. Otherwise compute the wait until the next fire time after now
+   (schedules that cannot fire never shorten or lengthen it), plan ahead
+   the schedules of this runner's arc due by then, and block.
 
 The block is on the ``P:schedules:changed`` pub/sub channel (on its own
 connection, whose socket timeout exceeds the block), until the next fire
@@ -69,6 +73,17 @@ RETRY_BROKEN = 1.0
 PREPARE_MIN_WAIT = 0.2
 
 
+def _leading(chunk: Sequence[tuple[str, int]], read: list[DueSchedule]) -> list[DueSchedule]:
+    """The records ``read`` of the leading run of ``chunk`` (ids in walk
+    order) that were all still due: up to the first one gone."""
+    kept: list[DueSchedule] = []
+    for (sid, _), due in zip(chunk, read, strict=False):
+        if due.schedule_id != sid:
+            break
+        kept.append(due)
+    return kept
+
+
 def _iso(ms: int) -> str:
     """A fire time (ms since the Unix epoch) for the log: ISO 8601, UTC, to the ms."""
     return ms_to_datetime(ms).isoformat(timespec="milliseconds")
@@ -104,7 +119,7 @@ class CronRunner:
         per_call: most schedules in one ``cron_fire`` call.
         call_jobs: a ``cron_fire`` call takes no more schedules once its
             jobs reach this many.
-        seed: seed of the window placement (tests); None = random.
+        seed: seed of the home and stealing places (tests); None = random.
     """
 
     def __init__(
@@ -137,6 +152,12 @@ class CronRunner:
         self._stop = threading.Event()
         self._waiting = False
         self._held: dict[tuple[str, str], float] = {}
+        #: Per queue: the schedule id where this runner's walks start
+        #: (:meth:`_rotate`), how many schedules its last burst fired, and
+        #: how many the current burst fired so far.
+        self._home: dict[str, str] = {}
+        self._share: dict[str, int] = {}
+        self._burst: dict[str, int] = {}
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------
@@ -309,6 +330,7 @@ class CronRunner:
             (at most ``max_block``; a schedule this runner holds back is
             retried after :data:`RETRY_BROKEN`).
         """
+        self._burst = {}
         while True:
             self.rounds += 1
             queues = self.queues if self.queues is not None else self.backend.queue_names()
@@ -321,6 +343,10 @@ class CronRunner:
                     progressed = True
             if progressed and not self._stop.is_set():
                 continue  # something moved: look again (more may be due)
+            self._share.update(self._burst)
+            for queue, fired in self._burst.items():
+                if 2 * fired < self.per_call:  # home next to another runner's: move
+                    self._home.pop(queue, None)
             wait = self._next_wait(queues, now, read_at)
             if wait >= PREPARE_MIN_WAIT:
                 self._prepare_ahead(queues, now + int(wait * 1000) + 1)
@@ -342,15 +368,25 @@ class CronRunner:
         return max(0.0, wait)
 
     def _prepare_ahead(self, queues: Sequence[str], until_ms: int) -> None:
-        """Compute ahead the next fire time after the coming firing of each
-        schedule due by ``until_ms`` (ms), while there is time to wait: the
-        schedule remembers it (:class:`~scheduler.cron.memo.MemoRule`), so
-        when the firing is due its plan needs no croniter step. A thousand
-        cron schedules due in the same second then fire within milliseconds
-        instead of after a thousand croniter steps. Damaged records are
+        """Compute ahead, while there is time to wait, the next fire time
+        after the coming firing of the schedules this runner expects to fire
+        by ``until_ms`` (ms): the schedule remembers it
+        (:class:`~scheduler.cron.memo.MemoRule`), so when the firing is due
+        its plan needs no croniter step.
+
+        What it expects to fire is its *arc*: the due list from its home
+        place (:meth:`_rotate`) on, as many as it fired in its last burst plus
+        one window (all of them the first time). Five processes thus prepare
+        about a fifth each instead of everything each. Damaged records are
         skipped here (they are dropped when due)."""
         for queue in queues:
-            for due in self.backend.due_schedules(queue, until_ms, self.scan):
+            upcoming = self.backend.due_ids(queue, until_ms, self.scan)
+            if not upcoming:
+                continue
+            share = self._share.get(queue)
+            count = len(upcoming) if share is None else share + self.per_call
+            arc = self._rotate(queue, upcoming, home=True)[:count]
+            for due in self.backend.due_records(queue, arc):
                 if self._stop.is_set():
                     return
                 try:
@@ -359,13 +395,36 @@ class CronRunner:
                     continue
                 schedule.next_fire(due.score)
 
-    def _fire_queue(self, queue: str, now: int) -> bool:
-        """Fire one window of the due schedules of ``queue``; True if anything
-        moved (fired, dropped, or found moved by another process).
+    def _rotate(
+        self, queue: str, due: list[tuple[str, int]], *, home: bool
+    ) -> list[tuple[str, int]]:
+        """``due`` rotated to start at this runner's home place (``home``:
+        the first id at or after its home id) or at a random place.
 
-        The window starts at a random place in the due list, so concurrent
-        cron processes mostly fire different schedules instead of racing
-        for the same ones; what they still race for, ``cron_fire`` applies
+        The home place is chosen at random once and kept, so a runner's arc
+        -- from its home to where it meets schedules another process already
+        fired -- stays about the same second after second, and is what it
+        prepares ahead. A runner that fired less than half a window in its
+        last burst (its home is next to another's) chooses a new home."""
+        start = -1
+        cursor = self._home.get(queue)
+        if home and cursor is not None:
+            start = next((i for i, (sid, _) in enumerate(due) if sid >= cursor), -1)
+        if start < 0:
+            start = self._random.randrange(len(due))
+            if home:
+                self._home[queue] = due[start][0]
+        return due[start:] + due[:start]
+
+    def _fire_queue(self, queue: str, now: int) -> bool:
+        """Fire the due schedules of ``queue``, window by window; True if
+        anything moved (fired, dropped, or found moved by another process).
+
+        The walk starts at this runner's place in the due list (:meth:`_rotate`)
+        and goes round it once. Each window of ``per_call`` schedules is read
+        in one round trip that also leaves out those another process already
+        fired, so concurrent cron processes share the work instead of each
+        planning everything; what they still race for, ``cron_fire`` applies
         once (the others get FIRE_STALE, and a stale answer always means the
         stored state changed since it was read: no spinning).
         """
@@ -377,23 +436,36 @@ class CronRunner:
         ]
         if not due:
             return False
-        start = self._random.randrange(len(due))
-        window = self.backend.due_records(queue, (due[start:] + due[:start])[: self.per_call])
-        entries: list[FireEntry] = []
-        notes: list[tuple[str, FirePlan | None, str]] = []
-        jobs = 0
-        for d in window:
-            if jobs >= self.call_jobs:
+        # The first pass of a burst starts at home; later ones (stealing what
+        # is left) at a random place.
+        walk = self._rotate(queue, due, home=queue not in self._burst)
+        moved = fired = 0
+        for i in range(0, len(walk), self.per_call):
+            if self._stop.is_set():
                 break
-            entry, note = self._prepare(queue, d, now)
-            entries.append(entry)
-            notes.append(note)
-            jobs += len(entry.jobs)
-        reply = self.store.fire(queue, entries)
-        moved = False
-        for (sid, plan, problem), outcome in zip(notes, reply.outcomes, strict=True):
-            moved = self._report(queue, sid, plan, problem, outcome, mono) or moved
-        return moved
+            chunk = walk[i : i + self.per_call]
+            window = self.backend.due_records(queue, chunk)
+            collided = len(window) < len(chunk)  # some were fired by another process
+            if collided:  # another process works from here on: stop before it
+                window = _leading(chunk, window)
+                moved += 1
+            while window:
+                entries: list[FireEntry] = []
+                notes: list[tuple[str, FirePlan | None, str]] = []
+                jobs = 0
+                while window and jobs < self.call_jobs:
+                    entry, note = self._prepare(queue, window.pop(0), now)
+                    entries.append(entry)
+                    notes.append(note)
+                    jobs += len(entry.jobs)
+                reply = self.store.fire(queue, entries)
+                for (sid, plan, problem), outcome in zip(notes, reply.outcomes, strict=True):
+                    moved += self._report(queue, sid, plan, problem, outcome, mono)
+                    fired += outcome.code is FireCode.FIRED
+            if collided:
+                break  # look again: what is left is stolen from a random place
+        self._burst[queue] = self._burst.get(queue, 0) + fired
+        return moved > 0
 
     def _prepare(
         self, queue: str, due: DueSchedule, now: int

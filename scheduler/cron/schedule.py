@@ -138,6 +138,8 @@ class Schedule:
     grace_ms: int = 60_000
     paused: bool = attrs.field(default=False, eq=False)
     _rule: Rule = attrs.field(init=False, repr=False, eq=False)
+    _encoded_job: tuple[bytes, ...] = attrs.field(init=False, repr=False, eq=False)
+    _meta_pieces: tuple[str, str] | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         rule: Rule
@@ -156,6 +158,13 @@ class Schedule:
         if self.cron is not None:  # croniter steps are worth remembering
             rule = MemoRule(rule)
         object.__setattr__(self, "_rule", rule)
+        object.__setattr__(self, "_encoded_job", self.job.encode())
+        pieces = None
+        if not self.job.meta:  # {"schedule":ID,"fire_at":F,"misfire":P,"missed":M}
+            head = encode_meta({"schedule": self.id, "fire_at": 0})[:-2]
+            tail = encode_meta({"misfire": str(self.misfire), "missed": 0})[1:-2]
+            pieces = (head, f",{tail}")
+        object.__setattr__(self, "_meta_pieces", pieces)
 
     # -- timing -------------------------------------------------------------
 
@@ -196,6 +205,12 @@ class Schedule:
 
     # -- jobs ---------------------------------------------------------------
 
+    @property
+    def encoded_job(self) -> tuple[bytes, ...]:
+        """The job template as ``cron_fire`` ARGV values, encoded once
+        (:meth:`JobTemplate.encode`)."""
+        return self._encoded_job
+
     def job_id(self, fire_ms: int) -> str:
         """The job id of the firing at ``fire_ms``: ``cron:<schedule id>:<fire ms>``."""
         return validate_job_id(f"{JOB_ID_PREFIX}{self.id}:{fire_ms}")
@@ -206,7 +221,15 @@ class Schedule:
 
     def job_meta(self, fire_ms: int, missed: int) -> str:
         """The job's ``meta`` JSON: ``schedule``, ``fire_at`` (ms), ``misfire``
-        (the policy) and ``missed`` (firings skipped or folded just before it)."""
+        (the policy) and ``missed`` (firings skipped or folded just before it),
+        after the schedule's own ``meta`` keys (the schedule's keys win).
+
+        Without own keys (the common case) the text is put together from
+        pieces encoded once per schedule: the same JSON, without encoding a
+        dict per firing."""
+        if self._meta_pieces is not None:
+            head, middle = self._meta_pieces
+            return f"{head}{fire_ms}{middle}{missed}}}"
         meta: dict[str, Any] = dict(self.job.meta or {})
         meta.update(schedule=self.id, fire_at=fire_ms, misfire=str(self.misfire), missed=missed)
         return encode_meta(meta)

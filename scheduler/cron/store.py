@@ -312,6 +312,7 @@ class ScheduleStore:
             new_next_ms=plan.next_ms,
             missed=plan.missed,
             job=schedule.job,
+            encoded=schedule.encoded_job,
             jobs=jobs,
         )
 

@@ -72,6 +72,34 @@ MAX_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z
 # Safety bound on candidates examined per call; a correct rule needs 1-3.
 _MAX_STEPS = 10_000
 
+# Parsed croniters a CronRule keeps for reuse (CronRule._step).
+_POOL = 4
+
+#: Zone names that are UTC itself (no offset, no transitions): their rules
+#: skip the wall-clock mapping.
+UTC_NAMES = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "Etc/UCT",
+        "UCT",
+        "Etc/Universal",
+        "Universal",
+        "Etc/Zulu",
+        "Zulu",
+        "Etc/GMT",
+        "GMT",
+        "Etc/GMT0",
+        "GMT0",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "GMT+0",
+        "GMT-0",
+        "Etc/Greenwich",
+        "Greenwich",
+    }
+)
+
 # croniter's random ("R") and hashed ("H") fields are not deterministic across
 # processes without extra input: refused.
 _NONDETERMINISTIC = re.compile(r"(?<![A-Za-z])[HR](?![A-Za-z])")
@@ -211,6 +239,8 @@ class CronRule:
     expr: str = attrs.field(converter=_normalize)
     tz: str = "UTC"
     _zone: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
+    _utc: bool = attrs.field(init=False, repr=False, eq=False)
+    _pool: list[croniter] = attrs.field(init=False, repr=False, eq=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         expr = self.expr
@@ -235,38 +265,63 @@ class CronRule:
         except (CroniterBadCronError, CroniterError, ValueError, KeyError, TypeError) as exc:
             raise InvalidScheduleError(f"invalid cron expression {expr!r}: {exc}") from None
         object.__setattr__(self, "_zone", get_zone(self.tz))
+        object.__setattr__(self, "_utc", self.tz in UTC_NAMES)
 
-    def _iter(self, wall: datetime) -> croniter:
-        # The wall-clock time is presented as UTC: no DST inside croniter.
-        return croniter(self.expr, wall.replace(tzinfo=UTC), second_at_beginning=True)
+    def _step(self, wall: datetime, *, prev: bool = False) -> datetime:
+        """The matching wall-clock time strictly after (``prev``: before)
+        ``wall`` (naive).
 
-    @staticmethod
-    def _wall(value: object) -> datetime:
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=None)
+        The wall-clock time is presented to croniter as UTC: no DST inside
+        croniter. Parsing an expression costs more than a step, so each rule
+        keeps a few parsed croniters and positions one with the public
+        ``start_time`` argument (a pool: threads never share one).
 
-    def _seek(self, ms: int) -> croniter:
-        """A croniter positioned so that its next wall-clock time is the first
-        whose fire time can be after ``ms``."""
+        Raises:
+            CroniterBadDateError, OverflowError, ValueError: no such time.
+        """
+        try:
+            it = self._pool.pop()
+        except IndexError:
+            it = croniter(self.expr, EPOCH, second_at_beginning=True)
+        try:
+            start = wall.replace(tzinfo=UTC)
+            found = it.get_prev(datetime, start) if prev else it.get_next(datetime, start)
+        finally:
+            if len(self._pool) < _POOL:
+                self._pool.append(it)
+        assert isinstance(found, datetime)
+        return found.replace(tzinfo=None)
+
+    def _instant(self, wall: datetime) -> int:
+        """The fire time (ms) of wall-clock time ``wall`` (:func:`wall_to_instant`)."""
+        if self._utc:
+            return _to_ms(wall.replace(tzinfo=UTC))
+        return wall_to_instant(wall, self._zone)
+
+    def _seek(self, ms: int) -> datetime:
+        """The wall-clock time from which the next match is the first whose
+        fire time can be after ``ms``."""
+        if self._utc:
+            return _to_dt(ms).replace(tzinfo=None)
         wall, fold = instant_to_wall(ms, self._zone)
         start = wall
         if fold:
             end = _repeat_end(ms, wall, self._zone)
             if end is not None:  # wall times up to `end` already fired in the first pass
                 start = max(wall, end - timedelta(seconds=1))
-        return self._iter(start)
+        return start
 
     def iter_after(self, ms: int) -> Iterator[int]:
         """Fire times strictly after ``ms``, ascending, without duplicates (ms)."""
-        it = self._seek(ms)
+        wall = self._seek(ms)
         last = ms
         reseeds = 0
         while True:
             try:
-                candidate = self._wall(it.get_next(datetime))
+                wall = self._step(wall)
             except (CroniterBadDateError, OverflowError, ValueError):
                 return
-            fire = wall_to_instant(candidate, self._zone)
+            fire = self._instant(wall)
             if fire > MAX_MS:
                 return
             if fire > last:
@@ -276,7 +331,7 @@ class CronRule:
                 reseeds += 1
                 if reseeds > 3:  # pragma: no cover - would be a bug in the mapping
                     raise RuntimeError(f"no progress after {last} for {self!r}")
-                it = self._seek(last)
+                wall = self._seek(last)
 
     def next_after(self, ms: int) -> int | None:
         """The first fire time strictly after ``ms`` (ms), or None if there is none."""
@@ -284,19 +339,21 @@ class CronRule:
 
     def latest_at_or_before(self, ms: int) -> int | None:
         """The last fire time at or before ``ms`` (ms), or None if there is none."""
-        wall, fold = instant_to_wall(ms, self._zone)
+        if self._utc:
+            wall, fold = _to_dt(ms).replace(tzinfo=None), 0
+        else:
+            wall, fold = instant_to_wall(ms, self._zone)
         start = wall + timedelta(milliseconds=1)  # croniter's get_prev is strict
         if fold:
             end = _repeat_end(ms, wall, self._zone)
             if end is not None:  # first-pass fire times of later wall times are earlier
                 start = end
-        it = self._iter(start)
         for _ in range(_MAX_STEPS):
             try:
-                candidate = self._wall(it.get_prev(datetime))
+                start = self._step(start, prev=True)
             except (CroniterBadDateError, OverflowError, ValueError):
                 return None
-            fire = wall_to_instant(candidate, self._zone)
+            fire = self._instant(start)
             if fire <= ms:
                 return fire
         raise RuntimeError(f"no fire time found before {ms} for {self!r}")  # pragma: no cover
