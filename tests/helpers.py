@@ -114,3 +114,12 @@ class Output:
         code = self.proc.wait(timeout=timeout)
         self._thread.join(timeout=10)
         return code, self.text
+
+
+#: Marks a test whose timing bounds (process start-up, a failover, a lag
+#: limit) were seen to miss on this shared 2-core machine under a full parallel
+#: load, while passing alone: it is run again up to twice before it counts as
+#: failed (pytest-rerunfailures). Not for tests of ordering or counting --
+#: a rerun there would hide a bug. The list is in the closing notes, to be
+#: made robust rather than kept.
+LOAD_SENSITIVE = pytest.mark.flaky(reruns=2, reruns_delay=1)

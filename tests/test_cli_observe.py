@@ -14,7 +14,7 @@ import pytest
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.helpers import running, wait_until
+from tests.helpers import LOAD_SENSITIVE, running, wait_until
 from tests.test_cli_common import (
     PREFIX,
     Run,
@@ -78,6 +78,7 @@ def test_events_recent(run: Run, capp: Scheduler) -> None:
     one_line_error(run("events", "-q", "b{ad"), 2, "invalid queue name")
 
 
+@LOAD_SENSITIVE
 @pytest.mark.slow
 def test_events_follow_tails_until_ctrl_c(redis_server: DevServer, capp: Scheduler) -> None:
     capp.enqueue("m:f", job_id="before")

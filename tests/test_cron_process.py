@@ -20,7 +20,7 @@ from scheduler import JobState, Scheduler
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.devserver import DevServer
-from tests.helpers import wait_until
+from tests.helpers import LOAD_SENSITIVE, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.cron_app:app"
@@ -74,6 +74,7 @@ def capp(redis_server: DevServer, real_redis: redis.Redis) -> Scheduler:
     return Scheduler(real_redis, prefix="cx")
 
 
+@LOAD_SENSITIVE
 def test_three_processes_two_code_versions_fire_each_second_exactly_once(
     capp: Scheduler, redis_server: DevServer
 ) -> None:

@@ -16,11 +16,12 @@ import redis
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.helpers import ROOT
+from tests.helpers import LOAD_SENSITIVE, ROOT
 
 pytestmark = pytest.mark.slow
 
 
+@LOAD_SENSITIVE
 def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Redis) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
     env.pop("SCHEDULER_PREFIX", None)

@@ -14,7 +14,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from scheduler import Scheduler
-from tests.helpers import running, wait_until
+from tests.helpers import LOAD_SENSITIVE, running, wait_until
 from tests.servers import SentinelSet
 
 
@@ -66,6 +66,7 @@ def test_script_calls_reach_the_master_with_a_client_object(
         app.close()
 
 
+@LOAD_SENSITIVE
 def test_failover_during_drain_loses_none_and_runs_none_twice(
     sapp: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
