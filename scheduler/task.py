@@ -174,6 +174,12 @@ class JobSpec:
     kwargs: dict[str, Any] = attrs.field(factory=dict)
     options: EnqueueOptions = attrs.field(factory=EnqueueOptions)
 
+    def with_meta(self, **items: Any) -> JobSpec:
+        """A copy whose ``options.meta`` has ``items`` added (for
+        ``before_enqueue`` hooks: trace context, tenant, ...)."""
+        meta = {**(self.options.meta or {}), **items}
+        return attrs.evolve(self, options=attrs.evolve(self.options, meta=meta))
+
 
 class Enqueuer(Protocol):
     """What a task needs of its app: enqueueing (:class:`scheduler.Scheduler`

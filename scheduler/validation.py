@@ -1,9 +1,15 @@
 """Validation of names and numbers that reach Redis.
 
-Queue names, job ids, task names, schedule ids, worker ids and the key
-prefix are checked against conservative character sets, so that none can
-inject into another key's name, break a ``{hash tag}``, or collide with the
-record separator used inside job records (``\\x1f``).
+Queue names, task names, schedule ids, worker ids and the key prefix are
+checked against conservative character sets, so that none can inject into
+another key's name, break a ``{hash tag}``, or collide with the record
+separator used inside job records (``\\x1f``).
+
+Job ids are wider (natural keys such as ``thumb:uploads/a.png``): a job id
+is never part of a key name -- it is a hash field of the queue's ``jobs``
+hash and the tail of ``seq:id`` set members (the sequence is a fixed 11
+characters, so the id may hold ``:``) -- so only what can break a *value*
+it is written into is refused (:func:`validate_job_id`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from scheduler.defaults import ACTOR_ENV
 from scheduler.errors import InvalidNameError, InvalidPriorityError, ValidationError
 
 __all__ = [
+    "JOB_ID_MAX",
     "default_actor",
     "resolve_actor",
     "shown",
@@ -31,7 +38,8 @@ __all__ = [
 ]
 
 _QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_JOB_ID_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,200}")
+#: Longest job id, characters.
+JOB_ID_MAX = 200
 _TASK_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]{0,199}")
 _PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}")
 _SCHEDULE_RE = re.compile(r"[A-Za-z0-9_.:@+=~-]{1,128}")
@@ -64,11 +72,42 @@ def validate_queue_name(name: object) -> str:
 
 
 def validate_job_id(job_id: object) -> str:
-    """Return ``job_id`` if valid: 1-200 characters from ``A-Z a-z 0-9 _ . : @ + = ~ -``.
+    """Return ``job_id`` if valid: 1-200 printable characters (any script),
+    except the space and ``,``.
 
-    Raises :class:`InvalidNameError` otherwise.
+    Refused, and why:
+
+    * control characters (``\\x00``-``\\x1f``, ``\\x7f``, and other
+      non-printable code points, e.g. the record separator ``\\x1f`` of job
+      records, line breaks that would forge a log line or break the CLI's
+      one-job-per-line output) and lone surrogates (not storable as UTF-8);
+    * whitespace (a space, a tab, ...): shells and the CLI's tables split on it,
+      so ``scheduler job show ID`` could not name the job;
+    * ``,``: the scripts join job ids with ``,`` in event stream entries
+      (``j``), the ``finished`` pub/sub message, the lease reply cache and the
+      concurrency-limit holder lists (``lua/lib/signals.lua``, ``lease.lua``,
+      ``lib/limits.lua``).
+
+    Everything else is safe: a job id is never part of a key name (it is a
+    hash field and the tail of ``seq:id`` members), so ``:``, ``/``, ``{``,
+    ``}`` and non-ASCII letters cannot inject into a key or a hash tag.
+
+    Raises:
+        InvalidNameError: not a ``str``, empty, longer than
+            :data:`JOB_ID_MAX` characters, or holding a refused character.
     """
-    return _check("job id", job_id, _JOB_ID_RE, "1-200 of [A-Za-z0-9_.:@+=~-]")
+    if (
+        not isinstance(job_id, str)
+        or not 1 <= len(job_id) <= JOB_ID_MAX
+        or not job_id.isprintable()
+        or " " in job_id
+        or "," in job_id
+    ):
+        raise InvalidNameError(
+            f"invalid job id {shown(job_id)}: 1-{JOB_ID_MAX} printable characters, "
+            "no whitespace and no ','"
+        )
+    return job_id
 
 
 def validate_task_name(name: object) -> str:

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "scheduler.validation",
         "scheduler.timeutil",
         "scheduler.serialization",
+        "scheduler.codec",
         "scheduler.priority",
         "scheduler.learning",
         "scheduler.limits",
@@ -45,7 +46,14 @@ LAYERS: list[tuple[str, ...]] = [
     # 5: the application object
     ("scheduler.app",),
     # 6: entry points
-    ("scheduler.cli", "scheduler.web", "scheduler.loading", "scheduler", "scheduler.__main__"),
+    (
+        "scheduler.cli",
+        "scheduler.web",
+        "scheduler.loading",
+        "scheduler.testing",
+        "scheduler",
+        "scheduler.__main__",
+    ),
 ]
 
 #: Redis client methods that count as raw commands outside the storage layer.

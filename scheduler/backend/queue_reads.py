@@ -133,6 +133,27 @@ class QueueReads:
             )
         return result
 
+    def pending_now(self, queue: str, now_ms: int) -> int:
+        """Jobs of ``queue`` a worker could still run now, read atomically
+        (one MULTI): leased ones and, unless the queue is paused, ready ones
+        and delayed ones due by ``now_ms`` (server clock, ms). Used by burst mode
+        (:mod:`scheduler.worker.burst`).
+
+        Raises:
+            InvalidNameError: a malformed queue name.
+            redis.RedisError: Redis could not be read.
+        """
+        qk = self.queue(queue)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zcard(qk.ready)
+        pipe.zcount(qk.delayed, "-inf", now_ms)
+        pipe.zcard(qk.leased)
+        pipe.hget(qk.meta, "paused")
+        ready, due, leased, paused = pipe.execute()
+        if paused is not None and text(paused) == "1":
+            return int(leased)
+        return int(leased) + int(due) + int(ready)
+
     def job_set_size(self, queue: str, set_name: str) -> int:
         """Jobs in one of ``queue``'s :data:`JOB_SETS`.
 

@@ -345,6 +345,10 @@ class Scripts:
         """The EVALSHA command of ``call``, for sending it on another connection."""
         return ("EVALSHA", self._scripts[call.name].sha, len(call.keys), *call.keys, *call.args)
 
+    def text(self, name: str) -> str:
+        """The Lua text of script ``name`` (for loading it on another client)."""
+        return str(self._scripts[name].script)
+
     def _do(self, call: ScriptCall[T]) -> T:
         return call.parse(self._run(call.name, call.keys, call.args))
 

@@ -100,6 +100,12 @@ def _weights(value: str | None) -> dict[str, float]:
     help="Also fire the app's cron/interval schedules, in a thread (see `scheduler cron`).",
 )
 @click.option(
+    "--burst",
+    is_flag=True,
+    default=False,
+    help="Run every ready and due job of the queues, then exit 0 (tests, batch runs).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(min=0, max=65535),
     default=None,
@@ -127,6 +133,7 @@ def worker_command(
     with_cron: bool,
     capacity: float | None,
     backfill_wait: float,
+    burst: bool,
 ) -> None:
     """Run a worker for the scheduler app at APP_IMPORT_PATH ('package.module:app').
 
@@ -182,7 +189,7 @@ def worker_command(
 
         cron_runner = CronRunner(app)
         cron_runner.start()
-    run_or_exit(worker.run)
+    run_or_exit(worker.run_until_empty if burst else worker.run)
     if cron_runner is not None:
         cron_runner.stop()
         cron_runner.join(timeout=5.0)

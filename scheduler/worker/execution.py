@@ -21,8 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from scheduler.backend.record import JobOptions
+from scheduler.codec import JSONCodec
 from scheduler.errors import PayloadError, UnknownTaskError
-from scheduler.serialization import decode_payload, encode_error, encode_result
+from scheduler.serialization import encode_error
 from scheduler.task import Task
 
 __all__ = [
@@ -49,6 +50,11 @@ class TaskApp(Protocol):
     @property
     def max_payload_bytes(self) -> int:
         """Limit on an encoded result, bytes."""
+        ...
+
+    @property
+    def codec(self) -> JSONCodec:
+        """Decodes arguments and encodes results (the producer's codec)."""
         ...
 
 
@@ -148,7 +154,7 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
             retryable=True,
         )
     try:
-        args, kwargs = decode_payload(payload)
+        args, kwargs = app.codec.decode_payload(payload)
     except PayloadError as exc:
         return _failure(exc, attempt, retryable=False)
     try:
@@ -158,7 +164,7 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
     except BaseException as exc:  # the task's own failure, whatever it is
         return _failure(exc, attempt, retryable=isinstance(exc, task.retry_on))
     try:
-        return Outcome(ok=True, text=encode_result(value, app.max_payload_bytes))
+        return Outcome(ok=True, text=app.codec.encode_result(value, app.max_payload_bytes))
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 

@@ -47,6 +47,7 @@ from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
+from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.children import ProcessRunner
 from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
@@ -235,6 +236,12 @@ class Worker:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+    def run_until_empty(self, timeout: float | None = None) -> bool:
+        """Burst mode: run every ready and due job of this worker's queues
+        (and what they enqueue), then return; True if emptied, False if
+        ``timeout`` seconds passed first (:mod:`scheduler.worker.burst`)."""
+        return run_until_empty(self, timeout)
 
     def snapshot(self) -> list[LeasedJob]:
         """The jobs this worker holds leases on now (running or buffered; a copy)."""
