@@ -236,7 +236,10 @@ def script_anatomy(lib: Ours, r: redis.Redis, calls: int = 3000) -> dict[str, An
     keys = lib.qk.standard()
     args: list[Any] = [10_000, 1, *["x"] * 9]
     text = load_script_text("enqueue")
-    libs_only = text.split("EVENTS_MAXLEN = tonumber(ARGV[1])")[0] + "\nreturn 1\n"
+    # The libraries end where the script's own code starts (older scripts
+    # set EVENTS_MAXLEN; today's call events_init).
+    marker = "\nevents_init(" if "\nevents_init(" in text else "EVENTS_MAXLEN = tonumber(ARGV[1])"
+    libs_only = text.split(marker)[0] + "\nreturn 1\n"
 
     def per_call(script_text: str) -> float:
         script = r.register_script(script_text)

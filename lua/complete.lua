@@ -10,7 +10,9 @@
 -- Learned run times: each recorded job whose start was recorded (F_STARTED_MS,
 -- lua/start.lua) adds its duration -- now minus started_ms, both on the
 -- server clock, whole ms -- to its task's statistics (lib/stats.lua), in
--- this same atomic call. Only successes count (a failure's run time says
+-- this same atomic call (a job whose start this call also stamps -- see
+-- ARGV -- finished within about one round trip of its start: its run time
+-- counts as 0 whole ms). Only successes count (a failure's run time says
 -- little about a success's). When the queue has limits (KEYS[12] exists),
 -- an idle worker is woken: a concurrency slot just freed up.
 --
@@ -23,6 +25,12 @@
 --          at most max(this, 2 * N) (lib/expiry.lua)
 -- ARGV[3]  N, number of jobs (integer >= 0)
 -- then N triples: job id, lease token, result (JSON text)
+-- then, optionally: M (integer >= 0) and M pairs: job id, lease token --
+--          leases the worker started since its last round trip: stamped
+--          started first, exactly as start.lua does (lib/starts.lua), so
+--          the round trip needs no start call; a job both started and
+--          finished here is read and written once. Their START_* codes are
+--          not returned (a lost lease is found by the heartbeat too).
 -- Returns: an array of N integers (lib/codes.lua COMPLETE_*):
 --   COMPLETE_RECORDED, COMPLETE_ALREADY_RECORDED (by an earlier run of this
 --   call), COMPLETE_STALE (lease lost: refused; also when the record was
@@ -38,6 +46,7 @@
 --@include lib/keys.lua
 --@include lib/quarantine.lua
 --@include lib/signals.lua
+--@include lib/starts.lua
 --@include lib/stats.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
@@ -45,19 +54,40 @@
 events_init(tonumber(ARGV[1]))
 local expire_batch = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-if not (n and expire_batch) or #ARGV ~= 3 + 3 * n then
+local m = 0
+if n and #ARGV > 3 + 3 * n then m = tonumber(ARGV[4 + 3 * n]) end
+if not (n and expire_batch and m)
+    or #ARGV ~= 3 + 3 * n + (#ARGV > 3 + 3 * n and 1 + 2 * m or 0) then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local ids = {}
-for i = 0, n - 1 do ids[i + 1] = ARGV[4 + 3 * i] end
-local recs = hmget_many(K_JOBS, ids)
+-- The starts carried by this call (see ARGV), before any outcome.
+local s_ids, s_tokens = {}, {}
+for i = 0, m - 1 do
+  s_ids[i + 1] = ARGV[5 + 3 * n + 2 * i]
+  s_tokens[i + 1] = ARGV[6 + 3 * n + 2 * i]
+end
+local _, started, stamped = stamp_starts(s_ids, s_tokens, now, function(id, raw)
+  return (checked_record(id, raw, now))
+end)
+-- Read the records the starts did not read already.
+local ids, unread, at = {}, {}, {}
+for i = 0, n - 1 do
+  local id = ARGV[4 + 3 * i]
+  ids[i + 1] = id
+  if not started[id] then
+    unread[#unread + 1] = id
+    at[i + 1] = #unread
+  end
+end
+local raw = hmget_many(K_JOBS, unread)
 local out, seen = {}, {}
 local hset, zdone, finished, runs = {}, {}, {}, {}
 for i = 1, n do
   local b = 4 + 3 * (i - 1)
   local id = ids[i]
-  local f, damaged = checked_record(id, recs[i], now)
+  local f, damaged = started[id], false
+  if not f then f, damaged = checked_record(id, raw[at[i]], now) end
   local status = f and lease_status(f, ARGV[b + 1])
   if damaged then
     out[i] = COMPLETE_STALE
@@ -84,10 +114,16 @@ for i = 1, n do
     out[i] = COMPLETE_RECORDED
   end
 end
+for _, id in ipairs(stamped) do
+  if not seen[id] then  -- started and still running: write the stamp
+    hset[#hset + 1] = id
+    hset[#hset + 1] = rec_encode(started[id])
+  end
+end
+call_many({'HSET', K_JOBS}, hset)
 if #finished > 0 then
   zrem_all(K_LEASED, finished)
   call_many({'ZADD', K_DONE}, zdone)
-  call_many({'HSET', K_JOBS}, hset)
   publish_finished(finished)
   emit_many('succeeded', finished)
   count('succeeded', #finished)

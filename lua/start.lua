@@ -4,9 +4,10 @@
 -- "not started" (F_STARTED_MS empty) and this script stamps the start time
 -- on each lease the caller still holds (lib/transitions.lua lease_status:
 -- state leased, same fencing token). An unstarted lease that expires gives
--- its attempt back (lib/maintenance.lua reap_expired). The worker sends this
--- call first in the round trip that follows the start (with that round's
--- complete/fail/lease calls), so it costs no round trip of its own.
+-- its attempt back (lib/maintenance.lua reap_expired). The worker reports
+-- starts in the round trip that follows them: inside that round's complete
+-- call when it has one (complete.lua, lib/starts.lua), else as this call
+-- first in the round trip, so it costs no round trip of its own.
 -- Idempotent: a repeat answers START_ALREADY_STARTED and keeps the first time.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script reads
@@ -20,36 +21,24 @@
 -- Events: none.
 
 --@include lib/batch.lua
---@include lib/record.lua
---@include lib/codes.lua
---@include lib/keys.lua
---@include lib/transitions.lua
---@include lib/util.lua
+--@include lib/starts.lua
 
 local n = tonumber(ARGV[1])
 if not n or #ARGV ~= 1 + 2 * n then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
-local now = now_ms()
-local ids = {}
-for i = 0, n - 1 do ids[i + 1] = ARGV[2 + 2 * i] end
-local recs = hmget_many(K_JOBS, ids)
-local out = {}
+local ids, tokens = {}, {}
+for i = 0, n - 1 do
+  ids[i + 1] = ARGV[2 + 2 * i]
+  tokens[i + 1] = ARGV[3 + 2 * i]
+end
+local out, recs, dirty = stamp_starts(ids, tokens, now_ms(), function(_, raw)
+  return raw and rec_decode(raw)
+end)
 local hset = {}
-for i = 1, n do
-  local f = recs[i] and rec_decode(recs[i])
-  if not f then
-    out[i] = START_GONE
-  elseif lease_status(f, ARGV[3 + 2 * (i - 1)]) ~= 'held' then
-    out[i] = START_STALE
-  elseif f[F_STARTED_MS] ~= '' then
-    out[i] = START_ALREADY_STARTED
-  else
-    f[F_STARTED_MS] = int(now)
-    hset[#hset + 1] = ids[i]
-    hset[#hset + 1] = rec_encode(f)
-    out[i] = START_STARTED
-  end
+for _, id in ipairs(dirty) do
+  hset[#hset + 1] = id
+  hset[#hset + 1] = rec_encode(recs[id])
 end
 call_many({'HSET', K_JOBS}, hset)
 return out

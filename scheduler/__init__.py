@@ -36,6 +36,14 @@ from scheduler.priority import compute_priority
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 
 # isort: split
+# Writing tasks: the job's context, control from inside a task, hooks
+from scheduler.backend.progress import Progress
+from scheduler.context import JobContext, NoJobContextError, current_job
+from scheduler.control import Abort, Fail, Retry, set_progress
+from scheduler.middleware import Hooks
+from scheduler.task import DelayFunction, Delays, PerException
+
+# isort: split
 # Schedules
 from scheduler.cron import CronRunner, MisfirePolicy, Schedule, ScheduleInfo
 
@@ -80,6 +88,19 @@ __all__ = [  # noqa: RUF022 -- grouped by area as above, sorted within each grou
     "JobState",
     "Task",
     "compute_priority",
+    # Writing tasks
+    "Abort",
+    "DelayFunction",
+    "Delays",
+    "Fail",
+    "Hooks",
+    "JobContext",
+    "NoJobContextError",
+    "PerException",
+    "Progress",
+    "Retry",
+    "current_job",
+    "set_progress",
     # Schedules
     "CronRunner",
     "MisfirePolicy",

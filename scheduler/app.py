@@ -31,6 +31,7 @@ from scheduler.errors import JobNotFoundError, UnknownOptionError, ValidationErr
 from scheduler.job import Job
 from scheduler.learning import resolve_inputs
 from scheduler.limits import QueueLimits, Rate, check_concurrency, parse_rate
+from scheduler.middleware import Hooks
 from scheduler.priority import validate_aging_rate
 from scheduler.task import Backoff, EnqueueOptions, JobSpec, Task
 from scheduler.timeutil import seconds
@@ -97,6 +98,11 @@ class Scheduler:
             ``Job.aresult`` (default: one made from ``client``'s settings on
             first use; give one on Cluster or Sentinel).
 
+    Attributes:
+        hooks: middleware around every task execution and worker lifecycle
+            hooks (:class:`scheduler.middleware.Hooks`): ``@app.hooks.middleware``,
+            ``@app.hooks.on_startup``, ``@app.hooks.on_shutdown``.
+
     Raises:
         ValidationError: an argument is out of range.
     """
@@ -137,10 +143,12 @@ class Scheduler:
         self.codec = DEFAULT_CODEC if codec is None else codec
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.builder = JobBuilder(self.tasks, self.job_defaults, codec=self.codec)
-        self.hooks: list[BeforeEnqueue] = []
+        #: Producer hooks (:meth:`before_enqueue`), in order.
+        self.enqueue_hooks: list[BeforeEnqueue] = []
         for hook in before_enqueue:
             self.before_enqueue(hook)
         self._async_client = async_client
+        self.hooks = Hooks()
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Scheduler:
@@ -484,7 +492,7 @@ class Scheduler:
         """
         if not callable(fn):
             raise ValidationError(f"before_enqueue takes a callable, got {shown(fn)}")
-        self.hooks.append(fn)
+        self.enqueue_hooks.append(fn)
         return fn
 
     def _build(
@@ -494,7 +502,7 @@ class Scheduler:
         kwargs: dict[str, Any] | None,
         opts: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
-        if self.hooks:
+        if self.enqueue_hooks:
             # args/kwargs are validated by the builder, after the hooks.
             spec = JobSpec(task, cast(tuple[Any, ...], args), cast(dict[str, Any], kwargs), opts)
             spec = self._hooked(spec)
@@ -502,7 +510,7 @@ class Scheduler:
         return self.builder.build(task, args, kwargs, opts)
 
     def _hooked(self, spec: JobSpec) -> JobSpec:
-        for hook in self.hooks:
+        for hook in self.enqueue_hooks:
             changed = hook(spec)
             if changed is not None:
                 if not isinstance(changed, JobSpec):

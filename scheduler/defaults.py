@@ -32,7 +32,20 @@ HEALTH_CHECK_INTERVAL: Final = 30
 QUEUE: Final = "default"
 
 #: Leases a job may begin before it goes dead (attempts), >= 1.
-MAX_ATTEMPTS: Final = 3
+#:
+#: Ten attempts at the default backoff (below) keep retrying for 4 to 8.5
+#: minutes (the jitter decides): retries come 0.5-1, 1-2, 2-4, 4-8, ... s
+#: after each failure, so a 5-second outage of a database or an API costs
+#: a job at most 4 attempts and leaves it 6 -- it does not go dead. Peers:
+#: Sidekiq retries 25 times over about 21 days (``(count**4) + 15 + rand``
+#: seconds), Dramatiq 20 times with exponential backoff from 15 s up to
+#: 7 days, Celery's ``self.retry`` 3 times 180 s apart. Ours is shorter than
+#: Sidekiq's and Dramatiq's on purpose: a job here usually has a caller
+#: waiting for its result, and a job that cannot succeed within minutes goes
+#: dead where an operator sees it (``scheduler job retry`` revives it). Tasks
+#: that call a service with longer outages set ``max_attempts`` and
+#: ``backoff`` (e.g. ``backoff=[5, 30, 120, 600]``).
+MAX_ATTEMPTS: Final = 10
 
 #: Lease duration (visibility timeout), seconds.
 LEASE: Final = 60.0
@@ -122,6 +135,13 @@ BACKOFF_MAXIMUM: Final = 300.0
 BACKOFF_FACTOR: Final = 2.0
 BACKOFF_JITTER: Final = 0.5
 
+#: Longest progress message kept (``set_progress``), characters; longer is cut.
+PROGRESS_MESSAGE_CHARS: Final = 200
+
+#: A queue's progress hash expires this long after its last write, seconds
+#: (entries of finished jobs are also swept by each write; ``lua/progress.lua``).
+PROGRESS_TTL: Final = 3600.0
+
 #: Jobs per enqueue script call in bulk enqueue.
 BULK_BATCH: Final = 500
 
@@ -160,6 +180,12 @@ GRACE: Final = 30.0
 
 #: Longest single idle block on Redis (BLPOP, pub/sub wait), seconds.
 MAX_BLOCK: Final = 30.0
+
+#: Longest a worker holds the start report of a job it started (seconds)
+#: waiting for a finished job whose report it can travel with (one round
+#: trip instead of two; docs/design.md, "An attempt counts an execution
+#: that started").
+START_REPORT_WAIT: Final = 0.001
 
 #: Address the Prometheus metrics server binds when enabled: loopback only,
 #: like the dashboard (the metrics name queues and tasks); give

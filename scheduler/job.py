@@ -15,6 +15,7 @@ import redis
 
 from scheduler.backend import Backend
 from scheduler.backend.codes import CancelCode, ReprioritizeCode, RetryCode, RunNowCode
+from scheduler.backend.progress import Progress
 from scheduler.backend.record import JobRecord, JobState
 from scheduler.codec import DEFAULT_CODEC, JSONCodec
 from scheduler.errors import (
@@ -229,6 +230,16 @@ class Job:
         if rec is None:
             raise JobNotFoundError(f"no job {self.id!r} in queue {self.queue!r}")
         return job_info(self.queue, rec, deadline, self.codec)
+
+    @property
+    def progress(self) -> Progress | None:
+        """The progress the running job last reported (``set_progress``), or
+        None (none reported, or the job finished and it was swept).
+
+        Raises:
+            redis.RedisError: Redis could not be read.
+        """
+        return self.backend.progress(self.queue, self.id)
 
     @property
     def status(self) -> JobState:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -17,7 +18,21 @@ from scheduler.validation import shown
 if TYPE_CHECKING:
     from scheduler.job import Job
 
-__all__ = ["Backoff", "EnqueueOptions", "Enqueuer", "JobSpec", "Task", "retry_types"]
+__all__ = [
+    "Backoff",
+    "BackoffPolicy",
+    "DelayFunction",
+    "Delays",
+    "EnqueueOptions",
+    "Enqueuer",
+    "JobSpec",
+    "PerException",
+    "Task",
+    "backoff_policy",
+    "retry_types",
+]
+
+log = logging.getLogger("scheduler.worker")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,16 +98,129 @@ class Backoff:
                 f"backoff base ({self.base:g} s) must not exceed maximum ({self.maximum:g} s)"
             )
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retrying after failed attempt ``attempt`` (>= 1)."""
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Seconds to wait before retrying after failed attempt ``attempt``
+        (>= 1); ``exc`` (what the attempt raised) is not used."""
         return backoff_delay(
             attempt, self.base, self.maximum, factor=self.factor, jitter=self.jitter
         )
 
 
-def _is_backoff(_inst: object, _attribute: attrs.Attribute[Backoff], value: object) -> None:
-    if not isinstance(value, Backoff):
-        raise ValidationError(f"backoff must be a Backoff, got {shown(value)}")
+@runtime_checkable
+class BackoffPolicy(Protocol):
+    """A retry delay policy: :class:`Backoff`, :class:`Delays`,
+    :class:`DelayFunction` or :class:`PerException` (see :func:`backoff_policy`)."""
+
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """Seconds before retrying after failed attempt ``attempt`` (>= 1),
+        which raised ``exc`` (None: the worker does not know, e.g. a timeout
+        or a child process that died)."""
+        ...
+
+
+def _delays(_inst: object, _attribute: attrs.Attribute[tuple[float, ...]], value: object) -> None:
+    if not value:
+        raise ValidationError("backoff delays must not be empty")
+    for item in value:  # type: ignore[attr-defined]  # a tuple after the converter
+        _real("delay", item, 0.0, defaults.MAX_DURATION)
+
+
+@attrs.frozen
+class Delays:
+    """Explicit retry delays: ``delays[attempt - 1]`` seconds after failed
+    attempt ``attempt``; the last one repeats (``Delays((1, 5, 30))``: 1 s,
+    5 s, then 30 s for every later retry), like Sidekiq's ``sidekiq_retry_in``
+    returning a fixed schedule.
+
+    Raises:
+        ValidationError: empty, or a delay is not seconds in ``[0, MAX_DURATION]``.
+    """
+
+    delays: tuple[float, ...] = attrs.field(converter=tuple, validator=_delays)
+
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """``delays[attempt - 1]`` (the last one once past the end)."""
+        return float(self.delays[min(max(attempt, 1), len(self.delays)) - 1])
+
+
+@attrs.frozen
+class DelayFunction:
+    """Retry delays computed by ``fn(attempt, exception) -> seconds``
+    (``exception`` is None when the worker does not have it: a timeout, a
+    dead child process). A function that raises or returns anything but
+    seconds in ``[0, MAX_DURATION]`` is logged and ``fallback`` used instead:
+    a retry is never lost to a bug in the policy.
+    """
+
+    fn: Callable[[int, BaseException | None], float]
+    fallback: Backoff = attrs.field(factory=Backoff)
+
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """``fn(attempt, exc)``, or ``fallback``'s delay if that is not valid."""
+        try:
+            value = self.fn(attempt, exc)
+            _real("delay", value, 0.0, defaults.MAX_DURATION)
+            return float(value)
+        except Exception:  # the user's function: fall back, do not lose the retry
+            log.exception("backoff function %r failed; using the default backoff", self.fn)
+            return self.fallback.delay(attempt, exc)
+
+
+@attrs.frozen
+class PerException:
+    """A policy per exception type: the first entry of ``policies`` whose type
+    the exception is an instance of decides, else ``default`` (also when the
+    worker does not have the exception: timeouts, dead children).
+
+    Build it with :func:`backoff_policy` from a mapping
+    ``{ConnectionError: [1, 5, 30], Exception: Backoff()}``.
+    """
+
+    policies: tuple[tuple[type[BaseException], BackoffPolicy], ...]
+    default: BackoffPolicy = attrs.field(factory=Backoff)
+
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        """The delay of the policy of ``exc``'s type."""
+        if exc is not None:
+            for kind, policy in self.policies:
+                if isinstance(exc, kind):
+                    return policy.delay(attempt, exc)
+        return self.default.delay(attempt, exc)
+
+
+def backoff_policy(value: object) -> BackoffPolicy:
+    """A task's ``backoff=`` as a policy:
+
+    * a :class:`Backoff` (or any :class:`BackoffPolicy`): as is;
+    * a sequence of seconds: :class:`Delays`;
+    * a callable ``(attempt, exception) -> seconds``: :class:`DelayFunction`;
+    * a mapping ``{exception type: any of the above}``: :class:`PerException`,
+      in the mapping's order; exceptions of no listed type get the default
+      :class:`Backoff`.
+
+    Raises:
+        ValidationError: anything else, or a bad entry (checked now, at
+            registration).
+    """
+    if isinstance(value, BackoffPolicy):
+        return value
+    if isinstance(value, Mapping):
+        policies: list[tuple[type[BaseException], BackoffPolicy]] = []
+        for kind, policy in value.items():
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise ValidationError(f"backoff keys must be exception classes, got {shown(kind)}")
+            if isinstance(policy, Mapping):
+                raise ValidationError("backoff per exception type cannot be nested")
+            policies.append((kind, backoff_policy(policy)))
+        return PerException(tuple(policies))
+    if isinstance(value, list | tuple):
+        return Delays(tuple(value))
+    if callable(value):
+        return DelayFunction(value)
+    raise ValidationError(
+        "backoff must be a Backoff, a sequence of seconds, a function (attempt, "
+        f"exception) -> seconds or a mapping of them by exception type, got {shown(value)}"
+    )
 
 
 def retry_types(value: object) -> tuple[type[BaseException], ...]:
@@ -220,12 +348,14 @@ class Task(Generic[P, R]):
             :class:`scheduler.errors.JobTimeoutError` (retried or dead by
             ``max_attempts``).
         result_ttl: default result retention, seconds.
-        backoff: retry delay policy (applied by the worker); a :class:`Backoff`.
+        backoff: retry delay policy (applied by the worker): a :class:`Backoff`,
+            a sequence of delays, a function ``(attempt, exception) -> seconds``
+            or a mapping of these by exception type (:func:`backoff_policy`).
         retry_on: exception classes that cause a retry (a bare class or a
             tuple); others go dead at once. Default ``(Exception,)``.
 
     Raises:
-        ValidationError: ``backoff`` is not a :class:`Backoff`, or
+        ValidationError: ``backoff`` is not a policy (:func:`backoff_policy`), or
             ``retry_on`` is not exception classes (checked on construction
             and on assignment).
     """
@@ -244,7 +374,7 @@ class Task(Generic[P, R]):
     lease: float = defaults.LEASE
     timeout: float | None = defaults.TIMEOUT
     result_ttl: float = defaults.RESULT_TTL
-    backoff: Backoff = attrs.field(factory=Backoff, validator=_is_backoff)
+    backoff: BackoffPolicy = attrs.field(factory=Backoff, converter=backoff_policy)
     retry_on: tuple[type[BaseException], ...] = attrs.field(
         default=(Exception,), converter=retry_types
     )

@@ -34,15 +34,24 @@ LAYERS: list[tuple[str, ...]] = [
         "scheduler.limits",
         "scheduler.defaults",
         "scheduler.devserver",
+        "scheduler.context",
+        "scheduler.control",
     ),
     # 1: the storage layer
     ("scheduler.backend",),
     # 2: tasks and job handles
-    ("scheduler.task", "scheduler.job"),
+    ("scheduler.task", "scheduler.job", "scheduler.middleware"),
     # 3: building jobs
     ("scheduler.building",),
     # 4: collaborators the app composes (and the worker, which runs an app)
-    ("scheduler.cron", "scheduler.admin", "scheduler.worker", "scheduler.metrics"),
+    # (contrib: optional middleware on other libraries, e.g. OpenTelemetry, Sentry)
+    (
+        "scheduler.cron",
+        "scheduler.admin",
+        "scheduler.worker",
+        "scheduler.metrics",
+        "scheduler.contrib",
+    ),
     # 5: the application object
     ("scheduler.app",),
     # 6: entry points

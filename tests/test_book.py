@@ -59,3 +59,26 @@ def test_a_lease_is_held_once() -> None:
     newer = book.add("q", "j", record(1, 5.0, 0, token=9))
     assert newer is not None and first.lost and book.holds(newer)
     assert book.start_next(5) == [newer] and len(book) == 1
+
+
+def test_starts_wait_briefly_for_an_outcome_to_travel_with() -> None:
+    """Owed starts go at once when an outcome is owed or nothing started is
+    still running; else they wait at most ``wait`` from the oldest start."""
+    from scheduler.worker.execution import Outcome
+
+    book = JobBook(["q"])
+    for i in range(3):
+        book.add("q", f"j{i}", record(i + 1, 0.0, 1000, i + 1))
+    assert not book.reports_due(0.0, 0.001) and book.reports_due_at(0.001) is None
+    started = book.start_next(2)
+    first = book.reports_due_at(0.001)
+    assert first is not None
+    assert not book.reports_due(first - 0.0005, 0.001)  # running: wait for an outcome
+    assert book.reports_due(first, 0.001)  # waited long enough
+    book.finished(started[0], Outcome(ok=True, text="null"))
+    assert book.reports_due(first - 0.0005, 0.001)  # an outcome to travel with
+    taken = book.take_starts()
+    assert taken == started and book.reports_due_at(0.001) is None
+    book.restore_starts(taken)  # a failed round trip: owed again, due at once
+    book.take_pending()
+    assert book.reports_due(0.0, 0.001)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scheduler import JobState, Scheduler
+from scheduler import JobState, Scheduler, defaults
 from tests.test_cli_common import Run, as_json, capp, lease_all, make_dead, one_line_error, run
 
 __all__ = ["capp", "run"]  # fixtures
@@ -80,13 +80,15 @@ def test_job_show_all_fields_human_and_json(run: Run, capp: Scheduler) -> None:
     assert data["id"] == dead_id and data["state"] == "dead" and data["task"] == "pkg.mod:crunch"
     assert data["error"]["error"] == "ValueError: boom"
     assert data["error"]["traceback"].startswith("Traceback")
-    assert data["attempts"] == 1 and data["max_attempts"] == 3
+    assert data["attempts"] == 1 and data["max_attempts"] == defaults.MAX_ATTEMPTS
+    assert data["progress"] is None  # never reported (see test_task_context for progress)
     assert data["finished_at"] and data["args"] == [0] and data["kwargs"] == {}
     assert {"priority", "weight", "time", "resource", "enqueued_at", "ready_at"} <= set(data)
     assert {"lease_deadline", "worker", "result", "meta"} <= set(data)
     human = run("job", "show", dead_id)
     assert human.exit_code == 0
-    for text in ("pkg.mod:crunch", "dead", "ValueError: boom", "traceback:", "1 of 3"):
+    attempts = f"1 of {defaults.MAX_ATTEMPTS}"
+    for text in ("pkg.mod:crunch", "dead", "ValueError: boom", "traceback:", attempts, "progress"):
         assert text in human.stdout, text
 
     capp.enqueue("m:f", [5], queue="work", job_id="inflight", weight=2, time=3, resource=4)
@@ -195,3 +197,13 @@ def test_leased_jobs_show_how_long_they_have_been_running(run: Run, capp: Schedu
     assert "running for" in shown.output and "not started" not in shown.output, shown.output
     assert data["started_at"] is not None
     assert as_json(run("job", "show", job.id, "--json"))["started_at"] is None  # finished
+
+
+def test_job_show_has_the_running_jobs_progress(run: Run, capp: Scheduler) -> None:
+    job = capp.enqueue("m:f", job_id="busy")
+    ((job_id, token),) = lease_all(capp, "default", 1)
+    assert capp.backend.set_progress("default", job_id, token, 0.25, "resized 1 of 4")
+    data = as_json(run("job", "show", job.id, "--json"))
+    assert data["progress"]["value"] == 0.25 and data["progress"]["message"] == "resized 1 of 4"
+    human = run("job", "show", job.id)
+    assert "25% resized 1 of 4" in human.stdout

@@ -90,3 +90,21 @@ def test_block_is_bounded_by_every_queues_reported_time(
             model[q] = 30.0 if wake_ms < 0 else min(wake_ms / 1000, 30.0)
     assert p.block_for(0.0) == min(model.values())
     assert p.due(0.0) == [q for q in "abc" if model[q] == 0.0]
+
+
+def test_a_filled_lease_is_due_again_only_for_room() -> None:
+    """A full worker makes no maintenance-only call after each full lease
+    (docs/benchmarks.md, "Drain after the worker and safety changes"); with
+    room it asks again at once; without, a look within max_block."""
+    p = Pacing(["a", "b"], max_block=30)
+    p.leased("a", 5.0, asked=3, got=3, wake_ms=0)  # filled: maybe more
+    p.leased("b", 5.0, asked=3, got=1, wake_ms=0)  # more already due: maintenance now
+    assert p.due(5.0) == ["a", "b"]
+    assert p.due(5.0, room=False) == ["b"]
+    p.leased("b", 5.0, asked=0, got=0, wake_ms=2_000)
+    assert p.due(5.0, room=False) == [] and p.next_due(room=False) == 7.0
+    assert p.due(35.0, room=False) == ["a", "b"]  # max_block: looked at anyway
+    p.woken("a", 6.0)  # a marker: due whatever the room
+    assert p.due(6.0, room=False) == ["a"]
+    p.leased("a", 6.0, asked=3, got=1, wake_ms=4_000)  # not filled: its time
+    assert p.due(6.0) == [] and p.next_due() == 7.0

@@ -104,3 +104,19 @@ def test_version_names_the_distribution() -> None:
     result = CliRunner().invoke(cli, ["--version"], prog_name="scheduler")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"scheduler, version {version}"
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    """``[tool.setuptools] packages`` is an explicit list: a new subpackage left
+    out of it would be missing from the built wheel (the editable install
+    would not notice)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "scheduler").rglob("__init__.py")
+    }
+    assert found <= listed, f"missing from pyproject.toml packages: {sorted(found - listed)}"

@@ -132,6 +132,8 @@ def test_hot_path_decoder_agrees_with_parse_record() -> None:
         "aged": "1234.5",
         "seq": rec.seq,
         "inputs": "",
+        "meta": "",
+        "ready_ms": "",  # "": the enqueue time
     }
     assert rec.state is JobState.LEASED and rec.ready_ms == 1000 and rec.aged == 1234.5
 

@@ -127,3 +127,57 @@ def test_valid_records_of_every_state_are_accepted(real_redis: redis.Redis) -> N
         data = SEP.join(f).encode()
         assert real_redis.eval(PROBE, 0, data) == b"ok"
         assert record_damage(data) is None
+
+
+# The fast path of rec_decode (one pattern, lib/record.lua) against the full
+# checks on the same text: what it accepts, the full checks accept with the
+# same fields.
+FAST_PROBE = read_lua("lib/record.lua") + (
+    "\nlocal fast = rec_decode_fast(ARGV[1])\nlocal full, reason = rec_decode_checked(ARGV[1])\n"
+    "if not fast then return {'slow', full and 'ok' or reason} end\n"
+    "if not full then return {'fast', 'full refused: ' .. reason} end\n"
+    "if #fast ~= #full then return {'fast', 'field count differs'} end\n"
+    "for i = 1, #full do if fast[i] ~= full[i] then return {'fast', 'field ' .. i} end end\n"
+    "return {'fast', 'ok'}\n"
+)
+
+# A record of the common shape (integer priority, plain inputs): the fast path takes it.
+FAST_VALID = ["2", "L", "1", "000000001", "5001", "w1", "1700000000000", "", "", "", "1"]
+FAST_VALID += ["1,1,1", "3,60000,3600000,604800000", "m:f", "", "", "", "[[],{}]"]
+
+
+@st.composite
+def fast_shaped_records(draw: st.DrawFn) -> bytes:
+    """A record of the common shape with a few fields replaced (as in records())."""
+    f = list(FAST_VALID)
+    for index in draw(st.lists(st.integers(0, FIELD_COUNT - 1), max_size=3)):
+        f[index] = draw(FIELD)
+    data = SEP.join(f).encode()
+    if draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.binary(min_size=1, max_size=4)) + data[at:]
+    return data
+
+
+@settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.one_of(records(), fast_shaped_records()))
+def test_the_fast_decode_accepts_only_valid_records_with_the_same_fields(
+    real_redis: redis.Redis, data: bytes
+) -> None:
+    path, verdict = real_redis.eval(FAST_PROBE, 0, data)
+    if path == b"fast":
+        assert verdict == b"ok", (data, verdict)
+        assert record_damage(data) is None
+
+
+def test_the_fast_decode_takes_the_common_shapes(real_redis: redis.Redis) -> None:
+    shapes = [FAST_VALID, VALID]
+    for state in "RDLFSXC":
+        shapes.append([*FAST_VALID[:1], state, *FAST_VALID[2:]])
+    for aged in ("", "12", "12.5", "1.0000000000000001e+25"):
+        shapes.append([*FAST_VALID[:16], aged, FAST_VALID[17]])
+    for fields in shapes:
+        data = SEP.join(fields).encode()
+        assert real_redis.eval(FAST_PROBE, 0, data) == [b"fast", b"ok"], data

@@ -17,6 +17,7 @@ from scheduler import (
     JobState,
     Scheduler,
     Worker,
+    defaults,
 )
 from scheduler.backend.scripts import EnqueueItem
 from tests.helpers import running, wait_until
@@ -40,7 +41,10 @@ def test_runs_jobs_and_logs_each_state_change(
     records = [r for r in caplog.records if jobs[0].id in r.getMessage()]
     started = [r for r in records if "started" in r.getMessage()]
     assert [r.levelno for r in started] == [logging.DEBUG]  # at most one INFO line per job
-    assert "attempt=1/3" in started[0].getMessage() and add.name in started[0].getMessage()
+    assert (
+        f"attempt=1/{defaults.MAX_ATTEMPTS}" in started[0].getMessage()
+        and add.name in started[0].getMessage()
+    )
     done = [r for r in records if r.levelno >= logging.INFO]
     assert len(done) == 1 and "succeeded in" in done[0].getMessage()
     assert "queue=default" in done[0].getMessage()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler import JobState, Scheduler
+from scheduler import JobState, Scheduler, defaults
 from scheduler.errors import JobFailedError
 from tests.helpers import start_worker, stop, wait_until
 
@@ -94,7 +94,8 @@ def test_timeout_travels_in_the_record_and_old_records_still_decode(papp: Schedu
     plain = whoami.enqueue()
     assert plain.info().record.options.timeout_ms is None
     raw = papp.redis.hget(papp.queue_keys("default").jobs, plain.id)
-    assert b"\x1f3,60000,3600000,604800000\x1f" in raw  # unchanged options field
+    options = f"\x1f{defaults.MAX_ATTEMPTS},60000,3600000,604800000\x1f".encode()
+    assert options in raw  # unchanged options field
     lifted = hang.options(timeout=float("inf")).enqueue()
     assert lifted.info().record.options.timeout_ms is None
     assert JobOptions.decode("3,1000,10,-1,2500") == JobOptions(3, 1000, 10, -1, 2500)

@@ -16,6 +16,9 @@
 -- scheduler/backend/keys.py EXTENDED_KEY_NAMES:
 --   KEYS[11] P:{Q}:taskstats HASH  task -> run-time statistics (lib/stats.lua)
 --   KEYS[12] P:{Q}:limits    HASH  concurrency/rate limits and state (lib/limits.lua)
+-- progress.lua also receives, after those (as lease.lua receives LEASE_KEY_NAMES),
+-- scheduler/backend/keys.py PROGRESS_KEY_NAME (named K_PROGRESS in that script):
+--   KEYS[13] P:{Q}:progress  HASH  job id -> progress JSON of running jobs
 -- ARGV: none of its own. Includes: none.
 -- (tests/test_record_layout.py checks this order against STANDARD_KEY_NAMES.)
 local K_JOBS, K_READY, K_DELAYED, K_LEASED, K_DEAD, K_DONE, K_META, K_WAKE, K_EVENTS, K_STATS =

@@ -111,6 +111,14 @@ class HeartbeatCode(enum.IntEnum):
     GONE = -1
 
 
+class ProgressCode(enum.IntEnum):
+    """``progress.lua``."""
+
+    STORED = 1
+    LOST = 0  # the lease is not held (expired, reported, cancelled, leased again)
+    GONE = -1
+
+
 class CancelCode(enum.IntEnum):
     """``cancel.lua``."""
 
@@ -191,6 +199,7 @@ FAMILIES: dict[str, type[enum.IntEnum]] = {
     "RELEASE": ReleaseCode,
     "START": StartCode,
     "HEARTBEAT": HeartbeatCode,
+    "PROGRESS": ProgressCode,
     "CANCEL": CancelCode,
     "RETRY": RetryCode,
     "REPRIORITIZE": ReprioritizeCode,

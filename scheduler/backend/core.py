@@ -23,6 +23,7 @@ from scheduler.backend.cron_scripts import CronScripts
 from scheduler.backend.events import EventReads
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.learned import LearnedReads
+from scheduler.backend.progress import ProgressStore
 from scheduler.backend.queue_reads import QueueReads
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.backend.registry import WorkerRegistry
@@ -44,7 +45,14 @@ _KEY_CACHE = 4096
 
 
 class Backend(
-    ScheduleReads, QueueReads, EventReads, WorkerRegistry, WakeSignals, WorkerPresence, LearnedReads
+    ScheduleReads,
+    QueueReads,
+    EventReads,
+    WorkerRegistry,
+    WakeSignals,
+    WorkerPresence,
+    LearnedReads,
+    ProgressStore,
 ):
     """Redis storage of one key prefix: keys, scripts, registries and reads.
 

@@ -22,6 +22,8 @@ key                    type       contents
                                   successful executions (``lua/lib/stats.lua``)
 ``P:{Q}:limits``       HASH       concurrency and rate limits of the queue and
                                   its tasks, and their state (``lua/lib/limits.lua``)
+``P:{Q}:progress``     HASH       job id -> progress JSON of running jobs
+                                  (``lua/progress.lua``; swept, expires when idle)
 ``P:{Q}:schedules``    HASH       schedule id -> run state + definition (JSON),
                                   see :mod:`scheduler.cron.state`
 ``P:{Q}:cron``         ZSET       schedule id scored by next fire time (ms)
@@ -60,6 +62,7 @@ import attrs
 __all__ = [
     "EXTENDED_KEY_NAMES",
     "LEASE_KEY_NAMES",
+    "PROGRESS_KEY_NAME",
     "STANDARD_KEY_NAMES",
     "QueueKeys",
     "global_keys",
@@ -90,6 +93,9 @@ EXTENDED_KEY_NAMES: tuple[str, ...] = ("taskstats", "limits")
 #: The extra KEYS of the lease script, after the extended ones (KEYS[13..14]):
 #: the queue's lease reply cache and its expiry index (``lua/lease.lua``).
 LEASE_KEY_NAMES: tuple[str, ...] = ("lreqs", "lreqx")
+
+#: The key ``progress.lua`` alone receives after the extended ones (KEYS[13]).
+PROGRESS_KEY_NAME = "progress"
 
 
 @attrs.frozen(slots=False)
@@ -160,6 +166,10 @@ class QueueKeys:
     @property
     def limits(self) -> str:
         return self.key("limits")
+
+    @property
+    def progress(self) -> str:
+        return self.key(PROGRESS_KEY_NAME)
 
     @property
     def schedules(self) -> str:

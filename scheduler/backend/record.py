@@ -154,6 +154,8 @@ LEASED_FIELDS: tuple[str, ...] = (
     "aged",
     "seq",
     "inputs",
+    "meta",
+    "ready_ms",
 )
 _pick_leased = operator.itemgetter(*(FIELDS.index(name) for name in LEASED_FIELDS))
 

@@ -44,6 +44,7 @@ from scheduler.backend.codes import (
     EnqueueCode,
     FailCode,
     HeartbeatCode,
+    ProgressCode,
     ReleaseCode,
     ReprioritizeCode,
     RetryCode,
@@ -83,6 +84,7 @@ SCRIPT_NAMES = (
     "queue_config",
     "purge",
     "queue_limit",
+    "progress",
 )
 
 
@@ -459,13 +461,32 @@ class Scripts:
         reply = _ints(self._run("heartbeat", qk.standard(), args), len(leases))
         return [_HEARTBEAT.get(x, x) if x <= 1 else x for x in reply]
 
+    def progress(
+        self, qk: QueueKeys, job_id: str, token: str, text: str, ttl_ms: int
+    ) -> ProgressCode:
+        """Store a leased job's progress ``text`` (JSON), fenced by ``token``;
+        the progress hash expires ``ttl_ms`` after this write (``lua/progress.lua``)."""
+        keys = [*qk.extended(), qk.progress]
+        reply = self._run("progress", keys, [self.events_maxlen, job_id, token, text, ttl_ms])
+        return _code(reply, ProgressCode)
+
     def complete_call(
-        self, qk: QueueKeys, items: Sequence[tuple[str, str, str]]
+        self,
+        qk: QueueKeys,
+        items: Sequence[tuple[str, str, str]],
+        starts: Sequence[tuple[str, str]] = (),
     ) -> ScriptCall[list[CompleteCode]]:
-        """The :meth:`complete` call, for :meth:`run_many`."""
+        """The :meth:`complete` call, for :meth:`run_many`; ``starts``
+        (``(job_id, token)`` of leases started since the last round trip) are
+        stamped first in the same call, as :meth:`start` would (their codes
+        are not returned; see ``lua/complete.lua``)."""
         args: list[Any] = [self.events_maxlen, self.expire_batch, len(items)]
         for item in items:
             args.extend(item)
+        if starts:
+            args.append(len(starts))
+            for lease in starts:
+                args.extend(lease)
         n = len(items)
         return ScriptCall("complete", qk.extended(), args, lambda r: _codes(r, n, _COMPLETE))
 

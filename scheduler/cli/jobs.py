@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+import attrs
 import click
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +23,7 @@ from scheduler import defaults
 from scheduler.admin import LISTABLE_STATES, list_jobs
 from scheduler.admin.jobs import FINISHED_STATES
 from scheduler.app import Scheduler
+from scheduler.backend.progress import Progress
 from scheduler.backend.record import JobState
 from scheduler.cli.common import (
     MAX_INDEX,
@@ -138,7 +140,14 @@ def _estimate_rows(info: JobInfo) -> list[tuple[str, Any]]:
     return [("learned time", how)]
 
 
-def _show(info: JobInfo, now: datetime) -> None:
+def _progress_text(progress: Progress | None) -> str:
+    if progress is None:
+        return "-"
+    value = "" if progress.value is None else f"{progress.value:.0%} "
+    return f"{value}{progress.message}".strip() or "-"
+
+
+def _show(info: JobInfo, now: datetime, progress: Progress | None = None) -> None:
     out = console()
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column("field", style="bold")
@@ -164,6 +173,7 @@ def _show(info: JobInfo, now: datetime) -> None:
         ("ETA / ready at", format_time(info.ready_at, now)),
         ("lease deadline", format_time(info.lease_deadline, now)),
         ("running for", _running_for(info, now)),
+        ("progress", _progress_text(progress)),
         ("worker", info.worker or "-"),
         ("finished", format_time(info.finished_at, now)),
         ("meta", json.dumps(info.meta, ensure_ascii=False) if info.meta else "-"),
@@ -286,11 +296,15 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         """Every field of a job: task, args, priority and its inputs, attempts,
         ETA, lease deadline, worker, error and traceback, result."""
         app = get_app()
-        info = _job(app, job_id, queue).info()
+        handle = _job(app, job_id, queue)
+        info = handle.info()
+        progress = handle.progress
         if as_json:
-            echo_json(info.to_dict())
+            shown = info.to_dict()
+            shown["progress"] = None if progress is None else attrs.asdict(progress)
+            echo_json(shown)
         else:
-            _show(info, ms_to_datetime(app.backend.server_time_ms()))
+            _show(info, ms_to_datetime(app.backend.server_time_ms()), progress)
 
     @admin_command(job, "cancel")
     @click.argument("job_id")

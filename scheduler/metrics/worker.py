@@ -227,8 +227,9 @@ def start_metrics_server(
     """Serve ``worker``'s metrics at ``http://addr:port/metrics`` (daemon thread).
 
     Args:
-        worker: the worker; if its ``observer`` is not a :class:`WorkerMetrics`
-            (and ``metrics`` is not given), one is created and installed.
+        worker: the worker; if none of its ``observers`` is a
+            :class:`WorkerMetrics` (and ``metrics`` is not given), one is
+            created and added to them (the user's observers stay).
         port: TCP port (0 picks a free one; see :attr:`MetricsServer.port`).
         addr: address to bind (default loopback only,
             :data:`scheduler.defaults.METRICS_ADDR`).
@@ -239,11 +240,10 @@ def start_metrics_server(
         OSError: the port cannot be bound.
     """
     if metrics is None:
-        if isinstance(worker.observer, WorkerMetrics):
-            metrics = worker.observer
-        else:
-            metrics = WorkerMetrics()
-            worker.observer = metrics
+        found = [o for o in worker.observers if isinstance(o, WorkerMetrics)]
+        metrics = found[0] if found else WorkerMetrics()
+    if metrics not in worker.observers:
+        worker.observers.append(metrics)  # next to the user's observers
     registry = metrics.registry
     queues = QueueCollector(worker.app.backend, worker.queues, interval)
     tasks = TaskStatsCollector(worker.app.backend, worker.queues, interval)

@@ -12,6 +12,7 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Sequence
 
 from scheduler.backend.record import (
@@ -70,6 +71,7 @@ class JobBook:
         self._resources: dict[tuple[str, str], float] = {}
         self.pending: list[tuple[LeasedJob, Outcome]] = []
         self.starts: list[LeasedJob] = []
+        self._first_start = 0.0  # monotonic time of the oldest start owed
 
     def __len__(self) -> int:
         """Number of jobs held (buffered, running, or finished and not reported)."""
@@ -117,9 +119,20 @@ class JobBook:
         # Hot path: split_leased (one split, one itemgetter) instead of
         # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            token, task, payload, attempts, options, priority, enqueued_ms, aged, seq, inputs = (
-                split_leased(record)
-            )
+            (
+                token,
+                task,
+                payload,
+                attempts,
+                options,
+                priority,
+                enqueued_ms,
+                aged,
+                seq,
+                inputs,
+                meta,
+                ready_ms,
+            ) = split_leased(record)
             job = LeasedJob(
                 queue=queue,
                 id=job_id,
@@ -130,6 +143,8 @@ class JobBook:
                 options=_options(options),
                 priority=float(priority),
                 enqueued_ms=int(enqueued_ms),
+                meta=meta,
+                ready_ms=int(ready_ms) if ready_ms else 0,
             )
             score = ready_score(job.priority, float(aged) if aged else 0.0)
             resource = resource_of(inputs)
@@ -181,8 +196,24 @@ class JobBook:
                 continue
             self.running += 1
             started.append(job)
+        if started and not self.starts:
+            self._first_start = time.monotonic()
         self.starts.extend(started)
         return started
+
+    def reports_due(self, now: float, wait: float) -> bool:
+        """True if reports must go to Redis now (``now``: monotonic seconds):
+        outcomes are owed, or starts are owed and either no started job is
+        still running or the oldest was owed ``wait`` seconds -- so the starts
+        of a busy worker travel with the report of the next finished job (one
+        round trip, one script call) instead of a round trip of their own."""
+        if self.pending:
+            return True
+        return bool(self.starts) and (not self.running or now >= self._first_start + wait)
+
+    def reports_due_at(self, wait: float) -> float | None:
+        """When owed starts must go at the latest (monotonic s), or None."""
+        return self._first_start + wait if self.starts else None
 
     def take_starts(self) -> list[LeasedJob]:
         """Started jobs whose start is not reported to Redis yet (still held);
@@ -191,7 +222,9 @@ class JobBook:
         return starts
 
     def restore_starts(self, jobs: list[LeasedJob]) -> None:
-        """Owe again the start reports of ``jobs``."""
+        """Owe again the start reports of ``jobs`` (due at once)."""
+        if jobs:
+            self._first_start = float("-inf")
         self.starts = jobs + self.starts
 
     def take_buffered(self) -> list[LeasedJob]:

@@ -17,9 +17,12 @@ job, waits for the reply, the child's exit or the job's timeout, and
   :class:`~scheduler.errors.JobTimeoutError` failure, starts a new child.
 
 Children import the app once, with ``load(app_path)`` (a module-level
-function, pickled by reference), and ignore SIGINT: a Ctrl-C on the terminal
-reaches the whole process group, and stopping is the worker's decision
-(it terminates its children on shutdown).
+function, pickled by reference), run the app's start-up hooks, and run its
+shutdown hooks when terminated (SIGTERM); each job goes to its child with
+its :class:`~scheduler.context.JobContext` (built here, in the parent), so
+:func:`~scheduler.context.current_job` works there too. Children ignore
+SIGINT: a Ctrl-C on the terminal reaches the whole process group, and
+stopping is the worker's decision (it terminates its children on shutdown).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import threading
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
-from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main
+from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main, job_context_of
 from scheduler.worker.pool import Report, crash_outcome, timeout_outcome
 
 __all__ = ["ProcessRunner"]
@@ -74,9 +77,13 @@ class ProcessRunner:
         size: number of children (slots).
         report: receives each finished job and its outcome.
         load: imports the app in a child (module-level, picklable).
+        worker_id: named in the jobs' contexts.
     """
 
-    def __init__(self, app_path: str, size: int, report: Report, load: AppLoader) -> None:
+    def __init__(
+        self, app_path: str, size: int, report: Report, load: AppLoader, worker_id: str = ""
+    ) -> None:
+        self._worker_id = worker_id
         self._app_path = app_path
         self._load = load
         self._report = report
@@ -152,7 +159,7 @@ class ProcessRunner:
         may run more jobs."""
         timeout = None if job.options.timeout_ms is None else job.options.timeout_ms / 1000
         try:
-            child.conn.send((job.task, job.payload, job.attempt))
+            child.conn.send((job_context_of(job, self._worker_id), job.token, job.payload))
             ready = wait([child.conn, child.process.sentinel], timeout)
             if child.conn in ready:
                 reply: Outcome = child.conn.recv()

@@ -2,61 +2,53 @@
 
 Used in the worker's threads directly, and inside child processes for the
 process pool (:func:`child_main`), where the app is imported once per child
-from its import path by a loader function passed in.
+from its import path by a loader function passed in. Each process that runs
+tasks has one :class:`~.runtime.TaskRuntime`: the app, its hooks
+(:mod:`scheduler.middleware`) and its event loop (:mod:`.loop`); every
+execution runs inside the job's context (:mod:`scheduler.context`) and the
+app's middleware.
 Nothing here imports the app: what running a task needs of it is
 :class:`TaskApp`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
+import json
+import logging
 import signal
+import sys
+import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 
 from scheduler.backend.record import JobOptions
-from scheduler.codec import JSONCodec
+from scheduler.context import JobContext, ProgressReporter
+from scheduler.control import Fail, Retry
 from scheduler.errors import PayloadError, UnknownTaskError
 from scheduler.serialization import encode_error
 from scheduler.task import Task
+from scheduler.worker.runtime import TaskApp, TaskRuntime
 
 __all__ = [
     "AppLoader",
     "LeasedJob",
     "Outcome",
     "TaskApp",
+    "TaskRuntime",
     "child_main",
     "import_object",
+    "job_context_of",
     "load_task_app",
     "run_task",
 ]
 
 
-@runtime_checkable
-class TaskApp(Protocol):
-    """What running a task needs of an app (:class:`scheduler.Scheduler` is one)."""
-
-    @property
-    def tasks(self) -> Mapping[str, Task[Any, Any]]:
-        """Registered tasks by name."""
-        ...
-
-    @property
-    def max_payload_bytes(self) -> int:
-        """Limit on an encoded result, bytes."""
-        ...
-
-    @property
-    def codec(self) -> JSONCodec:
-        """Decodes arguments and encodes results (the producer's codec)."""
-        ...
-
+log = logging.getLogger("scheduler.worker")
 
 #: Imports the app in a process-pool child from ``"package.module:attribute"``
 #: (a module-level function, so it can be pickled by reference).
@@ -79,6 +71,9 @@ class LeasedJob:
         enqueued_ms: server enqueue time, ms since the Unix epoch.
         started: ``time.monotonic()`` when the worker started it.
         lost: set when a heartbeat found the lease stale.
+        meta: the job's metadata JSON text (``""``: none).
+        ready_ms: when it became ready (its ETA), ms since the Unix epoch
+            (0: the enqueue time).
     """
 
     queue: str
@@ -92,6 +87,32 @@ class LeasedJob:
     enqueued_ms: int
     started: float = 0.0
     lost: bool = False
+    meta: str = ""
+    ready_ms: int = 0
+
+
+def job_context_of(job: LeasedJob, worker_id: str = "") -> JobContext:
+    """The :class:`~scheduler.context.JobContext` of ``job`` starting now."""
+    now = time.time()
+    try:
+        meta = json.loads(job.meta) if job.meta else {}
+    except ValueError:  # the scripts store only JSON objects; never fail a job on it
+        meta = {}
+    timeout_ms = job.options.timeout_ms
+    return JobContext(
+        id=job.id,
+        task=job.task,
+        queue=job.queue,
+        attempt=job.attempt,
+        max_attempts=job.options.max_attempts,
+        meta=meta if isinstance(meta, dict) else {},
+        enqueued_at=job.enqueued_ms / 1000,
+        eta=(job.ready_ms or job.enqueued_ms) / 1000,
+        lease_deadline=now + job.options.lease_ms / 1000,
+        deadline=None if timeout_ms is None else now + timeout_ms / 1000,
+        priority=job.priority,
+        worker_id=worker_id,
+    )
 
 
 @attrs.frozen
@@ -103,15 +124,21 @@ class Outcome:
         text: result JSON if ok, else the error record JSON.
         error: one-line error message ("" if ok).
         retryable: a failure that may be retried (False: go dead now).
+        retry_delay_ms: delay of the retry, ms, when decided where the task
+            ran (``Retry(delay=...)``, or its task's backoff with the
+            exception); None: the worker applies the task's backoff.
     """
 
     ok: bool
     text: str
     error: str = ""
     retryable: bool = True
+    retry_delay_ms: int | None = None
 
 
-def _failure(exc: BaseException, attempt: int, retryable: bool) -> Outcome:
+def _failure(
+    exc: BaseException, attempt: int, retryable: bool, retry_delay_ms: int | None = None
+) -> Outcome:
     """The outcome recording ``exc``; never raises, whatever the exception's
     text (lone surrogates are escaped by :func:`encode_error`) or ``__str__``."""
     kind = type(exc).__name__
@@ -129,10 +156,38 @@ def _failure(exc: BaseException, attempt: int, retryable: bool) -> Outcome:
         text=text,
         error=message.encode("utf-8", "backslashreplace").decode("utf-8"),
         retryable=retryable,
+        retry_delay_ms=retry_delay_ms if retryable else None,
     )
 
 
-def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcome:
+def _task_failure(task: Task[Any, Any], exc: BaseException, attempt: int) -> Outcome:
+    """The outcome of ``task`` raising ``exc``: :class:`~scheduler.control.Retry`
+    retries (at its delay, or by the backoff), :class:`~scheduler.control.Fail`
+    goes dead, others retry by ``retry_on`` at the task's backoff for ``exc``."""
+    if isinstance(exc, Fail):
+        return _failure(exc, attempt, retryable=False)
+    if isinstance(exc, Retry):
+        seconds = exc.delay if exc.delay is not None else task.backoff.delay(attempt, exc)
+        return _failure(exc, attempt, retryable=True, retry_delay_ms=round(seconds * 1000))
+    if not isinstance(exc, task.retry_on):
+        return _failure(exc, attempt, retryable=False)
+    try:
+        delay_ms: int | None = round(task.backoff.delay(attempt, exc) * 1000)
+    except Exception:  # a policy bug: let the worker apply the backoff without the exception
+        log.exception("backoff of task %s failed", task.name)
+        delay_ms = None
+    return _failure(exc, attempt, retryable=True, retry_delay_ms=delay_ms)
+
+
+def run_task(
+    app: TaskApp,
+    task_name: str,
+    payload: str,
+    attempt: int,
+    context: JobContext | None = None,
+    reporter: ProgressReporter | None = None,
+    runtime: TaskRuntime | None = None,
+) -> Outcome:
     """Run ``task_name`` with the decoded payload; never raises.
 
     * Unknown task: retryable failure (another worker version may know it);
@@ -142,9 +197,13 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
       too large: permanent failure (dead now, with the reason).
     * Whatever the task raised is recorded: text that is not valid Unicode is
       escaped and the error record says so (:func:`encode_error`).
-    * An exception from the task: retryable if it is an instance of the
-      task's ``retry_on`` types, else permanent.
-    * ``async def`` tasks run to completion in a fresh event loop.
+    * :class:`~scheduler.control.Retry`: retryable, at its delay;
+      :class:`~scheduler.control.Fail`: permanent. Another exception:
+      retryable if it is an instance of the task's ``retry_on`` types (at the
+      task's backoff for it), else permanent.
+    * The task runs inside ``context`` (:func:`~scheduler.context.current_job`)
+      and the app's middleware; ``async def`` tasks run on ``runtime``'s
+      event loop (default: a runtime of ``app`` made for this call).
     """
     task = app.tasks.get(task_name)
     if task is None:
@@ -157,20 +216,34 @@ def run_task(app: TaskApp, task_name: str, payload: str, attempt: int) -> Outcom
         args, kwargs = app.codec.decode_payload(payload)
     except PayloadError as exc:
         return _failure(exc, attempt, retryable=False)
+    if runtime is None:
+        runtime = TaskRuntime(app)
+    if context is None:
+        context = _bare_context(task_name, attempt, task)
     try:
-        value: Any = task.fn(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = asyncio.run(_await(value))
+        value = runtime.invoke(task, context, reporter, args, kwargs)
     except BaseException as exc:  # the task's own failure, whatever it is
-        return _failure(exc, attempt, retryable=isinstance(exc, task.retry_on))
+        return _task_failure(task, exc, attempt)
     try:
         return Outcome(ok=True, text=app.codec.encode_result(value, app.max_payload_bytes))
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 
 
-async def _await(value: Any) -> Any:
-    return await value
+def _bare_context(task_name: str, attempt: int, task: Task[Any, Any]) -> JobContext:
+    """A context for a run outside a worker (tests, tools): no job id."""
+    now = time.time()
+    return JobContext(
+        id="",
+        task=task_name,
+        queue=task.queue,
+        attempt=attempt,
+        max_attempts=task.max_attempts,
+        meta={},
+        enqueued_at=now,
+        eta=now,
+        lease_deadline=now + task.lease,
+    )
 
 
 def import_object(path: str) -> object:
@@ -210,18 +283,33 @@ def load_task_app(path: str) -> TaskApp:
 
 def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
     """Entry point of a process-pool child (:mod:`scheduler.worker.children`):
-    import the app once with ``load(app_path)``, then answer each
-    ``(task, payload, attempt)`` received on ``conn`` with the
-    :class:`Outcome` of :func:`run_task`, until the parent closes the pipe.
+    import the app once with ``load(app_path)``, run its start-up hooks, then
+    answer each ``(context, token, payload)`` received on ``conn`` with the
+    :class:`Outcome` of :func:`run_task`, until the parent closes the pipe
+    or terminates the child (SIGTERM); the shutdown hooks run then.
 
     SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
     worker decides when its children stop.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app = load(app_path)
-    while True:
-        try:
-            task_name, payload, attempt = conn.recv()
-        except (EOFError, OSError):  # the worker closed the pipe or died
-            return
-        conn.send(run_task(app, task_name, payload, attempt))
+    runtime = TaskRuntime(app)
+    runtime.startup()
+    try:
+        while True:
+            try:
+                ctx, token, payload = conn.recv()
+            except (EOFError, OSError):  # the worker closed the pipe or died
+                return
+            reporter = runtime.reporter(ctx.queue, ctx.id, token)
+            conn.send(run_task(app, ctx.task, payload, ctx.attempt, ctx, reporter, runtime))
+    finally:
+        runtime.shutdown()
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    # A second SIGTERM must not cut the shutdown hooks short (the parent
+    # kills the child if they take too long).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(0)  # unwinds child_main, so the shutdown hooks run

@@ -23,6 +23,9 @@ __all__ = ["Heartbeater"]
 
 log = logging.getLogger("scheduler.worker")
 
+#: Longest time between two heartbeat rounds while jobs are held, seconds.
+_LONGEST_INTERVAL = 10.0
+
 # Heartbeat replies meaning the lease is no longer ours (a deadline is > 1).
 _LOST = (HeartbeatCode.LOST, HeartbeatCode.GONE)
 
@@ -84,11 +87,21 @@ class Heartbeater:
         if not jobs:
             return 5.0
         shortest = min(j.options.lease_ms for j in jobs) / 1000
-        return min(10.0, max(0.05, shortest / 3))
+        return min(_LONGEST_INTERVAL, max(0.05, shortest / 3))
 
-    def notify(self) -> None:
+    def notify(self, shortest_lease_ms: int | None = None) -> None:
         """Tell the heartbeater the in-flight set changed (a job was leased), so a
-        short lease gets its first heartbeat in time."""
+        short lease gets its first heartbeat in time.
+
+        ``shortest_lease_ms``: the shortest lease just taken, ms (None: unknown).
+        A lease of at least three longest intervals (30 s) gets a beat in time
+        anyway -- the heartbeater never sleeps longer than that interval -- so
+        it does not wake the thread: a wake-up per lease reply took ~20% of
+        the dispatcher's time in a drain (docs/benchmarks.md, "Drain after
+        the worker and safety changes").
+        """
+        if shortest_lease_ms is not None and shortest_lease_ms >= 3000 * _LONGEST_INTERVAL:
+            return
         self._changed.set()
 
     def _run(self) -> None:

@@ -22,6 +22,7 @@ from scheduler.serialization import decode_error
 from scheduler.worker.execution import LeasedJob, Outcome, TaskApp
 
 __all__ = [
+    "Observers",
     "WorkerObserver",
     "default_queues",
     "finish_outcome",
@@ -70,6 +71,43 @@ def notify(observer: WorkerObserver | None, callback: str, *args: Any) -> None:
         getattr(observer, callback)(*args)
     except Exception:
         log.exception("worker observer %s failed", callback)
+
+
+class Observers:
+    """Several observers as one (:class:`WorkerObserver`): each callback goes
+    to every observer in order, and one that raises (logged) does not keep it
+    from the others -- like Dramatiq's ``emit_after``. An observer may define
+    only the callbacks it wants.
+
+    Args:
+        observers: the list to fan out to (kept by reference: observers
+            appended later, e.g. by :func:`scheduler.metrics.start_metrics_server`,
+            are called too).
+    """
+
+    def __init__(self, observers: list[WorkerObserver]) -> None:
+        self.observers = observers
+
+    def _each(self, callback: str, *args: Any) -> None:
+        for observer in self.observers:
+            if hasattr(observer, callback):
+                notify(observer, callback, *args)
+
+    def on_leased(self, job: LeasedJob) -> None:
+        """Fan out ``on_leased``."""
+        self._each("on_leased", job)
+
+    def on_finished(self, job: LeasedJob, outcome: str, duration: float) -> None:
+        """Fan out ``on_finished``."""
+        self._each("on_finished", job, outcome, duration)
+
+    def on_released(self, job: LeasedJob) -> None:
+        """Fan out ``on_released``."""
+        self._each("on_released", job)
+
+    def on_lease_lost(self, job: LeasedJob) -> None:
+        """Fan out ``on_lease_lost``."""
+        self._each("on_lease_lost", job)
 
 
 def refused(code: CompleteCode | FailCode) -> bool:

@@ -43,6 +43,7 @@ class Pacing:
             raise ValueError("max_block must be > 0")
         self.max_block = max_block
         self._due = dict.fromkeys(queues, 0.0)
+        self._more: set[str] = set()  # due only for room: the last lease was filled
 
     def leased(self, queue: str, now: float, asked: int, got: int, wake_ms: int) -> None:
         """Take the reply of a lease call made at ``now`` that asked for
@@ -55,8 +56,18 @@ class Pacing:
         capped by ``max_block``. A maintenance-only call (``asked`` 0, made
         while the worker had no room) is paced by its reply alone: room is
         looked for when it frees up.
+
+        A filled request (``got >= asked > 0``; lease.lua then leased with
+        nothing else due) makes the queue due *for room* only: a worker
+        without room does not call it again until room frees up (or
+        ``max_block`` passes), so a full worker makes no maintenance-only
+        call after each full lease.
         """
-        if (asked > 0 and got >= asked) or wake_ms == 0:
+        self._more.discard(queue)
+        if asked > 0 and got >= asked:
+            self._due[queue] = now
+            self._more.add(queue)
+        elif wake_ms == 0:
             self._due[queue] = now
         elif wake_ms < 0:
             self._due[queue] = now + self.max_block
@@ -69,16 +80,22 @@ class Pacing:
         for q in self._due if queue is None else (queue,):
             if q in self._due:
                 self._due[q] = min(self._due[q], now)
+                self._more.discard(q)
 
-    def due(self, now: float) -> list[str]:
-        """The queues due at ``now``, in the worker's order."""
-        return [q for q, at in self._due.items() if at <= now]
+    def _at(self, queue: str, room: bool) -> float:
+        at = self._due[queue]
+        return at if room or queue not in self._more else at + self.max_block
 
-    def next_due(self) -> float:
+    def due(self, now: float, room: bool = True) -> list[str]:
+        """The queues due at ``now``, in the worker's order (``room``: the
+        worker has room for jobs; see :meth:`leased`)."""
+        return [q for q in self._due if self._at(q, room) <= now]
+
+    def next_due(self, room: bool = True) -> float:
         """The earliest due time of all queues (monotonic seconds)."""
-        return min(self._due.values())
+        return min(self._at(q, room) for q in self._due)
 
     def block_for(self, now: float) -> float:
-        """How long an idle worker may block at ``now``: until the earliest
-        due time, at least 0, at most ``max_block`` (seconds)."""
+        """How long an idle worker (it has room) may block at ``now``: until
+        the earliest due time, at least 0, at most ``max_block`` (seconds)."""
         return max(0.0, min(self.next_due() - now, self.max_block))

@@ -32,7 +32,14 @@ import time
 from collections.abc import Callable
 
 from scheduler.serialization import encode_error
-from scheduler.worker.execution import LeasedJob, Outcome, TaskApp, run_task
+from scheduler.worker.execution import (
+    LeasedJob,
+    Outcome,
+    TaskApp,
+    TaskRuntime,
+    job_context_of,
+    run_task,
+)
 
 __all__ = ["Report", "ThreadRunner", "crash_outcome", "timeout_outcome"]
 
@@ -93,11 +100,23 @@ class ThreadRunner:
     Threads still running a job at shutdown are left to finish in the
     background (their leases were released; their results will be refused).
     A job past its timeout is reported as failed at once; see the module
-    docstring for what happens to its thread.
+    docstring for what happens to its thread (an ``async def`` task is
+    cancelled on the event loop at its deadline, which frees the thread).
+    Jobs run in ``runtime`` (the app's hooks and event loop; default: a new
+    one), in their :class:`~scheduler.context.JobContext` naming ``worker_id``.
     """
 
-    def __init__(self, app: TaskApp, size: int, report: Report) -> None:
+    def __init__(
+        self,
+        app: TaskApp,
+        size: int,
+        report: Report,
+        runtime: TaskRuntime | None = None,
+        worker_id: str = "",
+    ) -> None:
         self._app = app
+        self._runtime = runtime or TaskRuntime(app)
+        self._worker_id = worker_id
         self._size = size
         self._report = report
         self._jobs: queue.SimpleQueue[LeasedJob | None] = queue.SimpleQueue()
@@ -142,7 +161,7 @@ class ThreadRunner:
         while (job := jobs.get()) is not None:
             watched = self._watch(job) if job.options.timeout_ms is not None else None
             try:
-                outcome = run_task(app, job.task, job.payload, job.attempt)
+                outcome = self._run_one(app, job)
             except BaseException as exc:  # run_task does not raise; belt and braces
                 outcome = crash_outcome(exc, job)
             if watched is not None:
@@ -155,6 +174,12 @@ class ThreadRunner:
                         continue
                     watched.state = _DONE
             report(job, outcome)
+
+    def _run_one(self, app: TaskApp, job: LeasedJob) -> Outcome:
+        runtime = self._runtime
+        ctx = job_context_of(job, self._worker_id)
+        reporter = runtime.reporter(job.queue, job.id, job.token)
+        return run_task(app, job.task, job.payload, job.attempt, ctx, reporter, runtime)
 
     def _watch(self, job: LeasedJob) -> _Watched:
         watched = _Watched(job)

@@ -1,8 +1,9 @@
 """The worker's round trips: what it owes Redis and the leases it asks for.
 
 One round sends, per queue, **one pipelined round trip**: the starts of the
-jobs begun since the last round (``start``; first, so a job's start is
-recorded before its outcome), the successes (``complete``) and failures
+jobs begun since the last round (first, so a job's start is recorded before
+its outcome: carried by the ``complete`` call when there is one, else a
+``start`` call of their own), the successes (``complete``) and failures
 (``fail``) reported since, and a ``lease`` for the worker's free room (or a
 maintenance-only lease when the queue is due: promotion, reaping, next wake
 time). Every lease reply goes back to the dispatcher's one taker
@@ -119,10 +120,17 @@ class RoundTrips:
         ok = [(j, o) for j, o in items if o.ok]
         bad = [(j, o) for j, o in items if not o.ok]
         calls: list[ScriptCall[Any]] = []
-        if starts:  # first: a job's start is recorded before its outcome
-            calls.append(scripts.start_call(qk, [(j.id, j.token) for j in starts]))
+        leases = [(j.id, j.token) for j in starts]
+        # Starts first, so a job's start is recorded before its outcome:
+        # inside the complete call when there is one (one call fewer per
+        # round trip), else as a start call of their own.
+        own_start = bool(leases) and not ok
+        if own_start:
+            calls.append(scripts.start_call(qk, leases))
         if ok:
-            calls.append(scripts.complete_call(qk, [(j.id, j.token, o.text) for j, o in ok]))
+            calls.append(
+                scripts.complete_call(qk, [(j.id, j.token, o.text) for j, o in ok], leases)
+            )
         if bad:
             calls.append(
                 scripts.fail_call(
@@ -134,7 +142,7 @@ class RoundTrips:
             request = self._open_requests.setdefault(q, f"{self._worker_id}:{next(self._requests)}")
             calls.append(scripts.lease_call(qk, lease_n, self._worker_id, request, self._fit()))
         replies = scripts.run_many(calls)
-        if starts:
+        if own_start:
             replies.pop(0)  # a lost lease (STALE) is found by the heartbeat too
         for group in (ok, bad):
             if group:

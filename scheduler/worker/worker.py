@@ -25,12 +25,8 @@ most ``concurrency`` running jobs, and buffered jobs start by priority
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
-import secrets
-import signal
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -42,28 +38,43 @@ from scheduler import defaults
 from scheduler.backend import Backend
 from scheduler.backend.codes import CompleteCode, FailCode
 from scheduler.backend.scripts import LeaseFit, LeaseReply
-from scheduler.backend.startup import retry_start, server_label
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
 from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
-from scheduler.worker.children import ProcessRunner
-from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, TaskApp, load_task_app
+from scheduler.worker.execution import (
+    AppLoader,
+    LeasedJob,
+    Outcome,
+    TaskApp,
+    TaskRuntime,
+    load_task_app,
+)
 from scheduler.worker.heartbeat import Heartbeater
+from scheduler.worker.lifecycle import (
+    Runner,
+    announce_started,
+    default_worker_id,
+    details,
+    make_runner,
+    register,
+    start_runtime,
+    stop_on_signals,
+    stop_runtime,
+)
 from scheduler.worker.messages import Finished, Leased, Message, Stop, Woken
 from scheduler.worker.observer import (
+    Observers,
     WorkerObserver,
     default_queues,
     finish_outcome,
     log_finished,
-    log_started,
     notify,
     refused,
 )
 from scheduler.worker.pacing import Pacing
-from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
@@ -123,6 +134,9 @@ class Worker:
         worker_id: unique id (default ``host:pid:random``).
         observer: optional :class:`WorkerObserver` (e.g.
             :class:`scheduler.metrics.WorkerMetrics`); None costs nothing.
+        observers: more observers, called after ``observer`` in order (one
+            that raises is logged and does not keep the call from the others;
+            :class:`~.observer.Observers`); all are in :attr:`observers`.
         capacity: resource units this worker runs at once (finite, > 0):
             it leases only jobs whose ``resource`` fits what its held jobs
             leave free (:mod:`~scheduler.worker.capacity`). None (default):
@@ -152,6 +166,7 @@ class Worker:
         max_block: float = defaults.MAX_BLOCK,
         worker_id: str | None = None,
         observer: WorkerObserver | None = None,
+        observers: Sequence[WorkerObserver] = (),
         capacity: float | None = None,
         backfill_wait: float | None = defaults.BACKFILL_WAIT,
     ) -> None:
@@ -184,11 +199,12 @@ class Worker:
             raise ValidationError("queue weights must be > 0")
         self.grace = grace
         self.max_block = max_block
-        host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())
-        self.worker_id = validate_worker_id(
-            worker_id or f"{host or 'host'}:{os.getpid()}:{secrets.token_hex(3)}"
-        )
-        self.observer = observer
+        self.worker_id = validate_worker_id(worker_id or default_worker_id())
+        #: The observers, in call order (append to add one).
+        self.observers: list[WorkerObserver] = [*([observer] if observer else []), *observers]
+        self._fan = Observers(self.observers)
+        #: The app's hooks and this process's event loop (thread pool).
+        self.runtime = TaskRuntime(app)
         self.capacity = None if capacity is None else Capacity(capacity, backfill_wait)
         self.processed = 0
         self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
@@ -206,12 +222,22 @@ class Worker:
             self._retry_delay_ms,
             self._finish,
             self._take_reply,
-            lambda: self.observer,
+            lambda: self._fan if self.observers else None,
             self._fit,
         )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
-        self._runner: ThreadRunner | ProcessRunner | None = None
+        self._runner: Runner | None = None
+
+    @property
+    def observer(self) -> WorkerObserver | None:
+        """The first of :attr:`observers` (None without any); setting it
+        replaces them all."""
+        return self.observers[0] if self.observers else None
+
+    @observer.setter
+    def observer(self, value: WorkerObserver | None) -> None:
+        self.observers[:] = [] if value is None else [value]
 
     # -- public control -----------------------------------------------------
 
@@ -229,13 +255,7 @@ class Worker:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT call :meth:`stop`; a second signal releases at once.
         Must be called from the main thread."""
-
-        def handler(signum: int, _frame: object) -> None:
-            log.info("received %s: stopping", signal.Signals(signum).name)
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        stop_on_signals(self.stop)
 
     def run_until_empty(self, timeout: float | None = None) -> bool:
         """Burst mode: run every ready and due job of this worker's queues
@@ -252,12 +272,15 @@ class Worker:
     def run(self) -> None:
         """Run until :meth:`stop` is called (or a signal, if handlers are installed).
 
-        Start-up waits for Redis (transient errors are retried with backoff,
-        one log line per attempt; see :mod:`scheduler.backend.startup`).
+        Start-up runs the app's start-up hooks (thread pool; see
+        :mod:`~.lifecycle`), then waits for Redis (transient errors are
+        retried with backoff, one log line per attempt; see
+        :mod:`scheduler.backend.startup`). The shutdown hooks run on the way out.
 
         Raises:
             StartupError: Redis refused the credentials or the ACL denies
                 this user (retrying would not help).
+            Exception: what a start-up hook raised.
         """
         heart = Heartbeater(
             self.backend.scripts,
@@ -265,31 +288,23 @@ class Worker:
             self.snapshot,
             self.backend,
             self.worker_id,
-            {
-                "queues": ",".join(self.queues),
-                "concurrency": str(self.concurrency),
-                "capacity": "" if self.capacity is None else repr(self.capacity.total),
-                "pool": self.pool_kind,
-                "started": repr(time.time()),
-            },
+            details(self),
         )
-        if not self._start_up(heart):
+        start_runtime(self.pool_kind, self.runtime)
+        try:
+            self._serve(heart)
+        finally:
+            stop_runtime(self.pool_kind, self.runtime)
+
+    def _serve(self, heart: Heartbeater) -> None:
+        wait = self._stopping.wait
+        if not register(self.backend, self.queues, heart, self.worker_id, wait):
             return
         self._runner = self._make_runner()
         waiter = Waiter(
             self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
         )
-        log_started(
-            worker_id=self.worker_id,
-            server=server_label(self.backend.client),
-            prefix=self.backend.prefix,
-            queues=self.queues,
-            queues_from_tasks=self.queues_from_tasks,
-            tasks=sorted(self.app.tasks),
-            pool=self.pool_kind,
-            concurrency=self.concurrency,
-            prefetch=self.prefetch,
-        )
+        announce_started(self)
         self._heart = heart
         heart.start()
         try:
@@ -300,25 +315,6 @@ class Worker:
             if self._runner is not None:
                 self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
-
-    def _start_up(self, heart: Heartbeater) -> bool:
-        """Register the queues and announce this worker, waiting for Redis.
-        Returns False if stopped before Redis answered."""
-
-        def step() -> bool:
-            for q in self.queues:
-                self.backend.register_queue(q)
-            heart.announce(0)
-            return True
-
-        started = retry_start(
-            step,
-            what=f"worker {self.worker_id}",
-            server=server_label(self.backend.client),
-            log=log,
-            wait=self._stopping.wait,
-        )
-        return bool(started)
 
     # -- the dispatch loop --------------------------------------------------
     #
@@ -411,21 +407,22 @@ class Worker:
     def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once),
         and note when its queue is due again."""
-        got = 0
+        shortest = 0  # shortest lease taken, ms (0: none)
         for job_id, text in reply.jobs:
             job = self._book.add(queue_name, job_id, text)
             if job is not None:
-                got += 1
-                notify(self.observer, "on_leased", job)
+                lease_ms = job.options.lease_ms
+                shortest = lease_ms if not shortest else min(shortest, lease_ms)
+                notify(self._fan if self.observers else None, "on_leased", job)
         self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
-        if got and self._heart is not None:
-            self._heart.notify()
+        if shortest and self._heart is not None:
+            self._heart.notify(shortest)
 
     def _round_if_needed(self) -> bool:
         """Step 3: send what is owed and lease what is due; False if nothing was."""
-        room = self._room()
-        due = [] if self._stopping.is_set() else self._pacing.due(time.monotonic())
-        owed = bool(self._book.pending or self._book.starts)
+        room, now = self._room(), time.monotonic()
+        due = [] if self._stopping.is_set() else self._pacing.due(now, room > 0)
+        owed = self._book.reports_due(now, defaults.START_REPORT_WAIT)
         want = room if room > 0 and (owed or due) else 0
         if not (owed or want or due):
             return False
@@ -446,7 +443,10 @@ class Worker:
                 # dispatcher leases when woken, with its free capacity then.
                 n = room if self.capacity is None else 0
                 waiter.request(n, self._pacing.block_for(now))
-            deadline = self._pacing.next_due()
+            deadline = self._pacing.next_due(room > 0)
+            starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
+            if starts_at is not None:
+                deadline = min(deadline, starts_at)
         timeout = None if deadline is None else max(0.0, deadline - now)
         for message in self._messages(block=True, timeout=timeout):
             self._handle(message)
@@ -542,6 +542,8 @@ class Worker:
     def _retry_delay_ms(self, job: LeasedJob, outcome: Outcome) -> int:
         if not outcome.retryable:
             return -1
+        if outcome.retry_delay_ms is not None:  # decided where the task ran
+            return outcome.retry_delay_ms
         task = self.app.tasks.get(job.task)
         backoff = task.backoff if task is not None else self.app.backoff
         return round(backoff.delay(job.attempt) * 1000)
@@ -550,18 +552,14 @@ class Worker:
         self._book.drop(job)
         self.processed += 1
         took = time.monotonic() - job.started
-        if self.observer is not None:
+        if self.observers:
             if refused(code):
-                notify(self.observer, "on_lease_lost", job)
-            name = finish_outcome(code)
-            notify(self.observer, "on_finished", job, name, took)
+                self._fan.on_lease_lost(job)
+            self._fan.on_finished(job, finish_outcome(code), took)
         log_finished(job, outcome, code, took)
 
-    def _make_runner(self) -> ThreadRunner | ProcessRunner:
+    def _make_runner(self) -> Runner:
         def report(job: LeasedJob, outcome: Outcome) -> None:
             self._inbox.put(Finished(job, outcome))
 
-        if self.pool_kind == "process":
-            assert self.app_path is not None
-            return ProcessRunner(self.app_path, self.concurrency, report, self.app_loader)
-        return ThreadRunner(self.app, self.concurrency, report)
+        return make_runner(self, report)

@@ -6,11 +6,15 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
-from scheduler import Backoff, Scheduler
+import redis.asyncio
 
+from scheduler import Backoff, Scheduler, current_job, set_progress
+
+URL = os.environ.get("SCHEDULER_TEST_URL", "redis://127.0.0.1:6379/15")
 app = Scheduler.from_url(
-    os.environ.get("SCHEDULER_TEST_URL", "redis://127.0.0.1:6379/15"),
+    URL,
     prefix=os.environ.get("SCHEDULER_TEST_PREFIX", "p"),
 )
 
@@ -70,3 +74,53 @@ def boom(message: str) -> None:
 def once() -> int:
     """One attempt only; the pid of the process that ran it."""
     return os.getpid()
+
+
+# -- writing tasks: context, hooks and the event loop of a pool child ----------
+
+#: Processes whose start-up hook ran.
+STARTED: list[int] = []
+_clients: list[redis.asyncio.Redis] = []
+
+
+@app.hooks.on_startup
+def _note_start() -> None:
+    STARTED.append(os.getpid())
+
+
+@app.hooks.on_startup
+async def _connect() -> None:
+    """An app-wide async client made on the process's event loop."""
+    _clients.append(redis.asyncio.Redis.from_url(URL))
+
+
+@app.hooks.on_shutdown
+async def _note_stop() -> None:
+    """Leaves a file named after the pid in $SCHEDULER_TEST_SHUTDOWN_DIR (if set)."""
+    for client in _clients:
+        await client.aclose()
+    where = os.environ.get("SCHEDULER_TEST_SHUTDOWN_DIR")
+    if where:
+        with open(os.path.join(where, str(os.getpid())), "w"):
+            pass
+
+
+@app.task
+def context() -> dict[str, Any]:
+    """The job's context as the task sees it, and where it ran."""
+    job = current_job()
+    set_progress(0.5, "half way")
+    return {
+        "id": job.id,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "meta": dict(job.meta),
+        "pid": os.getpid(),
+        "started": os.getpid() in STARTED,
+    }
+
+
+@app.task
+async def async_count() -> list[int]:
+    """Increments a counter through the client made at start-up: ``[pid, count]``."""
+    return [os.getpid(), int(await _clients[0].incr("async-count"))]
