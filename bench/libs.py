@@ -151,6 +151,40 @@ class Ours:
         return str(handle.id)
 
 
+class OursChecked(Ours):
+    """Ours with the dispatch checks of issue 14 switched on but never
+    binding, so a drain measures what checking them costs:
+
+    * ``ours-cap``: the worker has ``--capacity 1000`` (the jobs take 1
+      unit each, at most concurrency + prefetch = 20 are held);
+    * ``ours-limq``: queue limits, concurrency 10^6 and rate 10^9/s;
+    * ``ours-limt``: the same limits on the queue and on the task (task
+      limits make the lease script walk the ready set instead of popping).
+    """
+
+    def __init__(self, url: str, variant: str) -> None:
+        super().__init__(url)
+        self.name = f"ours-{variant}"
+        self.variant = variant
+        if variant == "cap":
+            self.worker_desc += " --capacity 1000"
+
+    def prefill(self, n: int, *, delay: float | None = None, priorities: int = 0) -> list[str]:
+        """Set the (non-binding) limits on the emptied server, then prefill."""
+        if self.variant in ("limq", "limt"):
+            queue = self.app.default_queue
+            self.app.set_limits(queue, concurrency=1_000_000, rate="1000000000/s")
+            if self.variant == "limt":
+                self.app.set_limits(
+                    queue, task=self.mod.noop.name, concurrency=1_000_000, rate="1000000000/s"
+                )
+        return super().prefill(n, delay=delay, priorities=priorities)
+
+    def worker_cmd(self, concurrency: int) -> list[str]:
+        extra = ["--capacity", "1000"] if self.variant == "cap" else []
+        return [*super().worker_cmd(concurrency), *extra]
+
+
 class RQ:
     """RQ: ``Queue.enqueue`` / ``Queue.enqueue_many``; ``rq worker`` with
     ``SimpleWorker`` (runs jobs in the worker process: RQ's fastest single
@@ -298,10 +332,13 @@ class Huey:
 
 
 def make(name: str, url: str) -> Lib:
-    """The adapter called ``name``: ``ours``, ``rq``, ``rq-fork`` or ``huey``."""
+    """The adapter called ``name``: ``ours``, ``ours-cap``, ``ours-limq``,
+    ``ours-limt``, ``rq``, ``rq-fork`` or ``huey``."""
     os.environ["BENCH_REDIS_URL"] = url
     if name == "ours":
         return Ours(url)
+    if name.startswith("ours-"):
+        return OursChecked(url, name.removeprefix("ours-"))
     if name == "rq":
         return RQ(url, fork=False)
     if name == "rq-fork":
@@ -312,3 +349,6 @@ def make(name: str, url: str) -> Lib:
 
 
 LIBS = ("ours", "rq", "rq-fork", "huey")
+
+#: The variants of ours with capacity or limits on (:class:`OursChecked`).
+CHECKED = ("ours-cap", "ours-limq", "ours-limt")

@@ -33,6 +33,9 @@ LIBS_FOR = {
     "enqueue_one": ("ours", "rq", "huey"),
     "enqueue_bulk": ("ours", "rq", "huey"),
     "drain": ("ours", "rq", "rq-fork", "huey"),
+    # The cost of capacity and limits (not binding): ours alternated with its
+    # checked variants (bench.libs.OursChecked), same drain.
+    "drain_checks": ("ours", "ours-cap", "ours-limq", "ours-limt"),
     "latency": ("ours", "rq", "rq-fork", "huey"),
     "memory": ("ours",),
     "depth_small": ("ours",),
@@ -57,6 +60,8 @@ class Config:
     drain_n: dict[str, int] = attrs.field(
         factory=lambda: {"ours": 20_000, "huey": 20_000, "rq": 5_000, "rq-fork": 1_000}
     )
+    #: Drain size of each library of drain_checks (ours and its variants).
+    checks_n: int = 20_000
     latency_n: dict[str, int] = attrs.field(
         factory=lambda: {"ours": 1_000, "huey": 1_000, "rq": 1_000, "rq-fork": 300}
     )
@@ -82,6 +87,7 @@ class Config:
             floor_n=2_000,
             enqueue_n=2_000,
             drain_n={"ours": 2_000, "huey": 2_000, "rq": 500, "rq-fork": 100},
+            checks_n=5_000,
             latency_n={"ours": 200, "huey": 200, "rq": 200, "rq-fork": 50},
             memory_n=10_000,
             depth_large=50_000,
@@ -102,6 +108,8 @@ def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
         return [lib, scenario, "--n", str(cfg.floor_n)]
     if scenario == "drain":
         return [lib, scenario, "--n", str(cfg.drain_n[lib]), "--concurrency", str(cfg.concurrency)]
+    if scenario == "drain_checks":
+        return [lib, "drain", "--n", str(cfg.checks_n), "--concurrency", str(cfg.concurrency)]
     if scenario == "latency":
         return [
             lib,

@@ -311,6 +311,61 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
         p.communicate(timeout=30)
 
 
+def start_capacity_worker(capacity: int, concurrency: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.apps.capacity_worker", str(capacity), str(concurrency)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"ready"
+    return proc
+
+
+@pytest.mark.slow
+def test_capacity_never_exceeded_across_kills(lapp: Scheduler, real_redis: redis.Redis) -> None:
+    """Random job sizes and run times; a worker process with capacity 5 is
+    killed (SIGKILL) mid-drain while it holds leases, another started, that
+    one killed too, a third finishes the drain. Every worker samples its held
+    resource at every lease (``tests/apps/capacity_worker.py``): no sample
+    exceeds 5, and every job succeeds (the dead workers' leases expire and
+    their jobs run again)."""
+    import random
+    import signal
+
+    rng = random.Random(11)
+    jobs = [
+        lapp.enqueue(
+            "limits:sized", [rng.randint(20, 120)], queue="cap", resource=rng.choice([1, 2, 3, 5])
+        )
+        for _ in range(40)
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for done_before_kill in (8, 20):
+            proc = start_capacity_worker(5, 4)
+            procs.append(proc)
+            wait_until(lambda n=done_before_kill: real_redis.llen("sized") >= n, timeout=60)
+            wait_until(lambda: lapp.backend.job_set_size("cap", "leased") > 0, timeout=30)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        procs.append(start_capacity_worker(5, 4))
+        wait_until(lambda: all(j.status is JobState.SUCCEEDED for j in jobs), timeout=90)
+    finally:
+        stop_all([p for p in procs if p.poll() is None])
+    samples = [s.decode().split(",") for s in real_redis.lrange("held", 0, -1)]
+    by_pid: dict[str, list[float]] = {}
+    for pid, held in samples:
+        by_pid.setdefault(pid, []).append(float(held))
+    assert len(by_pid) == 3 and all(by_pid.values())
+    assert max(max(v) for v in by_pid.values()) <= 5, by_pid
+    assert max(max(v) for v in by_pid.values()) > 1  # several jobs were held at once
+    assert len(samples) >= 40 and real_redis.llen("sized") >= 40
+    # Killed while holding leases: those jobs were stranded, expired and ran again.
+    assert any(j.info().attempts > 1 for j in jobs)
+
+
 @pytest.mark.slow
 def test_concurrency_limit_across_four_worker_processes(
     lapp: Scheduler, real_redis: redis.Redis

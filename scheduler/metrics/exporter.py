@@ -1,7 +1,8 @@
 """The standalone exporter: queue metrics from Redis with no worker running.
 
 ``scheduler metrics --port 9464`` serves the
-:class:`scheduler.metrics.queues.QueueCollector` families of every
+:class:`scheduler.metrics.queues.QueueCollector` and
+:class:`scheduler.metrics.tasks.TaskStatsCollector` families of every
 registered queue (or of ``-q`` queues) at ``http://127.0.0.1:9464/metrics``.
 Run one per Redis (or more: they only read), so dashboards and alerts keep
 their series when every worker of a queue is dead.
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from scheduler import defaults
 from scheduler.backend import Backend
 from scheduler.metrics.queues import QueueCollector
+from scheduler.metrics.tasks import TaskStatsCollector
 
 __all__ = ["Exporter", "start_exporter"]
 
@@ -29,18 +31,27 @@ class Exporter:
         port: the port it listens on (the real one if 0 was asked for).
         address: the address it is bound to.
         queues: its :class:`QueueCollector`.
+        tasks: its :class:`TaskStatsCollector`.
     """
 
-    def __init__(self, server: Any, thread: threading.Thread, queues: QueueCollector) -> None:
+    def __init__(
+        self,
+        server: Any,
+        thread: threading.Thread,
+        queues: QueueCollector,
+        tasks: TaskStatsCollector,
+    ) -> None:
         self._server = server
         self._thread = thread
         self.port: int = int(server.server_port)
         self.address: str = str(server.server_address[0])
         self.queues = queues
+        self.tasks = tasks
 
     def close(self) -> None:
-        """Stop serving and stop the refresh thread."""
+        """Stop serving and stop the refresh threads."""
         self.queues.stop()
+        self.tasks.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -54,7 +65,7 @@ def start_exporter(
     queues: Sequence[str] | None = None,
     interval: float = 5.0,
 ) -> Exporter:
-    """Serve the queue metrics of ``backend`` at ``http://addr:port/metrics``
+    """Serve the queue and task metrics of ``backend`` at ``http://addr:port/metrics``
     (daemon threads; read the first refresh before returning).
 
     Args:
@@ -72,7 +83,10 @@ def start_exporter(
     """
     collector = QueueCollector(backend, queues, interval)
     registry = CollectorRegistry()
+    tasks = TaskStatsCollector(backend, queues, interval)
     registry.register(collector)
+    registry.register(tasks)
     server, thread = start_http_server(port, addr=addr, registry=registry)
     collector.start()
-    return Exporter(server, thread, collector)
+    tasks.start()
+    return Exporter(server, thread, collector, tasks)

@@ -42,23 +42,20 @@ these names (``docs/alerts.yml``).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from scheduler.admin.queues import TOTAL_NAMES, queue_status
 from scheduler.admin.workers import list_workers
 from scheduler.backend import Backend
 from scheduler.backend.queue_reads import JOB_SETS
+from scheduler.metrics.refresh import RefreshingCollector
 
 __all__ = ["DEPTH_STATES", "QUEUE_METRIC_NAMES", "QueueCollector"]
-
-log = logging.getLogger("scheduler.metrics")
 
 #: The ``state`` label values of ``scheduler_queue_jobs`` (one sorted set each).
 DEPTH_STATES = JOB_SETS
@@ -77,11 +74,12 @@ QUEUE_METRIC_NAMES: tuple[str, ...] = (
 )
 
 
-class QueueCollector:
+class QueueCollector(RefreshingCollector):
     """Queue depth, oldest ready age, counters and live workers, from Redis.
 
     :meth:`refresh` reads them; :meth:`start` runs it every ``interval``
-    seconds in a daemon thread. Scrapes are served from the last refresh.
+    seconds in a daemon thread (:class:`RefreshingCollector`). Scrapes are
+    served from the last refresh.
 
     Args:
         backend: the storage layer (client and key prefix).
@@ -96,14 +94,14 @@ class QueueCollector:
     def __init__(
         self, backend: Backend, queues: Sequence[str] | None, interval: float = 5.0
     ) -> None:
+        super().__init__(interval)
         self._backend = backend
         self._queues = None if queues is None else [backend.queue(q).queue for q in queues]
-        self._interval = interval
         self._lock = threading.Lock()
         self._rows: dict[str, dict[tuple[str, ...], float]] = {}
         self._refreshed = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+
+    what = "queue-metrics"
 
     def refresh(self) -> None:
         """Read every queue's state and the worker registry now.
@@ -132,30 +130,6 @@ class QueueCollector:
         with self._lock:
             self._rows = rows
             self._refreshed = time.time()
-
-    def start(self) -> None:
-        """Refresh now (errors logged), then every ``interval`` seconds in a thread."""
-        self._refresh_logged()
-        self._thread = threading.Thread(
-            target=self._run, name="scheduler-metrics-refresh", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the refresh thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._refresh_logged()
-
-    def _refresh_logged(self) -> None:
-        try:
-            self.refresh()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("queue metrics refresh failed: %s", exc)
 
     def describe(self) -> Iterable[Metric]:
         return list(self._families().values())

@@ -24,7 +24,8 @@ metric                                      labels
 ==========================================  ==================================
 
 The worker's server also serves the :class:`scheduler.metrics.queues.QueueCollector`
-families of the queues it serves (see that module).
+and :class:`scheduler.metrics.tasks.TaskStatsCollector` families of the queues
+it serves (see those modules).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from scheduler import defaults
 from scheduler.metrics.queues import QueueCollector
+from scheduler.metrics.tasks import TaskStatsCollector
 
 if TYPE_CHECKING:
     from scheduler.worker.execution import LeasedJob
@@ -186,10 +188,16 @@ class MetricsServer:
         address: the address it is bound to.
         metrics: the worker's :class:`WorkerMetrics`.
         queues: the :class:`QueueCollector`.
+        tasks: the :class:`TaskStatsCollector`.
     """
 
     def __init__(
-        self, server: Any, thread: threading.Thread, metrics: WorkerMetrics, queues: QueueCollector
+        self,
+        server: Any,
+        thread: threading.Thread,
+        metrics: WorkerMetrics,
+        queues: QueueCollector,
+        tasks: TaskStatsCollector,
     ) -> None:
         self._server = server
         self._thread = thread
@@ -197,10 +205,12 @@ class MetricsServer:
         self.address: str = str(server.server_address[0])
         self.metrics = metrics
         self.queues = queues
+        self.tasks = tasks
 
     def close(self) -> None:
-        """Stop serving and stop the refresh thread."""
+        """Stop serving and stop the refresh threads."""
         self.queues.stop()
+        self.tasks.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -223,7 +233,7 @@ def start_metrics_server(
         port: TCP port (0 picks a free one; see :attr:`MetricsServer.port`).
         addr: address to bind (default loopback only,
             :data:`scheduler.defaults.METRICS_ADDR`).
-        interval: seconds between queue depth refreshes.
+        interval: seconds between queue depth and task statistics refreshes.
         metrics: the worker's :class:`WorkerMetrics`, if already made.
 
     Raises:
@@ -236,8 +246,11 @@ def start_metrics_server(
         worker.observers.append(metrics)  # next to the user's observers
     registry = metrics.registry
     queues = QueueCollector(worker.app.backend, worker.queues, interval)
+    tasks = TaskStatsCollector(worker.app.backend, worker.queues, interval)
     registry.register(queues)
+    registry.register(tasks)
     registry.register(_InFlightCollector(worker))
     server, thread = start_http_server(port, addr=addr, registry=registry)
     queues.start()
-    return MetricsServer(server, thread, metrics, queues)
+    tasks.start()
+    return MetricsServer(server, thread, metrics, queues, tasks)

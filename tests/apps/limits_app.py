@@ -22,3 +22,10 @@ def span(ms: int) -> None:
     start = time.time()
     time.sleep(ms / 1000)
     _log.rpush("spans", f"{start!r},{time.time()!r}")
+
+
+@app.task(name="limits:sized", queue="cap", lease=1.0, max_attempts=5)
+def sized(ms: int) -> None:
+    """Run for ``ms`` milliseconds; log ``pid`` under ``sized`` when done."""
+    time.sleep(ms / 1000)
+    _log.rpush("sized", str(os.getpid()))

@@ -1,0 +1,137 @@
+"""Issue 14: the learned run times in Prometheus -- per queue and task runs,
+mean, standard deviation, cv and last run, scraped over real HTTP from the
+standalone exporter (``scheduler metrics``, a subprocess, no worker) and from
+a worker's metrics server, and compared with what ``Backend.task_stats``
+reads (the statistics ``lua/complete.lua`` kept)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+
+from scheduler import JobState, Scheduler, Worker
+from scheduler.devserver import DevServer
+from scheduler.learning import TaskStats
+from scheduler.metrics import TASK_METRIC_NAMES, TaskStatsCollector, start_metrics_server
+from tests.helpers import running, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "tm"
+
+
+def nap(ms: int) -> None:
+    threading.Event().wait(ms / 1000)
+
+
+def quick() -> None:
+    pass
+
+
+def measured(app: Scheduler) -> None:
+    """Run sleeps of 10, 30 and 50 ms of ``tm:nap`` in queue ``emails`` and
+    one ``tm:quick`` in ``reports`` on a worker thread (so the spread is real)."""
+    if "tm:nap" not in app.tasks:
+        app.task(name="tm:nap")(nap)
+        app.task(name="tm:quick")(quick)
+    jobs = [app.enqueue("tm:nap", [ms], queue="emails") for ms in (10, 30, 50)]
+    jobs.append(app.enqueue("tm:quick", queue="reports"))
+    with running(app, queues=["emails", "reports"]):
+        wait_until(lambda: all(j.status is JobState.SUCCEEDED for j in jobs), timeout=20)
+
+
+def series(text: str, name: str, queue: str, task: str) -> float:
+    found = re.search(rf'^{name}\{{queue="{queue}",task="{task}"\}} (\S+)$', text, re.M)
+    assert found, f"{name} for {queue}/{task} not in the scrape"
+    return float(found.group(1))
+
+
+def check_scrape(text: str, queue: str, stats: TaskStats) -> None:
+    """Every task series of ``stats`` in ``text``, exactly (the exposition
+    prints floats with repr, so the parsed value is the same float)."""
+    expected = {
+        "scheduler_task_runs_total": float(stats.runs),
+        "scheduler_task_duration_mean_seconds": stats.mean_ms / 1000,
+        "scheduler_task_duration_stddev_seconds": stats.sd_ms / 1000,
+        "scheduler_task_duration_cv": stats.cv,
+        "scheduler_task_last_duration_seconds": stats.last_duration_ms / 1000,
+        "scheduler_task_last_finished_timestamp_seconds": stats.last_ms / 1000,
+    }
+    assert set(expected) == set(TASK_METRIC_NAMES)
+    for name, value in expected.items():
+        assert series(text, name, queue, stats.task) == value, name
+
+
+def test_exporter_serves_task_statistics(redis_server: DevServer, real_redis: redis.Redis) -> None:
+    app = Scheduler(real_redis, prefix=PREFIX)
+    measured(app)
+    [nap] = app.backend.task_stats("emails")
+    [quick] = app.backend.task_stats("reports")
+    assert nap.runs == 3 and nap.sd_ms > 0 and nap.mean_ms >= 10
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "metrics", "--port", "0", "--interval", "0.2"],
+        cwd=ROOT,
+        env={"REDIS_URL": redis_server.url, "SCHEDULER_PREFIX": PREFIX, "PATH": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
+        assert found, line
+        url = f"http://127.0.0.1:{found.group(1)}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        check_scrape(text, "emails", nap)
+        check_scrape(text, "reports", quick)
+        assert "# TYPE scheduler_task_runs_total counter" in text
+        # A further run shows up at the next refresh.
+        measured(app)
+        deadline = time.monotonic() + 10
+        while series(text, "scheduler_task_runs_total", "emails", "tm:nap") != 6:
+            assert time.monotonic() < deadline, "new runs never reported"
+            time.sleep(0.1)
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_worker_metrics_server_serves_its_queues_task_statistics(real_app: Scheduler) -> None:
+    measured(real_app)
+    worker = Worker(real_app, ["emails"])
+    server = start_metrics_server(worker, 0, addr="127.0.0.1", interval=60)
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        [nap] = real_app.backend.task_stats("emails")
+        check_scrape(text, "emails", nap)
+        assert 'queue="reports"' not in text  # only the queues the worker serves
+    finally:
+        server.close()
+
+
+def test_collector_skips_a_damaged_row(real_app: Scheduler) -> None:
+    measured(real_app)
+    real_app.backend.client.hset(real_app.queue_keys("emails").taskstats, "tm:bad", "1,x")
+    collector = TaskStatsCollector(real_app.backend, None, interval=60)
+    collector.refresh()
+    tasks = {
+        (s.labels["queue"], s.labels["task"])
+        for family in collector.collect()
+        for s in family.samples
+    }
+    assert tasks == {("emails", "tm:nap"), ("reports", "tm:quick")}
