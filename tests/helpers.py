@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
+def running(app: Scheduler, *, join_timeout: float = 15.0, **kwargs: Any) -> Iterator[Worker]:
     """A :class:`Worker` running in a thread for the duration of the block;
-    stopped (grace ``kwargs["grace"]`` or 5 s) and joined afterwards."""
+    stopped (grace ``kwargs["grace"]`` or 5 s) and joined afterwards, within
+    ``join_timeout`` seconds."""
     worker = Worker(app, **kwargs)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -35,7 +36,7 @@ def running(app: Scheduler, **kwargs: Any) -> Iterator[Worker]:
         yield worker
     finally:
         worker.stop(grace=kwargs.get("grace", 5.0))
-        thread.join(timeout=15)
+        thread.join(timeout=join_timeout)
         assert not thread.is_alive()
 
 
