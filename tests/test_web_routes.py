@@ -404,3 +404,24 @@ def test_redis_down_is_a_503_page(real_app: Scheduler) -> None:
     with TestClient(create_app(down, auth=WebAuth())) as c:
         page = c.get("/")
         assert page.status_code == 503 and "Redis" in page.text
+
+
+def test_job_page_shows_progress_and_takes_ids_with_a_slash(
+    real_app: Scheduler, web: TestClient
+) -> None:
+    """A running job's reported progress is on its page; a natural job id such
+    as ``thumb:uploads/a.png`` has its page (the route takes a path)."""
+    from scheduler.backend.record import parse_record
+
+    job = real_app.enqueue("thumb.make", queue="thumbs", job_id="thumb:uploads/a.png")
+    backend = real_app.backend
+    reply = backend.scripts.lease(backend.queue("thumbs"), 1, "w-test", "w-test:1")
+    assert [job_id for job_id, _ in reply.jobs] == [job.id]
+    token = parse_record(job.id, reply.jobs[0][1]).token
+    assert backend.set_progress("thumbs", job.id, token, 0.5, "half <b>way</b>")
+    page = web.get("/queues/thumbs/jobs/thumb:uploads/a.png")
+    assert page.status_code == 200
+    assert 'id="progress"' in page.text and "50%" in page.text
+    assert "half &lt;b&gt;way&lt;/b&gt;" in page.text
+    assert post(web, "/queues/thumbs/jobs/thumb:uploads/a.png/cancel").status_code == 303
+    assert job.status is JobState.CANCELLED

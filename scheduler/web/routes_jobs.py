@@ -88,6 +88,7 @@ def job_page(request: Request) -> Response:
             "job": info,
             "record": info.record,
             "events": job_events(backend, queue, job_id),
+            "progress": backend.progress(queue, job_id),
             "now": ms_to_datetime(backend.server_time_ms()),
             "flash": request.query_params.get("flash", ""),
         },
@@ -96,5 +97,6 @@ def job_page(request: Request) -> Response:
 
 routes = [
     Route("/queues/{queue}", queue_page, name="queue"),
-    Route("/queues/{queue}/jobs/{job_id}", job_page, name="job"),
+    # ``path``: natural job ids may hold "/" (e.g. ``thumb:uploads/a.png``).
+    Route("/queues/{queue}/jobs/{job_id:path}", job_page, name="job"),
 ]
