@@ -159,7 +159,10 @@ def bulk_page(request: Request) -> Response:
 
 routes = [
     Route(
-        "/queues/{queue}/jobs/{job_id:path}/{action}", job_action, methods=["POST"], name="job_action"
+        "/queues/{queue}/jobs/{job_id:path}/{action}",
+        job_action,
+        methods=["POST"],
+        name="job_action",
     ),
     Route("/queues/{queue}/bulk", bulk_start, methods=["POST"], name="bulk_start"),
     Route("/queues/{queue}/{action}", queue_action, methods=["POST"], name="queue_action"),
