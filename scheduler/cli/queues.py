@@ -10,6 +10,8 @@ nothing to do (already paused, nothing to purge or retry) exits 1.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -78,12 +80,13 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         require_queue(app, name, create)
         changed = app.pause(name, actor=actor)
         data = {"queue": name, "paused": True, "changed": changed}
-        if not changed:
-            nothing_done(f"queue {name} is already paused", data, as_json)
-        if as_json:
-            echo_json(data)
-        else:
-            click.echo(f"queue {name} paused")
+        _report_change(
+            changed,
+            data,
+            as_json,
+            done=f"queue {name} paused",
+            nothing=f"queue {name} is already paused",
+        )
 
     @admin_command(queue, "resume")
     @click.argument("name")
@@ -95,12 +98,13 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         require_queue(app, name, create)
         changed = app.resume(name, actor=actor)
         data = {"queue": name, "paused": False, "changed": changed}
-        if not changed:
-            nothing_done(f"queue {name} is not paused", data, as_json)
-        if as_json:
-            echo_json(data)
-        else:
-            click.echo(f"queue {name} resumed")
+        _report_change(
+            changed,
+            data,
+            as_json,
+            done=f"queue {name} resumed",
+            nothing=f"queue {name} is not paused",
+        )
 
     @admin_command(queue, "aging")
     @click.argument("name")
@@ -115,12 +119,13 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         require_queue(app, name, create)
         changed = app.set_aging(name, rate, actor=actor)
         data = {"queue": name, "aging": rate, "changed": changed}
-        if not changed:
-            nothing_done(f"queue {name}'s aging is already {rate:g}", data, as_json)
-        if as_json:
-            echo_json(data)
-        else:
-            click.echo(f"queue {name}: aging {rate:g} per second")
+        _report_change(
+            changed,
+            data,
+            as_json,
+            done=f"queue {name}: aging {rate:g} per second",
+            nothing=f"queue {name}'s aging is already {rate:g}",
+        )
 
     @admin_command(queue, "purge")
     @click.argument("name")
@@ -242,3 +247,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
             echo_json(data)
         else:
             click.echo(message)
+
+
+def _report_change(
+    changed: bool, data: dict[str, Any], as_json: bool, *, done: str, nothing: str
+) -> None:
+    """Print what a queue command did (``done``), or exit 1 with ``nothing``
+    when it changed nothing (the JSON is printed either way)."""
+    if not changed:
+        nothing_done(nothing, data, as_json)
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(done)

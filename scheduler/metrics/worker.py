@@ -40,6 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from scheduler import defaults
+from scheduler.metrics.exporter import Exporter
 from scheduler.metrics.queues import QueueCollector
 from scheduler.metrics.tasks import TaskStatsCollector
 
@@ -180,7 +181,7 @@ class _InFlightCollector:
         return [held_f, running_f, buffered_f]
 
 
-class MetricsServer:
+class MetricsServer(Exporter):
     """A running metrics endpoint (see :func:`start_metrics_server`).
 
     Attributes:
@@ -199,21 +200,8 @@ class MetricsServer:
         queues: QueueCollector,
         tasks: TaskStatsCollector,
     ) -> None:
-        self._server = server
-        self._thread = thread
-        self.port: int = int(server.server_port)
-        self.address: str = str(server.server_address[0])
+        super().__init__(server, thread, queues, tasks)
         self.metrics = metrics
-        self.queues = queues
-        self.tasks = tasks
-
-    def close(self) -> None:
-        """Stop serving and stop the refresh threads."""
-        self.queues.stop()
-        self.tasks.stop()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def start_metrics_server(
