@@ -88,18 +88,13 @@ for k, i in ipairs(fresh) do
     due = now + tonumber(ARGV[b + 7])
   end
   local id = ids[i]
-  local f = new_record(first + k - 1, ARGV[b + 1], ARGV[b + 2], prio[k][2], prio[k][3],
-                       ARGV[b + 5], ARGV[b + 8], due, now)
-  if f[F_STATE] == 'D' then
-    zdelayed[#zdelayed + 1] = due
-    zdelayed[#zdelayed + 1] = rec_member(f, id)
-  else
-    rec_stamp(f, clock)
-    zready[#zready + 1] = ready_score(f)
-    zready[#zready + 1] = rec_member(f, id)
-  end
+  local text, set, score, member = new_job(id, first + k - 1, ARGV[b + 1], ARGV[b + 2], prio[k][2],
+                                           prio[k][3], ARGV[b + 5], ARGV[b + 8], due, now, clock)
+  local z = set == K_READY and zready or zdelayed
+  z[#z + 1] = score
+  z[#z + 1] = member
   hset[#hset + 1] = id
-  hset[#hset + 1] = rec_encode(f)
+  hset[#hset + 1] = text
   new_ids[k] = id
 end
 call_many({'HSET', K_JOBS}, hset)

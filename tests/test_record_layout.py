@@ -42,8 +42,11 @@ def lua_constants(text: str, prefix: str) -> dict[str, str]:
 
 
 def constructor_fields(text: str, prefix: str) -> list[str]:
-    """The ``-- <prefix>NAME`` comments of the one ``local f = {`` ... ``}`` constructor."""
-    match = re.search(r"local f = \{\n(.*?)\n\s*\}", text, re.DOTALL)
+    """The ``-- <prefix>NAME`` comments of the one ``local f = {`` ... ``}``
+    constructor, or of the one ``return ...`` concatenation ending in ``end``."""
+    match = re.search(r"local f = \{\n(.*?)\n\s*\}", text, re.DOTALL) or re.search(
+        r"\n  return REC_VERSION(.*?)\nend\n", text, re.DOTALL
+    )
     assert match, "no record constructor"
     return re.findall(rf"-- ({prefix}\w+)", match.group(1))
 
@@ -60,9 +63,26 @@ def test_job_record_fields_match_lua_codec() -> None:
     assert sizes["REC_VERSION"] == f"'{record.VERSION}'"
 
 
+def test_default_options_are_one_format_constant_on_both_sides() -> None:
+    text = read_lua("lib/record.lua")
+    consts = lua_constants(text, "REC_")
+    assert f"\nlocal REC_DEFAULT_OPTIONS = '{record.DEFAULT_OPTIONS}'\n" in text
+    assert consts["REC_OLD_VERSION"] == f"'{record.VERSIONS[0]}'"
+    assert record.VERSIONS == ("2", record.VERSION)
+    # The constant is what the library's defaults encode to today (so most
+    # jobs store ""); it stays as it is if the defaults ever change.
+    assert JobOptions.decode("") == JobOptions(10, 60_000, 3_600_000, 604_800_000)
+    assert JobOptions.decode("").encode() == record.DEFAULT_OPTIONS
+
+
 def test_new_job_records_are_built_in_field_order() -> None:
-    names = constructor_fields(read_lua("lib/create.lua"), "F_")
+    text = read_lua("lib/create.lua")
+    names = constructor_fields(text, "F_")
     assert names == [lua_name("F_", name) for name in FIELDS]
+    # one separator before every field but the first
+    body = text[text.index("  return REC_VERSION") :]
+    body = body[: body.index("\nend\n")]
+    assert body.count("REC_SEP") == len(FIELDS) - 1
 
 
 def test_python_index_constants_follow_fields() -> None:

@@ -11,6 +11,11 @@
 -- pairs aligned). Replies are discarded.
 local function call_many(head, args)
   local n = #args
+  if n == 0 then return end
+  if n <= 1000 and #head == 2 then -- the common case: one call, no copy
+    redis.call(head[1], head[2], unpack(args))
+    return
+  end
   local i = 1
   while i <= n do
     local j = math.min(i + 999, n)
@@ -23,8 +28,10 @@ end
 
 -- HMGET of many fields; returns a table indexed like `ids` (false = missing).
 local function hmget_many(key, ids)
-  local out = {}
   local n = #ids
+  if n == 0 then return {} end
+  if n <= 1000 then return redis.call('HMGET', key, unpack(ids)) end
+  local out = {}
   local i = 1
   while i <= n do
     local j = math.min(i + 999, n)

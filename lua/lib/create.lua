@@ -8,54 +8,68 @@
 --@include lib/signals.lua
 --@include lib/util.lua
 
--- The record table of a new job (nothing written). Fields are strings as in
--- enqueue.lua's ARGV; `seq` its sequence number; `due` its ETA in ms (Lua
--- number; <= now means ready at once). One positional constructor (the
--- cheapest table to build); each line names its field, in the order of
+-- The text of a new job's record (nothing written): state 'R' or 'D', seq
+-- the sequence digits, now and ready the enqueue and ready times as text
+-- (ready '' = the enqueue time), aged the aging stamp text ('' = 0), the
+-- rest as in enqueue.lua's ARGV; options equal to REC_DEFAULT_OPTIONS are
+-- stored as "". One concatenation (a single Lua CONCAT: cheaper than a
+-- table and table.concat); each line names its field, in the order of
 -- lib/record.lua (tests/test_record_layout.py checks it).
-local function new_record(seq, task, payload, priority, inputs, options, meta, due, now)
-  local f = {
-    REC_VERSION,     -- F_VERSION
-    'R',             -- F_STATE
-    '0',             -- F_ATTEMPTS
-    format_seq(seq), -- F_SEQ
-    '',              -- F_TOKEN
-    '',              -- F_WORKER
-    int(now),        -- F_ENQUEUED_MS
-    '',              -- F_READY_MS
-    '',              -- F_FINISHED_MS
-    '',              -- F_STARTED_MS
-    priority,        -- F_PRIORITY
-    inputs,          -- F_INPUTS
-    options,         -- F_OPTIONS
-    task,            -- F_TASK
-    '',              -- F_OUTCOME
-    meta,            -- F_META
-    '',              -- F_AGED (rec_stamp sets it when the job becomes ready)
-    payload,         -- F_PAYLOAD
-  }
+local function record_text(state, seq, now, ready, priority, inputs, options, task, meta, aged, payload)
+  if options == REC_DEFAULT_OPTIONS then options = '' end
+  return REC_VERSION          -- F_VERSION
+    .. REC_SEP .. state       -- F_STATE
+    .. REC_SEP .. '0'         -- F_ATTEMPTS
+    .. REC_SEP .. seq         -- F_SEQ
+    .. REC_SEP                -- F_TOKEN
+    .. REC_SEP                -- F_WORKER
+    .. REC_SEP .. now         -- F_ENQUEUED_MS
+    .. REC_SEP .. ready       -- F_READY_MS
+    .. REC_SEP                -- F_FINISHED_MS
+    .. REC_SEP                -- F_STARTED_MS
+    .. REC_SEP .. priority    -- F_PRIORITY
+    .. REC_SEP .. inputs      -- F_INPUTS
+    .. REC_SEP .. options     -- F_OPTIONS
+    .. REC_SEP .. task        -- F_TASK
+    .. REC_SEP                -- F_OUTCOME
+    .. REC_SEP .. meta        -- F_META
+    .. REC_SEP .. aged        -- F_AGED
+    .. REC_SEP .. payload     -- F_PAYLOAD
+end
+
+-- A new job (nothing written): its record text, the set it enters (K_READY
+-- or K_DELAYED), its score there and its member "<seq>:<id>". `seq` is its
+-- sequence number; `due` its ETA in ms (Lua number; <= now means ready at
+-- once, with ready time `now`); `clock` the queue's aging clock
+-- (lib/queue.lua queue_clock; only read for a ready job, may be nil for a
+-- delayed one). The aging stamp and the score are those of rec_stamp and
+-- ready_score (lib/record.lua) for a job ready at `now`.
+local function new_job(id, seq, task, payload, priority, inputs, options, meta, due, now, clock)
+  local s = format_seq(seq)
   if due > now then
-    f[F_STATE] = 'D'
-    f[F_READY_MS] = int(due)
+    return record_text('D', s, int(now), int(due), priority, inputs, options, task, meta, '', payload),
+      K_DELAYED, due, s .. ':' .. id
   end
-  return f
+  local a, aged, score = clock_at(clock, now), '', -tonumber(priority)
+  if a ~= 0 then
+    aged = string.format('%.17g', a)
+    score = tonumber(aged) + score
+  end
+  return record_text('R', s, int(now), '', priority, inputs, options, task, meta, aged, payload),
+    K_READY, score, s .. ':' .. id
 end
 
 -- Create job `id` unless it exists (single-job path, used by cron_fire.lua;
--- enqueue.lua does the same for a batch with one write per set). `aging` is
+-- enqueue.lua does the same for a batch with one write per set). `clock` is
 -- the queue's aging clock (lib/queue.lua). Does not wake workers (callers wake once per
 -- call). Returns 'R' (ready), 'D' (delayed) or false (the id already existed;
 -- nothing written).
 local function create_job(id, task, payload, priority, inputs, options, meta, due, now, clock)
   if redis.call('HEXISTS', K_JOBS, id) == 1 then return false end
-  local f = new_record(next_seq(), task, payload, priority, inputs, options, meta, due, now)
-  if f[F_STATE] == 'D' then
-    redis.call('ZADD', K_DELAYED, due, rec_member(f, id))
-  else
-    rec_stamp(f, clock)
-    redis.call('ZADD', K_READY, ready_score(f), rec_member(f, id))
-  end
-  redis.call('HSET', K_JOBS, id, rec_encode(f))
+  local text, set, score, member = new_job(id, next_seq(), task, payload, priority, inputs,
+                                           options, meta, due, now, clock)
+  redis.call('ZADD', set, score, member)
+  redis.call('HSET', K_JOBS, id, text)
   emit('enqueued', id)
-  return f[F_STATE]
+  return set == K_DELAYED and 'D' or 'R'
 end

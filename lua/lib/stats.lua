@@ -106,8 +106,8 @@ end
 local function stats_resolve(jobs)
   local tasks, index = {}, {}
   for _, job in ipairs(jobs) do
-    local parts = select(2, string.gsub(job[3], ',', ','))
-    if parts == 4 and not index[job[1]] then
+    -- "w,t,r,alpha,min_samples" (five values) asks for a learned time.
+    if not index[job[1]] and string.find(job[3], '^[^,]*,[^,]*,[^,]*,[^,]*,[^,]*$') then
       tasks[#tasks + 1] = job[1]
       index[job[1]] = #tasks
     end

@@ -16,15 +16,16 @@ Validation: :func:`parse_record` and the Lua decoder (``rec_decode`` in
 ``lua/lib/record.lua``) accept exactly the same records -- one grammar,
 checked in the same order, failures worded the same
 (``tests/test_record_parity.py`` compares them on random records on a real
-server). A record must be valid UTF-8 with 18 fields; version ``"2"``; a
+server). A record must be valid UTF-8 with 18 fields; version ``"3"`` (or
+``"2"``, written before version 3: the same grammar, never empty options); a
 known state letter; ``attempts`` and ``enqueued_ms`` integers of 1-16 ASCII
 digits below 2**53 (``token``, ``ready_ms``, ``finished_ms``, ``started_ms`` the
 same or empty); ``seq``
 9 base-62 digits; ``priority`` (and each of the 3 or 8 ``inputs``) a finite
-``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` four such integers (``dead_ttl``
-may be negative) with ``max_attempts >= 1`` and ``lease_ms >= 1``, and
-optionally a fifth, ``timeout_ms >= 1``; ``aged`` such a number or empty. Python's
-``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
+``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` empty (:data:`DEFAULT_OPTIONS`)
+or four such integers (``dead_ttl`` may be negative) with ``max_attempts >=
+1`` and ``lease_ms >= 1``, and optionally a fifth, ``timeout_ms >= 1``;
+``aged`` such a number or empty. Python's ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
 ``"inf"``), which a script would then fail on half-way. A record that fails
 is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
 the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
@@ -32,7 +33,8 @@ the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
 =====  ============  ======================================================
 index  field         meaning
 =====  ============  ======================================================
-0      version       record format version, ``"2"`` (``"1"``: before ``aged``)
+0      version       record format version, ``"3"`` (``"2"``: options never
+                     empty; ``"1"``: before ``aged``)
 1      state         one letter, see :class:`JobState`
 2      attempts      executions started, plus 1 while a lease that has not
                      started yet is held (int; see ``started_ms``)
@@ -57,7 +59,8 @@ index  field         meaning
                      for a learned time (:class:`LearnedTime`)
 12     options       ``"max_attempts,lease_ms,result_ttl_ms,dead_ttl_ms[,timeout_ms]"``;
                      ``timeout_ms`` (execution time limit, ms) is left out when
-                     the job has none (both sides read both forms)
+                     the job has none (both sides read both forms); ``""`` =
+                     :data:`DEFAULT_OPTIONS` (most jobs: 25 bytes saved each)
 13     task          task name
 14     outcome       result JSON (succeeded) or error record JSON, or ``""``
 15     meta          JSON object of caller metadata (e.g. cron origin), or ``""``
@@ -80,11 +83,13 @@ import attrs
 from scheduler.errors import DamagedRecordError
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "FIELDS",
     "FIELD_COUNT",
     "LEASED_FIELDS",
     "SEP",
     "VERSION",
+    "VERSIONS",
     "JobOptions",
     "JobRecord",
     "JobState",
@@ -96,8 +101,15 @@ __all__ = [
 ]
 
 SEP = "\x1f"
-#: The record format version this code reads and writes (field ``version``).
-VERSION = "2"
+#: The record format version this code writes (field ``version``).
+VERSION = "3"
+#: The versions this code reads: version 2 is version 3 without empty options.
+VERSIONS = ("2", "3")
+#: What an empty ``options`` field stands for: the library's default job
+#: options (max_attempts 10, lease 60 s, result ttl 1 h, dead ttl 7 days, no
+#: timeout). A format constant (``REC_DEFAULT_OPTIONS`` in
+#: ``lua/lib/record.lua``): it does not follow later changes of the defaults.
+DEFAULT_OPTIONS = "10,60000,3600000,604800000"
 
 #: The record's fields, in order: the single definition of the layout.
 FIELDS: tuple[str, ...] = (
@@ -180,7 +192,7 @@ def split_leased(text: str) -> tuple[str, ...]:
         ValueError: the text is not a record of version :data:`VERSION`.
     """
     f = text.split(SEP, FIELD_COUNT - 1)
-    if len(f) != FIELD_COUNT or f[I_VERSION] != VERSION:
+    if len(f) != FIELD_COUNT or f[I_VERSION] not in VERSIONS:
         raise ValueError("unrecognised job record format")
     fields: tuple[str, ...] = _pick_leased(f)
     return fields
@@ -247,11 +259,14 @@ class JobOptions:
 
     @classmethod
     def decode(cls, text: str) -> JobOptions:
-        """Parse an options field (the record grammar, see the module docstring).
+        """Parse an options field (the record grammar, see the module
+        docstring; ``""`` is :data:`DEFAULT_OPTIONS`).
 
         Raises:
             ValueError: malformed.
         """
+        if not text:
+            text = DEFAULT_OPTIONS
         if not _is_options(text):
             raise ValueError(f"malformed job options {text!r}")
         parts = [int(part) for part in text.split(",")]
@@ -350,6 +365,8 @@ def _is_inputs(text: str) -> bool:
 
 
 def _is_options(text: str) -> bool:
+    if not text:
+        return True
     match = _OPTIONS_RE.fullmatch(text)
     return (
         match is not None
@@ -376,7 +393,8 @@ _CHECKS: tuple[tuple[int, object, str], ...] = (
     (
         I_OPTIONS,
         _is_options,
-        "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1)",
+        "four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1),"
+        " or empty",
     ),
     (I_AGED, _is_opt_num, "a finite number or empty"),
 )
@@ -401,8 +419,8 @@ def record_damage(text: str | bytes) -> str | None:
     f = text.split(SEP, FIELD_COUNT - 1)
     if len(f) != FIELD_COUNT:
         return f"record has {len(f)} fields, expected {FIELD_COUNT}"
-    if f[I_VERSION] != VERSION:
-        return f"version is not {VERSION}"
+    if f[I_VERSION] not in VERSIONS:
+        return f"version is not {' or '.join(VERSIONS)}"
     for index, check, what in _CHECKS:
         if not check(f[index]):  # type: ignore[operator]
             return f"{FIELDS[index]} is not {what}"

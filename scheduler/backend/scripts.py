@@ -71,6 +71,7 @@ E = TypeVar("E", bound=enum.IntEnum)
 
 SCRIPT_NAMES = (
     "enqueue",
+    "enqueue_one",
     "lease",
     "start",
     "heartbeat",
@@ -154,6 +155,14 @@ def _code(reply: Any, family: type[E]) -> E:
         return family(int(reply))
     except (TypeError, ValueError):
         raise ScriptError(f"unexpected script reply {reply!r}") from None
+
+
+#: Commas in the inputs of a job with a learned run time ("w,t,r,alpha,min_samples").
+_LEARNED_COMMAS = 4
+
+
+def _one_created(reply: Any) -> list[bool]:
+    return [c == _CREATED for c in _ints(reply, 1)]
 
 
 class EnqueueItem(NamedTuple):
@@ -355,7 +364,16 @@ class Scripts:
         return call.parse(self._run(call.name, call.keys, call.args))
 
     def enqueue_call(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> ScriptCall[list[bool]]:
-        """The :meth:`enqueue` call, for :meth:`run_many` / :meth:`run_streamed`."""
+        """The :meth:`enqueue` call, for :meth:`run_many` / :meth:`run_streamed`.
+
+        One job that does not learn its run time goes to ``enqueue_one.lua``
+        (the same job, fewer commands; ``docs/benchmarks.md``, "Issue 16");
+        anything else to ``enqueue.lua``.
+        """
+        if len(items) == 1 and items[0].inputs.count(",") != _LEARNED_COMMAS:
+            return ScriptCall(
+                "enqueue_one", qk.standard(), [self.events_maxlen, 1, *items[0].argv()], _one_created
+            )
         args: list[Any] = [self.events_maxlen, len(items)]
         for item in items:
             args.extend(item.argv())
