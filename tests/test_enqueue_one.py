@@ -90,8 +90,8 @@ def test_default_options_are_stored_empty_and_read_as_the_defaults(
     rec = parse_record("d", text)
     assert rec.options == JobOptions(10, 60_000, 3_600_000, 604_800_000)
     # The worker's decoder hands the field on; JobOptions reads "" as the defaults.
-    leased = dict(zip(("token", "task", "payload", "attempts", "options"), split_leased(text)))
-    assert JobOptions.decode(leased["options"]) == rec.options
+    options = split_leased(text)[4]  # LEASED_FIELDS: token, task, payload, attempts, options
+    assert JobOptions.decode(options) == rec.options
     # A lease reads the default lease time from "" (its deadline is 60 s out).
     reply = s.lease(qk, 1, "w1", "r1")
     assert [job_id for job_id, _ in reply.jobs] == ["d"]

@@ -25,10 +25,11 @@ same or empty); ``seq``
 ``-?d+(.d+)?([eE][-+]?d+)?``; ``options`` empty (:data:`DEFAULT_OPTIONS`)
 or four such integers (``dead_ttl`` may be negative) with ``max_attempts >=
 1`` and ``lease_ms >= 1``, and optionally a fifth, ``timeout_ms >= 1``;
-``aged`` such a number or empty. Python's ``int``/``float`` alone would accept more (``"1_0"``, non-ASCII digits,
-``"inf"``), which a script would then fail on half-way. A record that fails
-is *damaged*: Python raises :class:`~scheduler.errors.DamagedRecordError`;
-the scripts move it to dead with the same reason (``lua/lib/quarantine.lua``).
+``aged`` such a number or empty. Python's ``int``/``float`` alone would
+accept more (``"1_0"``, non-ASCII digits, ``"inf"``), which a script would
+then fail on half-way. A record that fails is *damaged*: Python raises
+:class:`~scheduler.errors.DamagedRecordError`; the scripts move it to dead
+with the same reason (``lua/lib/quarantine.lua``).
 
 =====  ============  ======================================================
 index  field         meaning

@@ -371,9 +371,8 @@ class Scripts:
         anything else to ``enqueue.lua``.
         """
         if len(items) == 1 and items[0].inputs.count(",") != _LEARNED_COMMAS:
-            return ScriptCall(
-                "enqueue_one", qk.standard(), [self.events_maxlen, 1, *items[0].argv()], _one_created
-            )
+            args1 = [self.events_maxlen, 1, *items[0].argv()]
+            return ScriptCall("enqueue_one", qk.standard(), args1, _one_created)
         args: list[Any] = [self.events_maxlen, len(items)]
         for item in items:
             args.extend(item.argv())
