@@ -78,6 +78,7 @@ end
 stats_resolve(prio)
 
 local first = next_seqs(#fresh)
+local now_text = int(now)
 local hset, zready, zdelayed, new_ids = {}, {}, {}, {}
 for k, i in ipairs(fresh) do
   local b = 3 + (i - 1) * GROUP
@@ -89,7 +90,8 @@ for k, i in ipairs(fresh) do
   end
   local id = ids[i]
   local text, set, score, member = new_job(id, first + k - 1, ARGV[b + 1], ARGV[b + 2], prio[k][2],
-                                           prio[k][3], ARGV[b + 5], ARGV[b + 8], due, now, clock)
+                                           prio[k][3], ARGV[b + 5], ARGV[b + 8], due, now, clock,
+                                           now_text)
   local z = set == K_READY and zready or zdelayed
   z[#z + 1] = score
   z[#z + 1] = member

@@ -525,8 +525,15 @@ class Scheduler:
         self, specs: Iterable[JobSpec]
     ) -> tuple[list[tuple[str, EnqueueItem]], dict[str, list[EnqueueItem]]]:
         """Every spec built (hooks, then validation), and the items by queue."""
-        build = self._build
-        built = [build(s.task, s.args, s.kwargs, _options(s.options, {})) for s in _specs(specs)]
+        items = _specs(specs)
+        built: list[tuple[str, EnqueueItem]]
+        if self.enqueue_hooks:
+            build = self._build
+            built = [build(s.task, s.args, s.kwargs, _options(s.options, {})) for s in items]
+        else:
+            built = self.builder.build_many(
+                (s.task, s.args, s.kwargs, _options(s.options, {})) for s in items
+            )
         by_queue: dict[str, list[EnqueueItem]] = {}
         for queue, item in built:
             by_queue.setdefault(queue, []).append(item)
@@ -788,6 +795,10 @@ def _check_backoff(value: object) -> Backoff:
     return value
 
 
+#: The options of a job enqueued without any (frozen: shared by all such calls).
+_NO_OPTIONS = EnqueueOptions()
+
+
 def _options(options: object, extra: dict[str, Any]) -> EnqueueOptions:
     """The per-job options of an enqueue call: ``options`` updated by ``extra``.
 
@@ -795,6 +806,11 @@ def _options(options: object, extra: dict[str, Any]) -> EnqueueOptions:
         ValidationError: ``options`` is not an :class:`EnqueueOptions`.
         UnknownOptionError: an unknown keyword.
     """
+    if not extra:  # the common case: no keyword options, nothing to merge
+        if options is None:
+            return _NO_OPTIONS
+        if isinstance(options, EnqueueOptions):
+            return options
     if options is not None and not isinstance(options, EnqueueOptions):
         raise ValidationError(f"options must be an EnqueueOptions, got {shown(options)}")
     unknown = set(extra) - set(attrs.fields_dict(EnqueueOptions))

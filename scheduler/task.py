@@ -300,7 +300,9 @@ class JobSpec:
     task: str | Task[Any, Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = attrs.field(factory=dict)
-    options: EnqueueOptions = attrs.field(factory=EnqueueOptions)
+    # One shared default (frozen): a bulk enqueue's specs then share their
+    # options object, and the builder validates them once per run.
+    options: EnqueueOptions = attrs.field(default=EnqueueOptions())
 
     def with_meta(self, **items: Any) -> JobSpec:
         """A copy whose ``options.meta`` has ``items`` added (for

@@ -43,11 +43,13 @@ end
 -- once, with ready time `now`); `clock` the queue's aging clock
 -- (lib/queue.lua queue_clock; only read for a ready job, may be nil for a
 -- delayed one). The aging stamp and the score are those of rec_stamp and
--- ready_score (lib/record.lua) for a job ready at `now`.
-local function new_job(id, seq, task, payload, priority, inputs, options, meta, due, now, clock)
+-- ready_score (lib/record.lua) for a job ready at `now`. `now_text` is
+-- int(now) when the caller has it (a batch formats it once), else nil.
+local function new_job(id, seq, task, payload, priority, inputs, options, meta, due, now, clock, now_text)
   local s = format_seq(seq)
+  now_text = now_text or int(now)
   if due > now then
-    return record_text('D', s, int(now), int(due), priority, inputs, options, task, meta, '', payload),
+    return record_text('D', s, now_text, int(due), priority, inputs, options, task, meta, '', payload),
       K_DELAYED, due, s .. ':' .. id
   end
   local a, aged, score = clock_at(clock, now), '', -tonumber(priority)
@@ -55,7 +57,7 @@ local function new_job(id, seq, task, payload, priority, inputs, options, meta, 
     aged = string.format('%.17g', a)
     score = tonumber(aged) + score
   end
-  return record_text('R', s, int(now), '', priority, inputs, options, task, meta, aged, payload),
+  return record_text('R', s, now_text, '', priority, inputs, options, task, meta, aged, payload),
     K_READY, score, s .. ':' .. id
 end
 
