@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -18,6 +19,7 @@ from scheduler.backend.connection import client_from_url
 from scheduler.backend.keys import GlobalKeys, QueueKeys
 from scheduler.backend.scripts import EnqueueItem, Scripts
 from scheduler.backend.topology import RedisClient
+from scheduler.batching import Batch, batching, current_batch
 from scheduler.building import (
     JobBuilder,
     JobDefaults,
@@ -377,9 +379,25 @@ class Scheduler:
         """
         queue, item = self._build(task, args, kwargs, _options(options, option_kwargs))
         backend = self.backend
+        batch = current_batch(backend)
+        if batch is not None:  # inside app.batching(): written at the flush
+            batch.add(queue, item)
+            return self._job(item.job_id, queue)
         backend.register_queue(queue)
         backend.scripts.enqueue(backend.queue(queue), [item])
         return self._job(item.job_id, queue)
+
+    def batching(self, max_jobs: int = BULK_BATCH) -> contextlib.AbstractContextManager[Batch]:
+        """A block in which this thread's :meth:`enqueue` calls are buffered
+        and written in bulk: every ``max_jobs`` jobs and at the end of the
+        block. ``enqueue`` still validates at once, but returns before the
+        job is written; a Redis error surfaces at the flush. The full
+        contract is in :mod:`scheduler.batching`.
+
+        Raises:
+            ValidationError: ``max_jobs`` is not an int >= 1.
+        """
+        return batching(self.backend, max_jobs)
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> list[Job]:
         """Enqueue many jobs in few round trips (one script call per

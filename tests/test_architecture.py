@@ -41,8 +41,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("scheduler.backend",),
     # 2: tasks and job handles
     ("scheduler.task", "scheduler.job", "scheduler.middleware"),
-    # 3: building jobs
-    ("scheduler.building",),
+    # 3: building jobs (and buffering them: the batching producer)
+    ("scheduler.building", "scheduler.batching"),
     # 4: collaborators the app composes (and the worker, which runs an app)
     # (contrib: optional middleware on other libraries, e.g. OpenTelemetry, Sentry)
     (
