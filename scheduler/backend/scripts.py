@@ -384,7 +384,8 @@ class Scripts:
     def enqueue(self, qk: QueueKeys, items: Sequence[EnqueueItem]) -> list[bool]:
         """Create jobs; returns per job True if created (:attr:`EnqueueCode.CREATED`),
         False if the id existed."""
-        return self._do(self.enqueue_call(qk, items))
+        result: list[bool] = self.run_many([self.enqueue_call(qk, items)])[0]
+        return result
 
     def run_streamed(self, calls: Iterable[ScriptCall[Any]]) -> list[Any]:
         """Like :meth:`run_many`, but each call is sent as soon as the iterator
