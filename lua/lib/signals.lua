@@ -30,8 +30,15 @@ local function emit_many(name, ids, details)
   end
 end
 
+-- One job's event: emit_many(name, {id}, {detail}) without the tables.
 local function emit(name, id, detail)
-  emit_many(name, {id}, detail and {detail} or nil)
+  if EVENTS_MAXLEN > 0 then
+    if detail then
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id, 'd', detail)
+    else
+      redis.call('XADD', K_EVENTS, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'e', name, 'j', id)
+    end
+  end
 end
 
 -- Audit: one stream entry per operator action that changed something, written
