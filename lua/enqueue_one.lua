@@ -3,14 +3,12 @@
 -- The same job as enqueue.lua with N = 1 makes (record, ready or delayed
 -- entry, "enqueued" event and counter, wake-up), with fewer commands and
 -- fewer library definitions per call (docs/benchmarks.md, "Issue 16: enqueue
--- and memory"): no batch helpers, no run-time statistics, and the existence
--- check is the HSETNX that writes the record.
+-- and memory"): no batch helpers, no run-time statistics, no tables per job.
 --
 -- Idempotent by job id: a job id that already exists is left untouched and
 -- reported as existing (a client retry or a repeated idempotency key never
--- creates a second job). Such a call still draws a sequence number (unseen:
--- sequence numbers only order and fence, gaps are harmless) and writes
--- nothing else.
+-- creates a second job). (HEXISTS, not HSETNX: the minimal ACL of
+-- docs/operating.md does not allow HSETNX.)
 --
 -- A job whose inputs ask for a learned run time ("w,t,r,alpha,min_samples")
 -- is refused: those go through enqueue.lua, which reads the task's
@@ -44,6 +42,9 @@ if string.find(inputs, '^[^,]*,[^,]*,[^,]*,[^,]*,[^,]*$') then
   return redis.error_reply('ERR scheduler: learned time needs enqueue')
 end
 
+if redis.call('HEXISTS', K_JOBS, id) == 1 then
+  return {ENQUEUE_EXISTED}
+end
 local now = now_ms()
 local due = now
 if ARGV[9] ~= '' then
@@ -55,9 +56,7 @@ local clock = nil
 if due <= now then clock = queue_clock() end
 local text, set, score, member = new_job(id, next_seq(), ARGV[4], ARGV[5], ARGV[6], inputs, ARGV[8],
                                          ARGV[11], due, now, clock)
-if redis.call('HSETNX', K_JOBS, id, text) == 0 then
-  return {ENQUEUE_EXISTED}
-end
+redis.call('HSET', K_JOBS, id, text)
 redis.call('ZADD', set, score, member)
 emit('enqueued', id)
 count('enqueued', 1)
