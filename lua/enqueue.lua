@@ -43,6 +43,7 @@
 --@include lib/create.lua
 --@include lib/signals.lua
 --@include lib/stats.lua
+--@include lib/util.lua
 
 events_init(tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])

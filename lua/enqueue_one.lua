@@ -32,6 +32,7 @@
 --@include lib/create.lua
 --@include lib/queue.lua
 --@include lib/signals.lua
+--@include lib/util.lua
 
 events_init(tonumber(ARGV[1]))
 if #ARGV ~= 11 or ARGV[2] ~= '1' then
