@@ -122,13 +122,13 @@ DAMAGES: dict[str, tuple[Callable[[redis.Redis, QueueKeys, str], None], str]] = 
     "options": (
         lambda c, q, j: set_field(c, q, j, I_OPTIONS, "3,abc,1,1"),
         "options is not four integers (max_attempts >= 1, lease_ms >= 1), "
-        "optionally a fifth (timeout_ms >= 1)",
+        "optionally a fifth (timeout_ms >= 1), or empty",
     ),
     "state": (
         lambda c, q, j: set_field(c, q, j, I_STATE, "Q"),
         "state is not a known state letter",
     ),
-    "version": (lambda c, q, j: set_field(c, q, j, I_VERSION, "7"), "version is not 2"),
+    "version": (lambda c, q, j: set_field(c, q, j, I_VERSION, "7"), "version is not 2 or 3"),
     "missing field": (drop_a_field, "record has 17 fields, expected 18"),
     "utf-8": (bad_utf8, "record is not valid UTF-8"),
 }
@@ -215,7 +215,7 @@ def test_operator_scripts_move_a_damaged_record_to_dead(
         set_field(real_redis, qk, j, I_OPTIONS, "0,1,1,1")  # max_attempts 0
     reason = (
         "options is not four integers (max_attempts >= 1, lease_ms >= 1), "
-        "optionally a fifth (timeout_ms >= 1)"
+        "optionally a fifth (timeout_ms >= 1), or empty"
     )
     assert s.cancel(qk, "a", '"x"') is CancelCode.ALREADY_FINAL
     assert s.reprioritize(qk, "b", "5", "") is ReprioritizeCode.NOT_WAITING
