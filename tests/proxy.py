@@ -11,7 +11,9 @@ counting the commands a client sends and the replies the server returns
   server executed (a lost reply). Optionally new connections are then
   refused for a while (an outage, so a retry comes late).
 * :meth:`RespProxy.hold` -- the replies to a write matching a rule are kept
-  back until :meth:`RespProxy.release` (a slow reply).
+  back until :meth:`RespProxy.release` (a slow reply);
+  :meth:`RespProxy.hold_outstanding` does so for a write already sent (a
+  wait blocked in the server).
 
 A rule sees the commands of one client write (a pipeline is one write), each
 as a list of its arguments (bytes). Used with real worker processes
@@ -125,6 +127,7 @@ class _Link:
         self.cut_to = 0  # close once this reply arrived
         self.hold_from: int | None = None
         self.held = b""
+        self.last: Commands = []  # the client's last write
         self.lock = threading.Lock()
         self.closed = False
         for target in (self._from_client, self._from_server):
@@ -159,6 +162,8 @@ class _Link:
                     self.proxy.seen(self, commands)
                 with self.lock:
                     self.sent += len(commands)
+                    if commands:
+                        self.last = commands
                 self.server.sendall(data)
         except OSError:
             pass
@@ -248,6 +253,28 @@ class RespProxy:
         later replies on its connection) until :meth:`release`."""
         with self._lock:
             self._rules.append(("hold", rule, 0.0))
+
+    def outstanding(self, rule: Rule) -> int:
+        """Connections whose last write matches ``rule`` and is not fully
+        answered yet (e.g. a wait blocked in the server)."""
+        count = 0
+        for link in list(self.links):
+            with link.lock:
+                count += link.answered < link.sent and rule(link.last)
+        return count
+
+    def hold_outstanding(self, rule: Rule) -> int:
+        """Keep back, until :meth:`release`, the replies not yet arrived of
+        each connection whose last write matches ``rule`` (e.g. a wait
+        already blocked in the server) and all later replies on it.
+        Returns the number of connections."""
+        count = 0
+        for link in list(self.links):
+            with link.lock:
+                if link.answered < link.sent and rule(link.last) and link.hold_from is None:
+                    link.hold_from = link.answered + 1
+                    count += 1
+        return count
 
     def release(self) -> None:
         """Send every held reply on and stop holding."""
