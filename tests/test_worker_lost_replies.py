@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import importlib
-import signal
 import subprocess
 import sys
 import uuid
@@ -91,7 +90,7 @@ def finish_cleanly(out: Output) -> str:
     try:
         code, text = out.finish()
     except subprocess.TimeoutExpired:
-        out.proc.send_signal(signal.SIGQUIT if False else signal.SIGKILL)
+        out.proc.kill()
         out.proc.wait(10)
         pytest.fail(f"the worker did not stop within 30 s:\n{out.text}")
     assert code == 0, text
