@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import importlib
+import signal
 import subprocess
 import sys
 import uuid
@@ -64,7 +65,11 @@ def runs_file(tmp_path: Path) -> Path:
 
 def start(proxy: RespProxy, runs_file: Path, *args: str) -> Output:
     """A worker of ``tests.apps.procapp`` talking to Redis through ``proxy``."""
-    env = {"SCHEDULER_TEST_URL": proxy.url, "SCHEDULER_TEST_RUNS": str(runs_file)}
+    env = {
+        "SCHEDULER_TEST_URL": proxy.url,
+        "SCHEDULER_TEST_RUNS": str(runs_file),
+        "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT, should it hang
+    }
     out = Output(start_worker(*args, env=env))
     out.wait_for(" started: ")
     return out
@@ -90,8 +95,9 @@ def finish_cleanly(out: Output) -> str:
     try:
         code, text = out.finish()
     except subprocess.TimeoutExpired:
-        out.proc.kill()
+        out.proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
         out.proc.wait(10)
+        wait_until(lambda: "most recent call first" in out.text, timeout=5)
         pytest.fail(f"the worker did not stop within 30 s:\n{out.text}")
     assert code == 0, text
     assert "Traceback" not in text, text
