@@ -149,6 +149,9 @@ def test_error_classification() -> None:
     assert permanent_reason(redis.ConnectionError("refused")) is None
     assert permanent_reason(BusyLoadingError("LOADING Redis is loading")) is None
     assert permanent_reason(redis.ResponseError("MASTERDOWN no master")) is None
+    # a failover: the new master's replicas not linked yet, the old one demoted
+    assert permanent_reason(redis.ResponseError("NOREPLICAS Not enough good replicas")) is None
+    assert permanent_reason(redis.ReadOnlyError("READONLY You can't write")) is None
     assert permanent_reason(ConnectionRefusedError()) is None
     assert "credentials" in (permanent_reason(redis.AuthenticationError("WRONGPASS x")) or "")
     assert "ACL" in (permanent_reason(NoPermissionError("NOPERM no")) or "")

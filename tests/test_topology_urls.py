@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
@@ -67,6 +68,31 @@ def test_cluster_url_gives_a_cluster_client(redis_cluster: ClusterSet) -> None:
         assert len(client.get_primaries()) == 3  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_sentinel_lookup_skips_a_sentinel_still_running_a_failover(resp3: bool) -> None:
+    """The sentinel leading a failover reports the old master (flag
+    ``failover_in_progress``) until every replica is reconfigured, while the
+    old master is already a replica: its answer is skipped (the others name
+    the promoted master)."""
+    client: Any = client_from_url("redis+sentinel://127.0.0.1:1/mymaster")  # no connection yet
+    manager = client.connection_pool.sentinel_manager
+
+    def state(flags: str) -> dict[str, Any]:
+        found = flags.split(",")
+        return {
+            "flags": set(found) if resp3 else flags,
+            "is_master": "master" in found,
+            "is_sdown": False,
+            "is_odown": False,
+            "num-other-sentinels": 2,
+        }
+
+    assert manager.check_master_state(state("master"), "mymaster")
+    leading = state("master,failover_in_progress,force_failover")
+    assert not manager.check_master_state(leading, "mymaster")
+    client.close()
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], code: int, says: str) -> None:

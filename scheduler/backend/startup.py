@@ -28,8 +28,18 @@ __all__ = ["StartupError", "permanent_reason", "retry_start", "server_label"]
 T = TypeVar("T")
 
 #: Error reply prefixes that clear up by themselves (a server loading its
-#: data, a replica without its master, a cluster resharding).
-_TRANSIENT_REPLIES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
+#: data, a replica without its master, a cluster resharding, a master just
+#: promoted whose replicas have not linked yet or one just demoted: a
+#: failover).
+_TRANSIENT_REPLIES = (
+    "LOADING",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "BUSY ",
+    "NOREPLICAS",
+    "READONLY",
+)
 
 
 class StartupError(SchedulerError):

@@ -209,7 +209,24 @@ def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis
 
 class _Sentinel(Sentinel):
     """redis-py's Sentinel manager with a one-line "no master" error (its own
-    message embeds the repr of every sentinel client)."""
+    message embeds the repr of every sentinel client), which skips a
+    sentinel that is still running a failover.
+
+    The sentinel leading a failover keeps reporting the *old* master in
+    ``SENTINEL MASTERS`` (flag ``failover_in_progress``) until every replica
+    is reconfigured -- seconds, up to ``failover-timeout`` -- while the old
+    master is already a replica (``READONLY``) and the others report the
+    promoted one. redis-py's ``discover_master`` takes the first sentinel's
+    answer, so a client asking the leader reconnected to the old master
+    again and again for that whole time.
+    """
+
+    def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
+        flags = state.get("flags", "")
+        names = flags if isinstance(flags, set) else set(str(flags).split(","))
+        if "failover_in_progress" in names:
+            return False
+        return bool(super().check_master_state(state, service_name))  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def discover_master(self, service_name: str) -> tuple[str, int]:
         try:
