@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 
 from scheduler import defaults
 from scheduler.backend import topology
@@ -265,6 +265,9 @@ class ScriptCaller:
 
 
 def _not_writable(reply: object) -> bool:
+    # redis-py strips the READONLY code from the message (ReadOnlyError).
+    if isinstance(reply, ReadOnlyError):
+        return True
     return isinstance(reply, redis.ResponseError) and str(reply).startswith(_NOT_WRITABLE)
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "client_for_special_url",
     "close_quietly",
     "cluster_copy",
+    "failover_in_progress",
     "is_cluster",
     "node_client",
     "node_client_at",
@@ -207,6 +208,15 @@ def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis
     return result  # type: ignore[no-any-return]
 
 
+def failover_in_progress(state: dict[str, Any]) -> bool:
+    """True if a sentinel's ``SENTINEL MASTERS`` entry ``state`` (as
+    redis-py parses it: flags as text with RESP2, as a set with RESP3) says
+    it is running a failover of that master."""
+    flags = state.get("flags", "")
+    names = flags if isinstance(flags, set) else set(str(flags).split(","))
+    return "failover_in_progress" in names
+
+
 class _Sentinel(Sentinel):
     """redis-py's Sentinel manager with a one-line "no master" error (its own
     message embeds the repr of every sentinel client), which skips a
@@ -222,9 +232,7 @@ class _Sentinel(Sentinel):
     """
 
     def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
-        flags = state.get("flags", "")
-        names = flags if isinstance(flags, set) else set(str(flags).split(","))
-        if "failover_in_progress" in names:
+        if failover_in_progress(state):
             return False
         return bool(super().check_master_state(state, service_name))  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
