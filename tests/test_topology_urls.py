@@ -4,6 +4,7 @@ service that does not exist) through the admin CLI."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
+from scheduler import Scheduler
 from scheduler.backend import topology
 from scheduler.backend.connection import check_url, client_from_url
 from scheduler.errors import ValidationError
+from tests.helpers import ROOT, Output
 from tests.servers import ClusterSet, SentinelSet
 
 
@@ -128,3 +131,41 @@ def test_cli_cluster_without_full_slot_coverage() -> None:
 def test_cli_status_on_a_cluster(redis_cluster: ClusterSet) -> None:
     result = cli("--url", redis_cluster.url, "--prefix", "clistatus", "status", "--json")
     assert result.returncode == 0, result.stderr
+
+
+def test_worker_waits_for_a_cluster_that_is_down_at_start() -> None:
+    """A cluster client connects when it is made, so an app made at import
+    from a cluster URL failed to load while the cluster was down and the
+    worker exited; now the import is retried until the cluster is up, as a
+    worker on one server waits for it."""
+    cluster = ClusterSet()  # ports chosen, nothing started yet
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "worker", "tests.apps.topoapp:app"],
+        cwd=ROOT,
+        env={**os.environ, "SCHEDULER_TEST_URL": cluster.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    out = Output(proc)
+    try:
+        out.wait_for("Redis is not ready", timeout=30)
+        assert proc.poll() is None, out.text
+        cluster.start()
+        out.wait_for("started", timeout=60)
+        app = Scheduler.from_url(cluster.url, prefix="topo")
+        try:
+
+            @app.task(name="echo")
+            def echo(x: str) -> str:
+                return x
+
+            assert echo.enqueue("up").result(timeout=30) == "up"
+        finally:
+            app.close()
+        code, text = out.finish()
+        assert code == 0, text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cluster.stop()
