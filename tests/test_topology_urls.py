@@ -4,6 +4,7 @@ service that does not exist) through the admin CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from scheduler.backend.connection import check_url, client_from_url
 from scheduler.errors import ValidationError
 from tests.helpers import ROOT, Output
 from tests.servers import ClusterSet, SentinelSet
+from tests.test_cli_common import invoke
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -169,3 +171,55 @@ def test_worker_waits_for_a_cluster_that_is_down_at_start() -> None:
             proc.kill()
             proc.wait()
         cluster.stop()
+
+
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+def test_cli_admin_commands_on_cluster_and_sentinel_urls(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Every kind of admin command (write, read, list, job actions, queue
+    actions, events, registries) on a queue of each master, not just status."""
+    servers = request.getfixturevalue(f"redis_{kind}")
+    queues = ["adm0", "adm1", "adm2"]
+
+    def run(*args: str) -> str:  # in-process (click's runner): a process start costs seconds
+        result = invoke(servers.url, *args, prefix=f"adm{kind}")
+        assert result.exit_code == 0, (args, result.output)
+        return result.stdout
+
+    ids = []
+    for q in queues:
+        out = run("enqueue", "t:x", "--queue", q, "--delay", "1h", "--json")
+        ids.append((q, json.loads(out)["id"]))
+    (q0, job0), (q1, job1), (q2, _) = ids
+    assert q0 in run("job", "show", job0)  # searches every queue
+    run("job", "reprioritize", job0, "--queue", q0, "--priority", "5")
+    run("job", "run-now", job0, "--queue", q0)
+    listed = json.loads(run("jobs", "list", "--queue", q0, "--json"))["jobs"]
+    assert [row["id"] for row in listed] == [job0]
+    run("job", "cancel", job1, "--queue", q1)
+    run("queue", "pause", q2)
+    run("queue", "resume", q2)
+    run("queue", "purge", q2, "--state", "delayed", "--yes")
+    status = run("status", "--json")
+    assert all(q in status for q in queues)
+    audit = run("events", "--audit", "--json")
+    assert all(action in audit for action in ("cancel", "purge", "pause", "resume"))
+    run("workers")
+    run("schedules", "list")
+
+
+def test_cli_plain_url_at_a_cluster_node_says_to_use_a_cluster_url(
+    redis_cluster: ClusterSet,
+) -> None:
+    """Before: a bare "Redis error: 9034 127.0.0.1:7502" (redis-py strips MOVED)."""
+    results = [
+        cli("--url", f"redis://127.0.0.1:{port}", "--prefix", "moved", "status")
+        for port in redis_cluster.ports
+    ]
+    # Some node does not own the registry key's slot: MOVED.
+    moved = [r for r in results if r.returncode != 0]
+    assert moved
+    for result in moved:
+        _one_line_error(result, 1, "is a Redis Cluster node")
+        assert "redis+cluster://" in result.stderr

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AskError, ClusterDownError, MovedError, ReadOnlyError, TryAgainError
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 from scheduler.errors import ValidationError
@@ -40,6 +41,7 @@ __all__ = [
     "client_for_special_url",
     "close_quietly",
     "cluster_copy",
+    "explain_error",
     "failover_in_progress",
     "is_cluster",
     "node_client",
@@ -206,6 +208,27 @@ def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis
     # API; the storage layer branches on is_cluster() where they differ.
     result: Any = client
     return result  # type: ignore[no-any-return]
+
+
+def explain_error(exc: BaseException) -> str | None:
+    """One line saying what a Redis Cluster or replica error reply means for
+    the user (redis-py strips the error code, leaving e.g. a bare
+    ``"9034 127.0.0.1:7502"``), or None for any other error."""
+    if isinstance(exc, MovedError | AskError):
+        return (
+            f"the server is a Redis Cluster node (slot {exc.slot_id} is served by "
+            f"{exc.host}:{exc.port}): use a redis+cluster://host:port[,host:port...] URL"
+        )
+    if isinstance(exc, ClusterDownError):
+        return f"the Redis Cluster is down (CLUSTERDOWN {exc}); wait for it, or check its slots"
+    if isinstance(exc, TryAgainError):
+        return f"a slot is being migrated (TRYAGAIN {exc}); try again"
+    if isinstance(exc, ReadOnlyError):
+        return (
+            f"the server is a replica (READONLY {exc}): point the URL at the master, "
+            "or use a redis+sentinel:// URL"
+        )
+    return None
 
 
 def failover_in_progress(state: dict[str, Any]) -> bool:
