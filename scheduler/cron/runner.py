@@ -4,6 +4,9 @@ Any number of runners may run at once (``scheduler cron module:app``, or a
 thread of a worker started with ``--with-cron``); no leader is elected.
 One round, step by step:
 
+0. Send what was planned ahead (step 4) and is due by the server clock as
+   estimated from the last reading: all its windows in one round trip,
+   before any read, so a runner waking at a fire time sends at once.
 1. Read the server clock and the earliest next fire time of every queue
    (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
 2. In each queue with something due, read the ids of up to ``scan`` due
@@ -21,7 +24,10 @@ One round, step by step:
    left is another runner's, maybe a slow one's).
 4. Otherwise compute the wait until the next fire time after now
    (schedules that cannot fire never shorten or lengthen it), plan ahead
-   the schedules of this runner's arc due by then, and block.
+   the coming firings of this runner's arc due by then, down to the
+   ``cron_fire`` arguments (:mod:`scheduler.cron.ahead`; each holds only
+   until the misfire policy would decide otherwise, and only for the
+   record read), and block.
 
 The block is on the ``P:schedules:changed`` pub/sub channel (on its own
 connection, whose socket timeout exceeds the block), until the next fire
@@ -162,6 +168,8 @@ class CronRunner:
         #: Per queue: the firings of this runner's arc planned ahead
         #: (:meth:`_prepare_ahead`), in walk order.
         self._ready: dict[str, list[ReadyFiring]] = {}
+        #: The last server time read (ms) and the monotonic time then.
+        self._clock: tuple[int, float] | None = None
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------
@@ -325,9 +333,10 @@ class CronRunner:
     def run_once(self) -> float:
         """Fire everything due now, in every served queue.
 
-        Each pass reads the earliest next fire time of every queue; in each
-        queue with something due it fires one window of due schedules with
-        one ``cron_fire`` call, and passes again while anything moved.
+        First what was planned ahead and is due; then each pass reads the
+        earliest next fire time of every queue; in each queue with something
+        due it fires the due schedules window by window, and passes again
+        while anything moved.
 
         Returns:
             Seconds until the next fire time of a schedule that can fire
@@ -335,11 +344,13 @@ class CronRunner:
             retried after :data:`RETRY_BROKEN`).
         """
         self._burst = {}
+        self._fire_planned()
         while True:
             self.rounds += 1
             queues = self.queues if self.queues is not None else self.backend.queue_names()
             now = self.backend.server_time_ms()
             read_at = time.monotonic()
+            self._clock = (now, read_at)
             heads = self.backend.cron_heads(queues)
             progressed = False
             for q, score in zip(queues, heads, strict=True):
@@ -474,6 +485,24 @@ class CronRunner:
         self._burst[queue] = self._burst.get(queue, 0) + fired
         return moved > 0
 
+    def _fire_planned(self) -> None:
+        """At the start of a round, before any read: send the firings planned
+        ahead that are due by the server clock as estimated from the last
+        reading (it only runs late: the reading was taken before the reply
+        came), so a runner waking at a fire time sends its work at once.
+        What the script finds not yet due (clocks drifting) is looked at
+        again by the round."""
+        if not self._ready or self._clock is None:
+            return
+        server_ms, read_at = self._clock
+        now = server_ms + int((time.monotonic() - read_at) * 1000)
+        for queue in list(self._ready):
+            ready = self._ready[queue]
+            if not any(r.score <= now for r in ready):
+                continue
+            del self._ready[queue]
+            _, self._burst[queue] = self._fire_ready(queue, ready, now)
+
     def _fire_ready(self, queue: str, ready: list[ReadyFiring], now: int) -> tuple[int, int]:
         """Send the firings planned ahead that are due at ``now`` (ms): all
         windows in one round trip (one ``cron_fire`` call each, run in
@@ -492,6 +521,9 @@ class CronRunner:
         moved = fired = 0
         for window, reply in zip(windows, replies, strict=True):
             for r, outcome in zip(window, reply.outcomes, strict=True):
+                if outcome.code is FireCode.EARLY:  # the estimated clock ran ahead
+                    moved += 1  # not held back: the round looks again
+                    continue
                 moved += self._report(queue, r.schedule_id, r.plan, "", outcome, mono)
                 fired += outcome.code is FireCode.FIRED
         return moved, fired
