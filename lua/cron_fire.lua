@@ -10,7 +10,11 @@
 -- firing exactly one succeeds and the others are told it moved. Job ids are
 -- derived from (schedule id, fire time); creating a job whose id exists does
 -- nothing, so even a client retry of this call cannot duplicate. Fire times
--- later than the server clock are refused (never early).
+-- later than the server clock are refused (never early). A plan made ahead
+-- of its fire time carries `until`, from which it is refused (FIRE_LATE).
+-- An id repeated within one call applies once. Every entry is checked
+-- before anything is written; the writes then go out in batches (one
+-- HSET / ZADD / ZREM per key, one event).
 --
 -- A record the caller found damaged (not a valid record, a definition that
 -- does not decode or names another id or queue, in the cron ZSET while not
