@@ -16,12 +16,11 @@ import redis
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.helpers import LOAD_SENSITIVE, ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
 
-@LOAD_SENSITIVE
 def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Redis) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
     env.pop("SCHEDULER_PREFIX", None)
@@ -32,7 +31,7 @@ def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Red
         check=False,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard: a loaded machine takes its time
     )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
