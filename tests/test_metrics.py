@@ -14,7 +14,7 @@ from scheduler import Backoff, Scheduler, Worker
 from scheduler.devserver import DevServer
 from scheduler.metrics import QueueCollector, WorkerMetrics, start_metrics_server
 from scheduler.worker.execution import LeasedJob
-from tests.helpers import LOAD_SENSITIVE, running, scrape, serving_metrics, wait_until
+from tests.helpers import running, scrape, serving_metrics, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Backoff(base=0.01, maximum=0.02)
@@ -164,7 +164,6 @@ def test_metrics_endpoint(real_app: Scheduler) -> None:
         server.close()
 
 
-@LOAD_SENSITIVE
 @pytest.mark.slow
 def test_worker_command_serves_metrics(redis_server: DevServer, real_redis: redis.Redis) -> None:
     env = {**os.environ, "SCHEDULER_TEST_URL": redis_server.url, "SCHEDULER_TEST_PREFIX": "m"}
