@@ -178,12 +178,3 @@ def serving_metrics(*args: str, env: dict[str, str], cwd: Path = ROOT) -> Iterat
         raise
     code, text = out.finish(timeout=60)
     assert code == 0, text
-
-
-#: Marks a test whose timing bounds (process start-up, a failover, a lag
-#: limit) were seen to miss on this shared 2-core machine under a full parallel
-#: load, while passing alone: it is run again up to twice before it counts as
-#: failed (pytest-rerunfailures). Not for tests of ordering or counting --
-#: a rerun there would hide a bug. The list is in the closing notes, to be
-#: made robust rather than kept.
-LOAD_SENSITIVE = pytest.mark.flaky(reruns=2, reruns_delay=1)
