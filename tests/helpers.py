@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -66,17 +67,28 @@ def start_worker(
     return subprocess.Popen(
         [sys.executable, "-m", "scheduler", "worker", "tests.apps.procapp:app", *args],
         cwd=ROOT,
-        env={**os.environ, "WORKER_ROLE": role, **(env or {})},
+        # faulthandler: a worker that will not stop is sent SIGABRT by stop()
+        # and dumps every thread's stack into its output.
+        env={**os.environ, "WORKER_ROLE": role, "PYTHONFAULTHANDLER": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> str:
-    """SIGTERM ``proc`` if it still runs; wait for it and return its output."""
+    """SIGTERM ``proc`` if it still runs; wait for it and return its output.
+
+    A process still running 30 s later fails the test with its output and,
+    for :func:`start_worker`'s processes, every thread's stack (SIGABRT,
+    faulthandler)."""
     if proc.poll() is None:
         proc.terminate()
-    out, _ = proc.communicate(timeout=30)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, _ = proc.communicate(timeout=30)
+        pytest.fail(f"process did not stop within 30 s of SIGTERM:\n{out.decode(errors='replace')}")
     return out.decode(errors="replace")
 
 
@@ -116,7 +128,13 @@ class Output:
         """SIGTERM the process if it runs; its exit code and whole output."""
         if self.proc.poll() is None:
             self.proc.terminate()
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack
+            self.proc.wait(timeout=30)
+            self._thread.join(timeout=10)
+            pytest.fail(f"process did not stop within {timeout} s of SIGTERM:\n{self.text}")
         self._thread.join(timeout=10)
         return code, self.text
 
