@@ -68,7 +68,7 @@ for i = 0, m - 1 do
   s_tokens[i + 1] = ARGV[6 + 3 * n + 2 * i]
 end
 local _, started, stamped = stamp_starts(s_ids, s_tokens, now, function(id, raw)
-  return (checked_record(id, raw, now))
+  return checked_record(id, raw, now)
 end)
 -- Read the records the starts did not read already.
 local ids, unread, at = {}, {}, {}
