@@ -72,6 +72,7 @@ class JobBook:
         self.pending: list[tuple[LeasedJob, Outcome]] = []
         self.starts: list[LeasedJob] = []
         self._first_start = 0.0  # monotonic time of the oldest start owed
+        self._ahead: set[tuple[str, str, str]] = set()  # (queue, id, token)
 
     def __len__(self) -> int:
         """Number of jobs held (buffered, running, or finished and not reported)."""
@@ -102,12 +103,18 @@ class JobBook:
         with self._lock:
             return list(self._leased.values())
 
-    def add(self, queue: str, job_id: str, record: str) -> LeasedJob | None:
+    def add(self, queue: str, job_id: str, record: str, *, ahead: bool = False) -> LeasedJob | None:
         """Hold a job just leased (``record``: its new record text) and buffer it.
 
         Returns the job, or None if this very lease (same job and token) is
-        held already (a repeated lease reply). A newer lease of a held job
-        replaces the old one, which is marked lost.
+        held already (a repeated lease reply) or was taken ahead of its reply
+        (below). A newer lease of a held job replaces the old one, which is
+        marked lost.
+
+        ``ahead``: the lease is taken from a repeat of the waiter's request
+        before the waiter's own reply arrived; that reply does not add it
+        again, even once the job has finished and is no longer held (until
+        :meth:`clear_ahead`).
 
         A record the worker cannot read (damaged: the scripts check every
         record before leasing it, so this means the two decoders disagree)
@@ -150,6 +157,10 @@ class JobBook:
             resource = resource_of(inputs)
         except ValueError:
             return self._damaged(queue, job_id, record)
+        if ahead:
+            self._ahead.add((queue, job_id, token))
+        elif self._ahead and (queue, job_id, token) in self._ahead:
+            return None
         held = self._leased.get((queue, job_id))
         if held is not None:
             if held.token == token:
@@ -160,6 +171,10 @@ class JobBook:
         self._resources[(queue, job_id)] = resource
         heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
         return job
+
+    def clear_ahead(self) -> None:
+        """The waiter's reply arrived: forget the leases taken ahead of it."""
+        self._ahead.clear()
 
     def _damaged(self, queue: str, job_id: str, record: str) -> LeasedJob:
         """Hold a job whose leased record is damaged, owing its failure."""

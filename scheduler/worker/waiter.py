@@ -79,6 +79,20 @@ class Waiter:
         """True while a wait is requested or in progress."""
         return self._busy or self._armed.is_set()
 
+    @property
+    def open_lease(self) -> tuple[str, str] | None:
+        """``(queue, request id)`` of the lease this waiter asked for whose
+        reply is not in the dispatcher's inbox yet (None if there is none,
+        or if it leases no jobs). The server may have run it already: the
+        dispatcher repeats the request id without jobs (its reply cache
+        answers) so that it holds those leases before it fills a slot.
+        Read from the dispatcher's thread: it is cleared only after the
+        reply is in the inbox."""
+        request = self._open_request
+        if request is None or self._n == 0:
+            return None
+        return self._lease.lease_queue, request
+
     def request(self, n: int, block: float | None = None, fit: LeaseFit | None = None) -> bool:
         """Ask for one blocking wait followed by a lease of up to ``n`` jobs
         within ``fit`` (the worker's capacity; None: unlimited). ``block``:
@@ -121,6 +135,7 @@ class Waiter:
             self._armed.clear()
             try:
                 self._inbox.put(self._wait_and_lease())
+                self._open_request = None  # after the put: see open_lease
             except Exception as exc:
                 # Closing cuts the connection under us, whatever the call was
                 # doing (redis-py may even fail with AttributeError then).
@@ -137,7 +152,6 @@ class Waiter:
         reply, woken = self._lease.wait_and_lease(
             self._n, self._worker_id, self._open_request, self._block, self._fit
         )
-        self._open_request = None
         return Leased(self._lease.lease_queue, reply, self._n, woken)
 
     def _recover(self) -> None:
@@ -153,6 +167,6 @@ class Waiter:
                 log.warning("lease after a failed wait failed: %r; retrying in 1 s", exc)
                 self._closed.wait(1.0)
                 continue
-            self._open_request = None
             self._inbox.put(Leased(self._lease.lease_queue, reply, self._n, None))
+            self._open_request = None
         self._inbox.put(Woken(None))
