@@ -98,7 +98,8 @@ class StartCode(enum.IntEnum):
 
     STARTED = 1
     ALREADY_STARTED = 2  # an earlier run of this call stamped it
-    STALE = 0  # the lease was lost (expired, released, cancelled, leased again)
+    STALE = 0  # the lease was lost (expired, released, cancelled, leased again; or the
+    # record was damaged: it went dead)
     GONE = -1
 
 
