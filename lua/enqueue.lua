@@ -41,6 +41,7 @@
 --@include lib/batch.lua
 --@include lib/codes.lua
 --@include lib/create.lua
+--@include lib/queue.lua
 --@include lib/signals.lua
 --@include lib/stats.lua
 --@include lib/util.lua

@@ -1,11 +1,9 @@
--- lib/create.lua -- library: new job records, and creating one job (not run on its own).
+-- lib/create.lua -- library: new job records (not run on its own).
 --
--- KEYS: writes jobs, ready or delayed, meta (seq), events (lib/keys.lua).
--- ARGV: none of its own. Events: create_job writes "enqueued".
+-- KEYS: names jobs' sets, ready and delayed (lib/keys.lua); writes nothing
+-- itself (the scripts write what new_job returns). ARGV: none of its own.
 --@include lib/record.lua
 --@include lib/keys.lua
---@include lib/queue.lua
---@include lib/signals.lua
 --@include lib/util.lua
 
 -- The text of a new job's record (nothing written): state 'R' or 'D', seq
@@ -59,19 +57,4 @@ local function new_job(id, seq, task, payload, priority, inputs, options, meta, 
   end
   return record_text('R', s, now_text, '', priority, inputs, options, task, meta, aged, payload),
     K_READY, score, s .. ':' .. id
-end
-
--- Create job `id` unless it exists (single-job path, used by cron_fire.lua;
--- enqueue.lua does the same for a batch with one write per set). `clock` is
--- the queue's aging clock (lib/queue.lua). Does not wake workers (callers wake once per
--- call). Returns 'R' (ready), 'D' (delayed) or false (the id already existed;
--- nothing written).
-local function create_job(id, task, payload, priority, inputs, options, meta, due, now, clock)
-  if redis.call('HEXISTS', K_JOBS, id) == 1 then return false end
-  local text, set, score, member = new_job(id, next_seq(), task, payload, priority, inputs,
-                                           options, meta, due, now, clock)
-  redis.call('ZADD', set, score, member)
-  redis.call('HSET', K_JOBS, id, text)
-  emit('enqueued', id)
-  return set == K_DELAYED and 'D' or 'R'
 end

@@ -33,6 +33,7 @@ import logging
 import queue
 import threading
 
+from scheduler.backend.caller import retries_until
 from scheduler.backend.scripts import LeaseFit
 from scheduler.backend.waiting import BlockingLease
 from scheduler.worker.messages import Leased, Message, Woken
@@ -127,6 +128,11 @@ class Waiter:
         return self._lease.lease_queue, self._open_request
 
     def _run(self) -> None:
+        # A lease retrying through a failover gives up once close() is called.
+        with retries_until(lambda: 0.0 if self._closed.is_set() else None):
+            self._serve()
+
+    def _serve(self) -> None:
         while True:
             self._armed.wait()
             if self._closed.is_set():
