@@ -18,10 +18,10 @@
 -- duration; lib/transitions.lua renew_leases): the retry may come after
 -- the deadline passed (the reply was lost, the network was down), and a
 -- lease answered but already expired would be reaped under the worker as it
--- starts the job, which would then run twice. A lease reaped meanwhile is
--- no longer held and is not returned. A repeated call does no maintenance
--- and leases nothing. Each new call deletes up to ARGV[7] expired cache
--- entries.
+-- starts the job, which would then run twice (or at attempt 2). A lease
+-- reaped meanwhile is no longer held and is not returned. A repeated call
+-- does no maintenance and leases nothing. Each new call deletes up to
+-- ARGV[7] expired cache entries.
 --
 -- A lease starts "not started" (F_STARTED_MS empty): start.lua marks it
 -- when the worker begins running it; an unstarted lease that expires gives
@@ -108,7 +108,8 @@ end
 
 local now = now_ms()
 local paused, clock = queue_meta()
-local aging_text = string.format('%.17g', clock[1])
+-- (formatted only when not 0: string.format('%.17g') costs ~0.5 us)
+local aging_text = clock[1] == 0 and '0' or string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
 -- (cached as "token,id,token,id,..."), those still held under that token,

@@ -109,6 +109,8 @@ class Backend(
     def close(self) -> None:
         """Close the client's connections and those of script calls."""
         self.scripts.close()
+        if "cron_scripts" in self.__dict__:  # created (cached_property)
+            self.cron_scripts.close()
         self.client.close()
 
     # -- queues ---------------------------------------------------------------
