@@ -16,6 +16,12 @@ Scenarios (see docs/benchmarks.md):
 * ``cron`` -- lag of N per-second cron schedules with P cron processes (ours,
   :mod:`bench.cron`).
 * ``expiry`` -- Redis memory over time while N finished 100 KB results expire (ours).
+* ``cluster`` -- 8 queues, N jobs each: bulk enqueue, drain by one in-process
+  worker, then N enqueued one at a time; ``ours`` on this server or
+  ``ours-cluster`` on a fresh 3-master cluster (:func:`bench.cluster.trial`).
+
+The variants of ours (``ours-timeout``, ``ours-async``, ...;
+:mod:`bench.variants`) run the same scenarios with one feature on.
 """
 
 from __future__ import annotations
@@ -553,10 +559,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-dir", type=Path, default=util.ROOT / "bench" / "results" / "logs")
     a = p.parse_args(argv)
 
+    if a.scenario == "cluster":
+        from bench.cluster import trial as cluster_trial
+
+        sample = cluster_trial(a.lib == "ours-cluster", a.url, a.n, a.concurrency)
+        sys.stdout.write(json.dumps({"samples": [sample]}) + "\n")
+        return 0
     env = dict(os.environ)
     env["BENCH_REDIS_URL"] = a.url
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(util.ROOT), env.get("PYTHONPATH")]))
     lib = make(a.lib, a.url)
+    if isinstance(lib, Ours):
+        env.update(lib.worker_env)
     r = redis.Redis.from_url(a.url)
     samples: list[dict[str, Any]]
     if a.scenario in ("enqueue_one", "enqueue_bulk"):
