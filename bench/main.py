@@ -41,6 +41,8 @@ LIBS_FOR = {
     # Timeout, learned time, middleware (OursFeature), drain and enqueue one.
     "drain_features": ("ours", "ours-timeout", "ours-auto", "ours-mwnoop", "ours-mwreal"),
     "enqueue_features": ("ours", "ours-timeout", "ours-auto"),
+    # The chain's own CPU per task call, in process (bench.chain).
+    "middleware_chain": ("ours",),
     # The async producer from one event loop (OursAsync), enqueue one.
     "enqueue_async": ("ours", "ours-async", "ours-gather"),
     # 8 queues on this server vs on a 3-master cluster (bench.cluster.trial).
@@ -56,7 +58,13 @@ LIBS_FOR = {
 SCENARIOS = tuple(LIBS_FOR)
 #: Feature-cost scenarios: ``Config.feature_runs`` runs each, the order of the
 #: libraries rotated by one every run (so none always goes first).
-FEATURE_SCENARIOS = ("drain_checks", "drain_features", "enqueue_features", "enqueue_async")
+FEATURE_SCENARIOS = (
+    "drain_checks",
+    "drain_features",
+    "enqueue_features",
+    "middleware_chain",
+    "enqueue_async",
+)
 
 
 @attrs.define
@@ -83,6 +91,8 @@ class Config:
     checks_n: int = 20_000
     #: Enqueue size of enqueue_features and enqueue_async.
     features_enqueue_n: int = 20_000
+    #: Calls per variant and repeat of the middleware_chain scenario.
+    chain_n: int = 200_000
     #: Jobs per queue (8 queues) of the cluster scenario.
     cluster_n: int = 1_000
     latency_n: dict[str, int] = attrs.field(
@@ -119,6 +129,7 @@ class Config:
             drain_n={"ours": 2_000, "huey": 2_000, "dramatiq": 1_000, "rq": 500, "rq-fork": 100},
             checks_n=5_000,
             features_enqueue_n=2_000,
+            chain_n=20_000,
             cluster_n=250,
             latency_n={"ours": 200, "huey": 200, "dramatiq": 200, "rq": 200, "rq-fork": 50},
             memory_n=10_000,
@@ -132,8 +143,22 @@ class Config:
         )
 
 
+def feature_trial_args(scenario: str, lib: str, cfg: Config) -> list[str] | None:
+    """Arguments of a trial of the issue-16 feature-cost scenarios, or None."""
+    if scenario in ("enqueue_features", "enqueue_async"):
+        return [lib, "enqueue_one", "--n", str(cfg.features_enqueue_n)]
+    if scenario == "middleware_chain":
+        return [lib, scenario, "--n", str(cfg.chain_n)]
+    if scenario == "cluster":
+        return [lib, scenario, "--n", str(cfg.cluster_n), "--concurrency", str(cfg.concurrency)]
+    return None
+
+
 def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
     """Command-line arguments of :mod:`bench.trial` for one trial."""
+    feature = feature_trial_args(scenario, lib, cfg)
+    if feature is not None:
+        return feature
     if scenario in ("enqueue_one", "enqueue_bulk"):
         return [lib, scenario, "--n", str(cfg.enqueue_n)]
     if scenario == "floor":
@@ -142,10 +167,6 @@ def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
         return [lib, scenario, "--n", str(cfg.drain_n[lib]), "--concurrency", str(cfg.concurrency)]
     if scenario in ("drain_checks", "drain_features"):
         return [lib, "drain", "--n", str(cfg.checks_n), "--concurrency", str(cfg.concurrency)]
-    if scenario in ("enqueue_features", "enqueue_async"):
-        return [lib, "enqueue_one", "--n", str(cfg.features_enqueue_n)]
-    if scenario == "cluster":
-        return [lib, scenario, "--n", str(cfg.cluster_n), "--concurrency", str(cfg.concurrency)]
     if scenario == "latency":
         return [
             lib,

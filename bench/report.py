@@ -259,6 +259,11 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
         return (
             f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"
         )
+    if scenario == "middleware_chain":
+        return (
+            f"direct {s['direct_ns']:.0f} ns, empty chain +{s['empty_chain_extra_ns']:.0f}, "
+            f"pass-through +{s['noop_mw_extra_ns']:.0f}, timing +{s['timing_mw_extra_ns']:.0f}"
+        )
     if scenario == "cluster":
         return (
             f"drain {s['drain_jobs_per_s']:,.0f} jobs/s, bulk enqueue "

@@ -35,6 +35,19 @@ def _doc() -> dict[str, Any]:
                 "huey": _entry({"jobs_per_s": 2_000}),
                 "dramatiq": _entry({"jobs_per_s": 1_500}),
             },
+            "middleware_chain": {
+                "ours": _entry(
+                    {
+                        "direct_ns": 90.0,
+                        "empty_chain_ns": 330.0,
+                        "noop_mw_ns": 1400.0,
+                        "timing_mw_ns": 1700.0,
+                        "empty_chain_extra_ns": 240.0,
+                        "noop_mw_extra_ns": 1310.0,
+                        "timing_mw_extra_ns": 1610.0,
+                    }
+                )
+            },
             "drain_features": {
                 # Load rises run by run: the pairs see it, the medians would not.
                 "ours": _entry({"jobs_per_s": 10_000}, {"jobs_per_s": 5_000}),
@@ -55,7 +68,8 @@ def test_targets_are_judged_against_the_same_run() -> None:
     assert rows["bulk enqueue ≥ 60,000 jobs/s"].endswith("| not measured |")
     assert rows["cost measured: timeouts (jobs/s on vs off)"].endswith("| not measured |")
     empty = next(v for k, v in rows.items() if k.startswith("empty middleware chain"))
-    assert "-1.0 %" in empty
+    assert "+240 ns" in empty
+    assert "drain -1.0 %" in empty
     assert empty.endswith("| **met** |")
 
 
@@ -73,3 +87,11 @@ def test_the_report_renders_without_the_feature_scenarios() -> None:
     assert "## Issue 16: targets" in text
     assert "## Issue 16: feature costs" in text
     assert "Dramatiq" in text
+    assert "through the empty chain +240 ns" in text
+
+
+def test_a_costly_empty_chain_misses_its_target() -> None:
+    doc = _doc()
+    doc["results"]["middleware_chain"]["ours"]["runs"][0]["empty_chain_extra_ns"] = 5_000.0
+    empty = next(line for line in issue16.targets(doc) if "empty middleware chain" in line)
+    assert "missed: +5,000 ns" in empty
