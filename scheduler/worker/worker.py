@@ -41,7 +41,7 @@ from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
-from scheduler.worker.book import JobBook
+from scheduler.worker.book import JobBook, LeaseEntry
 from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.execution import (
@@ -75,6 +75,7 @@ from scheduler.worker.observer import (
     refused,
 )
 from scheduler.worker.pacing import Pacing
+from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
@@ -301,8 +302,12 @@ class Worker:
         if not register(self.backend, self.queues, heart, self.worker_id, wait):
             return
         self._runner = self._make_runner()
+        runner = self._runner
         waiter = Waiter(
-            self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
+            self.backend.blocking_lease(self.queues, self.max_block),
+            self.worker_id,
+            self._inbox,
+            runner.run_here if isinstance(runner, ThreadRunner) else None,
         )
         announce_started(self)
         self._heart = heart
@@ -342,6 +347,9 @@ class Worker:
         while True:
             for message in self._messages():
                 self._handle(message)
+            if waiter.revoke():  # the waiter started a job: book it first
+                for message in self._messages():
+                    self._handle(message)
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
@@ -380,8 +388,8 @@ class Worker:
         match message:
             case Finished(job=job, outcome=outcome):
                 self._book.finished(job, outcome)
-            case Leased(queue=q, reply=reply, asked=asked, woken=woken):
-                self._take_reply(q, reply, asked)
+            case Leased(queue=q, reply=reply, asked=asked, woken=woken, started=started):
+                self._take_reply(q, reply, asked, started)
                 if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
@@ -404,12 +412,18 @@ class Worker:
             return None
         return self.capacity.fit(self._book.held_resource)
 
-    def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
-        """Take a lease reply: hold and buffer its jobs (each lease once),
-        and note when its queue is due again."""
+    def _take_reply(
+        self, queue_name: str, reply: LeaseReply, asked: int, started: LeaseEntry | None = None
+    ) -> None:
+        """Take a lease reply: hold and buffer its jobs (each lease once; the
+        one the waiter ``started`` itself is held as running), and note when
+        its queue is due again."""
         shortest = 0  # shortest lease taken, ms (0: none)
         for job_id, text in reply.jobs:
-            job = self._book.add(queue_name, job_id, text)
+            if started is not None and job_id == started.job.id:
+                job = started.job if self._book.add_started(started) else None
+            else:
+                job = self._book.add(queue_name, job_id, text)
             if job is not None:
                 lease_ms = job.options.lease_ms
                 shortest = lease_ms if not shortest else min(shortest, lease_ms)
@@ -442,7 +456,10 @@ class Worker:
                 # With a capacity the waiter only waits (a lease of 0): the
                 # dispatcher leases when woken, with its free capacity then.
                 n = room if self.capacity is None else 0
-                waiter.request(n, self._pacing.block_for(now))
+                # The waiter may start the best job of its reply itself when
+                # the start order allows it (nothing buffered, a free slot).
+                direct = n > 0 and not self._book.buffered and self._book.running < self.concurrency
+                waiter.request(n, self._pacing.block_for(now), direct=direct)
             deadline = self._pacing.next_due(room > 0)
             starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
             if starts_at is not None:
