@@ -134,3 +134,29 @@ def test_a_job_run_by_the_waiter_past_its_timeout_frees_its_slot(real_app: Sched
             assert quick.enqueue().result(timeout=10) == 7
     finally:
         release.set()
+
+
+def test_no_new_permission_until_the_dispatcher_took_the_started_job(real_app: Scheduler) -> None:
+    @real_app.task
+    def f() -> None:
+        pass
+
+    waiter, inbox, ran = _waiter(real_app)
+    try:
+        first = f.enqueue()
+        assert waiter.request(1, 5.0, direct=True)
+        started = _leased(inbox).started
+        assert started is not None and started.job.id == first.id
+        # Its start is not acknowledged: the dispatcher's counts lack it.
+        second = f.enqueue()
+        assert waiter.request(1, 5.0, direct=True)
+        message = _leased(inbox)
+        assert message.reply.jobs[0][0] == second.id and message.started is None
+        assert waiter.took() is True and waiter.took() is False
+        third = f.enqueue()
+        assert waiter.request(1, 5.0, direct=True)
+        started = _leased(inbox).started
+        assert started is not None and started.job.id == third.id
+        wait_until(lambda: len(ran) == 2)
+    finally:
+        waiter.close()

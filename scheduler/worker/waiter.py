@@ -27,14 +27,20 @@ jobs runs the best of them -- the reply's first -- itself
 (``run_here``, :meth:`.pool.ThreadRunner.run_here`), after putting the
 :class:`~.messages.Leased` message (naming that job as started) into the
 inbox; the dispatcher books it as running and owes its start, exactly as if
-it had started it. The other jobs of the reply are buffered as usual. The
-permission is taken back (:meth:`Waiter.revoke`) before the dispatcher
-leases or starts anything itself; taking it and putting the message happen
-under one lock, so after :meth:`revoke` the dispatcher finds the message in
-its inbox if a job was started. Exact start order holds: nothing was
-buffered, and the reply is best first. While a thread runs such a job,
-another one waits (the waiter starts threads as needed: at most one more
-than the jobs they run, so at most ``concurrency + 1``).
+it had started it. The other jobs of the reply are buffered as usual.
+
+The permission is good for one job and is taken back
+(:meth:`Waiter.revoke`) before the dispatcher buffers any job (a lease reply
+with jobs), so a job is never started here while a buffered one waits
+(exact start order; the reply is best first). Taking the permission and
+putting the message are one locked step, so once :meth:`~Waiter.revoke` or
+:meth:`~Waiter.took` says a job was started, its message is in the inbox:
+the dispatcher books it before it starts anything, so the concurrency
+holds (a lease it made meanwhile may fill the prefetch buffer one over, for
+a moment). A new permission is not given while a start is unacknowledged.
+While a thread runs such a job, another one waits (the waiter starts
+threads as needed: at most one more than the jobs they run, so at most
+``concurrency + 1``).
 
 A failed wait is not re-sent as is (a second BLPOP would block again before
 the lease behind it): the waiter asks the same lease request again without
@@ -124,7 +130,9 @@ class Waiter:
         when a wait is already pending. Returns True if armed, False (no-op
         but for ``direct``) if a wait is already pending. Dispatcher only."""
         with self._lock:
-            self._direct = direct and self._run_here is not None
+            # Not while a job the waiter started is not acknowledged (took):
+            # the dispatcher's counts do not include it yet.
+            self._direct = direct and self._run_here is not None and not self._claimed
             if self._pending or self._closed.is_set():
                 return False
             self._pending = True
@@ -135,10 +143,17 @@ class Waiter:
 
     def revoke(self) -> bool:
         """Take back the permission to start a job (see :meth:`request`).
-        Returns True if a job was started by the waiter since the last
-        call: its :class:`~.messages.Leased` message is in the inbox."""
+        Returns :meth:`took`."""
         with self._lock:
             self._direct = False
+            claimed, self._claimed = self._claimed, False
+        return claimed
+
+    def took(self) -> bool:
+        """True if the waiter started a job since the last :meth:`took` or
+        :meth:`revoke`: its :class:`~.messages.Leased` message is in the
+        inbox. The permission stays as it is (it was used up by that job)."""
+        with self._lock:
             claimed, self._claimed = self._claimed, False
         return claimed
 

@@ -214,6 +214,8 @@ class Worker:
         self._heart: Heartbeater | None = None
         self._errors = 0
         self._waiter_closed = False
+        self._waiter: Waiter | None = None
+        self._unbooked = False  # a job the waiter started may not be booked yet
         self._rounds = RoundTrips(
             self.backend.scripts,
             self._keys.__getitem__,
@@ -309,6 +311,7 @@ class Worker:
             self._inbox,
             runner.run_here if isinstance(runner, ThreadRunner) else None,
         )
+        self._waiter = waiter
         announce_started(self)
         self._heart = heart
         heart.start()
@@ -347,9 +350,8 @@ class Worker:
         while True:
             for message in self._messages():
                 self._handle(message)
-            if waiter.revoke():  # the waiter started a job: book it first
-                for message in self._messages():
-                    self._handle(message)
+            if waiter.took():  # the waiter started a job: book it first
+                self._book_direct_starts()
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
@@ -362,6 +364,8 @@ class Worker:
                 self._back_off(exc)
                 continue
             self._errors = 0
+            if self._unbooked:
+                self._book_direct_starts()
             self._start_buffered()
             if not sent:
                 self._idle(waiter)
@@ -419,6 +423,10 @@ class Worker:
         one the waiter ``started`` itself is held as running), and note when
         its queue is due again."""
         shortest = 0  # shortest lease taken, ms (0: none)
+        if len(reply.jobs) > (started is not None) and self._waiter is not None:
+            # Jobs to buffer: the waiter may no longer start one itself (start
+            # order); one it started meanwhile is booked before any start.
+            self._unbooked |= self._waiter.revoke()
         for job_id, text in reply.jobs:
             if started is not None and job_id == started.job.id:
                 job = started.job if self._book.add_started(started) else None
@@ -431,6 +439,14 @@ class Worker:
         self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
         if shortest and self._heart is not None:
             self._heart.notify(shortest)
+
+    def _book_direct_starts(self) -> None:
+        """Take the inbox's messages, among them that of a job the waiter
+        started itself (so it is booked as running before anything else
+        starts)."""
+        self._unbooked = False
+        for message in self._messages():
+            self._handle(message)
 
     def _round_if_needed(self) -> bool:
         """Step 3: send what is owed and lease what is due; False if nothing was."""
