@@ -125,6 +125,7 @@ class JobBook:
         self.pending: list[tuple[LeasedJob, Outcome]] = []
         self.starts: list[LeasedJob] = []
         self._first_start = 0.0  # monotonic time of the oldest start owed
+        self._ahead: set[tuple[str, str, str]] = set()  # (queue, id, token)
 
     def __len__(self) -> int:
         """Number of jobs held (buffered, running, or finished and not reported)."""
@@ -155,12 +156,18 @@ class JobBook:
         with self._lock:
             return list(self._leased.values())
 
-    def add(self, queue: str, job_id: str, record: str) -> LeasedJob | None:
+    def add(self, queue: str, job_id: str, record: str, *, ahead: bool = False) -> LeasedJob | None:
         """Hold a job just leased (``record``: its new record text) and buffer it.
 
         Returns the job, or None if this very lease (same job and token) is
-        held already (a repeated lease reply). A newer lease of a held job
-        replaces the old one, which is marked lost.
+        held already (a repeated lease reply) or was taken ahead of its reply
+        (below). A newer lease of a held job replaces the old one, which is
+        marked lost.
+
+        ``ahead``: the lease is taken from a repeat of the waiter's request
+        before the waiter's own reply arrived; that reply does not add it
+        again, even once the job has finished and is no longer held (until
+        :meth:`clear_ahead`).
 
         A record the worker cannot read (damaged: the scripts check every
         record before leasing it, so this means the two decoders disagree)
@@ -173,7 +180,12 @@ class JobBook:
             entry = read_leased(queue, job_id, record)
         except ValueError:
             return self._damaged(queue, job_id, record)
-        if not self._hold(entry):
+        token = entry.job.token
+        if ahead:
+            self._ahead.add((queue, job_id, token))
+        elif self._ahead and (queue, job_id, token) in self._ahead:
+            return None
+        if self._hold(entry) is not None:
             return None
         job = entry.job
         rank = self._rank[queue]
@@ -183,28 +195,44 @@ class JobBook:
     def add_started(self, entry: LeaseEntry) -> bool:
         """Hold a job just leased that already started outside the buffer
         (the waiter ran the best job of its lease itself, see
-        :mod:`~.waiter`): it counts as running and its start is owed. False
-        (nothing held) if this very lease is held already."""
-        if not self._hold(entry):
-            return False
+        :mod:`~.waiter`): it counts as running and its start is owed.
+
+        Returns False if this very lease was held already -- taken ahead
+        from a repeat of the waiter's request and buffered (:meth:`add`
+        with ``ahead``) -- in which case the buffered copy is dropped and
+        the started one held instead; True otherwise."""
+        stale = self._hold(entry)
+        if stale is not None:
+            job = entry.job
+            with self._lock:
+                self._leased[(job.queue, job.id)] = job
+            self._buffer = [item for item in self._buffer if item[-1] is not stale]
+            heapq.heapify(self._buffer)
         self.running += 1
         if not self.starts:
             self._first_start = time.monotonic()
         self.starts.append(entry.job)
-        return True
+        return stale is None
 
-    def _hold(self, entry: LeaseEntry) -> bool:
+    def _hold(self, entry: LeaseEntry) -> LeasedJob | None:
+        """Hold ``entry``'s job (a newer lease of a held job marks the old
+        one lost); returns the held job instead if this very lease (same
+        token) is held already."""
         job = entry.job
         key = (job.queue, job.id)
         held = self._leased.get(key)
         if held is not None:
             if held.token == job.token:
-                return False
+                return held
             held.lost = True
         with self._lock:
             self._leased[key] = job
         self._resources[key] = entry.resource
-        return True
+        return None
+
+    def clear_ahead(self) -> None:
+        """The waiter's reply arrived: forget the leases taken ahead of it."""
+        self._ahead.clear()
 
     def _damaged(self, queue: str, job_id: str, record: str) -> LeasedJob:
         """Hold a job whose leased record is damaged, owing its failure."""

@@ -101,6 +101,7 @@ class Waiter:
         self._max_block = lease.max_block
         self._requests = itertools.count()
         self._open_request: str | None = None
+        self._n = 0  # jobs asked by the current wait
         self._asked: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pending = False  # a wait is asked or in progress (at most one)
@@ -118,6 +119,20 @@ class Waiter:
         """True while a wait is requested or in progress."""
         return self._pending
 
+    @property
+    def open_lease(self) -> tuple[str, str] | None:
+        """``(queue, request id)`` of the lease this waiter asked for whose
+        reply is not in the dispatcher's inbox yet (None if there is none,
+        or if it leases no jobs). The server may have run it already: the
+        dispatcher repeats the request id without jobs (its reply cache
+        answers) so that it holds those leases before it fills a slot.
+        Read from the dispatcher's thread: it is cleared only after the
+        reply is in the inbox."""
+        request = self._open_request
+        if request is None or self._n == 0:
+            return None
+        return self._lease.lease_queue, request
+
     def request(
         self, n: int, block: float | None = None, fit: LeaseFit | None = None, direct: bool = False
     ) -> bool:
@@ -126,15 +141,16 @@ class Waiter:
         longest wait, seconds (default and cap: the lease's ``max_block``).
         ``direct``: the first job of the reply may be started by the waiter
         (the dispatcher has a free slot and nothing buffered, and will call
-        :meth:`revoke` before it leases or starts jobs itself); set even
-        when a wait is already pending. Returns True if armed, False (no-op
-        but for ``direct``) if a wait is already pending. Dispatcher only."""
+        :meth:`revoke` before it buffers jobs). Returns True if armed, False
+        (no-op) if a wait is already pending. Dispatcher only."""
         with self._lock:
-            # Not while a job the waiter started is not acknowledged (took):
-            # the dispatcher's counts do not include it yet.
-            self._direct = direct and self._run_here is not None and not self._claimed
             if self._pending or self._closed.is_set():
                 return False
+            # Given only with a new wait: one already sent may have leased in
+            # the server before the dispatcher's view changed (a round trip
+            # may have taken its jobs ahead). Not while a job the waiter
+            # started is unacknowledged (took): the counts do not include it.
+            self._direct = direct and self._run_here is not None and not self._claimed
             self._pending = True
             if not self._free:  # every thread runs a job: one more to wait
                 self._add_thread()
@@ -225,27 +241,30 @@ class Waiter:
     def _wait_and_hand_over(self, n: int, block: float, fit: LeaseFit | None) -> LeasedJob | None:
         """Wait and lease; put the :class:`~.messages.Leased` message. Returns
         the job to run on this thread (its message says it started) or None."""
+        self._n = n
         if self._open_request is None:
             self._open_request = f"{self._worker_id}:w{next(self._requests)}"
         reply, woken = self._lease.wait_and_lease(
             n, self._worker_id, self._open_request, block, fit
         )
-        self._open_request = None
         q = self._lease.lease_queue
         entry = self._first(q, reply) if self._direct and reply.jobs else None
         # One locked step: the wait is over (the dispatcher may ask the next
         # one as soon as it has the message), the job is taken (or not) and
         # the message is in the inbox before revoke() can return.
+        # The request stays open until its reply is in the inbox (open_lease).
         with self._lock:
             self._pending = False
             if entry is None or not self._direct or self._closed.is_set():
                 self._inbox.put(Leased(q, reply, n, woken))
+                self._open_request = None
                 return None
             self._direct = False
             self._claimed = True
             self._free -= 1
             entry.job.started = time.monotonic()
             self._inbox.put(Leased(q, reply, n, woken, entry))
+            self._open_request = None
         return entry.job
 
     @staticmethod
@@ -272,6 +291,6 @@ class Waiter:
                 log.warning("lease after a failed wait failed: %r; retrying in 1 s", exc)
                 self._closed.wait(1.0)
                 continue
-            self._open_request = None
             self._inbox.put(Leased(self._lease.lease_queue, reply, n, None))
+            self._open_request = None  # after the put: see open_lease
         self._inbox.put(Woken(None))

@@ -215,7 +215,6 @@ class Worker:
         self._errors = 0
         self._waiter_closed = False
         self._waiter: Waiter | None = None
-        self._unbooked = False  # a job the waiter started may not be booked yet
         self._rounds = RoundTrips(
             self.backend.scripts,
             self._keys.__getitem__,
@@ -227,6 +226,7 @@ class Worker:
             self._take_reply,
             lambda: self._fan if self.observers else None,
             self._fit,
+            self._take_ahead,
         )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
@@ -339,10 +339,15 @@ class Worker:
     #      each queue in order, when reports go out anyway or a queue is due),
     #      and a maintenance lease for every due queue (_pacing: promotion,
     #      reaping and the next wake time, whatever the queue's position).
-    #   4. Start the best buffered jobs in free slots (queue order, ready
-    #      score, sequence) -- after leasing, so a better job just leased
-    #      starts before worse buffered ones. Their starts go out in the next
-    #      turn's round trip (an attempt counts an execution that started).
+    #      While the waiter's lease reply is outstanding, the round trip also
+    #      repeats its request id without jobs (_take_ahead): what the server
+    #      already leased to this worker is held before a slot is filled.
+    #   4. Take the messages that came during the round trip (a waiter's lease
+    #      reply), then start the best buffered jobs in free slots (queue
+    #      order, ready score, sequence) -- after leasing, so a better job just
+    #      leased starts before worse buffered ones. Their starts go out in
+    #      the next turn's round trip (an attempt counts an execution that
+    #      started).
     #   5. Nothing was sent: ask the waiter to block (when there is room) until
     #      the earliest due time, and wait for a message or that time.
 
@@ -351,11 +356,12 @@ class Worker:
             for message in self._messages():
                 self._handle(message)
             if waiter.took():  # the waiter started a job: book it first
-                self._book_direct_starts()
+                for message in self._messages():
+                    self._handle(message)
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
-                sent = self._round_if_needed()
+                sent = self._round_if_needed(waiter.open_lease)
             except (redis.RedisError, OSError) as exc:
                 self._back_off(exc)
                 continue
@@ -364,8 +370,13 @@ class Worker:
                 self._back_off(exc)
                 continue
             self._errors = 0
-            if self._unbooked:
-                self._book_direct_starts()
+            # Messages that came during the round trip: a waiter's lease reply,
+            # or that of a job the waiter started (booked before any start).
+            for message in self._messages():
+                self._handle(message)
+            if waiter.took():  # started after that: its message is in the inbox
+                for message in self._messages():
+                    self._handle(message)
             self._start_buffered()
             if not sent:
                 self._idle(waiter)
@@ -394,6 +405,7 @@ class Worker:
                 self._book.finished(job, outcome)
             case Leased(queue=q, reply=reply, asked=asked, woken=woken, started=started):
                 self._take_reply(q, reply, asked, started)
+                self._book.clear_ahead()
                 if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
@@ -417,46 +429,56 @@ class Worker:
         return self.capacity.fit(self._book.held_resource)
 
     def _take_reply(
-        self, queue_name: str, reply: LeaseReply, asked: int, started: LeaseEntry | None = None
+        self,
+        queue_name: str,
+        reply: LeaseReply,
+        asked: int,
+        started: LeaseEntry | None = None,
+        *,
+        ahead: bool = False,
     ) -> None:
         """Take a lease reply: hold and buffer its jobs (each lease once; the
         one the waiter ``started`` itself is held as running), and note when
-        its queue is due again."""
+        its queue is due again (not for ``ahead``: a repeat of the waiter's
+        open request, see :meth:`_take_ahead`)."""
         shortest = 0  # shortest lease taken, ms (0: none)
         if len(reply.jobs) > (started is not None) and self._waiter is not None:
             # Jobs to buffer: the waiter may no longer start one itself (start
-            # order); one it started meanwhile is booked before any start.
-            self._unbooked |= self._waiter.revoke()
+            # order); one it started meanwhile is in the inbox, taken before
+            # any start (_loop, step 4).
+            self._waiter.revoke()
         for job_id, text in reply.jobs:
             if started is not None and job_id == started.job.id:
                 job = started.job if self._book.add_started(started) else None
             else:
-                job = self._book.add(queue_name, job_id, text)
+                job = self._book.add(queue_name, job_id, text, ahead=ahead)
             if job is not None:
                 lease_ms = job.options.lease_ms
                 shortest = lease_ms if not shortest else min(shortest, lease_ms)
                 notify(self._fan if self.observers else None, "on_leased", job)
-        self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
+        if not ahead:
+            self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
         if shortest and self._heart is not None:
             self._heart.notify(shortest)
 
-    def _book_direct_starts(self) -> None:
-        """Take the inbox's messages, among them that of a job the waiter
-        started itself (so it is booked as running before anything else
-        starts)."""
-        self._unbooked = False
-        for message in self._messages():
-            self._handle(message)
+    def _take_ahead(self, queue_name: str, reply: LeaseReply) -> None:
+        """Take the leases the waiter's open request made in the server
+        before its reply arrived (a round trip repeated the request id): the
+        freed slot goes to the best job this worker holds in the server,
+        and the waiter's reply does not add them again."""
+        self._take_reply(queue_name, reply, 0, ahead=True)
 
-    def _round_if_needed(self) -> bool:
-        """Step 3: send what is owed and lease what is due; False if nothing was."""
+    def _round_if_needed(self, ahead: tuple[str, str] | None = None) -> bool:
+        """Step 3: send what is owed and lease what is due; False if nothing was.
+        ``ahead``: the waiter's open lease (see :meth:`RoundTrips.run`),
+        repeated in a round trip that is made anyway."""
         room, now = self._room(), time.monotonic()
         due = [] if self._stopping.is_set() else self._pacing.due(now, room > 0)
         owed = self._book.reports_due(now, defaults.START_REPORT_WAIT)
         want = room if room > 0 and (owed or due) else 0
         if not (owed or want or due):
             return False
-        self._rounds.run(want, due)
+        self._rounds.run(want, due, ahead)
         if self._heart is not None:
             self._heart.processed = self.processed
         return True
