@@ -33,8 +33,8 @@ The permission is good for one job and is taken back
 (:meth:`Waiter.revoke`) before the dispatcher buffers any job (a lease reply
 with jobs), so a job is never started here while a buffered one waits
 (exact start order; the reply is best first). Taking the permission and
-putting the message are one locked step, so once :meth:`~Waiter.revoke` or
-:meth:`~Waiter.took` says a job was started, its message is in the inbox:
+putting the message are one locked step, so once :meth:`~Waiter.took`
+says a job was started, its message is in the inbox:
 the dispatcher books it before it starts anything, so the concurrency
 holds (a lease it made meanwhile may fill the prefetch buffer one over, for
 a moment). A new permission is not given while a start is unacknowledged.
@@ -106,7 +106,7 @@ class Waiter:
         self._lock = threading.Lock()
         self._pending = False  # a wait is asked or in progress (at most one)
         self._direct = False  # the next reply's first job may be started here
-        self._claimed = False  # a job was started here since the last revoke
+        self._claimed = False  # a job was started here since the last took()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._free = 0  # threads not running a job
@@ -157,18 +157,15 @@ class Waiter:
         self._asked.put((n, self._max_block if block is None else min(block, self._max_block), fit))
         return True
 
-    def revoke(self) -> bool:
+    def revoke(self) -> None:
         """Take back the permission to start a job (see :meth:`request`).
-        Returns :meth:`took`."""
+        A job started before is still reported by :meth:`took`."""
         with self._lock:
             self._direct = False
-            claimed, self._claimed = self._claimed, False
-        return claimed
 
     def took(self) -> bool:
-        """True if the waiter started a job since the last :meth:`took` or
-        :meth:`revoke`: its :class:`~.messages.Leased` message is in the
-        inbox. The permission stays as it is (it was used up by that job)."""
+        """True if the waiter started a job since the last call: its
+        :class:`~.messages.Leased` message is in the inbox (or was taken)."""
         with self._lock:
             claimed, self._claimed = self._claimed, False
         return claimed
@@ -251,7 +248,7 @@ class Waiter:
         entry = self._first(q, reply) if self._direct and reply.jobs else None
         # One locked step: the wait is over (the dispatcher may ask the next
         # one as soon as it has the message), the job is taken (or not) and
-        # the message is in the inbox before revoke() can return.
+        # the message is in the inbox before took() can say so.
         # The request stays open until its reply is in the inbox (open_lease).
         with self._lock:
             self._pending = False
