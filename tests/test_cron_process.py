@@ -265,7 +265,12 @@ def test_five_processes_share_many_schedules_due_in_the_same_second(
     assert len(counts) == 5 and sum(counts) == total, outputs
     for sid, items in jobs.items():
         fires = [f for f, _ in items]
-        assert fires == list(range(fires[0], fires[-1] + 1000, 1000)), sid  # no gap
+        folded = sum(json.loads(rec.meta)["missed"] for _, rec in items[1:])
+        # Every second once: a job of its own, or (coalesce: a process more
+        # than 1 s late, e.g. starting on a loaded machine) folded into the
+        # next job and counted there -- never lost, never twice.
+        assert len(set(fires)) == len(fires), sid
+        assert len(fires) + folded == (fires[-1] - fires[0]) // 1000 + 1, sid
     # Many schedules per script call: 3 s of 300 firings a second took far
     # fewer calls than firings (one call per schedule before).
     fired_since = sum(1 for items in jobs.values() for f, _ in items if f > start)

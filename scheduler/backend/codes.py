@@ -182,6 +182,7 @@ class FireCode(enum.IntEnum):
     STALE = 0  # another cron process fired it, or the record changed: nothing written
     EARLY = 2  # a fire time is after the server clock: nothing written
     DROPPED = 3  # damaged or not active: taken out of the cron set, record kept
+    LATE = 4  # the server clock reached the entry's "valid until": nothing written; plan again
 
 
 class ConfigCode(enum.IntEnum):

@@ -52,6 +52,7 @@ marker the failed call took is lost.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -59,6 +60,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from scheduler.backend.caller import retries_until
 from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.backend.waiting import BlockingLease
 from scheduler.worker.book import LeaseEntry, read_leased
@@ -213,15 +215,19 @@ class Waiter:
                     return
                 self._current = me
             job: LeasedJob | None = None
+            # A lease retrying through a failover gives up once close() is
+            # called (not around run_here: a task's own calls are not bounded).
             try:
-                job = self._wait_and_hand_over(*asked)
+                with self._until_closed():
+                    job = self._wait_and_hand_over(*asked)
             except Exception as exc:
                 # Closing cuts the connection under us, whatever the call was
                 # doing (redis-py may even fail with AttributeError then).
                 if self._closed.is_set():
                     return
                 log.warning("wait for new jobs failed: %r; looking again", exc)
-                self._recover(*asked)
+                with self._until_closed():
+                    self._recover(*asked)
                 with self._lock:
                     self._pending = False
             finally:
@@ -234,6 +240,10 @@ class Waiter:
                     self._free += 1
                 if self._closed.is_set():
                     return
+
+    def _until_closed(self) -> contextlib.AbstractContextManager[None]:
+        """This thread's topology retries give up once the waiter is closed."""
+        return retries_until(lambda: 0.0 if self._closed.is_set() else None)
 
     def _wait_and_hand_over(self, n: int, block: float, fit: LeaseFit | None) -> LeasedJob | None:
         """Wait and lease; put the :class:`~.messages.Leased` message. Returns

@@ -36,6 +36,7 @@ import redis
 
 from scheduler import defaults
 from scheduler.backend import Backend
+from scheduler.backend.caller import retries_until
 from scheduler.backend.codes import CompleteCode, FailCode
 from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.errors import ValidationError
@@ -295,9 +296,17 @@ class Worker:
         )
         start_runtime(self.pool_kind, self.runtime)
         try:
-            self._serve(heart)
+            # Once stopped, a call retrying through a failover gives up at the
+            # stop deadline: the shutdown stays within the grace period.
+            with retries_until(self._retry_deadline):
+                self._serve(heart)
         finally:
             stop_runtime(self.pool_kind, self.runtime)
+
+    def _retry_deadline(self) -> float | None:
+        """Until when a call may retry through a failover (None: no bound
+        but the storage layer's own)."""
+        return self._stop_deadline if self._stopping.is_set() else None
 
     def _serve(self, heart: Heartbeater) -> None:
         wait = self._stopping.wait
@@ -510,6 +519,9 @@ class Worker:
         """A round trip failed: wait (taking messages), then look at every queue."""
         self._errors += 1
         pause = min(5.0, 0.1 * 2**self._errors)
+        deadline = self._retry_deadline()
+        if deadline is not None:  # stopping: back off no longer than the grace period
+            pause = max(0.0, min(pause, deadline - time.monotonic()))
         log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
         for message in self._messages(block=True, timeout=pause):
             self._handle(message)
@@ -549,15 +561,31 @@ class Worker:
 
     def _shutdown_step(self) -> bool:
         """While stopping: release buffered jobs at once, running ones after the
-        grace period. Returns True when the worker may exit."""
+        grace period. Returns True when the worker may exit.
+
+        Redis failing (e.g. a failover longer than the grace period) does not
+        keep the worker: what it could not release is tried again at the
+        deadline, and what still fails then is left to lease expiry (the
+        jobs run again: at-least-once)."""
         if self._book.buffered:
-            self._rounds.release(self._book.take_buffered())
+            try:
+                self._rounds.release(self._book.take_buffered())
+            except (redis.RedisError, OSError) as exc:  # still held: tried again below
+                log.warning("could not release buffered jobs: %s", exc)
         if not len(self._book) and not self._book.pending:
             return True
         if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
-            if self._book.pending:
-                self._rounds.run(0, [])
-            self._rounds.release(self.snapshot())
+            try:
+                if self._book.pending:
+                    self._rounds.run(0, [])
+                self._rounds.release(self.snapshot())
+            except (redis.RedisError, OSError) as exc:
+                log.warning(
+                    "could not report or release %d held job(s) at shutdown: %s; "
+                    "their leases expire and they run again",
+                    len(self._book),
+                    exc,
+                )
             return True
         return False
 
