@@ -61,6 +61,7 @@ if not (n and expire_batch and m)
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
+local now_text = int(now)
 -- The starts carried by this call (see ARGV), before any outcome.
 local s_ids, s_tokens = {}, {}
 for i = 0, m - 1 do
@@ -68,7 +69,7 @@ for i = 0, m - 1 do
   s_tokens[i + 1] = ARGV[6 + 3 * n + 2 * i]
 end
 local _, started, stamped = stamp_starts(s_ids, s_tokens, now, function(id, raw)
-  return (checked_record(id, raw, now))
+  return checked_record(id, raw, now)
 end)
 -- Read the records the starts did not read already.
 local ids, unread, at = {}, {}, {}
@@ -82,7 +83,7 @@ for i = 0, n - 1 do
 end
 local raw = hmget_many(K_JOBS, unread)
 local out, seen = {}, {}
-local hset, zdone, finished, runs = {}, {}, {}, {}
+local hset, zdone, finished, run_tasks, run_ms = {}, {}, {}, {}, {}
 for i = 1, n do
   local b = 4 + 3 * (i - 1)
   local id = ids[i]
@@ -101,7 +102,7 @@ for i = 1, n do
     seen[id] = true
     local _, _, rttl = rec_options(f)
     f[F_STATE] = 'S'
-    f[F_FINISHED_MS] = int(now)
+    f[F_FINISHED_MS] = now_text
     f[F_OUTCOME] = ARGV[b + 2]
     hset[#hset + 1] = id
     hset[#hset + 1] = rec_encode(f)
@@ -109,7 +110,8 @@ for i = 1, n do
     zdone[#zdone + 1] = id
     finished[#finished + 1] = id
     if f[F_STARTED_MS] ~= '' then
-      runs[#runs + 1] = {f[F_TASK], math.max(0, now - tonumber(f[F_STARTED_MS])), now}
+      run_tasks[#run_tasks + 1] = f[F_TASK]
+      run_ms[#run_ms + 1] = math.max(0, now - tonumber(f[F_STARTED_MS]))
     end
     out[i] = COMPLETE_RECORDED
   end
@@ -128,7 +130,7 @@ if #finished > 0 then
   emit_many('succeeded', finished)
   count('succeeded', #finished)
   bump_rate(now, #finished)
-  stats_record(runs)
+  stats_record(run_tasks, run_ms, now)
   if redis.call('EXISTS', K_LIMITS) == 1 then wake() end
 end
 -- Bounded growth: delete at least twice as many expired records as this

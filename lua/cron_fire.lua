@@ -10,7 +10,11 @@
 -- firing exactly one succeeds and the others are told it moved. Job ids are
 -- derived from (schedule id, fire time); creating a job whose id exists does
 -- nothing, so even a client retry of this call cannot duplicate. Fire times
--- later than the server clock are refused (never early).
+-- later than the server clock are refused (never early). A plan made ahead
+-- of its fire time carries `until`, from which it is refused (FIRE_LATE).
+-- An id repeated within one call applies once. Every entry is checked
+-- before anything is written; the writes then go out in batches (one
+-- HSET / ZADD / ZREM per key, one event).
 --
 -- A record the caller found damaged (not a valid record, a definition that
 -- does not decode or names another id or queue, in the cron ZSET while not
@@ -29,7 +33,7 @@
 -- KEYS[14] P:{Q}:cron       ZSET  schedule id by next fire time, ms
 -- ARGV[1]  events stream max length (integer; 0 = no events)
 -- ARGV[2]  M, number of entries (integer >= 0)
--- then M entries, each 12 values followed by 4 per job:
+-- then M entries, each 13 values followed by 4 per job:
 --   id        schedule id (the hash field the caller read)
 --   record    the record the caller read, byte for byte; "" = it had none
 --   expected  the cron ZSET score the caller read, ms
@@ -37,6 +41,9 @@
 --   new_next  new next fire time, ms, later than expected; "" = no fire time
 --             left (the schedule becomes ended); "" for a drop
 --   missed    due firings not enqueued by this entry (integer >= 0)
+--   until     the plan holds while the server clock is before this, ms (a
+--             plan computed ahead of its fire time: from then on the misfire
+--             policy could decide otherwise); "" = no bound
 --   task, payload JSON, priority (decimal float string), inputs
 --             ("weight,time,resource", the same with ",alpha,min_samples"
 --             for a learned time, or ""), options
@@ -60,9 +67,12 @@
 --     clock; nothing written.
 --   FIRE_DROPPED, 0: taken out of the cron ZSET (a drop entry, or a record
 --     this script cannot decode or that is not active).
+--   FIRE_LATE, now: the server clock is at or past `until`; nothing written
+--     (the caller plans the firing again with the current time).
 -- Errors: "ERR scheduler: bad arguments" (nothing written).
--- Events: enqueued (one entry per created job).
+-- Events: enqueued (one entry naming every job created by the call).
 
+--@include lib/batch.lua
 --@include lib/codes.lua
 --@include lib/create.lua
 --@include lib/queue.lua
@@ -72,7 +82,7 @@
 --@include lib/util.lua
 
 local K_SCHEDULES, K_CRON = KEYS[13], KEYS[14]
-local FIXED, GROUP = 12, 4
+local FIXED, GROUP = 13, 4
 
 -- Validate every entry before writing anything; returns their start offsets.
 local function entries()
@@ -83,9 +93,9 @@ local function entries()
   for _ = 1, m do
     if b + FIXED - 1 > #ARGV then return nil end
     local expected, action, new_next = tonumber(ARGV[b + 2]), ARGV[b + 3], ARGV[b + 4]
-    local missed, n = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 11])
+    local missed, valid, n = tonumber(ARGV[b + 5]), ARGV[b + 6], tonumber(ARGV[b + 12])
     if not expected or (action ~= 'F' and action ~= 'D') or not missed or missed < 0
-        or not n or n < 0 or n ~= math.floor(n) then
+        or not n or n < 0 or n ~= math.floor(n) or (valid ~= '' and not tonumber(valid)) then
       return nil
     end
     if new_next ~= '' and not (tonumber(new_next) and tonumber(new_next) > expected) then
@@ -107,57 +117,131 @@ if not starts then return redis.error_reply('ERR scheduler: bad arguments') end
 events_init(tonumber(ARGV[1]))
 local now = now_ms()
 local clock = queue_clock()
-local reply = {now}
-local total = 0
 
-local function drop(id)
-  redis.call('ZREM', K_CRON, id)
-  return FIRE_DROPPED, 0
-end
+-- Reads in batches: every entry's record (one HMGET), its cron score (a
+-- ZSCORE each), then the job ids of the entries that apply (one HMGET).
+-- Writes in batches, after every check: one HSET / ZADD / ZREM per key.
+local ids = {}
+for k, b in ipairs(starts) do ids[k] = ARGV[b] end
+local recs = hmget_many(K_SCHEDULES, ids)
+local seen = {}
 
-local function fire(b)
-  local id, expected, n = ARGV[b], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 11])
+-- Check entry k (ARGV offset b) against what is stored now: its reply code
+-- and value, and for one to fire its decoded record.
+local function check(k, b)
+  local id, expected = ids[k], tonumber(ARGV[b + 2])
   local score = redis.call('ZSCORE', K_CRON, id)
   if not score then return FIRE_STALE, -1 end
-  if tonumber(score) ~= expected then return FIRE_STALE, tonumber(score) end
-  local rec = redis.call('HGET', K_SCHEDULES, id)
-  if (rec or '') ~= ARGV[b + 1] then return FIRE_STALE, tonumber(score) end
-  if ARGV[b + 3] == 'D' or not rec then return drop(id) end
+  score = tonumber(score)
+  -- An id repeated within one call applies once (as a repeated call would).
+  if score ~= expected or seen[id] then return FIRE_STALE, score end
+  local rec = recs[k]
+  if (rec or '') ~= ARGV[b + 1] then return FIRE_STALE, score end
+  seen[id] = true
+  if ARGV[b + 3] == 'D' or not rec then return FIRE_DROPPED, 0 end
   local f = sched_decode(rec)
-  if not f or f[S_STATUS] ~= 'A' then return drop(id) end
+  if not f or f[S_STATUS] ~= 'A' then return FIRE_DROPPED, 0 end
   if expected > now then return FIRE_EARLY, now end
-  for i = 0, n - 1 do
+  for i = 0, tonumber(ARGV[b + 12]) - 1 do
     if tonumber(ARGV[b + FIXED + i * GROUP + 1]) > now then return FIRE_EARLY, now end
   end
-  local created = 0
-  -- A learned ("auto") time is estimated once per entry, at this server time.
-  local prio = {{ARGV[b + 6], ARGV[b + 8], ARGV[b + 9]}}
-  if n > 0 then stats_resolve(prio) end
-  for i = 0, n - 1 do
-    local g = b + FIXED + i * GROUP
-    if create_job(ARGV[g], ARGV[b + 6], ARGV[b + 7], prio[1][2], prio[1][3], ARGV[b + 10],
-                  ARGV[g + 3], tonumber(ARGV[g + 2]), now, clock) then
-      created = created + 1
-    end
+  if ARGV[b + 6] ~= '' and now >= tonumber(ARGV[b + 6]) then return FIRE_LATE, now end
+  return FIRE_FIRED, 0, f
+end
+
+local reply = {now}
+local firing, records, cron_rem = {}, {}, {}
+for k, b in ipairs(starts) do
+  local code, value, f = check(k, b)
+  reply[2 * k], reply[2 * k + 1] = code, value
+  if f then
+    firing[#firing + 1] = k
+    records[k] = f
+  elseif code == FIRE_DROPPED then
+    cron_rem[#cron_rem + 1] = ids[k]
   end
+end
+
+-- The jobs of the firing entries; a job whose id exists is not created again.
+local job_ids, job_of = {}, {}
+for _, k in ipairs(firing) do
+  local b = starts[k]
+  for i = 0, tonumber(ARGV[b + 12]) - 1 do
+    job_ids[#job_ids + 1] = ARGV[b + FIXED + i * GROUP]
+    job_of[#job_ids] = {k, b + FIXED + i * GROUP}
+  end
+end
+local existing = hmget_many(K_JOBS, job_ids)
+local fresh, new_job = {}, {}
+for j = 1, #job_ids do
+  if not existing[j] and not new_job[job_ids[j]] then
+    new_job[job_ids[j]] = true
+    fresh[#fresh + 1] = j
+  end
+end
+-- A learned ("auto") time is estimated once per entry, at this server time.
+local prio, prio_of = {}, {}
+for _, k in ipairs(firing) do
+  local b = starts[k]
+  prio[#prio + 1] = {ARGV[b + 7], ARGV[b + 9], ARGV[b + 10]}
+  prio_of[k] = prio[#prio]
+end
+if #fresh > 0 then stats_resolve(prio) end
+
+local first = #fresh > 0 and next_seqs(#fresh) or 0
+local hjobs, zready, zdelayed, new_ids, created = {}, {}, {}, {}, {}
+for n, j in ipairs(fresh) do
+  local k, g = job_of[j][1], job_of[j][2]
+  local b, id = starts[k], job_ids[j]
+  local due = tonumber(ARGV[g + 2])
+  local f = new_record(first + n - 1, ARGV[b + 7], ARGV[b + 8], prio_of[k][2], prio_of[k][3],
+                       ARGV[b + 11], ARGV[g + 3], due, now)
+  if f[F_STATE] == 'D' then
+    zdelayed[#zdelayed + 1] = due
+    zdelayed[#zdelayed + 1] = rec_member(f, id)
+  else
+    rec_stamp(f, clock)
+    zready[#zready + 1] = ready_score(f)
+    zready[#zready + 1] = rec_member(f, id)
+  end
+  hjobs[#hjobs + 1] = id
+  hjobs[#hjobs + 1] = rec_encode(f)
+  new_ids[n] = id
+  created[k] = (created[k] or 0) + 1
+end
+
+-- The firing schedules: counters, last firing, next fire time (or ended).
+local hsched, cron_add = {}, {}
+for _, k in ipairs(firing) do
+  local b, f, id = starts[k], records[k], ids[k]
+  local n = tonumber(ARGV[b + 12])
   if n > 0 then
     local last = b + FIXED + (n - 1) * GROUP
     f[S_LAST_FIRE] = ARGV[last + 1]
     f[S_LAST_JOB] = ARGV[last]
   end
-  f[S_FIRED] = sched_add(f[S_FIRED], created)
+  f[S_FIRED] = sched_add(f[S_FIRED], created[k] or 0)
   f[S_MISSED] = sched_add(f[S_MISSED], tonumber(ARGV[b + 5]))
-  f[S_STATUS] = sched_activate(K_CRON, id, ARGV[b + 4])
-  redis.call('HSET', K_SCHEDULES, id, sched_encode(f))
-  total = total + created
-  return FIRE_FIRED, created
+  if ARGV[b + 4] == '' then
+    f[S_STATUS] = 'E'
+    cron_rem[#cron_rem + 1] = id
+  else
+    f[S_STATUS] = 'A'
+    cron_add[#cron_add + 1] = ARGV[b + 4]
+    cron_add[#cron_add + 1] = id
+  end
+  hsched[#hsched + 1] = id
+  hsched[#hsched + 1] = sched_encode(f)
+  reply[2 * k + 1] = created[k] or 0
 end
 
-for _, b in ipairs(starts) do
-  local code, value = fire(b)
-  reply[#reply + 1] = code
-  reply[#reply + 1] = value
-end
-count('enqueued', total)
-if total > 0 then wake() end
+call_many({'HSET', K_JOBS}, hjobs)
+call_many({'ZADD', K_READY}, zready)
+call_many({'ZADD', K_DELAYED}, zdelayed)
+call_many({'HSET', K_SCHEDULES}, hsched)
+call_many({'ZADD', K_CRON}, cron_add)
+zrem_all(K_CRON, cron_rem)
+emit_many('enqueued', new_ids)
+count('enqueued', #fresh)
+if #fresh > 0 then wake() end
 return reply

@@ -23,23 +23,22 @@
 --@include lib/record.lua
 --@include lib/codes.lua
 --@include lib/keys.lua
+--@include lib/leaseargs.lua
 --@include lib/quarantine.lua
 --@include lib/transitions.lua
 --@include lib/util.lua
 
-local n = tonumber(ARGV[1])
-if not n or #ARGV ~= 1 + 2 * n then
+local ids, tokens = lease_args(1)
+if not ids then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
 local now = now_ms()
-local ids = {}
-for i = 0, n - 1 do ids[i + 1] = ARGV[2 + 2 * i] end
 local recs = hmget_many(K_JOBS, ids)
 local out = {}
 local zadd = {}
-for i = 1, n do
+for i = 1, #ids do
   local f, damaged = checked_record(ids[i], recs[i], now)
-  local status = f and lease_status(f, ARGV[3 + 2 * (i - 1)])
+  local status = f and lease_status(f, tokens[i])
   if damaged then
     out[i] = HEARTBEAT_LOST
   elseif not f then

@@ -100,7 +100,8 @@ end
 
 local now = now_ms()
 local paused, clock = queue_meta()
-local aging_text = string.format('%.17g', clock[1])
+-- (formatted only when not 0: string.format('%.17g') costs ~0.5 us)
+local aging_text = clock[1] == 0 and '0' or string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
 -- (cached as "token,id,token,id,..."), those still held under that token.

@@ -11,29 +11,31 @@
 -- Idempotent: a repeat answers START_ALREADY_STARTED and keeps the first time.
 --
 -- KEYS[1..10]: the standard queue keys (lib/keys.lua); this script reads
---   and writes jobs only.
+--   and writes jobs (and, for a damaged record, what lib/quarantine.lua
+--   writes).
 -- ARGV[1]  N, number of jobs (integer >= 0)
 -- then N pairs: job id, lease token
 -- Returns: an array of N integers (lib/codes.lua START_*): START_STARTED,
 --   START_ALREADY_STARTED, START_STALE (lease lost: expired, released,
---   cancelled, leased again), START_GONE (no such job).
+--   cancelled, leased again; also when the record was damaged -- it goes
+--   dead, lib/quarantine.lua, as in every other script), START_GONE (no
+--   such job).
 -- Errors: "ERR scheduler: bad argument count".
--- Events: none.
+-- Events: none (this script writes no events, not even for a damaged record).
 
 --@include lib/batch.lua
+--@include lib/leaseargs.lua
+--@include lib/quarantine.lua
 --@include lib/starts.lua
+--@include lib/util.lua
 
-local n = tonumber(ARGV[1])
-if not n or #ARGV ~= 1 + 2 * n then
+local ids, tokens = lease_args(1)
+if not ids then
   return redis.error_reply('ERR scheduler: bad argument count')
 end
-local ids, tokens = {}, {}
-for i = 0, n - 1 do
-  ids[i + 1] = ARGV[2 + 2 * i]
-  tokens[i + 1] = ARGV[3 + 2 * i]
-end
-local out, recs, dirty = stamp_starts(ids, tokens, now_ms(), function(_, raw)
-  return raw and rec_decode(raw)
+local now = now_ms()
+local out, recs, dirty = stamp_starts(ids, tokens, now, function(id, raw)
+  return checked_record(id, raw, now)
 end)
 local hset = {}
 for _, id in ipairs(dirty) do

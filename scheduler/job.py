@@ -344,7 +344,7 @@ class Job:
         rec = await aio.read_record(self._keys, self.id)
         if rec is not None and rec.state.is_final:
             return _final(rec, self.codec)
-        async with aio.subscribed(self._keys) as finished:
+        async with await aio.subscribed(self._keys) as finished:
             while True:
                 rec = await aio.read_record(self._keys, self.id)  # after subscribing
                 if rec is None:

@@ -7,6 +7,7 @@ are hermetic. Script tests run on both fakeredis (fast) and that real server.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ def papp(redis_server: DevServer, real_redis: redis.Redis) -> Iterator[Scheduler
     os.environ["SCHEDULER_TEST_URL"] = redis_server.url
     os.environ["SCHEDULER_TEST_PREFIX"] = "p"
     sys.modules.pop("tests.apps.procapp", None)
-    from tests.apps import procapp
+    # Not ``from tests.apps import procapp``: that returns the package's
+    # attribute, the previous test's module (and its closed app).
+    procapp = importlib.import_module("tests.apps.procapp")
 
     yield procapp.app
     procapp.app.close()

@@ -135,6 +135,10 @@ def _client(port: int) -> redis.Redis:
     return redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=1)
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _ping(port: int) -> bool:
     with contextlib.closing(_client(port)) as c:
         return bool(c.ping())
@@ -360,6 +364,24 @@ class SentinelSet:
             return info.get("role") == "master" and int(info.get("connected_slaves", 0)) >= 1
 
         _wait(promoted, timeout, "new master with a replica")
+
+        # Every sentinel names the new master and none still runs the failover
+        # (a SENTINEL FAILOVER before that gets INPROG).
+        def settled() -> bool:
+            for port in self.sentinel_ports:
+                with contextlib.closing(_client(port)) as c:
+                    info = c.execute_command("SENTINEL", "MASTER", self.service)
+                fields = (
+                    dict(zip(info[::2], info[1::2], strict=False))
+                    if isinstance(info, list)
+                    else info
+                )
+                fields = {_text(k): _text(v) for k, v in fields.items()}
+                if int(fields["port"]) != new or "failover_in_progress" in fields["flags"]:
+                    return False
+            return True
+
+        _wait(settled, timeout, "failover finished on every sentinel")
         return new
 
     def stop(self) -> None:

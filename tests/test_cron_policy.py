@@ -13,6 +13,7 @@ from scheduler.cron.policy import (
     FirePlan,
     MisfirePolicy,
     jitter_offset,
+    on_time_until,
     plan_firing,
 )
 from scheduler.cron.timing import CronRule, IntervalRule
@@ -150,3 +151,47 @@ def test_plans_fire_due_times_only_and_always_advance(
         assert len(plan.fires) <= batch
         if plan.next_ms > now:  # nothing left to catch up: every due firing accounted for
             assert len(plan.fires) + plan.missed == len(due)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=st.sampled_from(list(MisfirePolicy)),
+    grace=st.integers(min_value=0, max_value=20_000),
+    every_s=st.sampled_from([1, 2, 5, 60]),
+    stored_s=st.integers(min_value=0, max_value=100),
+    end_after=st.one_of(st.none(), st.integers(min_value=0, max_value=3)),
+    offset=st.integers(min_value=0, max_value=200_000),
+)
+def test_a_plan_made_ahead_holds_exactly_until_its_bound(
+    policy: MisfirePolicy,
+    grace: int,
+    every_s: int,
+    stored_s: int,
+    end_after: int | None,
+    offset: int,
+) -> None:
+    # A cron process plans the coming firing before it is due (as at its fire
+    # time); the plan is sent with on_time_until. Up to that bound the plan
+    # made with the real clock is the same; at the bound it differs.
+    rule = IntervalRule(every_s * 1000)
+    stored = stored_s * every_s * 1000
+    end = None if end_after is None else stored + end_after * every_s * 1000
+    ahead = plan_firing(rule, policy, grace, stored, stored, end_ms=end)
+    assert ahead is not None
+    until = on_time_until(policy, grace, stored, ahead)
+    now = stored + offset
+    if until is None or now < until:
+        assert plan_firing(rule, policy, grace, stored, now, end_ms=end) == ahead
+    if until is not None:
+        assert until > stored
+        assert plan_firing(rule, policy, grace, stored, until, end_ms=end) != ahead
+
+
+def test_a_plan_made_ahead_holds_until_the_next_firing_or_the_grace() -> None:
+    on_time = FirePlan((10_000,), 0, 11_000)
+    assert on_time_until(COALESCE, 0, 10_000, on_time) == 11_000
+    assert on_time_until(SKIP, 0, 10_000, on_time) == 11_000  # grace is at least 1 s
+    ten = FirePlan((10_000,), 0, 20_000)
+    assert on_time_until(SKIP, 0, 10_000, ten) == 11_001  # 1001 ms late is a misfire
+    assert on_time_until(CATCH_UP, 3_000, 10_000, ten) == 13_001
+    assert on_time_until(COALESCE, 3_000, 10_000, FirePlan((10_000,), 0, None)) is None

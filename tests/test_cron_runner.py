@@ -17,6 +17,7 @@ from scheduler import Scheduler, Worker
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.cron import CronRunner, Schedule
+from scheduler.cron.runner import PREPARE_MIN_WAIT
 from tests.helpers import wait_until
 
 
@@ -111,6 +112,59 @@ def test_unreadable_schedule_does_not_block_others(client: redis.Redis) -> None:
     assert [m["schedule"] for m in metas(app, "good")] == ["good"]
 
 
+def planned_ahead(app: Scheduler, runner: CronRunner, sid: str) -> int:
+    """Run rounds until ``sid`` fired and the runner then had time to plan its
+    coming firing ahead (it does before a wait of PREPARE_MIN_WAIT or more);
+    returns that firing's time (ms)."""
+    key = app.queue_keys("default").cron
+    before = app.redis.zscore(key, sid)
+    while True:
+        wait = runner.run_once()
+        after = app.redis.zscore(key, sid)
+        assert after is not None
+        if after != before and wait >= PREPARE_MIN_WAIT:
+            return int(after)
+        before = after
+        time.sleep(wait)  # until the next fire time
+
+
+def test_a_firing_planned_ahead_is_planned_again_when_the_runner_stalled(
+    real_redis: redis.Redis,
+) -> None:
+    # The runner plans the coming firing while it waits. If it then stalls
+    # (paused process, long GC) past what the misfire policy allows, the plan
+    # made ahead must not be applied: cron_fire answers LATE and the firing
+    # is planned again with the real clock -- here "skip" with no grace: the
+    # stale firing is skipped, the one due now runs.
+    app = Scheduler(real_redis, prefix="t")
+    app.every(1, "m:f", id="a", misfire="skip", misfire_grace=0)
+    app.schedules.sync()
+    runner = CronRunner(app, sync=False)
+    planned = planned_ahead(app, runner, "a")
+    wait_until(lambda: server_time_ms(real_redis) >= planned + 1_100, timeout=10)  # stalled
+    runner.run_once()
+    fires = [m["fire_at"] for m in metas(app, "a")]
+    assert planned not in fires  # 1.1 s late: a misfire under skip with no grace
+    assert fires[-1] >= planned + 1_000
+    info = app.schedules.get("a")
+    assert info.missed >= 1 and info.fired == len(fires)
+
+
+def test_a_firing_planned_ahead_follows_a_change_made_meanwhile(real_redis: redis.Redis) -> None:
+    app = Scheduler(real_redis, prefix="t")
+    app.every(1, "m:f", [1], id="b")
+    app.schedules.sync()
+    runner = CronRunner(app, sync=False)
+    planned = planned_ahead(app, runner, "b")
+    app.schedules.add(app.every(1, "m:f", [2], id="b", declare=False))  # changed meanwhile
+    wait_until(lambda: server_time_ms(real_redis) >= planned, timeout=10)
+    runner.run_once()
+    jobs = jobs_of(app)
+    fired = [j for j in jobs.values() if json.loads(j.meta)["fire_at"] >= planned]
+    assert fired and all(json.loads(j.payload)[0] == [2] for j in fired)
+    assert runner.fired == len(jobs)  # each firing once
+
+
 @pytest.fixture
 def running(real_redis: redis.Redis) -> Iterator[tuple[Scheduler, CronRunner]]:
     app = Scheduler(real_redis, prefix="t")
@@ -131,10 +185,11 @@ def test_a_new_schedule_wakes_a_sleeping_runner_and_fires_on_time(
 ) -> None:
     app, _ = running  # no schedules: it sleeps up to max_block = 30 s
     app.schedules.add(app.cron("* * * * * *", "m:f", id="sec", declare=False))
+    # Woken by the change, not by the 30 s block. How late each firing is,
+    # is measured in bench/cron.py (docs/benchmarks.md), not asserted here.
     wait_until(lambda: len(metas(app, "sec")) >= 3, timeout=5)
     for record in jobs_of(app).values():
-        late = record.enqueued_ms - json.loads(record.meta)["fire_at"]
-        assert 0 <= late <= 100, late  # enqueued within 100 ms of its fire time
+        assert record.enqueued_ms >= json.loads(record.meta)["fire_at"]  # never early
     app.schedules.pause("sec")
     info = app.schedules.get("sec")
     assert info.paused and info.last_job_id == f"cron:sec:{info.last_fire_ms}"

@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any, NamedTuple
 
+import attrs
 import pytest
 import redis
 
@@ -407,3 +408,59 @@ def test_upsert_replaces_a_damaged_record_and_pause_refuses_it(
     assert upsert(cs, qk, s, 8_000).outcome == "updated"
     assert json.loads(stored(client, qk).definition)["job"]["task"] == "m:f"
     assert cs.pause(qk, "s1", True, None, channel=CHANNEL) is PauseCode.CHANGED
+
+
+def test_a_plan_past_its_until_is_late_and_writes_nothing(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    # A plan made ahead holds only until `until_ms`: a cron process that
+    # stalled past it must plan again under the misfire policy.
+    s0, s1 = (app.every(1, "m:f", [i], declare=False, id=f"s{i}") for i in range(2))
+    for s in (s0, s1):
+        upsert(cs, qk, s, 5_000)
+    late = attrs.evolve(entry(cs, qk, s0, 5_000, 6_000, [5_000]), until_ms=6_001)
+    holds = attrs.evolve(entry(cs, qk, s1, 5_000, 6_000, [5_000]), until_ms=2**52)
+    reply = cs.fire(qk, [late, holds])
+    assert [(o.code, o.value) for o in reply.outcomes] == [
+        (FireCode.LATE, reply.now_ms),
+        (FireCode.FIRED, 1),
+    ]
+    assert [k.decode() for k in client.hkeys(qk.jobs)] == ["cron:s1:5000"]
+    assert client.zscore(qk.cron, "s0") == 5_000 and stored(client, qk, "s0").fired == 0
+
+
+def test_an_id_repeated_in_one_call_applies_once(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s = every_second(app)
+    upsert(cs, qk, s, 5_000)
+    first = entry(cs, qk, s, 5_000, 6_000, [5_000])
+    other = entry(cs, qk, s, 5_000, 7_000, [5_000, 6_000])  # a different plan, same read
+    reply = cs.fire(qk, [first, other])
+    assert [(o.code, o.value) for o in reply.outcomes] == [
+        (FireCode.FIRED, 1),
+        (FireCode.STALE, 5_000),
+    ]
+    assert client.hlen(qk.jobs) == 1 and client.zscore(qk.cron, "s1") == 6_000
+    assert stored(client, qk).fired == 1
+
+
+def test_calls_sent_together_run_in_order_each_on_its_own(
+    app: Scheduler, cs: CronScripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s0, s1 = (app.every(1, "m:f", [i], declare=False, id=f"s{i}") for i in range(2))
+    for s in (s0, s1):
+        upsert(cs, qk, s, 5_000)
+    e0, e1 = entry(cs, qk, s0, 5_000, 6_000, [5_000]), entry(cs, qk, s1, 5_000, 6_000, [5_000])
+    # The second call repeats s0's entry: the first call moved it, so it is stale.
+    replies = cs.fire_many(qk, [[e0.args()], [e1.args(), e0.args()]])
+    assert [[(o.code, o.value) for o in r.outcomes] for r in replies] == [
+        [(FireCode.FIRED, 1)],
+        [(FireCode.FIRED, 1), (FireCode.STALE, 6_000)],
+    ]
+    events = client.xrange(qk.events)
+    enqueued = [e for _, e in events if e[b"e"] == b"enqueued"]
+    assert sorted(b",".join(e[b"j"] for e in enqueued).split(b",")) == [
+        b"cron:s0:5000",
+        b"cron:s1:5000",
+    ]

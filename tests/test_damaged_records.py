@@ -26,6 +26,7 @@ from scheduler.backend.codes import (
     ReprioritizeCode,
     RetryCode,
     RunNowCode,
+    StartCode,
 )
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.record import (
@@ -38,28 +39,16 @@ from scheduler.backend.record import (
     SEP,
     parse_record,
 )
-from scheduler.backend.scripts import EnqueueItem, Scripts
+from scheduler.backend.scripts import Scripts
 from scheduler.cli.status import render_overview
 from scheduler.devserver import DevServer
 from scheduler.errors import DamagedRecordError
 from scheduler.worker.book import JobBook
+from tests.helpers import enqueue_item as item
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTS = "3,60000,3600000,-1"
-
-
-def item(job_id: str, priority: float = 1.0, **kw: object) -> EnqueueItem:
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "task": "m:f",
-        "payload": "[[1],{}]",
-        "priority": repr(priority),
-        "inputs": "",
-        "options": OPTS,
-    }
-    fields.update(kw)
-    return EnqueueItem(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -205,6 +194,22 @@ def test_scripts_that_hold_a_lease_answer_lost_for_a_damaged_record(
     for j in tokens:
         assert_dead_with(real_redis, qk, j, "priority is not a finite number")
     assert int(real_redis.hget(qk.stats, "damaged") or 0) == 5
+
+
+def test_start_moves_a_damaged_record_to_dead_like_every_other_script(
+    s: Scripts, qk: QueueKeys, real_redis: redis.Redis
+) -> None:
+    # start.lua once treated a damaged record as gone and left it in place
+    # (leased, its lease counting down); it goes dead with its reason now.
+    s.enqueue(qk, [item("a"), item("b")])
+    tokens = {j: parse_record(j, t).token for j, t in s.lease(qk, 2, "w1", "r1").jobs}
+    set_field(real_redis, qk, "a", I_PRIORITY, "x")
+    codes = s.start(qk, [("a", tokens["a"]), ("b", tokens["b"])])
+    assert codes == [StartCode.STALE, StartCode.STARTED]
+    assert_dead_with(real_redis, qk, "a", "priority is not a finite number")
+    assert int(real_redis.hget(qk.stats, "damaged") or 0) == 1
+    assert parse_record("b", real_redis.hget(qk.jobs, "b")).started_ms  # type: ignore[arg-type]
+    assert s.start(qk, [("a", tokens["a"])]) == [StartCode.STALE]  # a repeat: still refused
 
 
 def test_operator_scripts_move_a_damaged_record_to_dead(

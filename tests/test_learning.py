@@ -105,9 +105,9 @@ def test_update_and_estimate_match_lua(
     lib = (ROOT / "lua" / "lib" / "stats.lua").read_text()
     body = lib.split("--@include lib/util.lua", 1)[1]
     script = (
-        "local K_TASKSTATS = KEYS[1]\n" + body + "\nlocal runs = {}\n"
-        "for i = 2, #ARGV do runs[#runs + 1] = {'t', tonumber(ARGV[i]), 5} end\n"
-        "stats_record(runs)\n"
+        "local K_TASKSTATS = KEYS[1]\n" + body + "\nlocal tasks, durations = {}, {}\n"
+        "for i = 2, #ARGV do tasks[i - 1], durations[i - 1] = 't', tonumber(ARGV[i]) end\n"
+        "stats_record(tasks, durations, 5)\n"
         "local n, mean, var = stats_decode(redis.call('HGET', KEYS[1], 't'))\n"
         "local est = stats_estimate(n, mean, var, tonumber(ARGV[1]))\n"
         "return {string.format('%.17g', mean), string.format('%.17g', var),"

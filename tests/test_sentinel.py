@@ -13,8 +13,8 @@ import pytest
 import redis
 from redis.sentinel import Sentinel
 
-from scheduler import Scheduler, defaults
-from tests.helpers import LOAD_SENSITIVE, running, wait_until
+from scheduler import Scheduler, Worker
+from tests.helpers import running, wait_until
 from tests.servers import SentinelSet
 
 
@@ -66,7 +66,30 @@ def test_script_calls_reach_the_master_with_a_client_object(
         app.close()
 
 
-@LOAD_SENSITIVE  # a worker stopped just after a failover sometimes hangs: see the closing notes
+def test_script_calls_follow_the_master_after_a_failover(
+    sapp: Scheduler, redis_sentinel: SentinelSet
+) -> None:
+    """A script connection that was open to the old master reconnects to the
+    new one: the old master, now a replica, answers READONLY (or closed the
+    connection), and the reconnect asks the sentinels. Before the fix it
+    reconnected to its last address -- the old master -- for TOPOLOGY_RETRY
+    and failed ("is a slave, not the master")."""
+
+    @sapp.task
+    def noop() -> None:
+        pass
+
+    first = noop.enqueue()  # the app's script connection is open to this master
+    old = redis_sentinel.master_port()
+    new = redis_sentinel.failover()
+    assert new != old
+    second = noop.enqueue()
+    assert _on(new, sapp.queue_keys("default").jobs)
+    with running(sapp, concurrency=1, max_block=1.0):
+        assert first.result(timeout=10) is None
+        assert second.result(timeout=10) is None
+
+
 def test_failover_during_drain_loses_none_and_runs_none_twice(
     sapp: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
@@ -86,11 +109,9 @@ def test_failover_during_drain_loses_none_and_runs_none_twice(
     jobs = [work.enqueue(i) for i in range(n)]
     old = redis_sentinel.master_port()
     # Right after a failover the new master may refuse writes (NOREPLICAS)
-    # until a replica links; the worker retries them for up to
-    # TOPOLOGY_RETRY, so its shutdown may take grace + that long.
-    with running(
-        sapp, concurrency=4, max_block=1.0, join_timeout=5.0 + defaults.TOPOLOGY_RETRY + 10.0
-    ):
+    # until a replica links; the worker retries them, but once stopped only
+    # until the end of its grace period (running's join bound).
+    with running(sapp, concurrency=4, max_block=1.0):
         assert started.wait(30)
         new = redis_sentinel.failover()
         assert new != old
@@ -99,3 +120,54 @@ def test_failover_during_drain_loses_none_and_runs_none_twice(
     assert results == list(range(n))
     assert sum(runs.values()) == n, [i for i, c in runs.items() if c > 1][:10]
     assert _on(new, sapp.queue_keys("default").jobs)
+
+
+@contextlib.contextmanager
+def _refusing_writes(port: int, replicas: int) -> Iterator[None]:
+    """The master at ``port`` refuses every write (``NOREPLICAS``, as just
+    after a failover before its replicas link) for the block: it asks for
+    more good replicas than it has."""
+    with contextlib.closing(redis.Redis(port=port)) as c:
+        c.config_set("min-replicas-to-write", replicas + 1)
+        try:
+            yield
+        finally:
+            c.config_set("min-replicas-to-write", 1)
+
+
+def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace(
+    sapp: Scheduler, redis_sentinel: SentinelSet
+) -> None:
+    """A stop during a failover (writes refused longer than the grace period)
+    ends the worker at the end of its grace period: its calls give up there
+    instead of retrying for TOPOLOGY_RETRY (30 s). The job it could not
+    release is not lost: its lease expires and another worker runs it."""
+    started = threading.Event()
+    go_on = threading.Event()
+
+    @sapp.task(lease=2.0)
+    def hold() -> str:
+        started.set()
+        go_on.wait(30)
+        return "done"
+
+    job = hold.enqueue()
+    grace = 1.0
+    worker = Worker(sapp, concurrency=1, max_block=1.0, grace=grace)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(10)
+        with _refusing_writes(redis_sentinel.master_port(), len(redis_sentinel.data_ports) - 1):
+            worker.stop()
+            # Far below TOPOLOGY_RETRY: before the fix the release at the end
+            # of the grace period retried NOREPLICAS for 30 s.
+            thread.join(timeout=grace + 10.0)
+            stuck = thread.is_alive()
+    finally:
+        go_on.set()
+        worker.stop()
+        thread.join(timeout=60)
+    assert not stuck
+    with running(sapp, concurrency=1, max_block=0.5):
+        assert job.result(timeout=30) == "done"

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 import redis
-from redis.exceptions import BusyLoadingError, NoPermissionError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MovedError,
+    NoPermissionError,
+    TryAgainError,
+)
 
 from scheduler import Scheduler, Worker
 from scheduler.backend.startup import permanent_reason
@@ -149,6 +155,15 @@ def test_error_classification() -> None:
     assert permanent_reason(redis.ConnectionError("refused")) is None
     assert permanent_reason(BusyLoadingError("LOADING Redis is loading")) is None
     assert permanent_reason(redis.ResponseError("MASTERDOWN no master")) is None
+    # a failover: the new master's replicas not linked yet, the old one demoted
+    assert permanent_reason(redis.ResponseError("NOREPLICAS Not enough good replicas")) is None
+    assert permanent_reason(redis.ReadOnlyError("You can't write")) is None
+    # redis-py strips these codes: told by class
+    assert permanent_reason(TryAgainError("Multiple keys request during rehashing")) is None
+    assert permanent_reason(ClusterDownError("The cluster is down")) is None
+    # a plain URL at a cluster node: permanent, and says what to do
+    moved = permanent_reason(MovedError("9034 127.0.0.1:7502")) or ""
+    assert "Redis Cluster node" in moved and "redis+cluster://" in moved
     assert permanent_reason(ConnectionRefusedError()) is None
     assert "credentials" in (permanent_reason(redis.AuthenticationError("WRONGPASS x")) or "")
     assert "ACL" in (permanent_reason(NoPermissionError("NOPERM no")) or "")

@@ -15,7 +15,9 @@
 
 -- Stamp F_STARTED_MS = `now` on each lease (ids[i], tokens[i]) still held
 -- and not started yet. `decode(id, raw)` answers the record table of a
--- jobs-hash value (nil: missing or damaged). Answers:
+-- jobs-hash value, or nil and whether it was damaged (lib/quarantine.lua
+-- checked_record: a damaged record has gone dead, its lease is lost).
+-- Answers:
 --   codes   the START_* code per job;
 --   recs    id -> the decoded record of each job read (false when none), so
 --           a caller that also finishes the job reuses it (one decode, one
@@ -23,21 +25,27 @@
 --   dirty   ids whose record was stamped, in order (the caller writes them).
 local function stamp_starts(ids, tokens, now, decode)
   local raw = hmget_many(K_JOBS, ids)
-  local codes, recs, dirty = {}, {}, {}
+  local codes, recs, dirty, bad = {}, {}, {}, {}
+  local stamp = int(now) -- formatted once: string.format costs ~1 us
   for i, id in ipairs(ids) do
     local f = recs[id]
     if f == nil then
-      f = decode(id, raw[i]) or false
+      local damaged
+      f, damaged = decode(id, raw[i])
+      f = f or false
       recs[id] = f
+      if damaged then bad[id] = true end
     end
-    if not f then
+    if bad[id] then
+      codes[i] = START_STALE
+    elseif not f then
       codes[i] = START_GONE
     elseif lease_status(f, tokens[i]) ~= 'held' then
       codes[i] = START_STALE
     elseif f[F_STARTED_MS] ~= '' then
       codes[i] = START_ALREADY_STARTED
     else
-      f[F_STARTED_MS] = int(now)
+      f[F_STARTED_MS] = stamp
       dirty[#dirty + 1] = id
       codes[i] = START_STARTED
     end

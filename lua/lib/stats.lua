@@ -32,10 +32,12 @@ local function stats_decode(row)
   local n, mean, var, last, lastd = string.match(row, '^([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)$')
   n, mean, var, last, lastd = tonumber(n), tonumber(mean), tonumber(var), tonumber(last), tonumber(lastd)
   if not (n and mean and var and last and lastd) then return nil end
-  for _, v in ipairs({n, mean, var, last, lastd}) do
-    if not (v >= 0 and v < math.huge) then return nil end
+  -- (comparisons, no table: this runs in every complete call)
+  local inf = math.huge
+  if not (mean >= 0 and mean < inf and var >= 0 and var < inf and last >= 0 and last < inf
+          and lastd >= 0 and lastd < inf and n >= 1 and n < inf and n % 1 == 0) then
+    return nil
   end
-  if n < 1 or n % 1 ~= 0 then return nil end
   return n, mean, var, last, lastd
 end
 
@@ -43,38 +45,40 @@ local function stats_encode(n, mean, var, last, lastd)
   return string.format('%d,%.17g,%.17g,%d,%d', n, mean, var, last, lastd)
 end
 
--- Record durations: `runs` is a list of {task, duration_ms, finished_ms}.
--- One HMGET and one HSET for the whole batch.
-local function stats_record(runs)
-  if #runs == 0 then return end
-  local tasks, index = {}, {}
-  for _, run in ipairs(runs) do
-    if not index[run[1]] then
-      tasks[#tasks + 1] = run[1]
-      index[run[1]] = #tasks
+-- Record durations: run k of `tasks[k]` took `durations[k]` ms and
+-- finished at `finished_ms` (the calling script's server time), in this
+-- order. One HMGET and one HSET for the whole batch; the runs of one task
+-- update its row in order (the same float operations as
+-- scheduler/learning.py update_stats, run by run).
+local function stats_record(tasks, durations, finished_ms)
+  if #tasks == 0 then return end
+  local names, state = {}, {}
+  for _, task in ipairs(tasks) do
+    if not state[task] then
+      names[#names + 1] = task
+      state[task] = true
     end
   end
-  local rows = redis.call('HMGET', K_TASKSTATS, unpack(tasks))
-  local state = {}
-  for i, task in ipairs(tasks) do
+  local rows = redis.call('HMGET', K_TASKSTATS, unpack(names))
+  for i, task in ipairs(names) do
     local n, mean, var = stats_decode(rows[i] or nil)
-    state[task] = n and {n, mean, var, 0, 0} or {0, 0, 0, 0, 0}
+    state[task] = n and {n, mean, var, 0} or {0, 0, 0, 0}
   end
-  for _, run in ipairs(runs) do
-    local s, x = state[run[1]], run[2]
+  local w = 1 / STATS_WINDOW
+  for k, task in ipairs(tasks) do
+    local s, x = state[task], durations[k]
     local n = s[1] + 1
     local a = 1 / n
-    if a < 1 / STATS_WINDOW then a = 1 / STATS_WINDOW end
+    if a < w then a = w end
     local diff = x - s[2]
     local incr = a * diff
-    s[1], s[2], s[3] = n, s[2] + incr, (1 - a) * (s[3] + diff * incr)
-    s[4], s[5] = run[3], x
+    s[1], s[2], s[3], s[4] = n, s[2] + incr, (1 - a) * (s[3] + diff * incr), x
   end
   local hset = {}
-  for _, task in ipairs(tasks) do
+  for _, task in ipairs(names) do
     local s = state[task]
     hset[#hset + 1] = task
-    hset[#hset + 1] = stats_encode(s[1], s[2], s[3], s[4], s[5])
+    hset[#hset + 1] = stats_encode(s[1], s[2], s[3], finished_ms, s[4])
   end
   redis.call('HSET', K_TASKSTATS, unpack(hset))
 end

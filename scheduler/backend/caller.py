@@ -30,6 +30,12 @@ pool: each command goes through the cluster client, which routes it by its
 first key's slot and follows ``MOVED``/``ASK``; ``TRYAGAIN`` (a slot
 migration) and ``CLUSTERDOWN`` (a failover) are retried here for up to the
 same time (:class:`ClusterCalls`).
+
+A thread may bound these retries further with :func:`retries_until`: a
+worker that is stopping gives up at the end of its grace period, so a
+failover that outlasts the grace period does not hold its shutdown for
+another ``TOPOLOGY_RETRY`` (its leases then expire and the jobs run again:
+at-least-once).
 """
 
 from __future__ import annotations
@@ -38,16 +44,16 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 
 from scheduler import defaults
 from scheduler.backend import topology
 
-__all__ = ["ClusterCalls", "ScriptCaller"]
+__all__ = ["ClusterCalls", "ScriptCaller", "retries_until"]
 
 #: Error replies meaning "this server does not take writes now": the old
 #: master during a Sentinel failover.
@@ -60,6 +66,41 @@ try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover
     _hiredis_pack = None
+
+
+_bounds = threading.local()
+
+
+@contextlib.contextmanager
+def retries_until(deadline: Callable[[], float | None]) -> Iterator[None]:
+    """Within the block, this thread's topology retries (a Sentinel failover,
+    a cluster slot migration or failover: see the module docstring) give up
+    once ``time.monotonic()`` reaches ``deadline()`` -- or after
+    :data:`scheduler.defaults.TOPOLOGY_RETRY`, whichever comes first.
+
+    ``deadline`` is asked before each retry, so it may change while a call
+    is retrying (a worker's stop deadline appears when it is stopped); None
+    means no bound beyond ``TOPOLOGY_RETRY``. A call that gives up raises
+    (or returns, for error replies) what its last attempt got, as it does
+    after ``TOPOLOGY_RETRY``. Blocks nest: the innermost bound applies.
+    """
+    previous = getattr(_bounds, "deadline", None)
+    _bounds.deadline = deadline
+    try:
+        yield
+    finally:
+        _bounds.deadline = previous
+
+
+def _give_up_at(started: float) -> float:
+    """When a call first tried at ``started`` stops retrying (monotonic s)."""
+    limit = started + defaults.TOPOLOGY_RETRY
+    bound: Callable[[], float | None] | None = getattr(_bounds, "deadline", None)
+    if bound is not None:
+        extra = bound()
+        if extra is not None:
+            limit = min(limit, extra)
+    return limit
 
 
 def _pack(conn: Any, command: Sequence[Any]) -> bytes:
@@ -104,6 +145,11 @@ class ScriptCaller:
             with self._lock:
                 self._conns.append(conn)
         if self._sentinel and not self._local.checked:
+            # connect() asks the sentinels for the master's address; a send
+            # on a dropped connection would reconnect to its last address
+            # (redis-py 8.2 reconnects there without the lookup) -- after a
+            # failover, the old master, now a replica, again and again.
+            conn.connect()
             _check_master(conn)
             self._local.checked = True
         return conn
@@ -133,7 +179,7 @@ class ScriptCaller:
 
     def _call_failing_over(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """:meth:`_call_twice`, retried while a Sentinel failover is in progress."""
-        deadline = time.monotonic() + defaults.TOPOLOGY_RETRY
+        started = time.monotonic()
         delay = 0.05
         while True:
             try:
@@ -144,7 +190,7 @@ class ScriptCaller:
                 self._drop(self._conn())
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 error = exc
-            if self._closed or time.monotonic() + delay > deadline:
+            if self._closed or time.monotonic() + delay > _give_up_at(started):
                 if isinstance(error, redis.ResponseError):
                     return replies
                 raise error
@@ -158,6 +204,13 @@ class ScriptCaller:
             conn = self._conn()
             try:
                 conn.send_packed_command([b"".join(_pack(conn, c) for c in commands)])
+                if self._closed:
+                    # close() ran since the check above: it missed this
+                    # connection, or redis-py reconnected the one it closed
+                    # to send. Cut it here, or a BLPOP would block on it with
+                    # the commands behind it still to run.
+                    self._drop(conn)
+                    raise redis.ConnectionError("script caller closed")
                 return [_read(conn) for _ in commands]
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self._drop(conn)
@@ -219,6 +272,9 @@ class ScriptCaller:
 
 
 def _not_writable(reply: object) -> bool:
+    # redis-py strips the READONLY code from the message (ReadOnlyError).
+    if isinstance(reply, ReadOnlyError):
+        return True
     return isinstance(reply, redis.ResponseError) and str(reply).startswith(_NOT_WRITABLE)
 
 
@@ -242,7 +298,8 @@ class ClusterCalls:
     ``CLUSTERDOWN`` (a failover in progress) and ``NOREPLICAS``/``READONLY``
     (a master with ``min-replicas-to-write`` whose replicas are not linked
     yet, a node just demoted) are retried here with backoff
-    for up to :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds. Every script
+    for up to :data:`scheduler.defaults.TOPOLOGY_RETRY` seconds (or this
+    thread's :func:`retries_until` bound). Every script
     is idempotent under a repeat, so retrying is safe.
 
     Args:
@@ -263,18 +320,18 @@ class ClusterCalls:
         return [self._one(command) for command in commands]
 
     def _one(self, command: Sequence[Any]) -> Any:
-        deadline = time.monotonic() + defaults.TOPOLOGY_RETRY
+        started = time.monotonic()
         delay = 0.01
         while True:
             try:
                 return self._client.execute_command(*command)
             except (TryAgainError, ClusterDownError):
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > _give_up_at(started):
                     raise
             except redis.ResponseError as exc:
                 # NOREPLICAS: a master with min-replicas-to-write whose
                 # replicas are not linked yet (just after a failover).
-                if not _not_writable(exc) or time.monotonic() + delay > deadline:
+                if not _not_writable(exc) or time.monotonic() + delay > _give_up_at(started):
                     return exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)

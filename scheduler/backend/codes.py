@@ -98,7 +98,8 @@ class StartCode(enum.IntEnum):
 
     STARTED = 1
     ALREADY_STARTED = 2  # an earlier run of this call stamped it
-    STALE = 0  # the lease was lost (expired, released, cancelled, leased again)
+    STALE = 0  # the lease was lost (expired, released, cancelled, leased again; or the
+    # record was damaged: it went dead)
     GONE = -1
 
 
@@ -182,6 +183,7 @@ class FireCode(enum.IntEnum):
     STALE = 0  # another cron process fired it, or the record changed: nothing written
     EARLY = 2  # a fire time is after the server clock: nothing written
     DROPPED = 3  # damaged or not active: taken out of the cron set, record kept
+    LATE = 4  # the server clock reached the entry's "valid until": nothing written; plan again
 
 
 class ConfigCode(enum.IntEnum):

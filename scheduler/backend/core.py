@@ -109,6 +109,8 @@ class Backend(
     def close(self) -> None:
         """Close the client's connections and those of script calls."""
         self.scripts.close()
+        if "cron_scripts" in self.__dict__:  # created (cached_property)
+            self.cron_scripts.close()
         self.client.close()
 
     # -- queues ---------------------------------------------------------------
@@ -136,9 +138,11 @@ class Backend(
         """
         if name not in self._registered:
             qk = self.queue(name)
-            self.client.sadd(self.keys.queues, qk.queue)
+            # Through the script call path: retried through a failover.
+            writes: list[tuple[str, ...]] = [("SADD", self.keys.queues, qk.queue)]
             if self.sharded_pubsub:
-                self.client.hset(qk.meta, "pubsub", "sharded")
+                writes.append(("HSET", qk.meta, "pubsub", "sharded"))
+            self.scripts.write(writes)
             with self._lock:
                 self._registered.add(name)
 

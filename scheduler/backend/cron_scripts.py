@@ -25,7 +25,9 @@ from typing import Any
 import attrs
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
+from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.codes import FireCode, PauseCode, RemoveCode, UpsertCode
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.scripts import load_script_text, script_error
@@ -129,6 +131,10 @@ class FireEntry:
         encoded: ``job`` as its five ARGV values, already encoded
             (:meth:`JobTemplate.encode`; a cron process keeps them per
             schedule), or None to encode ``job`` here.
+        until_ms: the plan holds while the server clock is before this
+            (ms): a plan made ahead of its fire time; at or after it the
+            entry is answered :attr:`FireCode.LATE` and nothing is written.
+            None: no bound (a plan made with the current server time).
     """
 
     schedule_id: str
@@ -140,6 +146,7 @@ class FireEntry:
     job: JobTemplate | None = None
     jobs: Sequence[FireJob] = ()
     encoded: Sequence[bytes] | None = None
+    until_ms: int | None = None
 
     def args(self) -> list[Any]:
         """This entry's ARGV values (``lua/cron_fire.lua``)."""
@@ -155,6 +162,7 @@ class FireEntry:
             "D" if self.drop else "F",
             "" if self.drop else _opt_ms(self.new_next_ms),
             0 if self.drop else self.missed,
+            "" if self.drop else _opt_ms(self.until_ms),
             *template,
             len(jobs),
         ]
@@ -171,10 +179,11 @@ class FireOutcome:
         code: :attr:`FireCode.FIRED` (applied), ``STALE`` (another process
             fired it first, or the record changed: nothing written),
             ``EARLY`` (a fire time is after the server clock: nothing
-            written) or ``DROPPED`` (taken out of the cron set).
+            written), ``DROPPED`` (taken out of the cron set) or ``LATE``
+            (the clock reached the entry's ``until_ms``: nothing written).
         value: ``FIRED``: jobs created; ``STALE``: the stored next fire time,
-            ms, or -1 if the schedule is not in the cron set; ``EARLY``: the
-            server time, ms; ``DROPPED``: 0.
+            ms, or -1 if the schedule is not in the cron set; ``EARLY`` and
+            ``LATE``: the server time, ms; ``DROPPED``: 0.
     """
 
     code: FireCode
@@ -221,10 +230,16 @@ class CronScripts:
     client: redis.Redis
     events_maxlen: int = 10_000
     _scripts: dict[str, Script] = attrs.field(init=False, factory=dict)
+    _caller: ScriptCaller = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         for name in CRON_SCRIPT_NAMES:
             self._scripts[name] = self.client.register_script(load_script_text(name))
+        self._caller = ScriptCaller(self.client)
+
+    def close(self) -> None:
+        """Close the connections ``cron_fire`` calls opened."""
+        self._caller.close()
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """Run script ``name``.
@@ -329,11 +344,53 @@ class CronScripts:
             ScriptReplyError: bad arguments (nothing written).
             ScriptError: an unexpected reply.
         """
-        args: list[Any] = [self.events_maxlen, len(entries)]
-        for entry in entries:
-            args.extend(entry.args())
-        reply = self._run("cron_fire", [*qk.extended(), qk.schedules, qk.cron], args)
-        if not isinstance(reply, list) or len(reply) != 1 + 2 * len(entries):
+        return self.fire_many(qk, [[entry.args() for entry in entries]])[0]
+
+    def fire_many(self, qk: QueueKeys, calls: Sequence[Sequence[Sequence[Any]]]) -> list[FireReply]:
+        """Several :meth:`fire` calls in one round trip (a pipeline without
+        MULTI: each call is its own atomic script, run in order), each entry
+        given as its ARGV values (:meth:`FireEntry.args`, made ahead by the
+        caller). Sent on the lean call path
+        (:class:`scheduler.backend.caller.ScriptCaller`), each call as soon
+        as it is packed (the server starts on the first while the next is
+        packed); after ``NOSCRIPT`` the script is loaded and only the calls
+        that got it are sent again. A connection error is raised, not
+        retried here (a repeat would be safe: what applied comes back stale).
+
+        Raises:
+            ScriptReplyError: bad arguments in a call (nothing written by it).
+            ScriptError: an unexpected reply.
+            redis.RedisError: a call failed.
+        """
+        keys = [*qk.extended(), qk.schedules, qk.cron]
+        script = self._scripts["cron_fire"]
+        replies: list[Any] = [NoScriptError()] * len(calls)
+        for attempt in (1, 2):
+            todo = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            if not todo:
+                break
+            if attempt == 2:
+                self.client.script_load(script.script)
+            commands = []
+            for i in todo:
+                command: list[Any] = ["EVALSHA", script.sha, len(keys), *keys]
+                command += [self.events_maxlen, len(calls[i])]
+                for entry in calls[i]:
+                    command.extend(entry)
+                commands.append(command)
+            sent = self._caller.call_streamed(commands, window=len(commands))
+            for i, reply in zip(todo, sent, strict=True):
+                replies[i] = reply
+        return [self._fire_reply(r, len(c)) for r, c in zip(replies, calls, strict=True)]
+
+    @staticmethod
+    def _fire_reply(reply: Any, entries: int) -> FireReply:
+        if isinstance(reply, Exception):
+            error = script_error(reply)
+            if error is reply:
+                raise reply
+            raise error from reply
+        if not isinstance(reply, list) or len(reply) != 1 + 2 * entries:
             raise ScriptError(f"unexpected cron_fire reply {reply!r}")
         outcomes = [
             FireOutcome(_family_code(code, FireCode, "cron_fire"), int(value))

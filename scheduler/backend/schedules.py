@@ -114,15 +114,24 @@ class ScheduleReads:
         )
         return [(text(member), int(score)) for member, score in due]
 
-    def due_records(self, queue: str, due: Sequence[tuple[str, int]]) -> list[DueSchedule]:
+    def due_records(
+        self, queue: str, due: Sequence[tuple[str, int]], *, current: bool = True
+    ) -> list[DueSchedule]:
         """The records of ``due`` schedules (from :meth:`due_ids`), in order,
         leaving out those whose cron score is no longer the one read (another
         cron process fired them, or they changed): one pipelined round trip
-        (HMGET and a ZSCORE each)."""
+        (HMGET and a ZSCORE each). Without ``current``: one HMGET, the
+        scores not checked again (``cron_fire`` checks them anyway)."""
         if not due:
             return []
         qk = self.queue(queue)
         ids = [sid for sid, _ in due]
+        if not current:
+            raws = self.client.hmget(qk.schedules, ids)
+            return [
+                DueSchedule(sid, score, None if raw is None else text(raw), raw or "")
+                for (sid, score), raw in zip(due, raws, strict=True)
+            ]
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(qk.schedules, ids)
         for sid in ids:  # ZSCOREs, not ZMSCORE: the documented ACL allows zscore

@@ -343,6 +343,20 @@ class Scripts:
             return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
         raise ScriptError("scripts could not be loaded")  # pragma: no cover
 
+    def write(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send plain write commands (not scripts) on the script call path, so
+        they get its retries through a failover or slot migration
+        (:mod:`scheduler.backend.caller`; a plain ``redis.Redis`` call
+        would fail with ``NOREPLICAS`` just after a Sentinel failover).
+        Every command must be safe to repeat (e.g. ``SADD``, ``HSET``).
+
+        Raises:
+            redis.RedisError: a command failed (the first error is raised).
+        """
+        replies = self._caller.call_many(commands)
+        _raise_errors(replies)
+        return replies
+
     def command(self, call: ScriptCall[Any]) -> tuple[Any, ...]:
         """The EVALSHA command of ``call``, for sending it on another connection."""
         return ("EVALSHA", self._scripts[call.name].sha, len(call.keys), *call.keys, *call.args)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
-from redis.exceptions import NoPermissionError
+from redis.exceptions import ClusterDownError, NoPermissionError, ReadOnlyError, TryAgainError
 
+from scheduler.backend import topology
 from scheduler.errors import SchedulerError
 
 __all__ = ["StartupError", "permanent_reason", "retry_start", "server_label"]
@@ -28,8 +29,18 @@ __all__ = ["StartupError", "permanent_reason", "retry_start", "server_label"]
 T = TypeVar("T")
 
 #: Error reply prefixes that clear up by themselves (a server loading its
-#: data, a replica without its master, a cluster resharding).
-_TRANSIENT_REPLIES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY ")
+#: data, a replica without its master, a cluster resharding, a master just
+#: promoted whose replicas have not linked yet or one just demoted: a
+#: failover).
+_TRANSIENT_REPLIES = (
+    "LOADING",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "BUSY ",
+    "NOREPLICAS",
+    "READONLY",
+)
 
 
 class StartupError(SchedulerError):
@@ -53,6 +64,11 @@ def permanent_reason(exc: BaseException) -> str | None:
         return None  # includes BusyLoadingError (LOADING)
     if isinstance(exc, redis.ResponseError) and message.startswith(_TRANSIENT_REPLIES):
         return None
+    if isinstance(exc, ClusterDownError | TryAgainError | ReadOnlyError):
+        return None  # a cluster failing over or resharding, a master just demoted
+    explained = topology.explain_error(exc)  # e.g. MOVED: a plain URL at a cluster node
+    if explained is not None:
+        return explained
     return f"{type(exc).__name__}: {message}"
 
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AskError, ClusterDownError, MovedError, ReadOnlyError, TryAgainError
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 from scheduler.errors import ValidationError
@@ -40,6 +41,8 @@ __all__ = [
     "client_for_special_url",
     "close_quietly",
     "cluster_copy",
+    "explain_error",
+    "failover_in_progress",
     "is_cluster",
     "node_client",
     "node_client_at",
@@ -207,9 +210,54 @@ def _make_cluster(seeds: list[tuple[str, int]], kwargs: dict[str, Any]) -> redis
     return result  # type: ignore[no-any-return]
 
 
+def explain_error(exc: BaseException) -> str | None:
+    """One line saying what a Redis Cluster or replica error reply means for
+    the user (redis-py strips the error code, leaving e.g. a bare
+    ``"9034 127.0.0.1:7502"``), or None for any other error."""
+    if isinstance(exc, MovedError | AskError):
+        return (
+            f"the server is a Redis Cluster node (slot {exc.slot_id} is served by "
+            f"{exc.host}:{exc.port}): use a redis+cluster://host:port[,host:port...] URL"
+        )
+    if isinstance(exc, ClusterDownError):
+        return f"the Redis Cluster is down (CLUSTERDOWN {exc}); wait for it, or check its slots"
+    if isinstance(exc, TryAgainError):
+        return f"a slot is being migrated (TRYAGAIN {exc}); try again"
+    if isinstance(exc, ReadOnlyError):
+        return (
+            f"the server is a replica (READONLY {exc}): point the URL at the master, "
+            "or use a redis+sentinel:// URL"
+        )
+    return None
+
+
+def failover_in_progress(state: dict[str, Any]) -> bool:
+    """True if a sentinel's ``SENTINEL MASTERS`` entry ``state`` (as
+    redis-py parses it: flags as text with RESP2, as a set with RESP3) says
+    it is running a failover of that master."""
+    flags = state.get("flags", "")
+    names = flags if isinstance(flags, set) else set(str(flags).split(","))
+    return "failover_in_progress" in names
+
+
 class _Sentinel(Sentinel):
     """redis-py's Sentinel manager with a one-line "no master" error (its own
-    message embeds the repr of every sentinel client)."""
+    message embeds the repr of every sentinel client), which skips a
+    sentinel that is still running a failover.
+
+    The sentinel leading a failover keeps reporting the *old* master in
+    ``SENTINEL MASTERS`` (flag ``failover_in_progress``) until every replica
+    is reconfigured -- seconds, up to ``failover-timeout`` -- while the old
+    master is already a replica (``READONLY``) and the others report the
+    promoted one. redis-py's ``discover_master`` takes the first sentinel's
+    answer, so a client asking the leader reconnected to the old master
+    again and again for that whole time.
+    """
+
+    def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
+        if failover_in_progress(state):
+            return False
+        return bool(super().check_master_state(state, service_name))  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     def discover_master(self, service_name: str) -> tuple[str, int]:
         try:

@@ -47,6 +47,7 @@ from rich.console import Console
 
 from scheduler import defaults
 from scheduler.app import Scheduler
+from scheduler.backend import topology
 from scheduler.backend.connection import check_url
 from scheduler.errors import JobNotFoundError, SchedulerError, ValidationError
 from scheduler.validation import validate_queue_name
@@ -330,6 +331,9 @@ def _handle_errors(fn: F) -> F:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             fail(f"cannot reach Redis at {_current_url()}: {exc}", 1)
         except redis.RedisError as exc:
+            explained = topology.explain_error(exc)
+            if explained is not None:
+                fail(f"Redis at {_current_url()}: {explained}", 1)
             fail(f"Redis error: {exc}", 1)
         except SchedulerError as exc:
             fail(str(exc), 1)

@@ -59,7 +59,7 @@ def cron_command(
     from scheduler.cron import CronRunner
 
     setup_logging(log_level, log_format)
-    app = load_app(app_path)
+    app = load_app(app_path, wait_for_redis=True)
     names = split_list(queues) or None
     try:
         runner = CronRunner(app, names, sync=sync, max_block=max_block)

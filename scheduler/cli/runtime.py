@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import redis
 from pythonjsonlogger.json import JsonFormatter
 
 from scheduler.app import Scheduler
-from scheduler.backend.startup import StartupError
+from scheduler.backend.startup import StartupError, permanent_reason
 from scheduler.cli.common import DEBUG_ENV, fail, one_line
 from scheduler.loading import import_app
+
+log = logging.getLogger("scheduler.cli")
 
 __all__ = [
     "load_app",
@@ -98,9 +102,16 @@ def split_list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def load_app(app_path: str) -> Scheduler:
+def load_app(app_path: str, *, wait_for_redis: bool = False) -> Scheduler:
     """Import the app at ``package.module:attribute``, with the working
     directory on ``sys.path``.
+
+    ``wait_for_redis`` (long-running processes): an import that fails with a
+    transient Redis error -- a Redis Cluster client connects when it is made,
+    so ``Scheduler.from_url("redis+cluster://...")`` at module level fails
+    while the cluster is down -- is retried with backoff (0.2 s doubling to
+    5 s, one log line per attempt), as the worker's own start-up waits for
+    Redis (:mod:`scheduler.backend.startup`).
 
     Raises:
         click.UsageError: it cannot be imported or is not a Scheduler, or
@@ -112,6 +123,8 @@ def load_app(app_path: str) -> Scheduler:
     """
     sys.path.insert(0, os.getcwd())
     try:
+        if wait_for_redis:
+            return _import_waiting_for_redis(app_path)
         return import_app(app_path)
     except (ImportError, AttributeError, ValueError) as exc:
         raise click.UsageError(f"cannot load app {app_path!r}: {exc}") from None
@@ -119,3 +132,25 @@ def load_app(app_path: str) -> Scheduler:
         if os.environ.get(DEBUG_ENV):
             raise
         fail(one_line(f"cannot load app {app_path!r}: {type(exc).__name__}: {exc}"))
+
+
+def _import_waiting_for_redis(app_path: str) -> Scheduler:
+    """:func:`import_app`, again while it fails with a transient Redis error
+    (a failed import leaves no module behind, so the next attempt re-runs it)."""
+    attempt = 0
+    while True:
+        try:
+            return import_app(app_path)
+        except (redis.RedisError, OSError) as exc:
+            if permanent_reason(exc) is not None:
+                raise
+            attempt += 1
+            pause = min(5.0, 0.1 * 2**attempt)
+            log.warning(
+                "app %s: Redis is not ready (%s); retrying in %.1f s (attempt %d)",
+                app_path,
+                one_line(str(exc)) or type(exc).__name__,
+                pause,
+                attempt,
+            )
+            time.sleep(pause)

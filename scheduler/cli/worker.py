@@ -145,7 +145,7 @@ def worker_command(
     wrong credentials or an ACL denial print one line and exit 1.
     """
     setup_logging(log_level, log_format)
-    app = load_app(app_path)
+    app = load_app(app_path, wait_for_redis=True)
     try:
         worker = Worker(
             app,

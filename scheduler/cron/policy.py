@@ -57,6 +57,7 @@ __all__ = [
     "FirePlan",
     "MisfirePolicy",
     "jitter_offset",
+    "on_time_until",
     "plan_firing",
 ]
 
@@ -180,6 +181,26 @@ def plan_firing(
             return FirePlan((), min(MISSED_COUNT_CAP, missed + 1), after_now)
         return FirePlan((), missed + 1, after_now)
     return FirePlan((latest,), missed, after_now)
+
+
+def on_time_until(
+    policy: MisfirePolicy, grace_ms: int, stored_next_ms: int, plan: FirePlan
+) -> int | None:
+    """How long the on-time plan of a firing holds: a cron process plans the
+    coming firing ahead, while it waits, as :func:`plan_firing` with
+    ``now_ms = stored_next_ms`` (the plan it would make right at the fire
+    time), and this is the earliest server time (ms) at which
+    :func:`plan_firing` would plan otherwise -- when the following fire
+    time (``plan.next_ms``) is due too, or, except under ``coalesce``, when
+    the firing is later than the grace. None: the plan never changes.
+
+    For every ``now_ms`` from ``stored_next_ms`` up to (not including) the
+    returned time, ``plan_firing(..., now_ms)`` returns ``plan``.
+    """
+    bounds = [] if plan.next_ms is None else [plan.next_ms]
+    if policy is not MisfirePolicy.COALESCE:
+        bounds.append(stored_next_ms + max(grace_ms, ON_TIME_MS) + 1)
+    return min(bounds) if bounds else None
 
 
 def jitter_offset(schedule_id: str, fire_ms: int, jitter_ms: int) -> int:

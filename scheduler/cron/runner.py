@@ -4,6 +4,9 @@ Any number of runners may run at once (``scheduler cron module:app``, or a
 thread of a worker started with ``--with-cron``); no leader is elected.
 One round, step by step:
 
+0. Send what was planned ahead (step 4) and is due by the server clock as
+   estimated from the last reading: all its windows in one round trip,
+   before any read, so a runner waking at a fire time sends at once.
 1. Read the server clock and the earliest next fire time of every queue
    (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
 2. In each queue with something due, read the ids of up to ``scan`` due
@@ -21,7 +24,10 @@ One round, step by step:
    left is another runner's, maybe a slow one's).
 4. Otherwise compute the wait until the next fire time after now
    (schedules that cannot fire never shorten or lengthen it), plan ahead
-   the schedules of this runner's arc due by then, and block.
+   the coming firings of this runner's arc due by then, down to the
+   ``cron_fire`` arguments (:mod:`scheduler.cron.ahead`; each holds only
+   until the misfire policy would decide otherwise, and only for the
+   record read), and block.
 
 The block is on the ``P:schedules:changed`` pub/sub channel (on its own
 connection, whose socket timeout exceeds the block), until the next fire
@@ -51,6 +57,7 @@ from scheduler.backend.cron_scripts import FireEntry, FireOutcome
 from scheduler.backend.schedules import DueSchedule
 from scheduler.backend.startup import StartupError, permanent_reason, retry_start, server_label
 from scheduler.backend.subscription import Subscription
+from scheduler.cron.ahead import ReadyFiring, plan_ahead
 from scheduler.cron.errors import DamagedScheduleError
 from scheduler.cron.policy import FirePlan
 from scheduler.cron.schedule import Schedule
@@ -70,7 +77,7 @@ RETRY_BROKEN = 1.0
 
 #: Before a wait at least this long (seconds), the runner computes ahead the
 #: plans of the schedules due by its end (:meth:`CronRunner._prepare_ahead`).
-PREPARE_MIN_WAIT = 0.2
+PREPARE_MIN_WAIT = 0.05
 
 
 def _leading(chunk: Sequence[tuple[str, int]], read: list[DueSchedule]) -> list[DueSchedule]:
@@ -158,6 +165,11 @@ class CronRunner:
         self._home: dict[str, str] = {}
         self._share: dict[str, int] = {}
         self._burst: dict[str, int] = {}
+        #: Per queue: the firings of this runner's arc planned ahead
+        #: (:meth:`_prepare_ahead`), in walk order.
+        self._ready: dict[str, list[ReadyFiring]] = {}
+        #: The last server time read (ms) and the monotonic time then.
+        self._clock: tuple[int, float] | None = None
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------
@@ -321,9 +333,10 @@ class CronRunner:
     def run_once(self) -> float:
         """Fire everything due now, in every served queue.
 
-        Each pass reads the earliest next fire time of every queue; in each
-        queue with something due it fires one window of due schedules with
-        one ``cron_fire`` call, and passes again while anything moved.
+        First what was planned ahead and is due; then each pass reads the
+        earliest next fire time of every queue; in each queue with something
+        due it fires the due schedules window by window, and passes again
+        while anything moved.
 
         Returns:
             Seconds until the next fire time of a schedule that can fire
@@ -331,11 +344,13 @@ class CronRunner:
             retried after :data:`RETRY_BROKEN`).
         """
         self._burst = {}
+        self._fire_planned()
         while True:
             self.rounds += 1
             queues = self.queues if self.queues is not None else self.backend.queue_names()
             now = self.backend.server_time_ms()
             read_at = time.monotonic()
+            self._clock = (now, read_at)
             heads = self.backend.cron_heads(queues)
             progressed = False
             for q, score in zip(queues, heads, strict=True):
@@ -349,7 +364,9 @@ class CronRunner:
                     self._home.pop(queue, None)
             wait = self._next_wait(queues, now, read_at)
             if wait >= PREPARE_MIN_WAIT:
-                self._prepare_ahead(queues, now + int(wait * 1000) + 1)
+                # The server time at the end of the wait: `now` plus the time since it was read.
+                until_ms = now + int((time.monotonic() - read_at + wait) * 1000) + 1
+                self._prepare_ahead(queues, until_ms)
                 wait = self._next_wait(queues, now, read_at)
             return wait
 
@@ -368,32 +385,26 @@ class CronRunner:
         return max(0.0, wait)
 
     def _prepare_ahead(self, queues: Sequence[str], until_ms: int) -> None:
-        """Compute ahead, while there is time to wait, the next fire time
-        after the coming firing of the schedules this runner expects to fire
-        by ``until_ms`` (ms): the schedule remembers it
-        (:class:`~scheduler.cron.memo.MemoRule`), so when the firing is due
-        its plan needs no croniter step.
+        """Plan ahead, while there is time to wait, the coming firings of
+        the schedules this runner expects to fire by ``until_ms`` (ms), down
+        to the ``cron_fire`` arguments (:mod:`scheduler.cron.ahead`): when
+        they are due, :meth:`_fire_ready` only sends them.
 
         What it expects to fire is its *arc*: the due list from its home
         place (:meth:`_rotate`) on, as many as it fired in its last burst plus
         one window (all of them the first time). Five processes thus prepare
         about a fifth each instead of everything each. Damaged records are
         skipped here (they are dropped when due)."""
+        self._ready = {}
         for queue in queues:
             upcoming = self.backend.due_ids(queue, until_ms, self.scan)
-            if not upcoming:
+            if not upcoming or self._stop.is_set():
                 continue
             share = self._share.get(queue)
             count = len(upcoming) if share is None else share + self.per_call
             arc = self._rotate(queue, upcoming, home=True)[:count]
-            for due in self.backend.due_records(queue, arc):
-                if self._stop.is_set():
-                    return
-                try:
-                    _, schedule = decode_record(queue, due.schedule_id, due.record)
-                except DamagedScheduleError:
-                    continue
-                schedule.next_fire(due.score)
+            due = self.backend.due_records(queue, arc, current=False)
+            self._ready[queue] = plan_ahead(self.store, queue, due, self.batch)
 
     def _rotate(
         self, queue: str, due: list[tuple[str, int]], *, home: bool
@@ -428,6 +439,13 @@ class CronRunner:
         once (the others get FIRE_STALE, and a stale answer always means the
         stored state changed since it was read: no spinning).
         """
+        ready = self._ready.pop(queue, None)
+        if ready and queue not in self._burst:
+            # What this runner planned ahead, from its home place; the rest
+            # (stolen from a random place, or planned again) the usual way.
+            moved, self._burst[queue] = self._fire_ready(queue, ready, now)
+            if moved:
+                return True
         mono = time.monotonic()
         due = [
             (sid, score)
@@ -466,6 +484,49 @@ class CronRunner:
                 break  # look again: what is left is stolen from a random place
         self._burst[queue] = self._burst.get(queue, 0) + fired
         return moved > 0
+
+    def _fire_planned(self) -> None:
+        """At the start of a round, before any read: send the firings planned
+        ahead that are due by the server clock as estimated from the last
+        reading (it only runs late: the reading was taken before the reply
+        came), so a runner waking at a fire time sends its work at once.
+        What the script finds not yet due (clocks drifting) is looked at
+        again by the round."""
+        if not self._ready or self._clock is None:
+            return
+        server_ms, read_at = self._clock
+        now = server_ms + int((time.monotonic() - read_at) * 1000)
+        for queue in list(self._ready):
+            ready = self._ready[queue]
+            if not any(r.score <= now for r in ready):
+                continue
+            del self._ready[queue]
+            _, self._burst[queue] = self._fire_ready(queue, ready, now)
+
+    def _fire_ready(self, queue: str, ready: list[ReadyFiring], now: int) -> tuple[int, int]:
+        """Send the firings planned ahead that are due at ``now`` (ms): all
+        windows in one round trip (one ``cron_fire`` call each, run in
+        order). Those another process fired first, or that changed, come
+        back stale and cost nothing else; what is left of this runner's arc
+        is then looked at again with fresh reads. Returns (entries that
+        moved, jobs fired)."""
+        mono = time.monotonic()
+        held = self._held
+        due = [r for r in ready if r.score <= now and held.get((queue, r.schedule_id), 0.0) <= mono]
+        if not due or self._stop.is_set():
+            return 0, 0
+        step = min(self.per_call, self.call_jobs)  # one job per on-time plan
+        windows = [due[i : i + step] for i in range(0, len(due), step)]
+        replies = self.store.fire_many(queue, [[r.args for r in w] for w in windows])
+        moved = fired = 0
+        for window, reply in zip(windows, replies, strict=True):
+            for r, outcome in zip(window, reply.outcomes, strict=True):
+                if outcome.code is FireCode.EARLY:  # the estimated clock ran ahead
+                    moved += 1  # not held back: the round looks again
+                    continue
+                moved += self._report(queue, r.schedule_id, r.plan, "", outcome, mono)
+                fired += outcome.code is FireCode.FIRED
+        return moved, fired
 
     def _prepare(
         self, queue: str, due: DueSchedule, now: int
@@ -507,7 +568,9 @@ class CronRunner:
             self._held[key] = mono + RETRY_BROKEN
             return False
         self._held.pop(key, None)
-        if outcome.code is FireCode.DROPPED:
+        if outcome.code is FireCode.LATE:  # planned ahead, now too late for it
+            log.debug("schedule %s in queue %s: planned too long ago, planning again", sid, queue)
+        elif outcome.code is FireCode.DROPPED:
             log.error(
                 "schedule %s in queue %s is damaged (%s): taken out of the cron set, the "
                 "others go on; remove it or store it again",

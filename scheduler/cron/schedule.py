@@ -27,7 +27,13 @@ from scheduler import defaults
 from scheduler.backend.cron_scripts import JobTemplate
 from scheduler.cron.errors import InvalidScheduleError
 from scheduler.cron.memo import MemoRule
-from scheduler.cron.policy import FirePlan, MisfirePolicy, jitter_offset, plan_firing
+from scheduler.cron.policy import (
+    FirePlan,
+    MisfirePolicy,
+    jitter_offset,
+    on_time_until,
+    plan_firing,
+)
 from scheduler.cron.timing import (
     MAX_MS,
     CronRule,
@@ -202,6 +208,14 @@ class Schedule:
             end_ms=self.end_ms,
             batch=batch,
         )
+
+    def plan_ahead(self, stored_next_ms: int, batch: int = 100) -> tuple[FirePlan, int | None]:
+        """The plan of the firing at ``stored_next_ms`` made ahead of it (as
+        :meth:`plan` right at the fire time), and the server time (ms) until
+        which it holds, None if always (:func:`scheduler.cron.policy.on_time_until`)."""
+        plan = self.plan(stored_next_ms, stored_next_ms, batch)
+        assert plan is not None  # due at its own fire time
+        return plan, on_time_until(self.misfire, self.grace_ms, stored_next_ms, plan)
 
     # -- jobs ---------------------------------------------------------------
 

@@ -285,7 +285,12 @@ class ScheduleStore:
     # -- firing (used by the cron runner) -------------------------------------
 
     def entry(
-        self, schedule: Schedule, record: bytes | str, expected_next_ms: int, plan: FirePlan
+        self,
+        schedule: Schedule,
+        record: bytes | str,
+        expected_next_ms: int,
+        plan: FirePlan,
+        until_ms: int | None = None,
     ) -> FireEntry:
         """The ``cron_fire`` entry applying ``plan`` (see :class:`FireEntry`).
 
@@ -294,7 +299,9 @@ class ScheduleStore:
                 id is the hash field read, checked by :func:`decode_record`).
             record: the record exactly as read.
             expected_next_ms: the stored next fire time the plan started from, ms.
-            plan: from :meth:`Schedule.plan`.
+            plan: from :meth:`Schedule.plan` (or :meth:`Schedule.plan_ahead`).
+            until_ms: the plan holds while the server clock is before this,
+                ms (from :meth:`Schedule.plan_ahead`); None: no bound.
         """
         jobs = [
             FireJob(
@@ -314,8 +321,17 @@ class ScheduleStore:
             job=schedule.job,
             encoded=schedule.encoded_job,
             jobs=jobs,
+            until_ms=until_ms,
         )
 
     def fire(self, queue: str, entries: Sequence[FireEntry]) -> FireReply:
         """Apply firing (and drop) entries of one queue with one ``cron_fire`` call."""
         return self.scripts.fire(self.backend.queue(queue), entries)
+
+    def fire_many(
+        self, queue: str, calls: Sequence[Sequence[Sequence[Any]]]
+    ) -> Sequence[FireReply]:
+        """Several :meth:`fire` calls in one round trip, each entry given as
+        its ARGV values (:meth:`FireEntry.args`, made ahead while the cron
+        process waits); see :meth:`CronScripts.fire_many`."""
+        return self.scripts.fire_many(self.backend.queue(queue), calls)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import redis
 
+from scheduler.backend.caller import retries_until
 from scheduler.backend.codes import HeartbeatCode
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.scripts import Scripts
@@ -105,6 +106,11 @@ class Heartbeater:
         self._changed.set()
 
     def _run(self) -> None:
+        # A beat retrying through a failover gives up once stop() is called.
+        with retries_until(lambda: 0.0 if self._stop.is_set() else None):
+            self._beat_until_stopped()
+
+    def _beat_until_stopped(self) -> None:
         last = time.monotonic()
         due = last + self._interval(self._snapshot())
         while True:

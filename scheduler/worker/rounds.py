@@ -47,6 +47,8 @@ class RoundTrips:
         observer: the worker's observer (or None), read at each call.
         fit: the worker's capacity for a lease call now (None: unlimited),
             asked before each queue's lease (earlier queues' leases count).
+        take_ahead: called with the reply of a repeat of the waiter's open
+            lease request ``(queue, reply)`` (see :meth:`run`).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class RoundTrips:
         take_reply: Callable[[str, LeaseReply, int], None],
         observer: Callable[[], WorkerObserver | None],
         fit: Callable[[], LeaseFit | None] = lambda: None,
+        take_ahead: Callable[[str, LeaseReply], None] = lambda q, reply: None,
     ) -> None:
         self._scripts = scripts
         self._keys_for = keys_for
@@ -72,13 +75,21 @@ class RoundTrips:
         self._take_reply = take_reply
         self._observer = observer
         self._fit = fit
+        self._take_ahead = take_ahead
         self._requests = itertools.count()
         self._open_requests: dict[str, str] = {}  # queue -> lease request id to retry
 
-    def run(self, want: int, due: Sequence[str]) -> None:
+    def run(self, want: int, due: Sequence[str], ahead: tuple[str, str] | None = None) -> None:
         """Report the starts and outcomes owed, lease up to ``want`` jobs (from
         the queues in order until it is met) and make a lease call in every
         queue of ``due``.
+
+        ``ahead``: ``(queue, request id)`` of the waiter's lease whose reply
+        has not arrived; it is repeated without jobs, last in that queue's
+        round trip: if the server ran it, its reply cache answers with its
+        leases (to ``take_ahead``), so the worker holds every job leased to
+        it before this round trip ended; if not, nothing is leased or cached
+        under that request id (the waiter's call still leases).
 
         Raises:
             redis.RedisError, OSError: a round trip failed; what it did not
@@ -98,8 +109,9 @@ class RoundTrips:
             for q in self._order():
                 items, began = by_queue.get(q, []), starts_of.get(q, [])
                 lease_n = max(0, want - got)
-                if items or began or lease_n > 0 or q in due:
-                    got += self._queue_round_trip(q, items, began, lease_n, q in due)
+                repeat = ahead[1] if ahead is not None and ahead[0] == q else None
+                if items or began or lease_n > 0 or q in due or repeat:
+                    got += self._queue_round_trip(q, items, began, lease_n, q in due, repeat)
         except BaseException:
             # Reports not applied yet (their jobs are still held) go again next
             # round; repeats are idempotent (a repeated start too).
@@ -114,6 +126,7 @@ class RoundTrips:
         starts: list[LeasedJob],
         lease_n: int,
         maintain: bool,
+        repeat: str | None = None,
     ) -> int:
         """One queue's pipelined calls; returns the number of jobs leased."""
         scripts, qk = self._scripts, self._keys_for(q)
@@ -141,6 +154,8 @@ class RoundTrips:
         if lease:
             request = self._open_requests.setdefault(q, f"{self._worker_id}:{next(self._requests)}")
             calls.append(scripts.lease_call(qk, lease_n, self._worker_id, request, self._fit()))
+        if repeat is not None:
+            calls.append(scripts.lease_call(qk, 0, self._worker_id, repeat))
         replies = scripts.run_many(calls)
         if own_start:
             replies.pop(0)  # a lost lease (STALE) is found by the heartbeat too
@@ -148,12 +163,15 @@ class RoundTrips:
             if group:
                 for (job, outcome), code in zip(group, replies.pop(0), strict=True):
                     self._finish(job, outcome, code)
-        if not lease:
-            return 0
-        del self._open_requests[q]
-        before = self._book.active
-        self._take_reply(q, replies.pop(0), lease_n)
-        return self._book.active - before
+        got = 0
+        if lease:
+            del self._open_requests[q]
+            before = self._book.active
+            self._take_reply(q, replies.pop(0), lease_n)
+            got = self._book.active - before
+        if repeat is not None:
+            self._take_ahead(q, replies.pop(0))
+        return got
 
     def release(self, jobs: list[LeasedJob]) -> None:
         """Give leased jobs back to their queues without losing an attempt.

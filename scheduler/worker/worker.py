@@ -36,12 +36,13 @@ import redis
 
 from scheduler import defaults
 from scheduler.backend import Backend
+from scheduler.backend.caller import retries_until
 from scheduler.backend.codes import CompleteCode, FailCode
 from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
-from scheduler.worker.book import JobBook
+from scheduler.worker.book import JobBook, LeaseEntry
 from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.execution import (
@@ -75,6 +76,7 @@ from scheduler.worker.observer import (
     refused,
 )
 from scheduler.worker.pacing import Pacing
+from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
@@ -213,6 +215,7 @@ class Worker:
         self._heart: Heartbeater | None = None
         self._errors = 0
         self._waiter_closed = False
+        self._waiter: Waiter | None = None
         self._rounds = RoundTrips(
             self.backend.scripts,
             self._keys.__getitem__,
@@ -224,6 +227,7 @@ class Worker:
             self._take_reply,
             lambda: self._fan if self.observers else None,
             self._fit,
+            self._take_ahead,
         )
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
@@ -292,18 +296,31 @@ class Worker:
         )
         start_runtime(self.pool_kind, self.runtime)
         try:
-            self._serve(heart)
+            # Once stopped, a call retrying through a failover gives up at the
+            # stop deadline: the shutdown stays within the grace period.
+            with retries_until(self._retry_deadline):
+                self._serve(heart)
         finally:
             stop_runtime(self.pool_kind, self.runtime)
+
+    def _retry_deadline(self) -> float | None:
+        """Until when a call may retry through a failover (None: no bound
+        but the storage layer's own)."""
+        return self._stop_deadline if self._stopping.is_set() else None
 
     def _serve(self, heart: Heartbeater) -> None:
         wait = self._stopping.wait
         if not register(self.backend, self.queues, heart, self.worker_id, wait):
             return
         self._runner = self._make_runner()
+        runner = self._runner
         waiter = Waiter(
-            self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
+            self.backend.blocking_lease(self.queues, self.max_block),
+            self.worker_id,
+            self._inbox,
+            runner.run_here if isinstance(runner, ThreadRunner) else None,
         )
+        self._waiter = waiter
         announce_started(self)
         self._heart = heart
         heart.start()
@@ -331,10 +348,15 @@ class Worker:
     #      each queue in order, when reports go out anyway or a queue is due),
     #      and a maintenance lease for every due queue (_pacing: promotion,
     #      reaping and the next wake time, whatever the queue's position).
-    #   4. Start the best buffered jobs in free slots (queue order, ready
-    #      score, sequence) -- after leasing, so a better job just leased
-    #      starts before worse buffered ones. Their starts go out in the next
-    #      turn's round trip (an attempt counts an execution that started).
+    #      While the waiter's lease reply is outstanding, the round trip also
+    #      repeats its request id without jobs (_take_ahead): what the server
+    #      already leased to this worker is held before a slot is filled.
+    #   4. Take the messages that came during the round trip (a waiter's lease
+    #      reply), then start the best buffered jobs in free slots (queue
+    #      order, ready score, sequence) -- after leasing, so a better job just
+    #      leased starts before worse buffered ones. Their starts go out in
+    #      the next turn's round trip (an attempt counts an execution that
+    #      started).
     #   5. Nothing was sent: ask the waiter to block (when there is room) until
     #      the earliest due time, and wait for a message or that time.
 
@@ -342,10 +364,13 @@ class Worker:
         while True:
             for message in self._messages():
                 self._handle(message)
+            if waiter.took():  # the waiter started a job: book it first
+                for message in self._messages():
+                    self._handle(message)
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
-                sent = self._round_if_needed()
+                sent = self._round_if_needed(waiter.open_lease)
             except (redis.RedisError, OSError) as exc:
                 self._back_off(exc)
                 continue
@@ -354,6 +379,13 @@ class Worker:
                 self._back_off(exc)
                 continue
             self._errors = 0
+            # Messages that came during the round trip: a waiter's lease reply,
+            # or that of a job the waiter started (booked before any start).
+            for message in self._messages():
+                self._handle(message)
+            if waiter.took():  # started after that: its message is in the inbox
+                for message in self._messages():
+                    self._handle(message)
             self._start_buffered()
             if not sent:
                 self._idle(waiter)
@@ -380,8 +412,9 @@ class Worker:
         match message:
             case Finished(job=job, outcome=outcome):
                 self._book.finished(job, outcome)
-            case Leased(queue=q, reply=reply, asked=asked, woken=woken):
-                self._take_reply(q, reply, asked)
+            case Leased(queue=q, reply=reply, asked=asked, woken=woken, started=started):
+                self._take_reply(q, reply, asked, started)
+                self._book.clear_ahead()
                 if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
                         self._pacing.woken(woken, time.monotonic())
@@ -404,29 +437,57 @@ class Worker:
             return None
         return self.capacity.fit(self._book.held_resource)
 
-    def _take_reply(self, queue_name: str, reply: LeaseReply, asked: int) -> None:
-        """Take a lease reply: hold and buffer its jobs (each lease once),
-        and note when its queue is due again."""
+    def _take_reply(
+        self,
+        queue_name: str,
+        reply: LeaseReply,
+        asked: int,
+        started: LeaseEntry | None = None,
+        *,
+        ahead: bool = False,
+    ) -> None:
+        """Take a lease reply: hold and buffer its jobs (each lease once; the
+        one the waiter ``started`` itself is held as running), and note when
+        its queue is due again (not for ``ahead``: a repeat of the waiter's
+        open request, see :meth:`_take_ahead`)."""
         shortest = 0  # shortest lease taken, ms (0: none)
+        if len(reply.jobs) > (started is not None) and self._waiter is not None:
+            # Jobs to buffer: the waiter may no longer start one itself (start
+            # order); one it started meanwhile is in the inbox, taken before
+            # any start (_loop, step 4).
+            self._waiter.revoke()
         for job_id, text in reply.jobs:
-            job = self._book.add(queue_name, job_id, text)
+            if started is not None and job_id == started.job.id:
+                job = started.job if self._book.add_started(started) else None
+            else:
+                job = self._book.add(queue_name, job_id, text, ahead=ahead)
             if job is not None:
                 lease_ms = job.options.lease_ms
                 shortest = lease_ms if not shortest else min(shortest, lease_ms)
                 notify(self._fan if self.observers else None, "on_leased", job)
-        self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
+        if not ahead:
+            self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
         if shortest and self._heart is not None:
             self._heart.notify(shortest)
 
-    def _round_if_needed(self) -> bool:
-        """Step 3: send what is owed and lease what is due; False if nothing was."""
+    def _take_ahead(self, queue_name: str, reply: LeaseReply) -> None:
+        """Take the leases the waiter's open request made in the server
+        before its reply arrived (a round trip repeated the request id): the
+        freed slot goes to the best job this worker holds in the server,
+        and the waiter's reply does not add them again."""
+        self._take_reply(queue_name, reply, 0, ahead=True)
+
+    def _round_if_needed(self, ahead: tuple[str, str] | None = None) -> bool:
+        """Step 3: send what is owed and lease what is due; False if nothing was.
+        ``ahead``: the waiter's open lease (see :meth:`RoundTrips.run`),
+        repeated in a round trip that is made anyway."""
         room, now = self._room(), time.monotonic()
         due = [] if self._stopping.is_set() else self._pacing.due(now, room > 0)
         owed = self._book.reports_due(now, defaults.START_REPORT_WAIT)
         want = room if room > 0 and (owed or due) else 0
         if not (owed or want or due):
             return False
-        self._rounds.run(want, due)
+        self._rounds.run(want, due, ahead)
         if self._heart is not None:
             self._heart.processed = self.processed
         return True
@@ -442,7 +503,10 @@ class Worker:
                 # With a capacity the waiter only waits (a lease of 0): the
                 # dispatcher leases when woken, with its free capacity then.
                 n = room if self.capacity is None else 0
-                waiter.request(n, self._pacing.block_for(now))
+                # The waiter may start the best job of its reply itself when
+                # the start order allows it (nothing buffered, a free slot).
+                direct = n > 0 and not self._book.buffered and self._book.running < self.concurrency
+                waiter.request(n, self._pacing.block_for(now), direct=direct)
             deadline = self._pacing.next_due(room > 0)
             starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
             if starts_at is not None:
@@ -455,6 +519,9 @@ class Worker:
         """A round trip failed: wait (taking messages), then look at every queue."""
         self._errors += 1
         pause = min(5.0, 0.1 * 2**self._errors)
+        deadline = self._retry_deadline()
+        if deadline is not None:  # stopping: back off no longer than the grace period
+            pause = max(0.0, min(pause, deadline - time.monotonic()))
         log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
         for message in self._messages(block=True, timeout=pause):
             self._handle(message)
@@ -494,15 +561,31 @@ class Worker:
 
     def _shutdown_step(self) -> bool:
         """While stopping: release buffered jobs at once, running ones after the
-        grace period. Returns True when the worker may exit."""
+        grace period. Returns True when the worker may exit.
+
+        Redis failing (e.g. a failover longer than the grace period) does not
+        keep the worker: what it could not release is tried again at the
+        deadline, and what still fails then is left to lease expiry (the
+        jobs run again: at-least-once)."""
         if self._book.buffered:
-            self._rounds.release(self._book.take_buffered())
+            try:
+                self._rounds.release(self._book.take_buffered())
+            except (redis.RedisError, OSError) as exc:  # still held: tried again below
+                log.warning("could not release buffered jobs: %s", exc)
         if not len(self._book) and not self._book.pending:
             return True
         if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
-            if self._book.pending:
-                self._rounds.run(0, [])
-            self._rounds.release(self.snapshot())
+            try:
+                if self._book.pending:
+                    self._rounds.run(0, [])
+                self._rounds.release(self.snapshot())
+            except (redis.RedisError, OSError) as exc:
+                log.warning(
+                    "could not report or release %d held job(s) at shutdown: %s; "
+                    "their leases expire and they run again",
+                    len(self._book),
+                    exc,
+                )
             return True
         return False
 

@@ -124,3 +124,18 @@ def context() -> dict[str, Any]:
 async def async_count() -> list[int]:
     """Increments a counter through the client made at start-up: ``[pid, count]``."""
     return [os.getpid(), int(await _clients[0].incr("async-count"))]
+
+
+# -- counting executions (lost replies, tests/test_worker_lost_replies.py) ----
+
+
+@app.task
+def tally(seconds: float = 0.0) -> int:
+    """Appends ``"job id attempt pid"`` to the file $SCHEDULER_TEST_RUNS (one
+    line per execution, from any process), sleeps ``seconds``; returns the
+    attempt."""
+    job = current_job()
+    with open(os.environ["SCHEDULER_TEST_RUNS"], "a") as f:
+        f.write(f"{job.id} {job.attempt} {os.getpid()}\n")
+    time.sleep(seconds)
+    return job.attempt

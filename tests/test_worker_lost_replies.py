@@ -1,0 +1,198 @@
+"""Lost lease replies with real worker processes (issue 9, item 2).
+
+A ``scheduler worker`` process talks to the real server through a
+:class:`tests.proxy.RespProxy`, which forwards a lease call and then cuts the
+connection once the server has answered it: the lease ran, its reply never
+arrives. Cut are the waiter's ``BLPOP`` + pipelined lease and the
+dispatcher's round trips (starts, reports and the lease in one write), with
+a thread and a process pool, and with an outage long enough for the lost
+lease to expire before the worker asks again. Each execution of the
+``tally`` task appends a line to a file, so the tests see every run: none
+is run twice, none is lost, the attempts are right, and the worker exits 0
+on SIGTERM with no traceback.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from scheduler import Job, JobState, Scheduler
+from scheduler.devserver import DevServer
+from tests.helpers import Output, start_worker, wait_until
+from tests.proxy import RespProxy, lease_without_wait, waiter_lease
+
+
+@pytest.fixture
+def proxy(redis_server: DevServer) -> Iterator[RespProxy]:
+    p = RespProxy("127.0.0.1", redis_server.port)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def papp(
+    redis_server: DevServer, real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Scheduler]:
+    """``tests/apps/procapp.py``'s app with a prefix of its own: a worker left
+    over by another test (prefix ``p``) cannot take these jobs."""
+    monkeypatch.setenv("SCHEDULER_TEST_URL", redis_server.url)
+    monkeypatch.setenv("SCHEDULER_TEST_PREFIX", f"lost{uuid.uuid4().hex[:8]}")
+    sys.modules.pop("tests.apps.procapp", None)
+    procapp = importlib.import_module("tests.apps.procapp")
+    yield procapp.app
+    procapp.app.close()
+
+
+@pytest.fixture
+def runs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "runs"
+    path.touch()
+    return path
+
+
+def start(proxy: RespProxy, runs_file: Path, *args: str) -> Output:
+    """A worker of ``tests.apps.procapp`` talking to Redis through ``proxy``."""
+    env = {
+        "SCHEDULER_TEST_URL": proxy.url,
+        "SCHEDULER_TEST_RUNS": str(runs_file),
+        "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT, should it hang
+    }
+    out = Output(start_worker(*args, env=env))
+    out.wait_for(" started: ")
+    return out
+
+
+def runs(path: Path) -> dict[str, list[int]]:
+    """Job id -> the attempt numbers of its executions, in order."""
+    seen: dict[str, list[int]] = collections.defaultdict(list)
+    for line in path.read_text().splitlines():
+        job_id, attempt, _pid = line.split()
+        seen[job_id].append(int(attempt))
+    return dict(seen)
+
+
+def server_now(app: Scheduler) -> datetime:
+    """The server's clock."""
+    seconds, micros = app.redis.time()
+    return datetime.fromtimestamp(seconds + micros / 1e6, tz=UTC)
+
+
+def finish_cleanly(out: Output) -> str:
+    """SIGTERM the worker: it must exit 0 without a traceback."""
+    try:
+        code, text = out.finish()
+    except subprocess.TimeoutExpired:
+        out.proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
+        out.proc.wait(10)
+        wait_until(lambda: "most recent call first" in out.text, timeout=5)
+        pytest.fail(f"the worker did not stop within 30 s:\n{out.text}")
+    assert code == 0, text
+    assert "Traceback" not in text, text
+    return text
+
+
+def assert_each_ran_once(runs_file: Path, jobs: Sequence[Job]) -> None:
+    """Every job of ``jobs`` ran exactly once (attempt 1), and no other."""
+    seen = runs(runs_file)
+    ids = [j.id for j in jobs]
+    assert sorted(seen) == sorted(ids), "a job was lost or an unknown one ran"
+    assert {i: seen[i] for i in ids} == {i: [1] for i in ids}, "a job ran twice"
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_lost_waiter_lease_replies_run_each_job_once(
+    papp: Scheduler, proxy: RespProxy, runs_file: Path, pool: str
+) -> None:
+    """The waiter's BLPOP returned, the lease behind it ran, the reply was
+    lost: the worker asks the same request again and gets those leases."""
+    from tests.apps.procapp import tally
+
+    proxy.cut(waiter_lease)  # armed before the worker's first wait
+    out = start(proxy, runs_file, "--concurrency", "2", "--pool", pool)
+    jobs = []
+    for i in range(4):
+        # The worker's wait is under the rule before the jobs arrive.
+        proxy.wait_for(lambda i=i: len(proxy.matched) > i)
+        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+        batch = [tally.enqueue() for _ in range(i % 3 + 1)]  # lost leases of 1-3 jobs
+        proxy.wait_for(lambda i=i: proxy.cuts > i)
+        if i < 3:
+            proxy.cut(waiter_lease)  # for the next wait
+        for job in batch:
+            assert job.result(timeout=30) == 1
+        jobs += batch
+    text = finish_cleanly(out)
+    assert text.count("wait for new jobs failed") == 4, text
+    assert_each_ran_once(runs_file, jobs)
+    assert all(j.info().attempts == 1 for j in jobs)
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_lost_round_trip_replies_run_each_job_once(
+    papp: Scheduler, proxy: RespProxy, runs_file: Path, pool: str
+) -> None:
+    """The dispatcher's round trips (starts, successes and a lease in one
+    write) lose their replies: reports are repeated idempotently and the lease
+    is asked again with the same request id."""
+    from tests.apps.procapp import tally
+
+    out = start(proxy, runs_file, "--concurrency", "2", "--prefetch", "2", "--pool", pool)
+    wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+    proxy.cut(lease_without_wait, times=6)
+    jobs = papp.enqueue_many([tally.spec(0.01) for _ in range(40)])
+    proxy.wait_for(lambda: proxy.cuts >= 6, timeout=60)
+    for job in jobs:
+        assert job.result(timeout=60) == 1
+    text = finish_cleanly(out)
+    assert_each_ran_once(runs_file, jobs)
+    assert all(j.info().attempts == 1 for j in jobs), text
+
+
+@pytest.mark.parametrize("reaped", [False, True], ids=["unreaped", "reaped"])
+def test_lease_expiring_before_the_retry_runs_the_job_once(
+    papp: Scheduler, proxy: RespProxy, runs_file: Path, reaped: bool
+) -> None:
+    """The lost lease expires (0.5 s) while the worker cannot reach Redis
+    (new connections refused for 2 s). Unreaped, the retry still answers it
+    and the worker runs it; reaped meanwhile (by another worker's lease
+    call, here the test's), the never-started lease gave its attempt back
+    and the retry answers nothing: the job is leased afresh. Once either way."""
+    from tests.apps.procapp import tally
+
+    proxy.cut(waiter_lease, outage=2.0)
+    out = start(proxy, runs_file, "--concurrency", "2")
+    proxy.wait_for(lambda: len(proxy.matched) == 1)
+    wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+    job = tally.options(lease=0.5).enqueue()
+    proxy.wait_for(lambda: proxy.cuts == 1)
+    info = job.info()
+    assert info.state is JobState.LEASED and info.lease_deadline is not None
+    # The lease expires before the worker reaches Redis again.
+    wait_until(lambda: server_now(papp) > info.lease_deadline, interval=0.05)
+    assert job.info().started_at is None
+    if reaped:
+        qk = papp.queue_keys("default")
+        wait_until(
+            lambda: (
+                (papp.scripts.lease(qk, 0, "reaper", "reaper:0"), job.status)[1] is JobState.READY
+            ),
+            interval=0.05,
+        )
+        assert job.info().attempts == 0  # never started: the attempt is given back
+    assert job.result(timeout=30) == 1
+    finish_cleanly(out)
+    assert_each_ran_once(runs_file, [job])
+    assert job.info().attempts == 1
