@@ -43,7 +43,7 @@ PAID = 8  # paid customers' jobs
 DELAYS = (0.5, 1.0, 1.5)  # delayed checkpoints, seconds after enqueue
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
     """Poll ``check`` every 20 ms until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
@@ -137,7 +137,7 @@ def email(shop: Any) -> None:
     ada, bob = (
         shop.send_welcome.options(job_id=shop.welcome_job_id(c)).enqueue(c) for c in ("ada", "bob")
     )
-    sent = ada.result(timeout=30)
+    sent = ada.result(timeout=120)
     print(
         f"E-mail: welcome:ada failed twice (mail server timeout), sent on attempt {sent['attempt']}"
     )
@@ -146,9 +146,9 @@ def email(shop: Any) -> None:
     print(f"  welcome:bob is {info.state.value} after {info.attempts} attempt: {dead.error}")
     db.write_text(json.dumps({"bob": {"email": "bob@example.com"}}))
     cli = scheduler_cli("job", "retry", bob.id, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    line = (cli.communicate(timeout=30)[0] or "").strip()
+    line = (cli.communicate(timeout=120)[0] or "").strip()
     print(f"  address fixed; $ scheduler job retry {bob.id}\n    {line}")
-    again = bob.result(timeout=30)
+    again = bob.result(timeout=120)
     print(f"  welcome:bob sent to {again['to']} -> {bob.status.value}")
 
 
@@ -156,8 +156,9 @@ def kill_one(shop: Any, workers: list[subprocess.Popen[str]]) -> None:
     """Kill the worker running an invoice job with ``kill -9``; another finishes it."""
     from scheduler.admin import list_workers
 
+    # 3 s of work: time to see it start and kill its worker, even on a busy machine
     job = shop.render_invoice.options(job_id="invoice:order-1001").enqueue(
-        "order-1001", seconds=1.0
+        "order-1001", seconds=3.0
     )
     info = wait_for("the invoice job to start", lambda: (i := job.info()).started_at and i)
     pids = {w.id: w.pid for w in list_workers(shop.app.backend)}
@@ -166,7 +167,7 @@ def kill_one(shop: Any, workers: list[subprocess.Popen[str]]) -> None:
     killed = time.monotonic()
     victim.wait()
     workers.remove(victim)
-    done = job.result(timeout=60)
+    done = job.result(timeout=120)
     print(
         f"Kill: worker pid {victim.pid} killed with kill -9 while running {job.id} "
         f"(lease {shop.LEASE:g} s); worker pid {done['pid']} finished it on attempt "
@@ -185,13 +186,22 @@ def cron_report(shop: Any, crons: list[subprocess.Popen[str]], fired_before: int
     states = ("ready", "leased", "delayed", "done")
     ids = [j.id for s in states for j in list_jobs(shop.app.backend, "reports", s, limit=1000)]
     times = sorted(int(i.rsplit(":", 1)[1]) for i in ids)
-    steps = {b - a for a, b in itertools.pairwise(times)}
-    fired = shop.app.schedules.get(shop.REPORT_SCHEDULE).fired - fired_before
-    once = len(set(ids)) == len(ids) == fired and steps <= {1000}
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    info = shop.app.schedules.get(shop.REPORT_SCHEDULE)
+    fired = info.fired - fired_before
+    # A machine too busy to run either process within 1 s folds the late
+    # seconds into the next job (misfire policy "coalesce"), counted missed.
+    folded = sum(step // 1000 - 1 for step in steps)
+    once = (
+        len(set(ids)) == len(ids) == fired
+        and all(step % 1000 == 0 and step > 0 for step in steps)
+        and folded == info.missed
+    )
+    late = f" ({folded} late second(s) folded into the next firing)" if folded else ""
     print(
         f"Cron: 2 `scheduler cron` processes fired '{shop.REPORT_SCHEDULE}' (every 1 s) "
         f"{fired} times -> {len(ids)} jobs ({ids[0] if ids else '-'} ...): "
-        + ("each firing exactly once" if once else f"MISMATCH, steps {sorted(steps)} ms")
+        + (f"each firing exactly once{late}" if once else f"MISMATCH, steps {steps} ms")
     )
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from scheduler.job import Job
 
 __all__ = [
+    "TASK_OPTIONS",
     "Backoff",
     "BackoffPolicy",
     "DelayFunction",
@@ -400,6 +401,11 @@ class Task(Generic[P, R]):
     def spec(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
         """Return a :class:`JobSpec` for :meth:`scheduler.Scheduler.enqueue_many`."""
         return JobSpec(self, tuple(args), dict(kwargs))
+
+
+#: The options of ``@app.task(...)``: every field of :class:`Task` but the
+#: app and the function -- one list for registration and construction.
+TASK_OPTIONS: frozenset[str] = frozenset(attrs.fields_dict(Task)) - {"app", "fn"}
 
 
 @attrs.frozen

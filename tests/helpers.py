@@ -1,4 +1,5 @@
-"""Helpers for tests: run a worker for a block, wait for a condition.
+"""Helpers for tests: run a worker for a block, wait for a condition, run a
+``scheduler`` process and scrape its metrics, build raw enqueue items.
 
 Plain functions imported by the tests (``from tests.helpers import running``);
 fixtures stay in ``tests/conftest.py``.
@@ -7,11 +8,13 @@ fixtures stay in ``tests/conftest.py``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import pytest
 
 from scheduler import Scheduler, Worker
+from scheduler.backend.scripts import EnqueueItem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +119,65 @@ class Output:
         code = self.proc.wait(timeout=timeout)
         self._thread.join(timeout=10)
         return code, self.text
+
+
+def enqueue_item(
+    job_id: str, priority: float = 1.0, *, options: str = "3,60000,3600000,-1", **fields: object
+) -> EnqueueItem:
+    """A raw :class:`EnqueueItem` of task ``m:f`` with payload ``[[1],{}]``
+    for calling the enqueue script directly; ``options`` is the encoded
+    :class:`scheduler.backend.record.JobOptions` (max attempts, lease ms,
+    result TTL ms, dead TTL ms), ``fields`` override the others."""
+    values: dict[str, object] = {
+        "job_id": job_id,
+        "task": "m:f",
+        "payload": "[[1],{}]",
+        "priority": repr(priority),
+        "inputs": "",
+        "options": options,
+        **fields,
+    }
+    return EnqueueItem(**values)  # type: ignore[arg-type]
+
+
+def scrape(url: str) -> str:
+    """The text of a Prometheus ``/metrics`` page (``url``), read over HTTP."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+    return body.decode()
+
+
+#: The line a ``scheduler`` process prints when its metrics server listens.
+METRICS_ANNOUNCED = re.compile(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
+
+
+@contextmanager
+def serving_metrics(*args: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[str]:
+    """``python -m scheduler ARGS`` in a subprocess that serves metrics: the
+    URL it announces (waited for, however long start-up takes under load);
+    afterwards it gets SIGTERM and must exit 0. A process that never
+    announces or never exits fails the test (it is killed)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    out = Output(proc)
+    try:
+        wait_until(
+            lambda: METRICS_ANNOUNCED.search(out.text) or proc.poll() is not None, timeout=120
+        )
+        found = METRICS_ANNOUNCED.search(out.text)
+        assert found, f"no metrics URL announced:\n{out.text}"
+        yield found.group(1)
+    except BaseException:
+        proc.kill()
+        out.finish()
+        raise
+    code, text = out.finish(timeout=60)
+    assert code == 0, text
 
 
 #: Marks a test whose timing bounds (process start-up, a failover, a lag

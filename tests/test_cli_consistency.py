@@ -11,9 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import redis
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
 from scheduler.metrics import QUEUE_METRIC_NAMES
-from tests.helpers import wait_until
+from tests.helpers import scrape, serving_metrics, wait_until
 from tests.test_cli_common import PREFIX, Run, as_json, lease_all, make_dead, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,23 +44,10 @@ def test_exporter_reports_queues_with_no_worker_running(
     capp.enqueue("m:f", queue="emails")
     capp.enqueue("m:f", queue="emails")
     make_dead(capp, 1, queue="reports")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "metrics", "--port", "0", "--interval", "0.2"],
-        cwd=ROOT,
-        env={"REDIS_URL": redis_server.url, "SCHEDULER_PREFIX": PREFIX, "PATH": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"serving queue metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
-        assert found, line  # loopback by default
-        url = f"http://127.0.0.1:{found.group(1)}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    env = {"REDIS_URL": redis_server.url, "SCHEDULER_PREFIX": PREFIX, "PATH": ""}
+    # loopback by default: the announced URL is on 127.0.0.1
+    with serving_metrics("metrics", "--port", "0", "--interval", "0.2", env=env) as url:
+        text = scrape(url)
         assert 'scheduler_queue_jobs{queue="emails",state="ready"} 2.0' in text
         assert 'scheduler_queue_jobs{queue="reports",state="dead"} 1.0' in text
         assert 'scheduler_queue_events_total{event="dead",queue="reports"} 1.0' in text
@@ -71,18 +56,7 @@ def test_exporter_reports_queues_with_no_worker_running(
         assert age and float(age.group(1)) >= 0
         # A queue registered after the start shows up at the next refresh.
         capp.enqueue("m:f", queue="late")
-        deadline = time.monotonic() + 10
-        while 'queue="late",state="ready"} 1.0' not in text:
-            assert time.monotonic() < deadline, "new queue never reported"
-            time.sleep(0.1)
-            text = urllib.request.urlopen(url, timeout=10).read().decode()
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        wait_until(lambda: 'queue="late",state="ready"} 1.0' in scrape(url))
 
 
 # -- the example alert rules ---------------------------------------------------

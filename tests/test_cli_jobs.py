@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from scheduler import JobState, Scheduler, defaults
+from tests.helpers import running, wait_until
 from tests.test_cli_common import Run, as_json, capp, lease_all, make_dead, one_line_error, run
 
 __all__ = ["capp", "run"]  # fixtures
@@ -132,6 +134,41 @@ def test_cancel_retry_run_now(run: Run, capp: Scheduler) -> None:
     assert delayed.status is JobState.READY
     ready = as_json(run("jobs", "list", "-q", "default", "--json"))["jobs"]
     assert [j["id"] for j in ready] == ["j1", "later"]  # equal priority: FIFO (retry = requeue)
+
+
+def _blocked_in_blpop(app: Scheduler) -> bool:
+    """A connection of the server waits in BLPOP: an idle worker's waiter."""
+    return any(c["cmd"] == "blpop" and "b" in c["flags"] for c in app.redis.client_list())
+
+
+def test_an_action_reports_the_state_it_made_though_a_waiting_worker_takes_the_job(
+    run: Run, capp: Scheduler
+) -> None:
+    """An idle worker's lease is pipelined behind its BLPOP, so it runs in
+    Redis right after the retry wakes it -- before the CLI could read the job
+    again. The line reports what the retry did (``examples/demo.py`` prints it)."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    @capp.task(name="cli:flaky", max_attempts=1)
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first attempt")
+        release.wait(30)
+
+    job = flaky.enqueue()
+    with running(capp):
+        wait_until(lambda: job.status is JobState.DEAD)
+        wait_until(lambda: _blocked_in_blpop(capp))
+        try:
+            result = run("job", "retry", job.id)
+            assert result.exit_code == 0, result.output
+            assert result.stdout == f"retried: job {job.id} (queue default) is now ready\n"
+            wait_until(lambda: len(calls) == 2)  # the worker did take it at once
+        finally:
+            release.set()
+    assert job.status is JobState.SUCCEEDED
 
 
 def test_reprioritize(run: Run, capp: Scheduler) -> None:

@@ -75,7 +75,7 @@ def test_an_invalid_schedule_is_one_usage_line(
 @pytest.mark.parametrize(
     ("declaration", "problem"),
     [
-        ("app.cron(noop)", "TypeError: Scheduler.cron() missing 1 required positional argument"),
+        ("app.cron(noop)", "TypeError: ScheduleDeclarations.cron() missing 1 required positional"),
         ('raise RuntimeError("no config")', "RuntimeError: no config"),
         ("app.cron(", "SyntaxError: "),
     ],

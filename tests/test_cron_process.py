@@ -4,6 +4,7 @@ misfire policies; a worker runs schedules with ``--with-cron``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from scheduler import JobState, Scheduler
 from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import JobRecord, parse_record
 from scheduler.devserver import DevServer
-from tests.helpers import LOAD_SENSITIVE, wait_until
+from tests.helpers import Output, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.cron_app:app"
@@ -74,19 +75,34 @@ def capp(redis_server: DevServer, real_redis: redis.Redis) -> Scheduler:
     return Scheduler(real_redis, prefix="cx")
 
 
-@LOAD_SENSITIVE
+SECOND_SCHEDULES = ("every-second", "cron-second")
+
+
 def test_three_processes_two_code_versions_fire_each_second_exactly_once(
     capp: Scheduler, redis_server: DevServer
 ) -> None:
-    procs = [
-        spawn(redis_server.url, "exactly_once", version=v) for v in ("1", "2", "1")
+    """Exactly once, whatever the load: no firing gets two jobs, and every
+    second since the last definition change either got its one job or is
+    counted missed (a loaded machine can stall all three processes past the
+    1 s on-time bound; how late firings are is measured in ``bench/cron.py``,
+    not asserted here)."""
+    outputs = [
+        Output(spawn(redis_server.url, "exactly_once", version=v)) for v in ("1", "2", "1")
     ]  # started at once: they race to upsert (two code versions) and to fire
-    outputs: list[str] = []
     try:
-        wait_until(lambda: len(fire_times(capp, "every-second")) >= 11, timeout=30)
+        for out in outputs:  # each has synced: no definition changes after this
+            out.wait_for("cron runner started", timeout=120)
+        changed = max(capp.schedules.get(sid).updated_ms for sid in SECOND_SCHEDULES)
+        wait_until(
+            lambda: all(
+                sum(f >= changed for f in fire_times(capp, sid)) >= 8 for sid in SECOND_SCHEDULES
+            ),
+            timeout=120,
+        )
     finally:
-        outputs = [stop(p) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
+        finished = [out.finish() for out in outputs]
+    assert all(code == 0 for code, _ in finished), finished
+    texts = [text for _, text in finished]
     qk = capp.queue_keys("default")
     # One schedule per id, whichever version wrote last.
     assert sorted(capp.redis.hkeys(qk.schedules)) == [
@@ -97,26 +113,31 @@ def test_three_processes_two_code_versions_fire_each_second_exactly_once(
     jobs = fired_jobs(capp)
     total = sum(len(items) for items in jobs.values())
     # Each firing was created by exactly one process: the processes' own counts add up.
-    counts = [int(m) for o in outputs for m in re.findall(r"after enqueuing (\d+) jobs", o)]
-    assert len(counts) == 3 and sum(counts) == total, outputs
+    counts = [int(m) for o in texts for m in re.findall(r"after enqueuing (\d+) jobs", o)]
+    assert len(counts) == 3 and sum(counts) == total, texts
     assert int(capp.redis.hget(qk.stats, "enqueued") or 0) == total
     events: list[tuple[bytes, dict[bytes, bytes]]] = capp.redis.xrange(qk.events)  # type: ignore[assignment]
     enqueued = Counter(
         j for e in events if e[1][b"e"] == b"enqueued" for j in e[1][b"j"].split(b",")
     )
     assert set(enqueued.values()) == {1} and len(enqueued) == total
-    for sid in ("every-second", "cron-second"):
+    for sid in SECOND_SCHEDULES:
         info = capp.schedules.get(sid)
-        fires = [f for f, _ in jobs[sid] if f >= info.updated_ms - 1000]
-        # Since the last definition change, every second fired, once, none missed.
-        assert len(fires) >= 8 and fires == list(range(fires[0], fires[-1] + 1000, 1000)), sid
-        assert info.fired == len(jobs[sid]) and info.missed == 0
-        assert info.last_job_id == f"cron:{sid}:{fires[-1]}"
+        since = [(f, rec) for f, rec in jobs[sid] if f >= info.updated_ms - 1000]
+        assert len(since) >= 8, sid
+        # Since the last definition change every second is accounted for once:
+        # a job of its own, or counted missed in the next job's meta.
+        for (before, _), (fire, rec) in itertools.pairwise(since):
+            assert (fire - before) % 1000 == 0 and fire > before, sid
+            assert json.loads(rec.meta)["missed"] == (fire - before) // 1000 - 1, (sid, fire)
+        assert info.fired == len(jobs[sid])
+        assert info.missed == sum(json.loads(rec.meta)["missed"] for _, rec in jobs[sid])
+        assert info.last_job_id == f"cron:{sid}:{jobs[sid][-1][0]}"
         for fire, rec in jobs[sid]:
             meta = json.loads(rec.meta)
-            assert meta["missed"] == 0 and meta["misfire"] == "coalesce"
+            assert meta["misfire"] == "coalesce"
             assert rec.job_id == f"cron:{sid}:{fire}"
-            assert 0 <= rec.enqueued_ms - fire <= 100, (sid, rec.enqueued_ms - fire)
+            assert rec.enqueued_ms >= fire, (sid, rec.enqueued_ms - fire)  # never early
         # The stored definition is one of the two versions, and the last job used it.
         payload = info.schedule.job.payload
         label = sid.split("-")[0]

@@ -38,28 +38,16 @@ from scheduler.backend.record import (
     SEP,
     parse_record,
 )
-from scheduler.backend.scripts import EnqueueItem, Scripts
+from scheduler.backend.scripts import Scripts
 from scheduler.cli.status import render_overview
 from scheduler.devserver import DevServer
 from scheduler.errors import DamagedRecordError
 from scheduler.worker.book import JobBook
+from tests.helpers import enqueue_item as item
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTS = "3,60000,3600000,-1"
-
-
-def item(job_id: str, priority: float = 1.0, **kw: object) -> EnqueueItem:
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "task": "m:f",
-        "payload": "[[1],{}]",
-        "priority": repr(priority),
-        "inputs": "",
-        "options": OPTS,
-    }
-    fields.update(kw)
-    return EnqueueItem(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

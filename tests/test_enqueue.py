@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from scheduler import (
+    Backoff,
     InvalidNameError,
     InvalidPriorityError,
     JobNotFoundError,
@@ -17,7 +18,7 @@ from scheduler import (
     Scheduler,
     ValidationError,
 )
-from scheduler.task import EnqueueOptions, JobSpec
+from scheduler.task import TASK_OPTIONS, EnqueueOptions, JobSpec
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
@@ -164,6 +165,36 @@ def test_task_registration_errors(app: Scheduler) -> None:
     app.task(name="dup:f")(f)
     with pytest.raises(ValidationError, match="already registered"):
         app.task(name="dup:f")(lambda: None)
+
+
+def test_every_task_option_is_registered_as_given(app: Scheduler) -> None:
+    """``TASK_OPTIONS`` is the one list of ``@app.task`` options: each one
+    given at registration lands on the task, none is dropped or refused."""
+    given: dict[str, object] = {
+        "name": "opts:f",
+        "queue": "opts",
+        "weight": 2.0,
+        "time": 3.0,
+        "resource": 4.0,
+        "priority": None,
+        "alpha": 0.5,
+        "min_samples": 7,
+        "max_attempts": 9,
+        "lease": 11.0,
+        "timeout": 13.0,
+        "result_ttl": 17.0,
+        "backoff": Backoff(base=1.0),
+        "retry_on": (KeyError,),
+    }
+    assert set(given) == TASK_OPTIONS
+    task = app.task(**given)(lambda: None)
+    assert {option: getattr(task, option) for option in TASK_OPTIONS} == given
+    default = app.task(name="opts:g")(lambda: None)
+    assert (default.queue, default.lease, default.result_ttl) == (
+        app.default_queue,
+        app.lease,
+        app.result_ttl,
+    )
 
 
 def test_job_lookup(app: Scheduler) -> None:

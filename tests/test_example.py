@@ -16,12 +16,11 @@ import redis
 
 from scheduler import Scheduler
 from scheduler.devserver import DevServer
-from tests.helpers import LOAD_SENSITIVE, ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
 
-@LOAD_SENSITIVE
 def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Redis) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
     env.pop("SCHEDULER_PREFIX", None)
@@ -32,7 +31,7 @@ def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Red
         check=False,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard: a loaded machine takes its time
     )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
@@ -42,9 +41,7 @@ def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Red
     assert re.search(r"delayed checkpoints started -?\d+, -?\d+, -?\d+ ms after their ETA", out)
     assert "welcome:ada failed twice (mail server timeout), sent on attempt 3" in out
     assert "welcome:bob is dead after 1 attempt: ValueError" in out
-    # The CLI's own line varied in full-suite runs (cause open, see the closing
-    # notes); that bob is sent afterwards shows the CLI retry took effect.
-    assert "address fixed; $ scheduler job retry welcome:bob" in out
+    assert "retried: job welcome:bob (queue email) is now ready" in out, out
     assert "welcome:bob sent to bob@example.com -> succeeded" in out
     assert re.search(r"killed with kill -9 while running invoice:order-1001 .* attempt 2", out)
     assert re.search(r"fired 'nightly-report' \(every 1 s\) (\d+) times -> \1 jobs", out)

@@ -9,21 +9,14 @@ from scheduler import Scheduler
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.record import parse_record
 from scheduler.backend.scripts import EnqueueItem, Scripts
-from tests.helpers import running, wait_until
+from tests.helpers import enqueue_item, running, wait_until
 
 #: lib/expiry.lua EXPIRY_SLACK_MS: idle workers wake for expiry no more often.
 EXPIRY_SLACK_S = 1.0
 
 
 def item(job_id: str, result_ttl_ms: int) -> EnqueueItem:
-    return EnqueueItem(
-        job_id=job_id,
-        task="m:f",
-        payload="[[],{}]",
-        priority="1.0",
-        inputs="",
-        options=f"3,60000,{result_ttl_ms},-1",
-    )
+    return enqueue_item(job_id, options=f"3,60000,{result_ttl_ms},-1")
 
 
 def succeed(s: Scripts, qk: QueueKeys, n: int, result_ttl_ms: int, result: str = "1") -> None:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +14,7 @@ from scheduler import Backoff, Scheduler, Worker
 from scheduler.devserver import DevServer
 from scheduler.metrics import QueueCollector, WorkerMetrics, start_metrics_server
 from scheduler.worker.execution import LeasedJob
-from tests.helpers import LOAD_SENSITIVE, running, wait_until
+from tests.helpers import running, scrape, serving_metrics, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Backoff(base=0.01, maximum=0.02)
@@ -160,8 +156,7 @@ def test_metrics_endpoint(real_app: Scheduler) -> None:
     server = start_metrics_server(worker, 0, addr="127.0.0.1", interval=60)
     try:
         assert isinstance(worker.observer, WorkerMetrics)
-        body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read()
-        text = body.decode()
+        text = scrape(f"http://127.0.0.1:{server.port}/metrics")
         assert 'scheduler_queue_jobs{queue="default",state="ready"} 1.0' in text
         assert 'scheduler_jobs_in_flight{queue="other"} 0.0' in text
         assert "scheduler_queue_refresh_timestamp_seconds" in text
@@ -169,48 +164,12 @@ def test_metrics_endpoint(real_app: Scheduler) -> None:
         server.close()
 
 
-@LOAD_SENSITIVE
 @pytest.mark.slow
 def test_worker_command_serves_metrics(redis_server: DevServer, real_redis: redis.Redis) -> None:
     env = {**os.environ, "SCHEDULER_TEST_URL": redis_server.url, "SCHEDULER_TEST_PREFIX": "m"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scheduler",
-            "worker",
-            "tests.apps.procapp:app",
-            "--metrics-port",
-            "0",
-            "--metrics-addr",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    watchdog = threading.Timer(30, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stdout is not None
-        port = None
-        for line in proc.stdout:
-            found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
-            if found:
-                port = int(found.group(1))
-                break
-        assert port, "the worker did not announce its metrics port"
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        assert b'scheduler_queue_jobs{queue="default",state="ready"}' in text
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = ["tests.apps.procapp:app", "--metrics-port", "0", "--metrics-addr", "127.0.0.1"]
+    with serving_metrics("worker", *args, env=env) as url:  # SIGTERM: exits 0
+        assert 'scheduler_queue_jobs{queue="default",state="ready"}' in scrape(url)
 
 
 def test_observer_protocol_is_satisfied() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -11,23 +12,13 @@ from scheduler.backend.codes import StartCode
 from scheduler.backend.keys import QueueKeys
 from scheduler.backend.lualoader import script_header
 from scheduler.backend.record import JobOptions, JobState, parse_record
-from scheduler.backend.scripts import SCRIPT_NAMES, EnqueueItem, Scripts, load_script_text
-from tests.helpers import wait_until
+from scheduler.backend.scripts import SCRIPT_NAMES, Scripts, load_script_text
+from tests.helpers import enqueue_item, wait_until
 
 OPTS = JobOptions(max_attempts=2, lease_ms=60_000, result_ttl_ms=3_600_000, dead_ttl_ms=-1)
 
-
-def item(job_id: str, priority: float = 1.0, **kw: object) -> EnqueueItem:
-    fields: dict[str, object] = {
-        "job_id": job_id,
-        "task": "m:f",
-        "payload": "[[1],{}]",
-        "priority": repr(priority),
-        "inputs": "",
-        "options": OPTS.encode(),
-    }
-    fields.update(kw)
-    return EnqueueItem(**fields)  # type: ignore[arg-type]
+#: A raw enqueue item with two attempts (``options=`` overrides them).
+item = functools.partial(enqueue_item, options=OPTS.encode())
 
 
 @pytest.fixture

@@ -7,11 +7,7 @@ reads (the statistics ``lua/complete.lua`` kept)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import redis
@@ -20,7 +16,7 @@ from scheduler import JobState, Scheduler, Worker
 from scheduler.devserver import DevServer
 from scheduler.learning import TaskStats
 from scheduler.metrics import TASK_METRIC_NAMES, TaskStatsCollector, start_metrics_server
-from tests.helpers import running, wait_until
+from tests.helpers import running, scrape, serving_metrics, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "tm"
@@ -74,40 +70,17 @@ def test_exporter_serves_task_statistics(redis_server: DevServer, real_redis: re
     [nap] = app.backend.task_stats("emails")
     [quick] = app.backend.task_stats("reports")
     assert nap.runs == 3 and nap.sd_ms > 0 and nap.mean_ms >= 10
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "metrics", "--port", "0", "--interval", "0.2"],
-        cwd=ROOT,
-        env={"REDIS_URL": redis_server.url, "SCHEDULER_PREFIX": PREFIX, "PATH": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
-        assert found, line
-        url = f"http://127.0.0.1:{found.group(1)}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    env = {"REDIS_URL": redis_server.url, "SCHEDULER_PREFIX": PREFIX, "PATH": ""}
+    with serving_metrics("metrics", "--port", "0", "--interval", "0.2", env=env) as url:
+        text = scrape(url)
         check_scrape(text, "emails", nap)
         check_scrape(text, "reports", quick)
         assert "# TYPE scheduler_task_runs_total counter" in text
         # A further run shows up at the next refresh.
         measured(app)
-        deadline = time.monotonic() + 10
-        while series(text, "scheduler_task_runs_total", "emails", "tm:nap") != 6:
-            assert time.monotonic() < deadline, "new runs never reported"
-            time.sleep(0.1)
-            text = urllib.request.urlopen(url, timeout=10).read().decode()
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        wait_until(
+            lambda: series(scrape(url), "scheduler_task_runs_total", "emails", "tm:nap") == 6
+        )
 
 
 def test_worker_metrics_server_serves_its_queues_task_statistics(real_app: Scheduler) -> None:
@@ -115,8 +88,7 @@ def test_worker_metrics_server_serves_its_queues_task_statistics(real_app: Sched
     worker = Worker(real_app, ["emails"])
     server = start_metrics_server(worker, 0, addr="127.0.0.1", interval=60)
     try:
-        url = f"http://127.0.0.1:{server.port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        text = scrape(f"http://127.0.0.1:{server.port}/metrics")
         [nap] = real_app.backend.task_stats("emails")
         check_scrape(text, "emails", nap)
         assert 'queue="reports"' not in text  # only the queues the worker serves

@@ -20,7 +20,7 @@ from scheduler import (
     defaults,
 )
 from scheduler.backend.scripts import EnqueueItem
-from tests.helpers import LOAD_SENSITIVE, running, wait_until
+from tests.helpers import running, wait_until
 
 FAST = Backoff(base=0.01, maximum=0.02)
 
@@ -276,7 +276,6 @@ def test_worker_registers_and_deregisters(app: Scheduler, client: redis.Redis) -
     assert client.zscore(app.keys.workers, worker.worker_id) is None
 
 
-@LOAD_SENSITIVE
 def test_a_stopped_worker_leaves_no_blocked_lease_behind(app: Scheduler) -> None:
     """The idle waiter's lease is pipelined behind its BLPOP; stopping must cut
     both, so a job enqueued afterwards stays ready for the next worker."""

@@ -10,13 +10,16 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from scheduler import JobState, Scheduler
+from scheduler.backend.caller import ScriptCaller
 from scheduler.backend.waiting import FAKE_SLICE
 from scheduler.backend.workers import WORKER_TTL
+from scheduler.devserver import DevServer
 from scheduler.loading import import_app
 from scheduler.worker.execution import TaskApp, load_task_app
 from tests.helpers import wait_until
@@ -96,6 +99,36 @@ def test_close_cuts_a_blocked_wait_and_the_lease_behind_it(real_app: Scheduler) 
     time.sleep(0.1)
     assert job.status is JobState.READY  # the lease behind the BLPOP never ran
     assert real_app.redis.llen(real_app.queue_keys("default").wake) == 1
+
+
+class _ClosingPool(redis.ConnectionPool):
+    """Hands out a connection and closes ``caller`` on the way: ``close()``
+    lands between the caller's closed-check and its send, the window a
+    worker's stop hits when its waiter is about to block again."""
+
+    caller: ScriptCaller | None = None
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        conn = super().get_connection(*args, **kwargs)
+        assert self.caller is not None
+        self.caller.close()
+        return conn
+
+
+def test_a_call_sent_as_the_caller_closes_is_cut_not_left_blocked(
+    redis_server: DevServer, real_redis: redis.Redis
+) -> None:
+    """A stopped worker left a BLPOP (and the lease behind it) blocked on a
+    connection opened after its close: the next enqueue was leased to it."""
+    pool = _ClosingPool.from_url(redis_server.url)
+    caller = ScriptCaller(redis.Redis(connection_pool=pool))
+    pool.caller = caller
+    with pytest.raises(redis.ConnectionError):
+        caller.call_many([("BLPOP", "wake", "3"), ("SET", "behind", "1")], retry=False)
+    real_redis.lpush("wake", "marker")
+    assert real_redis.llen("wake") == 1 and real_redis.get("behind") is None
+    assert not any(c["cmd"] == "blpop" for c in real_redis.client_list())
+    pool.disconnect()
 
 
 def _blocked(app: Scheduler) -> int:

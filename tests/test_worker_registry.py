@@ -4,14 +4,13 @@ the metrics server is private by default (issue 11, item 11)."""
 from __future__ import annotations
 
 import socket
-import urllib.request
 
 import pytest
 
 from scheduler import Scheduler, Worker, defaults
 from scheduler.backend.workers import PRUNE_BATCH
 from scheduler.cli.worker import worker_command
-from tests.helpers import running, wait_until
+from tests.helpers import running, scrape, wait_until
 
 NOW = 1_700_000_000.0
 
@@ -59,8 +58,7 @@ def test_metrics_server_binds_loopback_by_default(real_app: Scheduler) -> None:
     server = start_metrics_server(Worker(real_app, ["default"]), 0, interval=60)
     try:
         assert server.address == "127.0.0.1"
-        url = f"http://127.0.0.1:{server.port}/metrics"
-        assert b"scheduler_jobs_in_flight" in urllib.request.urlopen(url, timeout=5).read()
+        assert "scheduler_jobs_in_flight" in scrape(f"http://127.0.0.1:{server.port}/metrics")
         with socket.socket() as probe:  # nothing listens on the other addresses
             assert probe.connect_ex(("127.0.0.2", server.port)) != 0
     finally:

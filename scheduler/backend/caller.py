@@ -204,6 +204,13 @@ class ScriptCaller:
             conn = self._conn()
             try:
                 conn.send_packed_command([b"".join(_pack(conn, c) for c in commands)])
+                if self._closed:
+                    # close() ran since the check above: it missed this
+                    # connection, or redis-py reconnected the one it closed
+                    # to send. Cut it here, or a BLPOP would block on it with
+                    # the commands behind it still to run.
+                    self._drop(conn)
+                    raise redis.ConnectionError("script caller closed")
                 return [_read(conn) for _ in commands]
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self._drop(conn)

@@ -110,11 +110,21 @@ def _job(app: Scheduler, job_id: str, queue: str | None) -> Job:
     return app.job(job_id, queue)
 
 
-def _action_result(job: Job, action: str, changed: bool, as_json: bool, why: str) -> None:
-    try:
-        state = job.status.value
-    except JobNotFoundError:  # its record expired right away (result TTL 0)
-        state = "gone"
+def _action_result(
+    job: Job, action: str, changed: bool, as_json: bool, why: str, made: JobState | None = None
+) -> None:
+    """Print an action's outcome. A change reports the state the action put
+    the job in (``made``), not a state read afterwards: a worker waiting in
+    BLPOP leases a retried or promoted job inside Redis before this process
+    could read it again. Without a change (or without ``made``) the job's
+    state is read, to say why nothing was done."""
+    if changed and made is not None:
+        state = made.value
+    else:
+        try:
+            state = job.status.value
+        except JobNotFoundError:  # its record expired right away (result TTL 0)
+            state = "gone"
     if as_json:
         echo_json(
             {"id": job.id, "queue": job.queue, "action": action, "changed": changed, "state": state}
@@ -319,7 +329,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         Undo with `job retry`."""
         j = _job(get_app(), job_id, queue)
         changed = j.cancel(reason, actor=actor)
-        _action_result(j, "cancelled", changed, as_json, "already finished")
+        _action_result(j, "cancelled", changed, as_json, "already finished", JobState.CANCELLED)
 
     @admin_command(job, "retry")
     @click.argument("job_id")
@@ -330,9 +340,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         """Run a dead, cancelled, succeeded or failed (awaiting retry) job again now."""
         j = _job(get_app(), job_id, queue)
         changed = j.retry(actor=actor)
-        _action_result(
-            j, "retried", changed, as_json, "only dead, cancelled, succeeded or failed jobs"
-        )
+        why = "only dead, cancelled, succeeded or failed jobs"
+        _action_result(j, "retried", changed, as_json, why, JobState.READY)
 
     @admin_command(job, "reprioritize")
     @click.argument("job_id")
@@ -385,4 +394,5 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         """Promote a delayed job (or a failed one awaiting its retry ETA) to ready now."""
         j = _job(get_app(), job_id, queue)
         changed = j.run_now(actor=actor)
-        _action_result(j, "promoted", changed, as_json, "only delayed jobs can be promoted")
+        why = "only delayed jobs can be promoted"
+        _action_result(j, "promoted", changed, as_json, why, JobState.READY)
