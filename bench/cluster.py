@@ -5,6 +5,10 @@ Run from the repository root::
     .venv/bin/python -m bench.cluster --n 2000 --concurrency 16
     .venv/bin/python -m bench.cluster --only latency   # wake-up latency only
 
+The suite (``bash bench/run.sh``, scenario ``cluster``) runs :func:`trial`
+instead: ``ours`` on the suite's server alternated with ``ours-cluster`` on a
+fresh 3-master cluster, each trial in its own process.
+
 Both runs enqueue ``n`` no-op jobs per queue (8 queues, bulk enqueue), then
 time one in-process worker (thread pool) serving all 8 queues until every
 job has succeeded, and print jobs/s plus where the queues landed. Then the
@@ -28,15 +32,18 @@ import threading
 import time
 from typing import Any
 
-from scheduler import JobSpec, Scheduler, Worker
+import redis
+
+from bench import util
+from scheduler import JobSpec, Scheduler, Task, Worker
 from scheduler.devserver import DevServer
 from tests.servers import ClusterSet
 
 QUEUES = [f"bench{i}" for i in range(8)]
 
 
-def drain(app: Scheduler, n: int, concurrency: int) -> dict[str, Any]:
-    """Enqueue ``n`` jobs per queue, then drain them; returns the timings."""
+def noop_tasks(app: Scheduler) -> dict[str, Task[[], None]]:
+    """One no-op task per queue of :data:`QUEUES`, registered on ``app``."""
     tasks = {}
     for q in QUEUES:
 
@@ -45,6 +52,14 @@ def drain(app: Scheduler, n: int, concurrency: int) -> dict[str, Any]:
             pass
 
         tasks[q] = noop
+    return tasks
+
+
+def drain(
+    app: Scheduler, n: int, concurrency: int, tasks: dict[str, Task[[], None]] | None = None
+) -> dict[str, Any]:
+    """Enqueue ``n`` jobs per queue, then drain them; returns the timings."""
+    tasks = tasks or noop_tasks(app)
     t0 = time.perf_counter()
     app.enqueue_many([JobSpec(tasks[q]) for q in QUEUES for _ in range(n)])
     enqueue_s = time.perf_counter() - t0
@@ -63,6 +78,40 @@ def drain(app: Scheduler, n: int, concurrency: int) -> dict[str, Any]:
         "enqueue_jobs_per_s": round(total / enqueue_s),
         "drain_jobs_per_s": round(total / drain_s),
     }
+
+
+def enqueue_one(tasks: dict[str, Task[[], None]], n: int) -> float:
+    """Enqueue ``n`` jobs one call at a time, to the queues in turn; jobs/s."""
+    order = [tasks[QUEUES[i % len(QUEUES)]] for i in range(n)]
+    t0 = time.perf_counter()
+    for task in order:
+        task.enqueue()
+    return n / (time.perf_counter() - t0)
+
+
+def trial(on_cluster: bool, url: str, n: int, concurrency: int) -> dict[str, Any]:
+    """One trial of the suite's ``cluster`` scenario: on a fresh 3-master
+    cluster (``on_cluster``) or on the server at ``url`` (emptied): bulk
+    enqueue and drain of ``n`` jobs per queue (:func:`drain`, one in-process
+    worker), then ``n`` jobs enqueued one at a time (:func:`enqueue_one`,
+    no worker running). ``jobs_per_s`` is the drain's rate."""
+    if on_cluster:
+        with ClusterSet() as cluster:
+            return _measure(cluster.url, n, concurrency)
+    util.fresh(redis.Redis.from_url(url))
+    return _measure(url, n, concurrency)
+
+
+def _measure(url: str, n: int, concurrency: int) -> dict[str, Any]:
+    app = Scheduler.from_url(url, prefix="bench")
+    try:
+        tasks = noop_tasks(app)
+        out = drain(app, n, concurrency, tasks)
+        out["enqueue_one_jobs_per_s"] = round(enqueue_one(tasks, n))
+        out["jobs_per_s"] = out["drain_jobs_per_s"]
+        return out
+    finally:
+        app.close()
 
 
 def latency(app: Scheduler, samples: int) -> dict[str, Any]:

@@ -83,6 +83,8 @@ class Ours:
         self.qk = self.app.queue_keys(self.app.default_queue)
         self.r: redis.Redis = redis.Redis.from_url(url)
         self.worker_desc = "scheduler worker bench.app:app --concurrency 10 --log-level WARNING"
+        #: Extra environment of the worker process (a variant's switches).
+        self.worker_env: dict[str, str] = {}
 
     def enqueue_one(self, n: int) -> list[Any]:
         noop = self.mod.noop
@@ -149,40 +151,6 @@ class Ours:
 
     def handle_id(self, handle: Any) -> str:
         return str(handle.id)
-
-
-class OursChecked(Ours):
-    """Ours with the dispatch checks of issue 14 switched on but never
-    binding, so a drain measures what checking them costs:
-
-    * ``ours-cap``: the worker has ``--capacity 1000`` (the jobs take 1
-      unit each, at most concurrency + prefetch = 20 are held);
-    * ``ours-limq``: queue limits, concurrency 10^6 and rate 10^9/s;
-    * ``ours-limt``: the same limits on the queue and on the task (task
-      limits make the lease script walk the ready set instead of popping).
-    """
-
-    def __init__(self, url: str, variant: str) -> None:
-        super().__init__(url)
-        self.name = f"ours-{variant}"
-        self.variant = variant
-        if variant == "cap":
-            self.worker_desc += " --capacity 1000"
-
-    def prefill(self, n: int, *, delay: float | None = None, priorities: int = 0) -> list[str]:
-        """Set the (non-binding) limits on the emptied server, then prefill."""
-        if self.variant in ("limq", "limt"):
-            queue = self.app.default_queue
-            self.app.set_limits(queue, concurrency=1_000_000, rate="1000000000/s")
-            if self.variant == "limt":
-                self.app.set_limits(
-                    queue, task=self.mod.noop.name, concurrency=1_000_000, rate="1000000000/s"
-                )
-        return super().prefill(n, delay=delay, priorities=priorities)
-
-    def worker_cmd(self, concurrency: int) -> list[str]:
-        extra = ["--capacity", "1000"] if self.variant == "cap" else []
-        return [*super().worker_cmd(concurrency), *extra]
 
 
 class RQ:
@@ -331,24 +299,129 @@ class Huey:
         return str(handle.id)
 
 
+class Dramatiq:
+    """Dramatiq with its Redis broker: ``actor.send()`` / ``group(...).run()``
+    (Dramatiq's only multi-enqueue API: one dispatch-script call per
+    message); ``dramatiq bench.peer_dramatiq --processes 1 --threads 10``
+    (one worker process, like the others; Dramatiq's default is one per core
+    and 8 threads). Finish times come from :func:`bench.peer_dramatiq.stamp`'s
+    stored results; ``done_count`` from the broker's message hash (a message
+    leaves it when acked, after its result is stored)."""
+
+    name = "dramatiq"
+
+    def __init__(self, url: str) -> None:
+        from bench import peer_dramatiq
+
+        self.mod = peer_dramatiq
+        self.r: redis.Redis = redis.Redis.from_url(url)
+        self.msgs_key = f"{peer_dramatiq.broker.namespace}:default.msgs"
+        self.sent = 0
+        self.messages: dict[str, Any] = {}
+        self.worker_desc = "dramatiq bench.peer_dramatiq --processes 1 --threads 10"
+
+    def enqueue_one(self, n: int) -> list[Any]:
+        send = self.mod.noop.send
+        out = [send() for _ in range(n)]
+        self.sent += n
+        return out
+
+    def enqueue_bulk(self, n: int) -> list[Any]:
+        from dramatiq import group
+
+        g = group([self.mod.noop.message() for _ in range(n)]).run()
+        self.sent += n
+        return list(g.children)
+
+    def prefill(self, n: int, *, delay: float | None = None) -> list[str]:
+        assert delay is None
+        from dramatiq import group
+
+        ids: list[str] = []
+        for start in range(0, n, CHUNK):
+            msgs = [self.mod.stamp.message() for _ in range(min(CHUNK, n - start))]
+            group(msgs).run()
+            self.sent += len(msgs)
+            self.messages.update((m.message_id, m) for m in msgs)
+            ids.extend(m.message_id for m in msgs)
+        return ids
+
+    def worker_cmd(self, concurrency: int) -> list[str]:
+        return [
+            str(BIN / "dramatiq"),
+            "bench.peer_dramatiq",
+            "--processes",
+            "1",
+            "--threads",
+            str(concurrency),
+        ]
+
+    def done_count(self) -> int:
+        return self.sent - int(self.r.hlen(self.msgs_key))
+
+    def _results(self, messages: Sequence[Any]) -> list[float]:
+        backend = self.mod.backend
+        out = []
+        for start in range(0, len(messages), 5000):
+            chunk = messages[start : start + 5000]
+            pipe = self.r.pipeline(transaction=False)
+            for m in chunk:
+                pipe.lindex(backend.build_message_key(m), 0)
+            for raw in pipe.execute():
+                if raw is not None:
+                    out.append(float(backend.unwrap_result(backend.encoder.decode(raw))))
+        return out
+
+    def finish_times(self, ids: Sequence[str]) -> list[float]:
+        # As for Huey: the drain's jobs are ``stamp`` jobs, whose result is
+        # their start time; a no-op finishes within microseconds of it.
+        return self._results([self.messages[i] for i in ids if i in self.messages])
+
+    def enqueue_stamp(self) -> Any:
+        self.sent += 1
+        return self.mod.stamp.send()
+
+    def stamp_results(self, handles: Sequence[Any]) -> list[float]:
+        return self._results(list(handles))
+
+    def handle_id(self, handle: Any) -> str:
+        return str(handle.message_id)
+
+
 def make(name: str, url: str) -> Lib:
-    """The adapter called ``name``: ``ours``, ``ours-cap``, ``ours-limq``,
-    ``ours-limt``, ``rq``, ``rq-fork`` or ``huey``."""
+    """The adapter called ``name``: ``ours``, a variant of ours
+    (:mod:`bench.variants`: ``ours-cap``, ``ours-limq``, ``ours-limt``,
+    ``ours-timeout``, ``ours-auto``, ``ours-mwnoop``, ``ours-mwreal``,
+    ``ours-async``, ``ours-gather``), ``rq``, ``rq-fork``, ``huey`` or
+    ``dramatiq``."""
     os.environ["BENCH_REDIS_URL"] = url
     if name == "ours":
         return Ours(url)
     if name.startswith("ours-"):
-        return OursChecked(url, name.removeprefix("ours-"))
+        from bench import variants
+
+        variant = name.removeprefix("ours-")
+        if variant in CHECKED:
+            return variants.OursChecked(url, variant)
+        if variant in ASYNC:
+            return variants.OursAsync(url, variant)
+        if variant in FEATURES:
+            return variants.OursFeature(url, variant)
     if name == "rq":
         return RQ(url, fork=False)
     if name == "rq-fork":
         return RQ(url, fork=True)
     if name == "huey":
         return Huey(url)
+    if name == "dramatiq":
+        return Dramatiq(url)
     raise ValueError(f"unknown library {name!r}")
 
 
-LIBS = ("ours", "rq", "rq-fork", "huey")
+LIBS = ("ours", "rq", "rq-fork", "huey", "dramatiq")
 
-#: The variants of ours with capacity or limits on (:class:`OursChecked`).
-CHECKED = ("ours-cap", "ours-limq", "ours-limt")
+#: Variants of ours (``ours-<variant>``, :mod:`bench.variants`): capacity or
+#: limits on; one feature on; the async producer.
+CHECKED = ("cap", "limq", "limt")
+FEATURES = ("timeout", "auto", "mwnoop", "mwreal")
+ASYNC = ("async", "gather")

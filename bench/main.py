@@ -30,13 +30,23 @@ from bench import report, util
 #: "rq" runs jobs in SimpleWorker, "rq-fork" in RQ's default forking Worker.
 LIBS_FOR = {
     "floor": ("ours",),
-    "enqueue_one": ("ours", "rq", "huey"),
-    "enqueue_bulk": ("ours", "rq", "huey"),
-    "drain": ("ours", "rq", "rq-fork", "huey"),
-    # The cost of capacity and limits (not binding): ours alternated with its
-    # checked variants (bench.libs.OursChecked), same drain.
+    "enqueue_one": ("ours", "rq", "huey", "dramatiq"),
+    "enqueue_bulk": ("ours", "rq", "huey", "dramatiq"),
+    "drain": ("ours", "rq", "rq-fork", "huey", "dramatiq"),
+    "latency": ("ours", "rq", "rq-fork", "huey", "dramatiq"),
+    # Feature costs (issue 16): ours alternated with its variants that switch
+    # one feature on (bench.variants), same trial otherwise.
+    # Capacity and limits, not binding (OursChecked), drain.
     "drain_checks": ("ours", "ours-cap", "ours-limq", "ours-limt"),
-    "latency": ("ours", "rq", "rq-fork", "huey"),
+    # Timeout, learned time, middleware (OursFeature), drain and enqueue one.
+    "drain_features": ("ours", "ours-timeout", "ours-auto", "ours-mwnoop", "ours-mwreal"),
+    "enqueue_features": ("ours", "ours-timeout", "ours-auto"),
+    # The chain's own CPU per task call, in process (bench.chain).
+    "middleware_chain": ("ours",),
+    # The async producer from one event loop (OursAsync), enqueue one.
+    "enqueue_async": ("ours", "ours-async", "ours-gather"),
+    # 8 queues on this server vs on a 3-master cluster (bench.cluster.trial).
+    "cluster": ("ours", "ours-cluster"),
     "memory": ("ours",),
     "depth_small": ("ours",),
     "depth_large": ("ours",),
@@ -46,6 +56,15 @@ LIBS_FOR = {
     "expiry": ("ours",),
 }
 SCENARIOS = tuple(LIBS_FOR)
+#: Feature-cost scenarios: ``Config.feature_runs`` runs each, the order of the
+#: libraries rotated by one every run (so none always goes first).
+FEATURE_SCENARIOS = (
+    "drain_checks",
+    "drain_features",
+    "enqueue_features",
+    "middleware_chain",
+    "enqueue_async",
+)
 
 
 @attrs.define
@@ -53,17 +72,37 @@ class Config:
     """Sizes of one benchmark run (by default those docs/benchmarks.md reports)."""
 
     runs: int = 3
+    #: Runs of each feature-cost scenario (their differences are small).
+    feature_runs: int = 5
     floor_n: int = 10_000
     enqueue_n: int = 20_000
     #: Drain size per library: RQ's workers are far slower, so fewer jobs keep
     #: the whole run near 15 minutes; the rate is first-to-last either way.
     drain_n: dict[str, int] = attrs.field(
-        factory=lambda: {"ours": 20_000, "huey": 20_000, "rq": 5_000, "rq-fork": 1_000}
+        factory=lambda: {
+            "ours": 20_000,
+            "huey": 20_000,
+            "dramatiq": 10_000,
+            "rq": 5_000,
+            "rq-fork": 1_000,
+        }
     )
-    #: Drain size of each library of drain_checks (ours and its variants).
+    #: Drain size of each library of drain_checks and drain_features.
     checks_n: int = 20_000
+    #: Enqueue size of enqueue_features and enqueue_async.
+    features_enqueue_n: int = 20_000
+    #: Calls per variant and repeat of the middleware_chain scenario.
+    chain_n: int = 200_000
+    #: Jobs per queue (8 queues) of the cluster scenario.
+    cluster_n: int = 1_000
     latency_n: dict[str, int] = attrs.field(
-        factory=lambda: {"ours": 1_000, "huey": 1_000, "rq": 1_000, "rq-fork": 300}
+        factory=lambda: {
+            "ours": 1_000,
+            "huey": 1_000,
+            "dramatiq": 1_000,
+            "rq": 1_000,
+            "rq-fork": 300,
+        }
     )
     latency_rate: float = 200.0
     concurrency: int = 10
@@ -84,11 +123,15 @@ class Config:
     def quick(cls) -> Config:
         return cls(
             runs=1,
+            feature_runs=1,
             floor_n=2_000,
             enqueue_n=2_000,
-            drain_n={"ours": 2_000, "huey": 2_000, "rq": 500, "rq-fork": 100},
+            drain_n={"ours": 2_000, "huey": 2_000, "dramatiq": 1_000, "rq": 500, "rq-fork": 100},
             checks_n=5_000,
-            latency_n={"ours": 200, "huey": 200, "rq": 200, "rq-fork": 50},
+            features_enqueue_n=2_000,
+            chain_n=20_000,
+            cluster_n=250,
+            latency_n={"ours": 200, "huey": 200, "dramatiq": 200, "rq": 200, "rq-fork": 50},
             memory_n=10_000,
             depth_large=50_000,
             depth_jobs=500,
@@ -100,15 +143,29 @@ class Config:
         )
 
 
+def feature_trial_args(scenario: str, lib: str, cfg: Config) -> list[str] | None:
+    """Arguments of a trial of the issue-16 feature-cost scenarios, or None."""
+    if scenario in ("enqueue_features", "enqueue_async"):
+        return [lib, "enqueue_one", "--n", str(cfg.features_enqueue_n)]
+    if scenario == "middleware_chain":
+        return [lib, scenario, "--n", str(cfg.chain_n)]
+    if scenario == "cluster":
+        return [lib, scenario, "--n", str(cfg.cluster_n), "--concurrency", str(cfg.concurrency)]
+    return None
+
+
 def trial_args(scenario: str, lib: str, cfg: Config) -> list[str]:
     """Command-line arguments of :mod:`bench.trial` for one trial."""
+    feature = feature_trial_args(scenario, lib, cfg)
+    if feature is not None:
+        return feature
     if scenario in ("enqueue_one", "enqueue_bulk"):
         return [lib, scenario, "--n", str(cfg.enqueue_n)]
     if scenario == "floor":
         return [lib, scenario, "--n", str(cfg.floor_n)]
     if scenario == "drain":
         return [lib, scenario, "--n", str(cfg.drain_n[lib]), "--concurrency", str(cfg.concurrency)]
-    if scenario == "drain_checks":
+    if scenario in ("drain_checks", "drain_features"):
         return [lib, "drain", "--n", str(cfg.checks_n), "--concurrency", str(cfg.concurrency)]
     if scenario == "latency":
         return [
@@ -176,9 +233,11 @@ def numeric_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Benchmark the scheduler against RQ and Huey.")
+    p = argparse.ArgumentParser(
+        description="Benchmark the scheduler against RQ, Huey and Dramatiq."
+    )
     p.add_argument("--quick", action="store_true", help="small N, 1 run: a smoke test")
-    p.add_argument("--runs", type=int, help="runs per scenario [3; quick: 1]")
+    p.add_argument("--runs", type=int, help="runs per scenario [3, feature costs 5; quick: 1]")
     p.add_argument(
         "--libs",
         help=f"comma-separated subset of {','.join(sorted(set(sum(LIBS_FOR.values(), ()))))}",
@@ -193,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = Config.quick() if a.quick else Config()
     if a.runs:
-        cfg.runs = a.runs
+        cfg.runs = cfg.feature_runs = a.runs
     libs = set(a.libs.split(",")) if a.libs else None
     scenarios = [s for s in SCENARIOS if not a.scenarios or s in a.scenarios.split(",")]
     if a.profile_only:
@@ -232,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                 for lib in chosen
             }
             one_trial = scenario.startswith("depth")  # a depth trial yields all its samples
-            for i in range(1 if one_trial else cfg.runs):
-                for lib in chosen:
+            features = scenario in FEATURE_SCENARIOS
+            runs = 1 if one_trial else cfg.feature_runs if features else cfg.runs
+            for i in range(runs):
+                turn = i % len(chosen) if features and chosen else 0
+                for lib in chosen[turn:] + chosen[:turn]:
                     e = entries[lib]
                     label = f"{scenario}-{lib}-{i + 1}"
                     res = run_trial(server.url, e["args"], log_dir, label)

@@ -18,8 +18,9 @@ LIB_TITLES = {
     "rq": "RQ (SimpleWorker)",
     "rq-fork": "RQ (default Worker, fork per job)",
     "huey": "Huey (10 threads)",
+    "dramatiq": "Dramatiq (1 process, 10 threads)",
 }
-PEERS = ("rq", "rq-fork", "huey")
+PEERS = ("rq", "rq-fork", "huey", "dramatiq")
 
 
 @attrs.frozen
@@ -43,9 +44,16 @@ ROWS = [
         "jobs_per_s",
         True,
         14_000,
-        peers=("rq", "huey"),
+        peers=("rq", "huey", "dramatiq"),
     ),
-    Row("enqueue, bulk (jobs/s)", "enqueue_bulk", "jobs_per_s", True, 60_000, peers=("rq", "huey")),
+    Row(
+        "enqueue, bulk (jobs/s)",
+        "enqueue_bulk",
+        "jobs_per_s",
+        True,
+        60_000,
+        peers=("rq", "huey", "dramatiq"),
+    ),
     Row("drain, one worker process (jobs/s)", "drain", "jobs_per_s", True, 10_000),
     Row("worker start-up to first job done (s)", "drain", "startup_s", False, None, "{:.2f}"),
     Row("latency p50 (ms)", "latency", "p50_ms", False, 0.5, "{:.2f}"),
@@ -127,13 +135,15 @@ def headline(doc: dict[str, Any]) -> list[str]:
         )
     # Memory: ours from the 100k memory scenario; peers from their bulk enqueue runs.
     mem = _get(doc, "memory", "ours", "bytes_per_job")
-    peer_mem = {lib: _get(doc, "enqueue_bulk", lib, "bytes_per_job") for lib in ("rq", "huey")}
+    mem_peers = ("rq", "huey", "dramatiq")
+    peer_mem = {lib: _get(doc, "enqueue_bulk", lib, "bytes_per_job") for lib in mem_peers}
     pm = {k: v["median"] for k, v in peer_mem.items() if v}
     lines.append(
         "| Redis memory per queued job (bytes) | ≤ 200 | "
         + cell(mem, "{:,.0f}")
         + f" | {cell(peer_mem['rq'], '{:,.0f}')} | (same client)"
         + f" | {cell(peer_mem['huey'], '{:,.0f}')}"
+        + f" | {cell(peer_mem['dramatiq'], '{:,.0f}')}"
         + f" | {_vs_best(mem['median'] if mem else None, pm, False)}"
         + f" | {_target(mem['median'] if mem else None, 200, False)} |"
     )
@@ -145,14 +155,14 @@ def headline(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| depth {cfg.get('depth_large', 0):,} vs {cfg.get('depth_small', 0):,} ready "
             f"(lease+complete ratio) | ≥ 0.80 | {ratio:.2f} ({large['median']:,.0f} vs "
-            f"{small['median']:,.0f} jobs/s) | — | — | — | — | {_target(ratio, 0.8, True)} |"
+            f"{small['median']:,.0f} jobs/s) | — | — | — | — | — | {_target(ratio, 0.8, True)} |"
         )
     promo = _get(doc, "promote", "ours", "max_script_us")
     if promo:
         n = doc.get("config", {}).get("promote_n", 0)
         lines.append(
             f"| longest script call while promoting {n:,} due jobs (µs) | ≤ 10,000 | "
-            f"{cell(promo, '{:,.0f}')} | — | — | — | — "
+            f"{cell(promo, '{:,.0f}')} | — | — | — | — | — "
             f"| {_target(promo['median'], 10_000, False)} |"
         )
     for procs in ("1", "5"):
@@ -161,7 +171,7 @@ def headline(doc: dict[str, Any]) -> list[str]:
             n = doc.get("config", {}).get("cron_n", 0)
             lines.append(
                 f"| cron lag p99, {n:,} schedules due in the same second, {procs} "
-                f"process(es) (ms) | ≤ 100 | {cell(lag, '{:,.0f}')} | — | — | — | — "
+                f"process(es) (ms) | ≤ 100 | {cell(lag, '{:,.0f}')} | — | — | — | — | — "
                 f"| {_target(lag['median'], 100, False)} |"
             )
     return lines
@@ -249,6 +259,16 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
         return (
             f"peak {s['peak_mb']:.0f} MB, all gone {s['gone_after_ttl_s']:.2f} s after the last TTL"
         )
+    if scenario == "middleware_chain":
+        return (
+            f"direct {s['direct_ns']:.0f} ns, empty chain +{s['empty_chain_extra_ns']:.0f}, "
+            f"pass-through +{s['noop_mw_extra_ns']:.0f}, timing +{s['timing_mw_extra_ns']:.0f}"
+        )
+    if scenario == "cluster":
+        return (
+            f"drain {s['drain_jobs_per_s']:,.0f} jobs/s, bulk enqueue "
+            f"{s['enqueue_jobs_per_s']:,.0f}, one at a time {s['enqueue_one_jobs_per_s']:,.0f}"
+        )
     if scenario.startswith("depth"):
         return ", ".join(f"{x['jobs_per_s']:,.0f}" for x in samples) + " jobs/s"
     extra = f", start-up {s['startup_s']:.2f} s" if "startup_s" in s else ""
@@ -256,7 +276,11 @@ def brief(scenario: str, samples: list[dict[str, Any]]) -> str:
 
 
 def render(doc: dict[str, Any]) -> str:
-    lines = ["# Benchmark results", "", *machine_lines(doc), "", "## Headline", ""]
+    from bench import issue16
+
+    lines = ["# Benchmark results", "", *machine_lines(doc), ""]
+    lines += issue16.render(doc)
+    lines += ["", "## Headline", ""]
     lines += headline(doc)
     fl = doc.get("results", {}).get("floor", {}).get("ours", {}).get("summary", {})
     if fl:

@@ -16,6 +16,14 @@ Scenarios (see docs/benchmarks.md):
 * ``cron`` -- lag of N per-second cron schedules with P cron processes (ours,
   :mod:`bench.cron`).
 * ``expiry`` -- Redis memory over time while N finished 100 KB results expire (ours).
+* ``middleware_chain`` -- CPU per task call through the middleware chain,
+  empty and with one middleware, in process (:mod:`bench.chain`);
+* ``cluster`` -- 8 queues, N jobs each: bulk enqueue, drain by one in-process
+  worker, then N enqueued one at a time; ``ours`` on this server or
+  ``ours-cluster`` on a fresh 3-master cluster (:func:`bench.cluster.trial`).
+
+The variants of ours (``ours-timeout``, ``ours-async``, ...;
+:mod:`bench.variants`) run the same scenarios with one feature on.
 """
 
 from __future__ import annotations
@@ -537,6 +545,19 @@ def expiry(
     }
 
 
+def in_process(a: argparse.Namespace) -> dict[str, Any]:
+    """A scenario that needs no adapter and no worker process:
+    ``middleware_chain`` (:mod:`bench.chain`) or ``cluster``
+    (:func:`bench.cluster.trial`, which starts its own cluster)."""
+    if a.scenario == "middleware_chain":
+        from bench.chain import chain_cost
+
+        return chain_cost(a.n)
+    from bench.cluster import trial as cluster_trial
+
+    return cluster_trial(a.lib == "ours-cluster", a.url, a.n, a.concurrency)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("lib")
@@ -553,10 +574,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-dir", type=Path, default=util.ROOT / "bench" / "results" / "logs")
     a = p.parse_args(argv)
 
+    if a.scenario in ("middleware_chain", "cluster"):
+        sys.stdout.write(json.dumps({"samples": [in_process(a)]}) + "\n")
+        return 0
     env = dict(os.environ)
     env["BENCH_REDIS_URL"] = a.url
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(util.ROOT), env.get("PYTHONPATH")]))
     lib = make(a.lib, a.url)
+    if isinstance(lib, Ours):
+        env.update(lib.worker_env)
     r = redis.Redis.from_url(a.url)
     samples: list[dict[str, Any]]
     if a.scenario in ("enqueue_one", "enqueue_bulk"):

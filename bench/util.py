@@ -152,7 +152,16 @@ def machine(r: redis.Redis, server_binary: str) -> dict[str, Any]:
         "redis_malloc": r.info("memory").get("mem_allocator"),
         "git": git_state(),
         "packages": versions(
-            ["redis-priority-scheduler", "redis", "hiredis", "rq", "huey", "psutil", "py-spy"]
+            [
+                "redis-priority-scheduler",
+                "redis",
+                "hiredis",
+                "rq",
+                "huey",
+                "dramatiq",
+                "psutil",
+                "py-spy",
+            ]
         ),
     }
 
@@ -215,12 +224,33 @@ class WorkerProcess:
         )
         self.ps = psutil.Process(self.proc.pid)
 
+    def _tree(self) -> list[psutil.Process]:
+        """The process and its live descendants (Dramatiq runs its workers in
+        child processes; RQ's forking worker runs a work horse per job)."""
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.Error:
+            return [self.ps]
+
     def rss_mb(self) -> float:
-        return float(self.ps.memory_info().rss) / 2**20
+        """Resident memory of the process and its live descendants, MB."""
+        total = 0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return float(total) / 2**20
 
     def cpu_s(self) -> float:
-        t = self.ps.cpu_times()
-        return float(t.user + t.system + t.children_user + t.children_system)
+        """CPU seconds of the process, its reaped children and its live
+        descendants."""
+        total = 0.0
+        for i, proc in enumerate(self._tree()):
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system
+                if i == 0:
+                    total += t.children_user + t.children_system
+        return total
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -35,7 +35,7 @@ end
 local now = now_ms()
 local recs = hmget_many(K_JOBS, ids)
 local out = {}
-local zadd = {}
+local held_at, held_ids, held_fs = {}, {}, {}
 for i = 1, #ids do
   local f, damaged = checked_record(ids[i], recs[i], now)
   local status = f and lease_status(f, tokens[i])
@@ -44,16 +44,15 @@ for i = 1, #ids do
   elseif not f then
     out[i] = HEARTBEAT_GONE
   elseif status == 'held' then
-    local _, lease_ms = rec_options(f)
-    local deadline = now + lease_ms
-    zadd[#zadd + 1] = deadline
-    zadd[#zadd + 1] = ids[i]
-    out[i] = deadline
+    held_at[#held_at + 1] = i
+    held_ids[#held_ids + 1] = ids[i]
+    held_fs[#held_fs + 1] = f
   elseif status == 'succeeded' or status == 'retrying' or status == 'dead' then
     out[i] = HEARTBEAT_REPORTED
   else
     out[i] = HEARTBEAT_LOST
   end
 end
-call_many({'ZADD', K_LEASED, 'XX'}, zadd)
+local deadlines = renew_leases(held_ids, held_fs, now)
+for k, i in ipairs(held_at) do out[i] = deadlines[k] end
 return out

@@ -13,8 +13,15 @@
 -- KEYS[14]; lib/replies.lua) for ARGV[4] ms; a repeated call with the same
 -- request id (a client retry after a lost reply) returns exactly those
 -- leases that are still held (same token), never another request's,
--- instead of leasing more jobs. Each call deletes up to ARGV[7] expired
--- cache entries.
+-- instead of leasing more jobs. Each lease it returns is renewed as
+-- heartbeat.lua renews it (deadline = server time + the job's lease
+-- duration; lib/transitions.lua renew_leases): the retry may come after
+-- the deadline passed (the reply was lost, the network was down), and a
+-- lease answered but already expired would be reaped under the worker as it
+-- starts the job, which would then run twice (or at attempt 2). A lease
+-- reaped meanwhile is no longer held and is not returned. A repeated call
+-- does no maintenance and leases nothing. Each new call deletes up to
+-- ARGV[7] expired cache entries.
 --
 -- A lease starts "not started" (F_STARTED_MS empty): start.lua marks it
 -- when the worker begins running it; an unstarted lease that expires gives
@@ -69,6 +76,7 @@
 -- Errors: "ERR scheduler: bad arguments".
 -- Events: leased; and from maintenance: promoted, expired, dead; dead
 --   (detail "damaged") for a damaged record met (lib/quarantine.lua).
+--   A repeated request writes none (its renewals are like heartbeats).
 
 --@include lib/batch.lua
 --@include lib/record.lua
@@ -104,23 +112,30 @@ local paused, clock = queue_meta()
 local aging_text = clock[1] == 0 and '0' or string.format('%.17g', clock[1])
 
 -- A retried request: answer with exactly the leases the first run made
--- (cached as "token,id,token,id,..."), those still held under that token.
+-- (cached as "token,id,token,id,..."), those still held under that token,
+-- each renewed as a heartbeat would (its deadline may have passed while the
+-- reply was lost; the holder is alive and asking). No maintenance runs here.
 local cached = reply_cache_get(KEYS[13], KEYS[14], request, now)
 if cached then
-  local reply = {next_due_in(now), 0, aging_text}
+  local reply = {0, 0, aging_text}
   local ids, tokens = {}, {}
   for token, id in string.gmatch(cached, '([^,]+),([^,]+)') do
     ids[#ids + 1] = id
     tokens[#tokens + 1] = token
   end
   local recs = hmget_many(K_JOBS, ids)
+  local held_ids, held_fs = {}, {}
   for i, id in ipairs(ids) do
     local f = recs[i] and rec_decode(recs[i])
     if f and f[F_STATE] == 'L' and f[F_WORKER] == worker and f[F_TOKEN] == tokens[i] then
+      held_ids[#held_ids + 1] = id
+      held_fs[#held_fs + 1] = f
       reply[#reply + 1] = id
       reply[#reply + 1] = recs[i]
     end
   end
+  renew_leases(held_ids, held_fs, now)
+  reply[1] = next_due_in(now)
   return reply
 end
 

@@ -8,8 +8,11 @@ counting the commands a client sends and the replies the server returns
   the server's replies to that write are swallowed and, once the last of
   them arrived (the server ran every command of it), both sides of the
   connection are closed: the client sees a connection error for a call the
-  server executed (a lost reply). Optionally new connections are then
-  refused for a while (an outage, so a retry comes late).
+  server executed (a lost reply). Optionally an outage follows, for a
+  while or until :meth:`RespProxy.end_outage` (``outage=None``: the test
+  says exactly when a retry gets through): new connections are refused and
+  what clients send on the connections already open is held back (not
+  forwarded) until the outage ends, so no call reaches the server.
 * :meth:`RespProxy.hold` -- the replies to a write matching a rule are kept
   back until :meth:`RespProxy.release` (a slow reply);
   :meth:`RespProxy.hold_outstanding` does so for a write already sent (a
@@ -24,6 +27,7 @@ URL, the test itself talks to the server directly.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -151,6 +155,7 @@ class _Link:
                 data = self.client.recv(65536)
                 if not data:
                     break
+                self.proxy.wait_reachable()  # an outage: nothing gets through
                 buf += data
                 commands: Commands = []
                 pos = 0
@@ -228,7 +233,7 @@ class RespProxy:
         self.port: int = self._listener.getsockname()[1]
         self.links: set[_Link] = set()
         self._lock = threading.Condition()
-        self._rules: list[tuple[str, Rule, float]] = []  # (action, rule, outage s)
+        self._rules: list[tuple[str, Rule, float | None]] = []  # (action, rule, outage s)
         self._refuse_until = 0.0
         self.cuts = 0  #: connections cut so far
         self.holding = 0  #: replies held back so far
@@ -241,12 +246,28 @@ class RespProxy:
         """``redis://`` URL of the proxy."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def cut(self, rule: Rule, times: int = 1, outage: float = 0.0) -> None:
+    def cut(self, rule: Rule, times: int = 1, outage: float | None = 0.0) -> None:
         """Lose the replies of the next ``times`` writes matching ``rule``:
         forward each, swallow its replies, close the connection once the last
-        arrived; then refuse new connections for ``outage`` seconds."""
+        arrived; then an outage for ``outage`` seconds, or with
+        ``outage=None`` until :meth:`end_outage`: new connections are
+        refused, and writes on open connections wait to be forwarded until
+        it ends."""
         with self._lock:
             self._rules.extend([("cut", rule, outage)] * times)
+
+    def end_outage(self) -> None:
+        """End any outage now: accept connections, forward held writes."""
+        with self._lock:
+            self._refuse_until = 0.0
+            self._lock.notify_all()
+
+    def wait_reachable(self) -> None:
+        """Block the calling link thread while an outage lasts (or until the
+        proxy is closed)."""
+        with self._lock:
+            while not self._stopped and (left := self._refuse_until - time.monotonic()) > 0:
+                self._lock.wait(min(left, 0.05))
 
     def hold(self, rule: Rule) -> None:
         """Keep back the replies of the next write matching ``rule`` (and all
@@ -312,7 +333,9 @@ class RespProxy:
                 link.cut_from, link.cut_to = first, last
             elif link.hold_from is None:
                 link.hold_from = first
-        if action == "cut" and outage:
+        if action == "cut" and outage is None:
+            self._refuse_until = math.inf
+        elif action == "cut" and outage:
             self._refuse_until = max(self._refuse_until, time.monotonic() + outage)
 
     def note_cut(self) -> None:
@@ -341,7 +364,9 @@ class RespProxy:
 
     def close(self) -> None:
         """Stop listening and close every connection."""
-        self._stopped = True
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
         self._listener.close()
         for link in list(self.links):
             link.close()

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import redis
 
-from scheduler import Scheduler
-from scheduler.backend.keys import EXTENDED_KEY_NAMES, LEASE_KEY_NAMES, STANDARD_KEY_NAMES
+from scheduler import JobState, Scheduler
+from scheduler.backend.keys import (
+    EXTENDED_KEY_NAMES,
+    LEASE_KEY_NAMES,
+    STANDARD_KEY_NAMES,
+    QueueKeys,
+)
+from scheduler.backend.record import parse_record
 from tests.helpers import wait_until
 
 
@@ -74,6 +80,56 @@ def test_pruning_is_bounded_per_call(real_redis: redis.Redis, real_app: Schedule
     scripts.lease(qk, 0, "w1", "m1")  # leases nothing: prunes 3, caches nothing
     assert real_redis.hlen(qk.lease_cache) == 5
     assert real_redis.zcard(qk.lease_cache_index) == 5
+
+
+def _wait_past_deadline(client: redis.Redis, qk: QueueKeys, job_id: str) -> None:
+    """Until the server's clock passed the lease deadline of ``job_id``
+    (nothing reaps it meanwhile: no lease call is made)."""
+    deadline = client.zscore(qk.leased, job_id)
+    assert deadline is not None
+    wait_until(lambda: _now_ms(client) > deadline, interval=0.02)
+
+
+def test_a_repeat_after_the_deadline_renews_the_lease_it_returns(
+    real_redis: redis.Redis, real_app: Scheduler
+) -> None:
+    """The first reply was lost and the retry comes after the lease deadline
+    (not reaped yet): the lease comes back renewed, as a heartbeat renews it,
+    so another worker's lease call right after does not requeue it under the
+    worker that is about to run it. Before: returned already expired, then
+    reaped -- the job ran twice."""
+    qk = real_app.queue_keys("default")
+    scripts = real_app.scripts
+    real_app.enqueue("m:f", job_id="j1", lease=0.2)
+    (first,) = scripts.lease(qk, 1, "w1", "r1").jobs
+    _wait_past_deadline(real_redis, qk, "j1")
+    (again,) = scripts.lease(qk, 1, "w1", "r1").jobs
+    assert again == first
+    assert real_redis.zscore(qk.leased, "j1") > _now_ms(real_redis)  # type: ignore[operator]
+    assert scripts.lease(qk, 1, "w2", "r9").jobs == []  # reaps what expired: not j1
+    assert real_app.job("j1").info().state is JobState.LEASED
+    token = parse_record("j1", first[1]).token
+    assert scripts.heartbeat(qk, [("j1", token)])[0] > 1  # still held by w1
+
+
+def test_a_repeat_after_the_lease_was_reaped_returns_nothing(
+    real_redis: redis.Redis, real_app: Scheduler
+) -> None:
+    """Reaped before the retry came (never started: the attempt given back),
+    the lease is no longer held: the repeat answers nothing, renews nothing
+    and leaves the job ready for any worker."""
+    qk = real_app.queue_keys("default")
+    scripts = real_app.scripts
+    real_app.enqueue("m:f", job_id="j1", lease=0.2)
+    scripts.lease(qk, 1, "w1", "r1")
+    _wait_past_deadline(real_redis, qk, "j1")
+    assert scripts.lease(qk, 0, "w2", "r9").jobs == []  # only maintains: reaps j1
+    assert real_app.job("j1").info().state is JobState.READY
+    assert scripts.lease(qk, 1, "w1", "r1").jobs == []
+    assert real_redis.zscore(qk.leased, "j1") is None
+    info = real_app.job("j1").info()
+    assert info.state is JobState.READY and info.attempts == 0
+    assert [j for j, _ in scripts.lease(qk, 1, "w2", "r10").jobs] == ["j1"]
 
 
 def _now_ms(client: redis.Redis) -> int:

@@ -86,3 +86,40 @@ def test_a_job_leased_by_a_slow_wait_still_starts_first(
     assert worker.processed == 4
     assert all(direct.job(j.id).info().attempts == 1 for j in [high, *low])
     assert all(direct.job(j.id).status is JobState.SUCCEEDED for j in [high, *low])
+
+
+def test_a_job_taken_ahead_is_not_run_again_by_the_waiter(
+    slow_app: Scheduler, proxy: RespProxy, real_redis: redis.Redis
+) -> None:
+    """The waiter may start the first job of its reply itself (nothing
+    buffered, a free slot); if a round trip took that job ahead while the
+    reply was held back, the job runs once (issue 16 with issue 9 item 9)."""
+    order: list[str] = []
+    started, go = threading.Event(), threading.Event()
+    app = slow_app
+    direct = Scheduler(real_redis, prefix="t")
+
+    @app.task
+    def blocker() -> None:
+        started.set()
+        go.wait(10)
+
+    @app.task
+    def tag(name: str) -> None:
+        order.append(name)
+
+    blocker.enqueue()
+    with running(app, concurrency=2, prefetch=0) as worker:
+        assert started.wait(10)
+        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)  # room for 1, nothing buffered
+        assert proxy.hold_outstanding(waiter_lease) == 1
+        high = tag.enqueue("high")
+        proxy.wait_for(lambda: proxy.holding >= 2)
+        assert direct.job(high.id).status is JobState.LEASED
+        go.set()  # the blocker finishes: its round trip takes "high" ahead
+        wait_until(lambda: len(order) >= 1)
+        proxy.release()  # the waiter's reply arrives late, with "high" in it
+        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+    assert order == ["high"]
+    assert worker.processed == 2
+    assert direct.job(high.id).info().attempts == 1

@@ -3,6 +3,7 @@
 --
 -- KEYS: writes jobs, ready, delayed, leased, dead, done (lib/keys.lua).
 -- ARGV: none of its own. Events: to_dead writes "dead" (lib/signals.lua).
+--@include lib/batch.lua
 --@include lib/record.lua
 --@include lib/keys.lua
 --@include lib/signals.lua
@@ -33,6 +34,23 @@ local function lease_status(f, token)
   if st == 'X' then return 'dead' end
   if st == 'F' or st == 'R' then return 'retrying' end
   return 'stale'
+end
+
+-- Renew leases the caller found held (lease_status 'held'), as a heartbeat
+-- does: each deadline in the leased set becomes `now` + the job's lease
+-- duration (its options), in one ZADD XX. `ids` and `fs` (record tables)
+-- are indexed alike. Returns the new deadlines (ms), indexed like `ids`.
+-- Used by heartbeat.lua and by lease.lua for a repeated request.
+local function renew_leases(ids, fs, now)
+  local zadd, deadlines = {}, {}
+  for i, id in ipairs(ids) do
+    local _, lease_ms = rec_options(fs[i])
+    deadlines[i] = now + lease_ms
+    zadd[#zadd + 1] = deadlines[i]
+    zadd[#zadd + 1] = id
+  end
+  call_many({'ZADD', K_LEASED, 'XX'}, zadd)
+  return deadlines
 end
 
 -- The lease (if any) ends without its holder's report: expiry, cancel,

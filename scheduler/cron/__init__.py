@@ -9,14 +9,22 @@ exactly once. See ``docs/cron.md``.
 
 Modules, one job each:
 
-* :mod:`~scheduler.cron.timing` -- pure fire-time math (croniter, zoneinfo, DST).
+* :mod:`~scheduler.cron.wallclock` -- pure: wall-clock time to instant in a zone (DST).
+* :mod:`~scheduler.cron.rules` -- pure: cron (croniter) and interval rules.
+* :mod:`~scheduler.cron.timing` -- pure: fire times within start/end (and the
+  entry point of the fire-time math: re-exports the two above).
 * :mod:`~scheduler.cron.memo` -- a rule remembering its next fire times.
 * :mod:`~scheduler.cron.policy` -- pure misfire policy / firing plan, jitter.
 * :mod:`~scheduler.cron.schedule` -- the definition: validation, encoding.
 * :mod:`~scheduler.cron.state` -- the stored record and :class:`ScheduleInfo`.
 * :mod:`~scheduler.backend.cron_scripts` -- typed wrappers of the Lua scripts.
 * :mod:`~scheduler.cron.store` -- :class:`ScheduleStore` (declare, sync, control, read).
-* :mod:`~scheduler.cron.runner` -- :class:`CronRunner`, the firing loop.
+* :mod:`~scheduler.cron.runner` -- :class:`CronRunner`, the firing loop and its life cycle.
+* :mod:`~scheduler.cron.firing` -- one queue's due schedules fired, window by window.
+* :mod:`~scheduler.cron.share` -- pure: where each cron process walks (home, arc).
+* :mod:`~scheduler.cron.planning` -- a due schedule's ``cron_fire`` entry, planned now.
+* :mod:`~scheduler.cron.ahead` -- firings planned ahead while a runner waits.
+* :mod:`~scheduler.cron.report` -- outcomes: logs, damaged records, held-back schedules.
 """
 
 from scheduler.cron.errors import (

@@ -8,7 +8,7 @@ read and the time until which its plan holds
 (:func:`scheduler.cron.policy.on_time_until`), so the script applies it only
 if nothing changed meanwhile and the clock has not gone past what the
 misfire policy allows; otherwise the runner plans that schedule again with
-the current time.
+the current time (:mod:`scheduler.cron.planning`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Any
 import attrs
 
 from scheduler.backend.schedules import DueSchedule
-from scheduler.cron.errors import DamagedScheduleError
+from scheduler.cron.planning import fireable
 from scheduler.cron.policy import FirePlan
-from scheduler.cron.state import ScheduleStatus, decode_record
 from scheduler.cron.store import ScheduleStore
 
 __all__ = ["ReadyFiring", "plan_ahead"]
@@ -61,11 +60,8 @@ def plan_ahead(
     """
     ready: list[ReadyFiring] = []
     for d in due:
-        try:
-            stored, schedule = decode_record(queue, d.schedule_id, d.record)
-        except DamagedScheduleError:
-            continue
-        if stored.status is not ScheduleStatus.ACTIVE:
+        schedule, _ = fireable(queue, d)
+        if schedule is None:
             continue
         plan, until = schedule.plan_ahead(d.score, batch)
         entry = store.entry(schedule, d.raw, d.score, plan, until)

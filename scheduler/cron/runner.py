@@ -6,20 +6,17 @@ One round, step by step:
 
 0. Send what was planned ahead (step 4) and is due by the server clock as
    estimated from the last reading: all its windows in one round trip,
-   before any read, so a runner waking at a fire time sends at once.
+   before any read, so a runner waking at a fire time sends at once
+   (:meth:`scheduler.cron.firing.Firer.fire_planned`).
 1. Read the server clock and the earliest next fire time of every queue
    (the ``P:{Q}:cron`` ZSETs of the queues in the registry).
-2. In each queue with something due, read the ids of up to ``scan`` due
-   schedules and walk them once round from this runner's *home* place
-   (:meth:`CronRunner._rotate`), window by window: read a window of
-   ``per_call`` records in one round trip (leaving out those another
-   process fired meanwhile), plan each in Python (croniter, misfire
-   policy; a damaged record becomes a "drop" entry) and fire the window
-   with one ``cron_fire`` call: each entry applies only if the schedule's
-   score and record are still exactly those read, so of several runners
-   racing for a firing exactly one enqueues it. Log what was dropped (once:
-   it left the cron set). The first schedule found fired by another
-   process ends the walk (before it).
+2. In each queue with something due, fire the due schedules: walk them
+   once round from this runner's *home* place (:mod:`scheduler.cron.share`),
+   window by window, one ``cron_fire`` call per window
+   (:meth:`scheduler.cron.firing.Firer.fire_queue`; plans:
+   :mod:`scheduler.cron.planning`; damaged records are dropped and logged
+   once: :mod:`scheduler.cron.report`). The first schedule found fired by
+   another process ends the walk (before it).
 3. While anything moved, go to 1 (walking from a random place: what is
    left is another runner's, maybe a slow one's).
 4. Otherwise compute the wait until the next fire time after now
@@ -34,13 +31,15 @@ connection, whose socket timeout exceeds the block), until the next fire
 time or until a schedule is created, changed, paused, resumed or removed --
 no fixed polling. Time comes from the Redis server (``TIME``); the wait is
 measured on the local monotonic clock from that reading.
+
+This module is the loop and its life cycle (start-up, waiting, stopping,
+Redis errors); :mod:`scheduler.cron.firing` does the firing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import signal
 import threading
 import time
@@ -52,48 +51,22 @@ from redis.exceptions import NoPermissionError
 
 from scheduler import defaults
 from scheduler.backend import Backend
-from scheduler.backend.codes import FireCode
-from scheduler.backend.cron_scripts import FireEntry, FireOutcome
-from scheduler.backend.schedules import DueSchedule
 from scheduler.backend.startup import StartupError, permanent_reason, retry_start, server_label
 from scheduler.backend.subscription import Subscription
-from scheduler.cron.ahead import ReadyFiring, plan_ahead
-from scheduler.cron.errors import DamagedScheduleError
-from scheduler.cron.policy import FirePlan
+from scheduler.cron.firing import Firer
+from scheduler.cron.report import FireReport
 from scheduler.cron.schedule import Schedule
-from scheduler.cron.state import ScheduleStatus, decode_record
+from scheduler.cron.share import Share
 from scheduler.cron.store import ScheduleStore
 from scheduler.errors import SchedulerError
-from scheduler.timeutil import ms_to_datetime
 
 __all__ = ["CronRunner"]
 
 log = logging.getLogger("scheduler.cron")
 
-#: Wait before retrying a schedule that cannot be fired yet (the server
-#: clock behind its fire time), seconds. Damaged records are not retried:
-#: they leave the cron set.
-RETRY_BROKEN = 1.0
-
 #: Before a wait at least this long (seconds), the runner computes ahead the
-#: plans of the schedules due by its end (:meth:`CronRunner._prepare_ahead`).
+#: plans of the schedules due by its end (:meth:`Firer.prepare_ahead`).
 PREPARE_MIN_WAIT = 0.05
-
-
-def _leading(chunk: Sequence[tuple[str, int]], read: list[DueSchedule]) -> list[DueSchedule]:
-    """The records ``read`` of the leading run of ``chunk`` (ids in walk
-    order) that were all still due: up to the first one gone."""
-    kept: list[DueSchedule] = []
-    for (sid, _), due in zip(chunk, read, strict=False):
-        if due.schedule_id != sid:
-            break
-        kept.append(due)
-    return kept
-
-
-def _iso(ms: int) -> str:
-    """A fire time (ms since the Unix epoch) for the log: ISO 8601, UTC, to the ms."""
-    return ms_to_datetime(ms).isoformat(timespec="milliseconds")
 
 
 class CronApp(Protocol):
@@ -151,26 +124,29 @@ class CronRunner:
         self.scan = scan
         self.per_call = max(1, per_call)
         self.call_jobs = max(1, call_jobs)
-        self._random = random.Random(seed)
-        #: Jobs enqueued by this runner.
-        self.fired = 0
         #: Rounds run (for tests and monitoring).
         self.rounds = 0
         self._stop = threading.Event()
         self._waiting = False
-        self._held: dict[tuple[str, str], float] = {}
-        #: Per queue: the schedule id where this runner's walks start
-        #: (:meth:`_rotate`), how many schedules its last burst fired, and
-        #: how many the current burst fired so far.
-        self._home: dict[str, str] = {}
-        self._share: dict[str, int] = {}
-        self._burst: dict[str, int] = {}
-        #: Per queue: the firings of this runner's arc planned ahead
-        #: (:meth:`_prepare_ahead`), in walk order.
-        self._ready: dict[str, list[ReadyFiring]] = {}
-        #: The last server time read (ms) and the monotonic time then.
-        self._clock: tuple[int, float] | None = None
+        self._share = Share(self.per_call, seed)
+        self._report = FireReport()
+        self._firer = Firer(
+            self.backend,
+            self.store,
+            self._share,
+            self._report,
+            self._stop,
+            batch=self.batch,
+            scan=self.scan,
+            per_call=self.per_call,
+            call_jobs=self.call_jobs,
+        )
         self._thread: threading.Thread | None = None
+
+    @property
+    def fired(self) -> int:
+        """Jobs enqueued by this runner."""
+        return self._report.jobs
 
     # -- control ------------------------------------------------------------
 
@@ -341,32 +317,29 @@ class CronRunner:
         Returns:
             Seconds until the next fire time of a schedule that can fire
             (at most ``max_block``; a schedule this runner holds back is
-            retried after :data:`RETRY_BROKEN`).
+            retried after :data:`~scheduler.cron.report.RETRY_BROKEN`).
         """
-        self._burst = {}
-        self._fire_planned()
+        self._share.begin_burst()
+        self._firer.fire_planned()
         while True:
             self.rounds += 1
             queues = self.queues if self.queues is not None else self.backend.queue_names()
             now = self.backend.server_time_ms()
             read_at = time.monotonic()
-            self._clock = (now, read_at)
+            self._firer.clock = (now, read_at)
             heads = self.backend.cron_heads(queues)
             progressed = False
             for q, score in zip(queues, heads, strict=True):
-                if score is not None and score <= now and self._fire_queue(q, now):
+                if score is not None and score <= now and self._firer.fire_queue(q, now):
                     progressed = True
             if progressed and not self._stop.is_set():
                 continue  # something moved: look again (more may be due)
-            self._share.update(self._burst)
-            for queue, fired in self._burst.items():
-                if 2 * fired < self.per_call:  # home next to another runner's: move
-                    self._home.pop(queue, None)
+            self._share.end_burst()
             wait = self._next_wait(queues, now, read_at)
             if wait >= PREPARE_MIN_WAIT:
                 # The server time at the end of the wait: `now` plus the time since it was read.
                 until_ms = now + int((time.monotonic() - read_at + wait) * 1000) + 1
-                self._prepare_ahead(queues, until_ms)
+                self._firer.prepare_ahead(queues, until_ms)
                 wait = self._next_wait(queues, now, read_at)
             return wait
 
@@ -378,215 +351,7 @@ class CronRunner:
         for next_ms in self.backend.cron_next_after(queues, now):
             if next_ms is not None:
                 wait = min(wait, (next_ms - now + 1) / 1000 - elapsed)
-        mono = time.monotonic()
-        self._held = {key: at for key, at in self._held.items() if at > mono}
-        if self._held:
-            wait = min(wait, min(self._held.values()) - mono)
+        retry = self._report.next_retry(time.monotonic())
+        if retry is not None:
+            wait = min(wait, retry)
         return max(0.0, wait)
-
-    def _prepare_ahead(self, queues: Sequence[str], until_ms: int) -> None:
-        """Plan ahead, while there is time to wait, the coming firings of
-        the schedules this runner expects to fire by ``until_ms`` (ms), down
-        to the ``cron_fire`` arguments (:mod:`scheduler.cron.ahead`): when
-        they are due, :meth:`_fire_ready` only sends them.
-
-        What it expects to fire is its *arc*: the due list from its home
-        place (:meth:`_rotate`) on, as many as it fired in its last burst plus
-        one window (all of them the first time). Five processes thus prepare
-        about a fifth each instead of everything each. Damaged records are
-        skipped here (they are dropped when due)."""
-        self._ready = {}
-        for queue in queues:
-            upcoming = self.backend.due_ids(queue, until_ms, self.scan)
-            if not upcoming or self._stop.is_set():
-                continue
-            share = self._share.get(queue)
-            count = len(upcoming) if share is None else share + self.per_call
-            arc = self._rotate(queue, upcoming, home=True)[:count]
-            due = self.backend.due_records(queue, arc, current=False)
-            self._ready[queue] = plan_ahead(self.store, queue, due, self.batch)
-
-    def _rotate(
-        self, queue: str, due: list[tuple[str, int]], *, home: bool
-    ) -> list[tuple[str, int]]:
-        """``due`` rotated to start at this runner's home place (``home``:
-        the first id at or after its home id) or at a random place.
-
-        The home place is chosen at random once and kept, so a runner's arc
-        -- from its home to where it meets schedules another process already
-        fired -- stays about the same second after second, and is what it
-        prepares ahead. A runner that fired less than half a window in its
-        last burst (its home is next to another's) chooses a new home."""
-        start = -1
-        cursor = self._home.get(queue)
-        if home and cursor is not None:
-            start = next((i for i, (sid, _) in enumerate(due) if sid >= cursor), -1)
-        if start < 0:
-            start = self._random.randrange(len(due))
-            if home:
-                self._home[queue] = due[start][0]
-        return due[start:] + due[:start]
-
-    def _fire_queue(self, queue: str, now: int) -> bool:
-        """Fire the due schedules of ``queue``, window by window; True if
-        anything moved (fired, dropped, or found moved by another process).
-
-        The walk starts at this runner's place in the due list (:meth:`_rotate`)
-        and goes round it once. Each window of ``per_call`` schedules is read
-        in one round trip that also leaves out those another process already
-        fired, so concurrent cron processes share the work instead of each
-        planning everything; what they still race for, ``cron_fire`` applies
-        once (the others get FIRE_STALE, and a stale answer always means the
-        stored state changed since it was read: no spinning).
-        """
-        ready = self._ready.pop(queue, None)
-        if ready and queue not in self._burst:
-            # What this runner planned ahead, from its home place; the rest
-            # (stolen from a random place, or planned again) the usual way.
-            moved, self._burst[queue] = self._fire_ready(queue, ready, now)
-            if moved:
-                return True
-        mono = time.monotonic()
-        due = [
-            (sid, score)
-            for sid, score in self.backend.due_ids(queue, now, self.scan)
-            if self._held.get((queue, sid), 0.0) <= mono
-        ]
-        if not due:
-            return False
-        # The first pass of a burst starts at home; later ones (stealing what
-        # is left) at a random place.
-        walk = self._rotate(queue, due, home=queue not in self._burst)
-        moved = fired = 0
-        for i in range(0, len(walk), self.per_call):
-            if self._stop.is_set():
-                break
-            chunk = walk[i : i + self.per_call]
-            window = self.backend.due_records(queue, chunk)
-            collided = len(window) < len(chunk)  # some were fired by another process
-            if collided:  # another process works from here on: stop before it
-                window = _leading(chunk, window)
-                moved += 1
-            while window:
-                entries: list[FireEntry] = []
-                notes: list[tuple[str, FirePlan | None, str]] = []
-                jobs = 0
-                while window and jobs < self.call_jobs:
-                    entry, note = self._prepare(queue, window.pop(0), now)
-                    entries.append(entry)
-                    notes.append(note)
-                    jobs += len(entry.jobs)
-                reply = self.store.fire(queue, entries)
-                for (sid, plan, problem), outcome in zip(notes, reply.outcomes, strict=True):
-                    moved += self._report(queue, sid, plan, problem, outcome, mono)
-                    fired += outcome.code is FireCode.FIRED
-            if collided:
-                break  # look again: what is left is stolen from a random place
-        self._burst[queue] = self._burst.get(queue, 0) + fired
-        return moved > 0
-
-    def _fire_planned(self) -> None:
-        """At the start of a round, before any read: send the firings planned
-        ahead that are due by the server clock as estimated from the last
-        reading (it only runs late: the reading was taken before the reply
-        came), so a runner waking at a fire time sends its work at once.
-        What the script finds not yet due (clocks drifting) is looked at
-        again by the round."""
-        if not self._ready or self._clock is None:
-            return
-        server_ms, read_at = self._clock
-        now = server_ms + int((time.monotonic() - read_at) * 1000)
-        for queue in list(self._ready):
-            ready = self._ready[queue]
-            if not any(r.score <= now for r in ready):
-                continue
-            del self._ready[queue]
-            _, self._burst[queue] = self._fire_ready(queue, ready, now)
-
-    def _fire_ready(self, queue: str, ready: list[ReadyFiring], now: int) -> tuple[int, int]:
-        """Send the firings planned ahead that are due at ``now`` (ms): all
-        windows in one round trip (one ``cron_fire`` call each, run in
-        order). Those another process fired first, or that changed, come
-        back stale and cost nothing else; what is left of this runner's arc
-        is then looked at again with fresh reads. Returns (entries that
-        moved, jobs fired)."""
-        mono = time.monotonic()
-        held = self._held
-        due = [r for r in ready if r.score <= now and held.get((queue, r.schedule_id), 0.0) <= mono]
-        if not due or self._stop.is_set():
-            return 0, 0
-        step = min(self.per_call, self.call_jobs)  # one job per on-time plan
-        windows = [due[i : i + step] for i in range(0, len(due), step)]
-        replies = self.store.fire_many(queue, [[r.args for r in w] for w in windows])
-        moved = fired = 0
-        for window, reply in zip(windows, replies, strict=True):
-            for r, outcome in zip(window, reply.outcomes, strict=True):
-                if outcome.code is FireCode.EARLY:  # the estimated clock ran ahead
-                    moved += 1  # not held back: the round looks again
-                    continue
-                moved += self._report(queue, r.schedule_id, r.plan, "", outcome, mono)
-                fired += outcome.code is FireCode.FIRED
-        return moved, fired
-
-    def _prepare(
-        self, queue: str, due: DueSchedule, now: int
-    ) -> tuple[FireEntry, tuple[str, FirePlan | None, str]]:
-        """The ``cron_fire`` entry of one due schedule: its firing plan, or a
-        drop if its record is damaged (the note says which, and why)."""
-        sid = due.schedule_id
-        drop = FireEntry(sid, due.raw, due.score, drop=True)
-        try:
-            stored, schedule = decode_record(queue, sid, due.record)
-        except DamagedScheduleError as exc:
-            return drop, (sid, None, exc.reason)
-        if stored.status is not ScheduleStatus.ACTIVE:
-            return drop, (sid, None, f"in the cron set while {stored.status.value}")
-        plan = schedule.plan(due.score, now, self.batch)
-        if plan is None:  # pragma: no cover - due.score <= now
-            plan = FirePlan((), 0, due.score + 1)
-        return self.store.entry(schedule, due.raw, due.score, plan), (sid, plan, "")
-
-    def _report(
-        self,
-        queue: str,
-        sid: str,
-        plan: FirePlan | None,
-        problem: str,
-        outcome: FireOutcome,
-        mono: float,
-    ) -> bool:
-        """Log and count one entry's outcome; True if the schedule moved."""
-        key = (queue, sid)
-        if outcome.code is FireCode.EARLY:
-            if key not in self._held:
-                log.error(
-                    "schedule %s in queue %s is due after the Redis clock (%d); retrying",
-                    sid,
-                    queue,
-                    outcome.value,
-                )
-            self._held[key] = mono + RETRY_BROKEN
-            return False
-        self._held.pop(key, None)
-        if outcome.code is FireCode.LATE:  # planned ahead, now too late for it
-            log.debug("schedule %s in queue %s: planned too long ago, planning again", sid, queue)
-        elif outcome.code is FireCode.DROPPED:
-            log.error(
-                "schedule %s in queue %s is damaged (%s): taken out of the cron set, the "
-                "others go on; remove it or store it again",
-                sid,
-                queue,
-                problem or "unreadable record",
-            )
-        elif outcome.code is FireCode.FIRED and plan is not None:
-            self.fired += outcome.value
-            if plan.missed or len(plan.fires) > 1:
-                log.info(
-                    "schedule %s fired: %d job(s) for %s, %d missed, next %s",
-                    sid,
-                    outcome.value,
-                    ",".join(_iso(f) for f in plan.fires) or "-",
-                    plan.missed,
-                    "-" if plan.next_ms is None else _iso(plan.next_ms),
-                )
-        return True

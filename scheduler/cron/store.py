@@ -186,12 +186,7 @@ class ScheduleStore:
         """
         who = resolve_actor(actor)
         q = self.get(schedule_id, queue).queue  # damaged: refused before any write
-        code = self.scripts.pause(
-            self.backend.queue(q), schedule_id, True, None, channel=self.channel, actor=who
-        )
-        if code is PauseCode.NO_SCHEDULE:
-            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {q!r}")
-        return code is PauseCode.CHANGED
+        return self._set_paused(schedule_id, q, True, None, who)
 
     def resume(
         self, schedule_id: str, queue: str | None = None, *, actor: str | None = None
@@ -209,16 +204,27 @@ class ScheduleStore:
         who = resolve_actor(actor)
         info = self.get(schedule_id, queue)
         next_ms = info.schedule.next_fire(self.backend.server_time_ms())
+        return self._set_paused(schedule_id, info.queue, False, next_ms, who)
+
+    def _set_paused(
+        self, schedule_id: str, queue: str, paused: bool, next_ms: int | None, actor: str
+    ) -> bool:
+        """Pause or resume (at ``next_ms``, ms) a schedule found in ``queue``;
+        True if its state changed.
+
+        Raises:
+            ScheduleNotFoundError: it was removed meanwhile.
+        """
         code = self.scripts.pause(
-            self.backend.queue(info.queue),
+            self.backend.queue(queue),
             schedule_id,
-            False,
+            paused,
             next_ms,
             channel=self.channel,
-            actor=who,
+            actor=actor,
         )
         if code is PauseCode.NO_SCHEDULE:
-            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {info.queue!r}")
+            raise ScheduleNotFoundError(f"no schedule {schedule_id!r} in queue {queue!r}")
         return code is PauseCode.CHANGED
 
     def remove(

@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from scheduler.backend.record import (
     FIELD_COUNT,
@@ -30,7 +31,7 @@ from scheduler.priority import ready_score
 from scheduler.serialization import encode_error
 from scheduler.worker.execution import LeasedJob, Outcome
 
-__all__ = ["JobBook"]
+__all__ = ["JobBook", "LeaseEntry", "read_leased"]
 
 log = logging.getLogger("scheduler.worker")
 
@@ -43,6 +44,58 @@ _DAMAGED_OPTIONS = JobOptions(max_attempts=1, lease_ms=60_000, result_ttl_ms=0, 
 def _options(text: str) -> JobOptions:
     """Decoded job options (jobs of one task share one options text)."""
     return JobOptions.decode(text)
+
+
+class LeaseEntry(NamedTuple):
+    """A leased job read from its record, with what the book orders it by."""
+
+    job: LeasedJob
+    #: Ready score (priority and aging stamp), lower first.
+    score: float
+    #: The record's sequence (enqueue order among equal scores).
+    seq: str
+    #: Resource units the job takes (:mod:`~.capacity`).
+    resource: float
+
+
+def read_leased(queue: str, job_id: str, record: str) -> LeaseEntry:
+    """Read a job just leased from ``queue`` (``record``: its new record
+    text). Pure; safe from any thread.
+
+    Raises:
+        ValueError: the record is damaged (see :meth:`JobBook.add`).
+    """
+    # Hot path: split_leased (one split, one itemgetter) instead of
+    # parse_record; the field order comes from record.LEASED_FIELDS.
+    (
+        token,
+        task,
+        payload,
+        attempts,
+        options,
+        priority,
+        enqueued_ms,
+        aged,
+        seq,
+        inputs,
+        meta,
+        ready_ms,
+    ) = split_leased(record)
+    job = LeasedJob(
+        queue=queue,
+        id=job_id,
+        token=token,
+        task=task,
+        payload=payload,
+        attempt=int(attempts),
+        options=_options(options),
+        priority=float(priority),
+        enqueued_ms=int(enqueued_ms),
+        meta=meta,
+        ready_ms=int(ready_ms) if ready_ms else 0,
+    )
+    score = ready_score(job.priority, float(aged) if aged else 0.0)
+    return LeaseEntry(job, score, seq, resource_of(inputs))
 
 
 class JobBook:
@@ -123,54 +176,59 @@ class JobBook:
         once, so it goes dead with that reason (see :meth:`_damaged`). Never
         raises for a damaged record.
         """
-        # Hot path: split_leased (one split, one itemgetter) instead of
-        # parse_record; the field order comes from record.LEASED_FIELDS.
         try:
-            (
-                token,
-                task,
-                payload,
-                attempts,
-                options,
-                priority,
-                enqueued_ms,
-                aged,
-                seq,
-                inputs,
-                meta,
-                ready_ms,
-            ) = split_leased(record)
-            job = LeasedJob(
-                queue=queue,
-                id=job_id,
-                token=token,
-                task=task,
-                payload=payload,
-                attempt=int(attempts),
-                options=_options(options),
-                priority=float(priority),
-                enqueued_ms=int(enqueued_ms),
-                meta=meta,
-                ready_ms=int(ready_ms) if ready_ms else 0,
-            )
-            score = ready_score(job.priority, float(aged) if aged else 0.0)
-            resource = resource_of(inputs)
+            entry = read_leased(queue, job_id, record)
         except ValueError:
             return self._damaged(queue, job_id, record)
+        token = entry.job.token
         if ahead:
             self._ahead.add((queue, job_id, token))
         elif self._ahead and (queue, job_id, token) in self._ahead:
             return None
-        held = self._leased.get((queue, job_id))
+        if self._hold(entry) is not None:
+            return None
+        job = entry.job
+        rank = self._rank[queue]
+        heapq.heappush(self._buffer, (rank, entry.score, entry.seq, next(self._ties), job))
+        return job
+
+    def add_started(self, entry: LeaseEntry) -> bool:
+        """Hold a job just leased that already started outside the buffer
+        (the waiter ran the best job of its lease itself, see
+        :mod:`~.waiter`): it counts as running and its start is owed.
+
+        Returns False if this very lease was held already -- taken ahead
+        from a repeat of the waiter's request and buffered (:meth:`add`
+        with ``ahead``) -- in which case the buffered copy is dropped and
+        the started one held instead; True otherwise."""
+        stale = self._hold(entry)
+        if stale is not None:
+            job = entry.job
+            with self._lock:
+                self._leased[(job.queue, job.id)] = job
+            self._buffer = [item for item in self._buffer if item[-1] is not stale]
+            heapq.heapify(self._buffer)
+        self.running += 1
+        if not self.starts:
+            self._first_start = time.monotonic()
+        self.starts.append(entry.job)
+        return stale is None
+
+    def _hold(self, entry: LeaseEntry) -> LeasedJob | None:
+        """Hold ``entry``'s job (a newer lease of a held job marks the old
+        one lost); returns the held job instead if this very lease (same
+        token) is held already."""
+        job = entry.job
+        key = (job.queue, job.id)
+        held = self._leased.get(key)
         if held is not None:
-            if held.token == token:
-                return None
+            if held.token == job.token:
+                return held
             held.lost = True
         with self._lock:
-            self._leased[(queue, job_id)] = job
-        self._resources[(queue, job_id)] = resource
-        heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
-        return job
+            self._leased[key] = job
+        self._resources[key] = entry.resource
+        return None
 
     def clear_ahead(self) -> None:
         """The waiter's reply arrived: forget the leases taken ahead of it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from scheduler.backend.scripts import LeaseReply
+from scheduler.worker.book import LeaseEntry
 from scheduler.worker.execution import LeasedJob, Outcome
 
 __all__ = ["Finished", "Leased", "Message", "Stop", "Woken"]
@@ -35,12 +36,16 @@ class Leased:
         asked: how many jobs the lease asked for.
         woken: the queue whose wake marker was taken; None if the wait
             timed out.
+        started: the reply's first job, already started by the waiter's
+            thread itself (see :mod:`~.waiter`, "Starting the first job");
+            None if none was.
     """
 
     queue: str
     reply: LeaseReply
     asked: int
     woken: str | None
+    started: LeaseEntry | None = None
 
 
 @attrs.frozen

@@ -86,12 +86,14 @@ class _Watched:
     the runner's lock, so exactly one of "the task returned" and "the time
     ran out" wins."""
 
-    __slots__ = ("job", "replaced", "state")
+    __slots__ = ("job", "replaceable", "replaced", "state", "stuck")
 
-    def __init__(self, job: LeasedJob) -> None:
+    def __init__(self, job: LeasedJob, replaceable: bool) -> None:
         self.job = job
         self.state = _RUNNING
-        self.replaced = False
+        self.replaceable = replaceable  # a pool thread (else: run_here's caller)
+        self.replaced = False  # a new pool thread was started in its place
+        self.stuck = False  # counted in ThreadRunner.stuck
 
 
 class ThreadRunner:
@@ -156,24 +158,39 @@ class ThreadRunner:
         name = f"scheduler-job-{next(self._names)}"
         threading.Thread(target=self._run, name=name, daemon=True).start()
 
+    def run_here(self, job: LeasedJob) -> None:
+        """Run ``job`` on the calling thread -- one outside the pool (the
+        waiter's, which leased it: :mod:`~.waiter`) -- and report it as a
+        pool thread would. The job takes one of the dispatcher's slots, not
+        one of the pool's threads; past its timeout it is reported at once
+        and counts as stuck until its task returns, but no thread is started
+        in its place."""
+        self._run_job(job, replaceable=False)
+
     def _run(self) -> None:
-        app, report, jobs = self._app, self._report, self._jobs
+        jobs = self._jobs
         while (job := jobs.get()) is not None:
-            watched = self._watch(job) if job.options.timeout_ms is not None else None
-            try:
-                outcome = self._run_one(app, job)
-            except BaseException as exc:  # run_task does not raise; belt and braces
-                outcome = crash_outcome(exc, job)
-            if watched is not None:
-                with self._cond:
-                    if watched.state == _TIMED_OUT:
-                        # Already reported as timed out: drop this late result.
-                        if watched.replaced:  # a new thread took this one's place
-                            self._stuck -= 1
-                            return
-                        continue
-                    watched.state = _DONE
-            report(job, outcome)
+            if not self._run_job(job, replaceable=True):
+                return
+
+    def _run_job(self, job: LeasedJob, replaceable: bool) -> bool:
+        """Run and report ``job``; False if this thread was replaced (a new
+        one took its place after the job's timeout) and must end."""
+        watched = self._watch(job, replaceable) if job.options.timeout_ms is not None else None
+        try:
+            outcome = self._run_one(self._app, job)
+        except BaseException as exc:  # run_task does not raise; belt and braces
+            outcome = crash_outcome(exc, job)
+        if watched is not None:
+            with self._cond:
+                if watched.state == _TIMED_OUT:
+                    # Already reported as timed out: drop this late result.
+                    if watched.stuck:
+                        self._stuck -= 1
+                    return not watched.replaced
+                watched.state = _DONE
+        self._report(job, outcome)
+        return True
 
     def _run_one(self, app: TaskApp, job: LeasedJob) -> Outcome:
         runtime = self._runtime
@@ -181,8 +198,8 @@ class ThreadRunner:
         reporter = runtime.reporter(job.queue, job.id, job.token)
         return run_task(app, job.task, job.payload, job.attempt, ctx, reporter, runtime)
 
-    def _watch(self, job: LeasedJob) -> _Watched:
-        watched = _Watched(job)
+    def _watch(self, job: LeasedJob, replaceable: bool) -> _Watched:
+        watched = _Watched(job, replaceable)
         deadline = time.monotonic() + (job.options.timeout_ms or 0) / 1000
         with self._cond:
             heapq.heappush(self._deadlines, (deadline, next(self._seq), watched))
@@ -230,9 +247,11 @@ class ThreadRunner:
             watched.state = _TIMED_OUT
             expired.append(watched.job)
             if self._stuck < self._size:
-                watched.replaced = True
+                watched.stuck = True
                 self._stuck += 1
-                self._start_thread()
+                if watched.replaceable:
+                    watched.replaced = True
+                    self._start_thread()
             else:
                 log.warning(
                     "%d threads are stuck in timed-out tasks: this one keeps its slot "

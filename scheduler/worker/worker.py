@@ -42,7 +42,7 @@ from scheduler.backend.scripts import LeaseFit, LeaseReply
 from scheduler.errors import ValidationError
 from scheduler.task import Backoff
 from scheduler.validation import validate_worker_id
-from scheduler.worker.book import JobBook
+from scheduler.worker.book import JobBook, LeaseEntry
 from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
 from scheduler.worker.execution import (
@@ -76,6 +76,7 @@ from scheduler.worker.observer import (
     refused,
 )
 from scheduler.worker.pacing import Pacing
+from scheduler.worker.pool import ThreadRunner
 from scheduler.worker.rounds import RoundTrips
 from scheduler.worker.waiter import Waiter
 
@@ -214,6 +215,7 @@ class Worker:
         self._heart: Heartbeater | None = None
         self._errors = 0
         self._waiter_closed = False
+        self._waiter: Waiter | None = None
         self._rounds = RoundTrips(
             self.backend.scripts,
             self._keys.__getitem__,
@@ -311,9 +313,14 @@ class Worker:
         if not register(self.backend, self.queues, heart, self.worker_id, wait):
             return
         self._runner = self._make_runner()
+        runner = self._runner
         waiter = Waiter(
-            self.backend.blocking_lease(self.queues, self.max_block), self.worker_id, self._inbox
+            self.backend.blocking_lease(self.queues, self.max_block),
+            self.worker_id,
+            self._inbox,
+            runner.run_here if isinstance(runner, ThreadRunner) else None,
         )
+        self._waiter = waiter
         announce_started(self)
         self._heart = heart
         heart.start()
@@ -357,6 +364,9 @@ class Worker:
         while True:
             for message in self._messages():
                 self._handle(message)
+            if waiter.took():  # the waiter started a job: book it first
+                for message in self._messages():
+                    self._handle(message)
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
@@ -369,8 +379,13 @@ class Worker:
                 self._back_off(exc)
                 continue
             self._errors = 0
-            for message in self._messages():  # a lease reply that came meanwhile
+            # Messages that came during the round trip: a waiter's lease reply,
+            # or that of a job the waiter started (booked before any start).
+            for message in self._messages():
                 self._handle(message)
+            if waiter.took():  # started after that: its message is in the inbox
+                for message in self._messages():
+                    self._handle(message)
             self._start_buffered()
             if not sent:
                 self._idle(waiter)
@@ -397,8 +412,8 @@ class Worker:
         match message:
             case Finished(job=job, outcome=outcome):
                 self._book.finished(job, outcome)
-            case Leased(queue=q, reply=reply, asked=asked, woken=woken):
-                self._take_reply(q, reply, asked)
+            case Leased(queue=q, reply=reply, asked=asked, woken=woken, started=started):
+                self._take_reply(q, reply, asked, started)
                 self._book.clear_ahead()
                 if woken is not None and (woken != q or asked == 0):
                     if self._room() > 0:
@@ -423,14 +438,29 @@ class Worker:
         return self.capacity.fit(self._book.held_resource)
 
     def _take_reply(
-        self, queue_name: str, reply: LeaseReply, asked: int, *, ahead: bool = False
+        self,
+        queue_name: str,
+        reply: LeaseReply,
+        asked: int,
+        started: LeaseEntry | None = None,
+        *,
+        ahead: bool = False,
     ) -> None:
-        """Take a lease reply: hold and buffer its jobs (each lease once),
-        and note when its queue is due again (not for ``ahead``: a repeat of
-        the waiter's open request, see :meth:`_take_ahead`)."""
+        """Take a lease reply: hold and buffer its jobs (each lease once; the
+        one the waiter ``started`` itself is held as running), and note when
+        its queue is due again (not for ``ahead``: a repeat of the waiter's
+        open request, see :meth:`_take_ahead`)."""
         shortest = 0  # shortest lease taken, ms (0: none)
+        if len(reply.jobs) > (started is not None) and self._waiter is not None:
+            # Jobs to buffer: the waiter may no longer start one itself (start
+            # order); one it started meanwhile is in the inbox, taken before
+            # any start (_loop, step 4).
+            self._waiter.revoke()
         for job_id, text in reply.jobs:
-            job = self._book.add(queue_name, job_id, text, ahead=ahead)
+            if started is not None and job_id == started.job.id:
+                job = started.job if self._book.add_started(started) else None
+            else:
+                job = self._book.add(queue_name, job_id, text, ahead=ahead)
             if job is not None:
                 lease_ms = job.options.lease_ms
                 shortest = lease_ms if not shortest else min(shortest, lease_ms)
@@ -473,7 +503,10 @@ class Worker:
                 # With a capacity the waiter only waits (a lease of 0): the
                 # dispatcher leases when woken, with its free capacity then.
                 n = room if self.capacity is None else 0
-                waiter.request(n, self._pacing.block_for(now))
+                # The waiter may start the best job of its reply itself when
+                # the start order allows it (nothing buffered, a free slot).
+                direct = n > 0 and not self._book.buffered and self._book.running < self.concurrency
+                waiter.request(n, self._pacing.block_for(now), direct=direct)
             deadline = self._pacing.next_due(room > 0)
             starts_at = self._book.reports_due_at(defaults.START_REPORT_WAIT)
             if starts_at is not None:
