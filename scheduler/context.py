@@ -36,10 +36,13 @@ from scheduler.errors import SchedulerError
 
 __all__ = [
     "JobContext",
+    "JobToken",
     "NoJobContextError",
     "ProgressReporter",
     "current_job",
+    "enter_job",
     "job_context",
+    "leave_job",
     "progress_reporter",
 ]
 
@@ -114,12 +117,14 @@ class JobContext:
 #: Reports progress of the current job: ``(value, message)``; set by the worker.
 ProgressReporter = Callable[[float | None, str], None]
 
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "scheduler_current_job", default=None
+#: The running job and its progress callback, in one variable: setting and
+#: resetting it is the one context change per job on the worker's hot path.
+_current: contextvars.ContextVar[tuple[JobContext, ProgressReporter | None] | None] = (
+    contextvars.ContextVar("scheduler_current_job", default=None)
 )
-_reporter: contextvars.ContextVar[ProgressReporter | None] = contextvars.ContextVar(
-    "scheduler_progress_reporter", default=None
-)
+
+#: What :func:`enter_job` returns and :func:`leave_job` takes.
+JobToken = contextvars.Token[tuple[JobContext, ProgressReporter | None] | None]
 
 
 def current_job() -> JobContext:
@@ -129,10 +134,10 @@ def current_job() -> JobContext:
         NoJobContextError: called outside a job run by a worker (e.g. when
             the task function is called directly).
     """
-    ctx = _current.get()
-    if ctx is None:
+    current = _current.get()
+    if current is None:
         raise NoJobContextError("current_job() is only available while a worker runs a job")
-    return ctx
+    return current[0]
 
 
 def progress_reporter() -> ProgressReporter:
@@ -141,7 +146,8 @@ def progress_reporter() -> ProgressReporter:
     Raises:
         NoJobContextError: outside a job, or its worker cannot report progress.
     """
-    reporter = _reporter.get()
+    current = _current.get()
+    reporter = None if current is None else current[1]
     if reporter is None:
         raise NoJobContextError("set_progress() is only available while a worker runs a job")
     return reporter
@@ -152,10 +158,26 @@ def job_context(ctx: JobContext, reporter: ProgressReporter | None = None) -> It
     """Set ``ctx`` (and its progress ``reporter``) as the current job for the
     ``with`` block; restores what was there before on exit (used by the
     worker; also handy to call a task directly in a test)."""
-    token = _current.set(ctx)
-    reporter_token = _reporter.set(reporter)
+    token = _current.set((ctx, reporter))
     try:
         yield ctx
     finally:
-        _reporter.reset(reporter_token)
         _current.reset(token)
+
+
+def enter_job(ctx: JobContext, reporter: ProgressReporter | None = None) -> JobToken:
+    """Set ``ctx`` (and its progress ``reporter``) as the current job until
+    :func:`leave_job` is called with the returned token, in the same thread
+    or coroutine (:func:`job_context` without a generator: the worker's hot
+    path)."""
+    return _current.set((ctx, reporter))
+
+
+def leave_job(token: JobToken) -> None:
+    """Restore the current job from before the :func:`enter_job` that
+    returned ``token``.
+
+    Raises:
+        ValueError: ``token`` was made in another context, or used already.
+    """
+    _current.reset(token)

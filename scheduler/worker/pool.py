@@ -177,8 +177,16 @@ class ThreadRunner:
         """Run and report ``job``; False if this thread was replaced (a new
         one took its place after the job's timeout) and must end."""
         watched = self._watch(job, replaceable) if job.options.timeout_ms is not None else None
-        try:
-            outcome = self._run_one(self._app, job)
+        try:  # run_task, inline: this is once per job on every pool thread
+            outcome = run_task(
+                self._app,
+                job.task,
+                job.payload,
+                job.attempt,
+                job_context_of(job, self._worker_id),
+                self._runtime.reporter(job.queue, job.id, job.token),
+                self._runtime,
+            )
         except BaseException as exc:  # run_task does not raise; belt and braces
             outcome = crash_outcome(exc, job)
         if watched is not None:
@@ -191,12 +199,6 @@ class ThreadRunner:
                 watched.state = _DONE
         self._report(job, outcome)
         return True
-
-    def _run_one(self, app: TaskApp, job: LeasedJob) -> Outcome:
-        runtime = self._runtime
-        ctx = job_context_of(job, self._worker_id)
-        reporter = runtime.reporter(job.queue, job.id, job.token)
-        return run_task(app, job.task, job.payload, job.attempt, ctx, reporter, runtime)
 
     def _watch(self, job: LeasedJob, replaceable: bool) -> _Watched:
         watched = _Watched(job, replaceable)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from scheduler.codec import JSONCodec
-from scheduler.context import JobContext, ProgressReporter, job_context
+from scheduler.context import JobContext, ProgressReporter, enter_job, job_context, leave_job
 from scheduler.middleware import Hooks, call_async_chain, call_sync_chain
 from scheduler.task import Task
 from scheduler.worker.loop import EventLoop
@@ -71,6 +71,8 @@ class TaskRuntime:
         self._chains_for = -1  # middlewares seen when the chains were made
         self._sync_chain: list[Any] = []
         self._async_chain: list[Any] = []
+        # id(task function) -> (the function, is it ``async def``?)
+        self._is_async: dict[int, tuple[Callable[..., Any], bool]] = {}
 
     def _chains(self) -> None:
         """Remake the chains if middleware was added since (cheap check per job)."""
@@ -101,12 +103,23 @@ class TaskRuntime:
         """Call the task in ``ctx`` through the middleware; an ``async def``
         task runs on the event loop (cancelled at the context's deadline)."""
         fn = task.fn
-        self._chains()
-        if inspect.iscoroutinefunction(fn):
+        if len(self.hooks.middlewares) != self._chains_for:
+            self._chains()
+        known = self._is_async.get(id(fn))
+        if known is None or known[0] is not fn:  # the entry holds fn: its id stays its own
+            known = self._is_async[id(fn)] = (fn, inspect.iscoroutinefunction(fn))
+        if known[1]:
             return self.loop.run(lambda: self._invoke_async(fn, ctx, reporter, args, kwargs))
-        with job_context(ctx, reporter):
-            value = call_sync_chain(self._sync_chain, ctx, lambda: fn(*args, **kwargs))
-        if inspect.isawaitable(value):  # a sync callable returning an awaitable
+        chain = self._sync_chain
+        token = enter_job(ctx, reporter)
+        try:
+            if chain:
+                value = call_sync_chain(chain, ctx, lambda: fn(*args, **kwargs))
+            else:  # no middleware: no closure per job
+                value = fn(*args, **kwargs)
+        finally:
+            leave_job(token)
+        if value is not None and inspect.isawaitable(value):  # a sync callable returning one
             awaitable = value
             return self.loop.run(lambda: self._in_context(ctx, reporter, awaitable))
         return value
