@@ -52,8 +52,12 @@ class NoJobContextError(SchedulerError, LookupError):
     called outside a job run by a worker."""
 
 
+#: The read-only empty metadata, shared (most jobs have none).
+_NO_META: Mapping[str, Any] = MappingProxyType({})
+
+
 def _read_only(meta: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(meta))
+    return MappingProxyType(dict(meta)) if meta else _NO_META
 
 
 @attrs.frozen

@@ -16,9 +16,11 @@ import redis
 import redis.asyncio
 
 from scheduler import JobContext, JobFailedError, Scheduler, Worker, current_job
+from scheduler.backend.record import JobOptions
+from scheduler.context import NoJobContextError
 from scheduler.errors import ValidationError
 from scheduler.metrics import WorkerMetrics, start_metrics_server
-from scheduler.worker.execution import LeasedJob
+from scheduler.worker.execution import LeasedJob, job_context_of, run_task
 from tests.helpers import running, start_worker, stop, wait_until
 
 tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
@@ -299,3 +301,38 @@ def test_context_hooks_and_event_loop_in_process_pool_children(
     children = {pid for pid, _ in results} | {got["pid"]}
     assert worker.pid not in children
     wait_until(lambda: {int(p.name) for p in tmp_path.iterdir()} >= children, timeout=30)
+
+
+def test_a_middleware_added_while_the_worker_runs_wraps_the_next_jobs(
+    real_app: Scheduler,
+) -> None:
+    @real_app.task
+    def plain() -> str:
+        return "task"
+
+    with running(real_app, concurrency=1):
+        assert plain.enqueue().result(timeout=10) == "task"  # no middleware yet
+
+        @real_app.hooks.middleware
+        def late(ctx: JobContext, call_next: Callable[[], Any]) -> Any:
+            return f"late({call_next()})"
+
+        assert plain.enqueue().result(timeout=10) == "late(task)"
+
+
+def test_the_job_context_is_reset_after_a_task_without_middleware_fails(
+    real_app: Scheduler,
+) -> None:
+    seen: list[str] = []
+
+    @real_app.task(max_attempts=1)
+    def boom() -> None:
+        seen.append(current_job().id)
+        raise RuntimeError("boom")
+
+    options = JobOptions(1, 60_000, 3_600_000, 604_800_000)
+    job = LeasedJob("default", "j1", "tok", boom.name, "[[], {}]", 1, options, 0.0, 0)
+    outcome = run_task(real_app, job.task, job.payload, 1, job_context_of(job))
+    assert not outcome.ok and "boom" in outcome.error and seen == ["j1"]
+    with pytest.raises(NoJobContextError):
+        current_job()  # this thread ran the task: nothing of it is left here

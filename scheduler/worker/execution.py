@@ -94,21 +94,24 @@ class LeasedJob:
 def job_context_of(job: LeasedJob, worker_id: str = "") -> JobContext:
     """The :class:`~scheduler.context.JobContext` of ``job`` starting now."""
     now = time.time()
-    try:
-        meta = json.loads(job.meta) if job.meta else {}
-    except ValueError:  # the scripts store only JSON objects; never fail a job on it
-        meta = {}
-    timeout_ms = job.options.timeout_ms
+    meta: Any = {}
+    if job.meta:
+        try:
+            meta = json.loads(job.meta)
+        except ValueError:  # the scripts store only JSON objects; never fail a job on it
+            meta = {}
+    options = job.options
+    timeout_ms = options.timeout_ms
     return JobContext(
         id=job.id,
         task=job.task,
         queue=job.queue,
         attempt=job.attempt,
-        max_attempts=job.options.max_attempts,
+        max_attempts=options.max_attempts,
         meta=meta if isinstance(meta, dict) else {},
         enqueued_at=job.enqueued_ms / 1000,
         eta=(job.ready_ms or job.enqueued_ms) / 1000,
-        lease_deadline=now + job.options.lease_ms / 1000,
+        lease_deadline=now + options.lease_ms / 1000,
         deadline=None if timeout_ms is None else now + timeout_ms / 1000,
         priority=job.priority,
         worker_id=worker_id,
