@@ -51,6 +51,7 @@ MAX_DEPTH = defaults.MAX_PAYLOAD_DEPTH
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 _EMPTY = "[[],{}]"
+_NULL = "null"
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _ERROR_LIMIT = 16 * 1024
 
@@ -152,6 +153,8 @@ def decode_payload(text: str) -> tuple[list[Any], dict[str, Any]]:
     Raises:
         PayloadError: the text is not a JSON ``[list, object]`` pair.
     """
+    if text == _EMPTY:  # no arguments: most jobs of a busy queue, and the cheapest
+        return [], {}
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -193,6 +196,8 @@ def encode_result(value: object, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> 
             non-``str`` key, too deep, not valid Unicode) or larger than
             ``max_bytes``.
     """
+    if value is None and len(_NULL) <= max_bytes:  # a task that returns nothing
+        return _NULL
     check_json_value("result", value)
     text = _dumps("result", value)
     size = _utf8_size("result", text)

@@ -29,7 +29,13 @@ from scheduler import (
     defaults,
 )
 from scheduler.devserver import DevServer
-from scheduler.serialization import MAX_DEPTH, decode_error, encode_error
+from scheduler.serialization import (
+    MAX_DEPTH,
+    decode_error,
+    decode_payload,
+    encode_error,
+    encode_result,
+)
 from tests.helpers import wait_until
 from tests.test_cli_common import PREFIX as CLI_PREFIX
 from tests.test_cli_common import invoke
@@ -411,3 +417,14 @@ def test_invalid_utf8_in_a_record_is_reported_as_damaged(real_app: Scheduler) ->
     real_app.redis.hset(jobs_key, "j", raw.replace("é".encode(), b"\xff"))
     with pytest.raises(ValueError, match="not valid UTF-8"):
         job.info()
+
+
+def test_the_shortcuts_for_no_arguments_and_no_result_keep_the_rules() -> None:
+    args, kwargs = decode_payload("[[],{}]")
+    assert (args, kwargs) == ([], {})
+    args.append(1)
+    kwargs["k"] = 1  # each decode gets its own containers
+    assert decode_payload("[[],{}]") == ([], {})
+    assert encode_result(None) == "null"
+    with pytest.raises(PayloadError, match="over the limit of 3 bytes"):
+        encode_result(None, 3)
