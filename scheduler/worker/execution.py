@@ -139,6 +139,10 @@ class Outcome:
     retry_delay_ms: int | None = None
 
 
+#: The outcome of every task that returned None (an Outcome is immutable).
+_OK_NULL = Outcome(ok=True, text="null")
+
+
 def _failure(
     exc: BaseException, attempt: int, retryable: bool, retry_delay_ms: int | None = None
 ) -> Outcome:
@@ -228,7 +232,8 @@ def run_task(
     except BaseException as exc:  # the task's own failure, whatever it is
         return _task_failure(task, exc, attempt)
     try:
-        return Outcome(ok=True, text=app.codec.encode_result(value, app.max_payload_bytes))
+        text = app.codec.encode_result(value, app.max_payload_bytes)
+        return _OK_NULL if text == "null" else Outcome(ok=True, text=text)
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 
