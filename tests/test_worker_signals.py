@@ -1,5 +1,5 @@
 """SIGTERM stops a worker process whichever of its threads the kernel
-delivers the signal to (:mod:`scheduler.signals`)."""
+delivers the signal to (:mod:`scheduler.stop_signals`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import threading
 import redis
 
 from scheduler import Scheduler
-from scheduler.signals import stop_on_signals
+from scheduler.stop_signals import stop_on_signals
 from tests.helpers import ROOT, Output, wait_until
 
 
@@ -52,7 +52,7 @@ def test_a_forked_child_does_not_signal_its_parent() -> None:
     its wakeup fd is reset."""
     script = """
 import logging, os, signal, sys
-from scheduler.signals import stop_on_signals
+from scheduler.stop_signals import stop_on_signals
 stop_on_signals(lambda: None, logging.getLogger("t"))
 assert signal.set_wakeup_fd(-1) != -1  # set here ...
 stop_on_signals(lambda: None, logging.getLogger("t"))

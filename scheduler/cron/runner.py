@@ -48,7 +48,7 @@ from typing import Protocol
 import redis
 from redis.exceptions import NoPermissionError
 
-from scheduler import defaults, signals
+from scheduler import defaults, stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.startup import StartupError, permanent_reason, retry_start, server_label
 from scheduler.backend.subscription import Subscription
@@ -186,8 +186,8 @@ class CronRunner:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT call :meth:`stop` (main thread only), from a thread
         of their own whichever thread took the signal
-        (:func:`scheduler.signals.stop_on_signals`)."""
-        signals.stop_on_signals(self.stop, log, "cron")
+        (:func:`scheduler.stop_signals.stop_on_signals`)."""
+        stop_signals.stop_on_signals(self.stop, log, "cron")
 
     # -- main loop ----------------------------------------------------------
 

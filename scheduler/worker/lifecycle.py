@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from scheduler import signals
+from scheduler import stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.startup import retry_start, server_label
 from scheduler.worker.capacity import Capacity
@@ -185,5 +185,5 @@ def default_worker_id() -> str:
 def stop_on_signals(stop: Callable[[], None]) -> None:
     """Make SIGTERM and SIGINT call ``stop()`` (main thread only), from a
     thread of their own whichever thread took the signal
-    (:func:`scheduler.signals.stop_on_signals`)."""
-    signals.stop_on_signals(stop, log)
+    (:func:`scheduler.stop_signals.stop_on_signals`)."""
+    stop_signals.stop_on_signals(stop, log)
