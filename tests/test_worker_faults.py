@@ -101,3 +101,36 @@ def test_timeout_travels_in_the_record_and_old_records_still_decode(papp: Schedu
     lifted = hang.options(timeout=float("inf")).enqueue()
     assert lifted.info().record.options.timeout_ms is None
     assert JobOptions.decode("3,1000,10,-1,2500") == JobOptions(3, 1000, 10, -1, 2500)
+
+
+def test_a_child_stopped_while_it_starts_finishes_start_up_and_shuts_down(
+    papp: Scheduler,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM that reaches a process-pool child while it imports the app
+    (a child started as its worker stops) waits for the start-up hooks --
+    one of procapp's is async, on the child's event loop -- then the
+    shutdown hooks run and the child exits 0 with nothing on stderr. Before,
+    the child exited at once: no shutdown hooks, and a SIGTERM landing in
+    the async hook left "Exception ignored ... Traceback" behind."""
+    import multiprocessing
+
+    from scheduler.worker.execution import child_main
+    from tests.apps.sigterm_loader import load_after_sigterm
+
+    monkeypatch.setenv("SCHEDULER_TEST_SHUTDOWN_DIR", str(tmp_path))
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(
+        target=child_main, args=(theirs, load_after_sigterm, "tests.apps.procapp:app")
+    )
+    child.start()
+    theirs.close()
+    child.join(60)
+    ours.close()
+    assert child.exitcode == 0
+    assert (tmp_path / str(child.pid)).exists(), "the shutdown hooks did not run"
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "never awaited" not in err, err

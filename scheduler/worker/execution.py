@@ -289,13 +289,25 @@ def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
     or terminates the child (SIGTERM); the shutdown hooks run then.
 
     SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
-    worker decides when its children stop.
+    worker decides when its children stop. A SIGTERM that arrives while the
+    app is imported or its start-up hooks run (a child started just as the
+    worker stops) is held until they finish, then the shutdown hooks run
+    and the child exits 0: exiting inside an event loop's start-up hook
+    would leave a half-run coroutine and a broken loop behind (tracebacks
+    on stderr) and skip the shutdown hooks. The parent kills a child that
+    takes too long.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    held: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: held.append(signum))
     app = load(app_path)
     runtime = TaskRuntime(app)
     runtime.startup()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if held:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        runtime.shutdown()
+        return
     try:
         while True:
             try:
