@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "scheduler.devserver",
         "scheduler.context",
         "scheduler.control",
+        "scheduler.stop_signals",
     ),
     # 1: the storage layer
     ("scheduler.backend",),

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -49,7 +48,7 @@ from typing import Protocol
 import redis
 from redis.exceptions import NoPermissionError
 
-from scheduler import defaults
+from scheduler import defaults, stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.startup import StartupError, permanent_reason, retry_start, server_label
 from scheduler.backend.subscription import Subscription
@@ -185,14 +184,10 @@ class CronRunner:
             self._thread.join(timeout)
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT call :meth:`stop` (main thread only)."""
-
-        def handler(signum: int, _frame: object) -> None:
-            log.info("received %s: stopping cron", signal.Signals(signum).name)
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        """SIGTERM/SIGINT call :meth:`stop` (main thread only), from a thread
+        of their own whichever thread took the signal
+        (:func:`scheduler.stop_signals.stop_on_signals`)."""
+        stop_signals.stop_on_signals(self.stop, log, "cron")
 
     # -- main loop ----------------------------------------------------------
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from scheduler import stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.startup import retry_start, server_label
 from scheduler.worker.capacity import Capacity
@@ -183,11 +183,7 @@ def default_worker_id() -> str:
 
 
 def stop_on_signals(stop: Callable[[], None]) -> None:
-    """Make SIGTERM and SIGINT call ``stop()`` (main thread only)."""
-
-    def handler(signum: int, _frame: object) -> None:
-        log.info("received %s: stopping", signal.Signals(signum).name)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    """Make SIGTERM and SIGINT call ``stop()`` (main thread only), from a
+    thread of their own whichever thread took the signal
+    (:func:`scheduler.stop_signals.stop_on_signals`)."""
+    stop_signals.stop_on_signals(stop, log)

@@ -258,7 +258,8 @@ class Worker:
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT call :meth:`stop`; a second signal releases at once.
-        Must be called from the main thread."""
+        Must be called from the main thread; takes over the process's
+        :func:`signal.set_wakeup_fd` (:mod:`scheduler.stop_signals`)."""
         stop_on_signals(self.stop)
 
     def run_until_empty(self, timeout: float | None = None) -> bool:
