@@ -96,6 +96,12 @@ class JobDefaults:
     max_payload_bytes: int = defaults.MAX_PAYLOAD_BYTES
 
 
+#: What the jobs of one task and options share: task name, priority, inputs,
+#: options, ETA ms, delay ms, meta (:meth:`JobBuilder._shared`).
+_Shared = tuple[str, str, str, str, int | None, int | None, str]
+_NO_SHARED: _Shared = ("", "", "", "", None, None, "")
+
+
 class JobBuilder:
     """Validates and encodes jobs (no Redis I/O): used by the app's enqueue
     and by cron schedules, so both build exactly the same job.
@@ -128,25 +134,19 @@ class JobBuilder:
         o: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
         """Validate and encode one job; raises :class:`ValidationError` subclasses."""
-        if isinstance(task, Task):
-            t: Task[Any, Any] | None = task
-        else:
-            t = self._tasks.get(validate_task_name(task))
-        template = self._template(task if t is None else t, o)
-        if o.delay is not None and o.eta is not None:
-            raise ValidationError("give either delay or eta, not both")
+        queue, (name, priority, inputs, options, eta_ms, delay_ms, meta) = self._shared(task, o)
         item = EnqueueItem(
             validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
-            template.task,
+            name,
             self._codec.encode_payload(args, kwargs, self._defaults.max_payload_bytes),
-            template.priority,
-            template.inputs,
-            template.options,
-            datetime_to_ms(o.eta) if o.eta is not None else None,
-            seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-            encode_meta(o.meta) if o.meta is not None else "",
+            priority,
+            inputs,
+            options,
+            eta_ms,
+            delay_ms,
+            meta,
         )
-        return template.queue, item
+        return queue, item
 
     def build_many(
         self,
@@ -164,36 +164,11 @@ class JobBuilder:
         limit = self._defaults.max_payload_bytes
         last_task: object = None
         last_o: object = None
-        queue = ""
-        shared: tuple[str, str, str, str, int | None, int | None, str] = (
-            "",
-            "",
-            "",
-            "",
-            None,
-            None,
-            "",
-        )
+        queue, shared = "", _NO_SHARED
         ids = self._ids
         for task, args, kwargs, o in jobs:
             if task is not last_task or o is not last_o:
-                if isinstance(task, Task):
-                    t: Task[Any, Any] | None = task
-                else:
-                    t = self._tasks.get(validate_task_name(task))
-                template = self._template(task if t is None else t, o)
-                if o.delay is not None and o.eta is not None:
-                    raise ValidationError("give either delay or eta, not both")
-                queue = template.queue
-                shared = (
-                    template.task,
-                    template.priority,
-                    template.inputs,
-                    template.options,
-                    datetime_to_ms(o.eta) if o.eta is not None else None,
-                    seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
-                    encode_meta(o.meta) if o.meta is not None else "",
-                )
+                queue, shared = self._shared(task, o)
                 last_task, last_o = task, o
             job_id = validate_job_id(o.job_id) if o.job_id is not None else ids.next()
             name, priority, inputs, options, eta_ms, delay_ms, meta = shared
@@ -210,6 +185,27 @@ class JobBuilder:
             )
             out.append((queue, item))
         return out
+
+    def _shared(self, task: str | Task[Any, Any], o: EnqueueOptions) -> tuple[str, _Shared]:
+        """The queue and what every job of ``task`` with options ``o`` shares
+        (task name, priority, inputs, options, ETA ms, delay ms, meta): all
+        but the id and the payload. Raises :class:`ValidationError` subclasses."""
+        if isinstance(task, Task):
+            t: Task[Any, Any] | None = task
+        else:
+            t = self._tasks.get(validate_task_name(task))
+        template = self._template(task if t is None else t, o)
+        if o.delay is not None and o.eta is not None:
+            raise ValidationError("give either delay or eta, not both")
+        return template.queue, (
+            template.task,
+            template.priority,
+            template.inputs,
+            template.options,
+            datetime_to_ms(o.eta) if o.eta is not None else None,
+            seconds_to_ms(o.delay, "delay") if o.delay is not None else None,
+            encode_meta(o.meta) if o.meta is not None else "",
+        )
 
     def _template(self, task: str | Task[Any, Any], o: EnqueueOptions) -> Template:
         """The validated, encoded per-task/per-options part of a job, cached.
