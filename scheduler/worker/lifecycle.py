@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from scheduler import stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.startup import retry_start, server_label
 from scheduler.worker.capacity import Capacity
@@ -38,7 +37,6 @@ __all__ = [
     "make_runner",
     "register",
     "start_runtime",
-    "stop_on_signals",
     "stop_runtime",
 ]
 
@@ -180,10 +178,3 @@ def default_worker_id() -> str:
     not allow replaced by ``-``)."""
     host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())
     return f"{host or 'host'}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def stop_on_signals(stop: Callable[[], None]) -> None:
-    """Make SIGTERM and SIGINT call ``stop()`` (main thread only), from a
-    thread of their own whichever thread took the signal
-    (:func:`scheduler.stop_signals.stop_on_signals`)."""
-    stop_signals.stop_on_signals(stop, log)

@@ -34,7 +34,7 @@ from typing import Protocol
 
 import redis
 
-from scheduler import defaults
+from scheduler import defaults, stop_signals
 from scheduler.backend import Backend
 from scheduler.backend.caller import retries_until
 from scheduler.backend.codes import CompleteCode, FailCode
@@ -62,7 +62,6 @@ from scheduler.worker.lifecycle import (
     make_runner,
     register,
     start_runtime,
-    stop_on_signals,
     stop_runtime,
 )
 from scheduler.worker.messages import Finished, Leased, Message, Stop, Woken
@@ -260,7 +259,7 @@ class Worker:
         """SIGTERM/SIGINT call :meth:`stop`; a second signal releases at once.
         Must be called from the main thread; takes over the process's
         :func:`signal.set_wakeup_fd` (:mod:`scheduler.stop_signals`)."""
-        stop_on_signals(self.stop)
+        stop_signals.stop_on_signals(self.stop, log)
 
     def run_until_empty(self, timeout: float | None = None) -> bool:
         """Burst mode: run every ready and due job of this worker's queues
