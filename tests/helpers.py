@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from scheduler import Scheduler, Worker
+from scheduler import Scheduler, Task, Worker
 from scheduler.backend.scripts import EnqueueItem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,3 +196,22 @@ def serving_metrics(*args: str, env: dict[str, str], cwd: Path = ROOT) -> Iterat
         raise
     code, text = out.finish(timeout=60)
     assert code == 0, text
+
+
+def blocker_and_tag(
+    app: Scheduler, started: threading.Event, go: threading.Event, order: list[str]
+) -> tuple[Task[[], None], Task[[str], None]]:
+    """Two tasks of ``app`` for start-order tests: ``blocker`` sets
+    ``started`` and holds its slot until ``go`` is set (at most 10 s);
+    ``tag(name)`` appends ``name`` to ``order``."""
+
+    @app.task
+    def blocker() -> None:
+        started.set()
+        go.wait(10)
+
+    @app.task
+    def tag(name: str) -> None:
+        order.append(name)
+
+    return blocker, tag

@@ -20,7 +20,7 @@ from scheduler import (
     defaults,
 )
 from scheduler.backend.scripts import EnqueueItem
-from tests.helpers import running, wait_until
+from tests.helpers import blocker_and_tag, running, wait_until
 
 FAST = Backoff(base=0.01, maximum=0.02)
 
@@ -318,14 +318,7 @@ def test_prefetched_jobs_start_by_priority(app: Scheduler) -> None:
     order: list[str] = []
     started, go = threading.Event(), threading.Event()
 
-    @app.task
-    def blocker() -> None:
-        started.set()
-        go.wait(10)
-
-    @app.task
-    def tag(name: str) -> None:
-        order.append(name)
+    blocker, tag = blocker_and_tag(app, started, go, order)
 
     blocker.enqueue()
     with running(app, concurrency=1, prefetch=3) as worker:
@@ -348,14 +341,7 @@ def test_high_priority_job_arriving_while_the_buffer_is_full_starts_first(
     order: list[str] = []
     started, go = threading.Event(), threading.Event()
 
-    @app.task
-    def blocker() -> None:
-        started.set()
-        go.wait(10)
-
-    @app.task
-    def tag(name: str) -> None:
-        order.append(name)
+    blocker, tag = blocker_and_tag(app, started, go, order)
 
     blocker.enqueue()
     with running(app, concurrency=1, prefetch=2) as worker:

@@ -23,7 +23,7 @@ import redis
 
 from scheduler import JobState, Scheduler
 from scheduler.devserver import DevServer
-from tests.helpers import running, wait_until
+from tests.helpers import blocker_and_tag, running, wait_until
 from tests.proxy import RespProxy, waiter_lease
 
 
@@ -55,14 +55,7 @@ def test_a_job_leased_by_a_slow_wait_still_starts_first(
     app = slow_app
     direct = Scheduler(real_redis, prefix="t")  # the test's own view, not delayed
 
-    @app.task
-    def blocker() -> None:
-        started.set()
-        go.wait(10)
-
-    @app.task
-    def tag(name: str) -> None:
-        order.append(name)
+    blocker, tag = blocker_and_tag(app, started, go, order)
 
     blocker.enqueue()
     with running(app, concurrency=1, prefetch=3) as worker:
@@ -99,14 +92,7 @@ def test_a_job_taken_ahead_is_not_run_again_by_the_waiter(
     app = slow_app
     direct = Scheduler(real_redis, prefix="t")
 
-    @app.task
-    def blocker() -> None:
-        started.set()
-        go.wait(10)
-
-    @app.task
-    def tag(name: str) -> None:
-        order.append(name)
+    blocker, tag = blocker_and_tag(app, started, go, order)
 
     blocker.enqueue()
     with running(app, concurrency=2, prefetch=0) as worker:
