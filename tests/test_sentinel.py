@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 import redis
@@ -160,3 +161,46 @@ def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace
     assert not stuck
     with running(sentinel_app, concurrency=1, max_block=0.5):
         assert job.result(timeout=30) == "done"
+
+
+def _refused_writes(port: int) -> int:
+    """How many commands the server at ``port`` has refused with ``NOREPLICAS``."""
+    with contextlib.closing(redis.Redis(port=port)) as c:
+        stats: dict[str, dict[str, int]] = c.info("errorstats")  # type: ignore[assignment]
+    return int(stats.get("errorstat_NOREPLICAS", {}).get("count", 0))
+
+
+def test_registry_and_wake_writes_wait_out_a_master_refusing_writes(
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
+) -> None:
+    """The worker registry's writes and a passed-on wake-up, plain commands
+    outside scripts, are retried through NOREPLICAS (a new master whose
+    replicas have not linked yet) like script calls. Before the fix the
+    first refusal raised: the heartbeat logged it and the entry went stale,
+    a passed-on wake-up was lost."""
+    backend = sentinel_app.backend
+    master = redis_sentinel.master_port()
+    qk = sentinel_app.queue_keys("default")
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            backend.publish_worker("w-retry", {"host": "h"}, time.time())
+            backend.push_wake("default")
+            backend.remove_worker("w-gone")
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    before = _refused_writes(master)
+    thread = threading.Thread(target=write, daemon=True)
+    with _refusing_writes(master, len(redis_sentinel.data_ports) - 1):
+        thread.start()
+        wait_until(lambda: _refused_writes(master) > before or not thread.is_alive())
+        # Refused at least once (or already failed); writes are let through now.
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert failures == []
+    with contextlib.closing(redis.Redis(port=master)) as c:
+        assert c.zscore(sentinel_app.backend.keys.workers, "w-retry") is not None
+        assert c.hget(sentinel_app.backend.keys.worker("w-retry"), "host") == b"h"
+        assert c.llen(qk.wake) >= 1
