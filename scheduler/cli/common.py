@@ -60,6 +60,7 @@ __all__ = [
     "SchedulerGroup",
     "actor_option",
     "admin_command",
+    "confirm",
     "console",
     "create_option",
     "echo_json",
@@ -169,6 +170,23 @@ class SchedulerGroup(click.Group):
 def fail(message: str, exit_code: int = 1) -> NoReturn:
     """Stop the command with a one-line error and ``exit_code`` (1 or 2)."""
     raise (CliUsageError if exit_code == 2 else CliError)(message)
+
+
+def confirm(question: str, refused: str) -> None:
+    """Ask ``question`` on stderr (default no); a "no" or no answer (end of
+    input) stops the command with the one-line error ``not confirmed:
+    <refused>``, exit 1.
+
+    Raises:
+        CliError: not confirmed.
+    """
+    try:
+        confirmed = click.confirm(question, default=False, err=True)
+    except click.Abort:  # end of input or Ctrl-C at the prompt: end its line
+        click.echo(err=True)
+        confirmed = False
+    if not confirmed:
+        fail(f"not confirmed: {refused}", 1)
 
 
 def redact_url(url: str) -> str:

@@ -26,6 +26,7 @@ from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
     actor_option,
     admin_command,
+    confirm,
     console,
     echo_json,
     fail,
@@ -273,10 +274,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         except DamagedScheduleError as exc:
             where, what = exc.queue, "damaged record"
         if not yes:
-            click.confirm(
-                f"Remove schedule {schedule_id} ({what}) from queue {where}?",
-                abort=True,
-                err=True,
+            confirm(
+                f"Remove schedule {schedule_id} ({what}) from queue {where}?", "nothing removed"
             )
         removed = app.schedules.remove(schedule_id, where, actor=actor)
         if as_json:
