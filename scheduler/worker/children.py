@@ -18,7 +18,8 @@ job, waits for the reply, the child's exit or the job's timeout, and
 
 Children import the app once, with ``load(app_path)`` (a module-level
 function, pickled by reference), run the app's start-up hooks, and run its
-shutdown hooks when terminated (SIGTERM); each job goes to its child with
+shutdown hooks when terminated (SIGTERM; a child running a job finishes it
+first, so the worker kills one still running at shutdown); each job goes to its child with
 its :class:`~scheduler.context.JobContext` (built here, in the parent), so
 :func:`~scheduler.context.current_job` works there too. Children ignore
 SIGINT: a Ctrl-C on the terminal reaches the whole process group, and
@@ -54,6 +55,8 @@ class _Child:
         )
         self.process.start()
         theirs.close()
+        #: Running a job (set by its slot): a SIGTERM would wait for the job.
+        self.busy = False
 
     def stop(self, kill: bool = False) -> None:
         """End the child (SIGKILL if ``kill``, else SIGTERM) and wait for it."""
@@ -108,14 +111,16 @@ class ProcessRunner:
 
     def shutdown(self) -> None:
         """Stop the slots and terminate the children (does not wait for jobs;
-        their results are not reported)."""
+        their results are not reported). A child still running a job (past
+        the grace period; its lease was released) is killed: a terminated
+        child finishes its job first."""
         self._closed.set()
         for _ in range(self._size):
             self._jobs.put(None)
         with self._lock:
             children = list(self._children)
         for child in children:
-            child.stop()
+            child.stop(kill=child.busy)
 
     def _spawn(self) -> _Child:
         child = _Child(self._load, self._app_path)
@@ -159,6 +164,7 @@ class ProcessRunner:
         may run more jobs."""
         timeout = None if job.options.timeout_ms is None else job.options.timeout_ms / 1000
         try:
+            child.busy = True
             child.conn.send((job_context_of(job, self._worker_id), job.token, job.payload))
             ready = wait([child.conn, child.process.sentinel], timeout)
             if child.conn in ready:
@@ -166,6 +172,8 @@ class ProcessRunner:
                 return reply, True
         except (OSError, EOFError):
             ready = [child.process.sentinel]  # the pipe broke: the child is gone
+        finally:
+            child.busy = False
         if not ready:
             if not self._closed.is_set():
                 log.warning(

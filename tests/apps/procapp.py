@@ -139,3 +139,15 @@ def tally(seconds: float = 0.0) -> int:
         f.write(f"{job.id} {job.attempt} {os.getpid()}\n")
     time.sleep(seconds)
     return job.attempt
+
+
+@app.task(max_attempts=1)
+def gated(started: str, release: str) -> int:
+    """Writes its pid to the file ``started``, then waits until the file
+    ``release`` exists (checked every 10 ms); returns its pid."""
+    with open(started + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(started + ".tmp", started)
+    while not os.path.exists(release):
+        time.sleep(0.01)
+    return os.getpid()
