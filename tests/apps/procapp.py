@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -150,4 +151,11 @@ def gated(started: str, release: str) -> int:
     os.replace(started + ".tmp", started)
     while not os.path.exists(release):
         time.sleep(0.01)
+    return os.getpid()
+
+
+@app.task
+def chatty(text: str) -> int:
+    """Logs ``text`` at INFO on the ``tests.apps.procapp`` logger; returns its pid."""
+    logging.getLogger(__name__).info("task says %s", text)
     return os.getpid()
