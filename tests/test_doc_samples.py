@@ -77,3 +77,25 @@ def test_testing_doc_sample() -> None:
     exec(compile(sample("docs/testing.md", "def test_thumbnail("), "testing.md", "exec"), ns)
     ns["test_thumbnail"](fake_app())
     assert Backoff(base=0, jitter=0).delay(3, None) == 0  # the doc's advice for retries
+
+
+def test_cron_doc_declaring_sample(redis_server: DevServer, real_redis: redis.Redis) -> None:
+    code = sample("docs/cron.md", "# Declared in code: upserted when a cron process starts.")
+    assert code.count('"redis://localhost:6379/0"') == 1
+    code = code.replace('"redis://localhost:6379/0"', repr(redis_server.url))
+    ns: dict[str, Any] = {"__name__": "reports.tasks"}
+    exec(compile(code, "cron.md", "exec"), ns)
+    app: Scheduler = ns["app"]
+    assert app.schedules.sync() == {"created": 4, "updated": 0, "unchanged": 0, "replaced": 0}
+    listed = {(i.queue, i.id) for i in app.schedules.list()}
+    assert listed == {
+        ("reports", "daily-report"),
+        ("reports", "fast"),
+        ("reports", "hourly"),
+        ("reports", "poll"),
+        ("default", "vacuum"),  # added at run time; a task this app does not declare
+    }
+    info = app.schedules.get("daily-report", queue=None)
+    assert info.next_fire is not None and info.status == "active"
+    assert app.schedules.pause("daily-report") and app.schedules.resume("daily-report")
+    assert app.schedules.remove("vacuum", "default")
