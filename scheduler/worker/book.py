@@ -262,9 +262,10 @@ class JobBook:
         """Take buffered jobs to run while fewer than ``limit`` run; counts them
         as running. A job whose lease was lost while buffered is dropped."""
         started = []
-        while self._buffer and self.running < limit:
-            job = heapq.heappop(self._buffer)[-1]
-            if job.lost or not self.holds(job):
+        buffer, leased = self._buffer, self._leased
+        while buffer and self.running < limit:
+            job = heapq.heappop(buffer)[-1]
+            if job.lost or leased.get((job.queue, job.id)) is not job:  # not held
                 self.drop(job)
                 continue
             self.running += 1
@@ -291,7 +292,9 @@ class JobBook:
     def take_starts(self) -> list[LeasedJob]:
         """Started jobs whose start is not reported to Redis yet (still held);
         put back with :meth:`restore_starts` if sending fails."""
-        starts, self.starts = [j for j in self.starts if self.holds(j)], []
+        leased = self._leased  # held: what holds() checks, inline (once per job)
+        starts = [j for j in self.starts if leased.get((j.queue, j.id)) is j]
+        self.starts = []
         return starts
 
     def restore_starts(self, jobs: list[LeasedJob]) -> None:
@@ -320,6 +323,16 @@ class JobBook:
     def restore_pending(self, items: list[tuple[LeasedJob, Outcome]]) -> None:
         """Owe again the outcomes of ``items`` whose jobs are still held."""
         self.pending = [p for p in items if self.holds(p[0])] + self.pending
+
+    def drop_all(self, jobs: Sequence[LeasedJob]) -> None:
+        """:meth:`drop` each of ``jobs`` (one lock for all)."""
+        leased, resources = self._leased, self._resources
+        with self._lock:
+            for job in jobs:
+                key = (job.queue, job.id)
+                if leased.get(key) is job:
+                    del leased[key]
+                    resources.pop(key, None)
 
     def drop(self, job: LeasedJob) -> None:
         """Stop holding ``job`` (reported, released or lost)."""
