@@ -180,16 +180,20 @@ class JobBook:
             entry = read_leased(queue, job_id, record)
         except ValueError:
             return self._damaged(queue, job_id, record)
-        token = entry.job.token
+        job, score, seq, resource = entry
         if ahead:
-            self._ahead.add((queue, job_id, token))
-        elif self._ahead and (queue, job_id, token) in self._ahead:
+            self._ahead.add((queue, job_id, job.token))
+        elif self._ahead and (queue, job_id, job.token) in self._ahead:
             return None
-        if self._hold(entry) is not None:
-            return None
-        job = entry.job
-        rank = self._rank[queue]
-        heapq.heappush(self._buffer, (rank, entry.score, entry.seq, next(self._ties), job))
+        key = (queue, job_id)
+        if key in self._leased:  # held already: the same lease, or an older one
+            if self._hold(entry) is not None:
+                return None
+        else:  # the common case, once per job: _hold inline
+            with self._lock:
+                self._leased[key] = job
+            self._resources[key] = resource
+        heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
         return job
 
     def add_started(self, entry: LeaseEntry) -> bool:

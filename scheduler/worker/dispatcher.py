@@ -335,8 +335,9 @@ class Dispatcher(ABC):
             runner.shutdown()
             runner = self._runner = self._make_runner()
         debug = log.isEnabledFor(logging.DEBUG)
+        now = time.monotonic()
         for job in self._book.start_next(self.concurrency):
-            job.started = time.monotonic()
+            job.started = now
             if debug:
                 log.debug(
                     "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
