@@ -81,18 +81,22 @@ def read_leased(queue: str, job_id: str, record: str) -> LeaseEntry:
         meta,
         ready_ms,
     ) = split_leased(record)
+    # Positional, in LeasedJob's field order (once per job: keywords cost a
+    # dict per call).
     job = LeasedJob(
-        queue=queue,
-        id=job_id,
-        token=token,
-        task=task,
-        payload=payload,
-        attempt=int(attempts),
-        options=_options(options),
-        priority=float(priority),
-        enqueued_ms=int(enqueued_ms),
-        meta=meta,
-        ready_ms=int(ready_ms) if ready_ms else 0,
+        queue,  # queue
+        job_id,  # id
+        token,  # token
+        task,  # task
+        payload,  # payload
+        int(attempts),  # attempt
+        _options(options),  # options
+        float(priority),  # priority
+        int(enqueued_ms),  # enqueued_ms
+        0.0,  # started
+        False,  # lost
+        meta,  # meta
+        int(ready_ms) if ready_ms else 0,  # ready_ms
     )
     score = ready_score(job.priority, float(aged) if aged else 0.0)
     return LeaseEntry(job, score, seq, resource_of(inputs))
