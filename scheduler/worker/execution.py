@@ -235,7 +235,7 @@ def run_task(
         return _task_failure(task, exc, attempt)
     try:
         text = app.codec.encode_result(value, app.max_payload_bytes)
-        return _OK_NULL if text == "null" else Outcome(ok=True, text=text)
+        return _OK_NULL if text == "null" else Outcome(True, text)  # positional: per job
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 
