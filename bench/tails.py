@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +57,10 @@ def runq_ns(tid: int | str = "self", pid: int | str = "self") -> int:
         return int(f.read().split()[1])
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def redis_cpu_s(r: Any) -> float:
-    """The server's user + system CPU seconds (``INFO cpu``)."""
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-def gc_recorder(events: list[list[Any]]) -> Any:
-    """A ``gc.callbacks`` entry appending ``[start, end, generation]`` (wall clock)."""
+def gc_recorder(events: array[float]) -> Any:
+    """A ``gc.callbacks`` entry appending start, end (wall clock) and
+    generation of each collection to ``events`` (flat; an array allocates no
+    object the collector tracks)."""
     started: dict[int, float] = {}
 
     def callback(phase: str, info: dict[str, int]) -> None:
@@ -79,13 +69,26 @@ def gc_recorder(events: list[list[Any]]) -> Any:
         if phase == "start":
             started[tid] = now
         elif tid in started:
-            events.append([started.pop(tid), now, info["generation"]])
+            events.extend((started.pop(tid), now, info["generation"]))
 
     return callback
 
 
+def unflatten(flat: array[float], width: int) -> list[list[float]]:
+    """A flat array as rows of ``width``."""
+    return [list(flat[i : i + width]) for i in range(0, len(flat), width)]
+
+
+#: Worker records: name -> values per row (flat arrays; see worker_main).
+WIDTHS = {"gc": 3, "beat": 3, "round": 3, "idle": 3, "handle": 3, "request": 3, "waits": 4}
+
+
 def worker_main(out: str) -> None:
-    """The instrumented worker (child process); writes what it saw to ``out``."""
+    """The instrumented worker (child process); writes what it saw to ``out``.
+
+    Records go to flat float arrays and ``str -> float`` dicts, which the
+    garbage collector does not track, so the recording itself adds no
+    collection work to the worker."""
     import gc
 
     import scheduler.worker.worker as worker_mod
@@ -93,24 +96,18 @@ def worker_main(out: str) -> None:
     from scheduler.worker import heartbeat, pool, rounds
     from scheduler.worker import waiter as waiter_mod
 
-    seen: dict[str, Any] = {
-        "gc": [],
-        "beat": [],
-        "round": [],
-        "idle": [],
-        "waits": [],
-        "handle": [],
-        "request": [],
-        "jobs": {},
+    flat = {name: array("d") for name in WIDTHS}
+    per_job: dict[str, dict[str, float]] = {
+        k: {} for k in ("call", "reply", "waiter_runq_ms", "thread")
     }
-    gc.callbacks.append(gc_recorder(seen["gc"]))
-    jobs: dict[str, dict[str, float]] = seen["jobs"]
+    gc.callbacks.append(gc_recorder(flat["gc"]))
 
     def timed(cls: Any, name: str, key: str, runq: bool = False) -> None:
-        """Record [start, end, run-queue ms] of each call. Reading the run
+        """Record start, end and run-queue ms of each call. Reading the run
         queue is file I/O, which releases the GIL: only around calls that
         do I/O anyway (elsewhere it would let another thread in)."""
         original = getattr(cls, name)
+        record = flat[key]
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t0, q0 = time.time(), runq_ns() if runq else 0
@@ -118,7 +115,7 @@ def worker_main(out: str) -> None:
                 return original(*args, **kwargs)
             finally:
                 q = (runq_ns() - q0) / 1e6 if runq else 0.0
-                seen[key].append([t0, time.time(), q])
+                record.extend((t0, time.time(), q))
 
         setattr(cls, name, wrapper)
 
@@ -129,6 +126,7 @@ def worker_main(out: str) -> None:
     timed(waiter_mod.Waiter, "request", "request")
 
     original_wait = waiting.BlockingLease.wait_and_lease
+    calls, replies, runqs = per_job["call"], per_job["reply"], per_job["waiter_runq_ms"]
 
     def wait(*args: Any, **kwargs: Any) -> Any:
         call, q0 = time.time(), runq_ns()
@@ -136,17 +134,18 @@ def worker_main(out: str) -> None:
         now = time.time()
         # Blocking call to reply read (before the waiter wakes the dispatcher).
         waited = (runq_ns() - q0) / 1e6
-        seen["waits"].append([call, now, len(result[0].jobs), result[1] is not None])
+        flat["waits"].extend((call, now, len(result[0].jobs), result[1] is not None))
         for job_id, _ in result[0].jobs:
-            jobs.setdefault(job_id, {}).update(call=call, reply=now, waiter_runq_ms=waited)
+            calls[job_id], replies[job_id], runqs[job_id] = call, now, waited
         return result
 
     waiting.BlockingLease.wait_and_lease = wait  # type: ignore[method-assign]
 
     original_run = pool.ThreadRunner._run_job
+    threads = per_job["thread"]
 
     def run_job(self: Any, job: Any, replaceable: bool) -> Any:
-        jobs.setdefault(job.id, {})["thread"] = time.time()
+        threads[job.id] = time.time()
         return original_run(self, job, replaceable)
 
     pool.ThreadRunner._run_job = run_job  # type: ignore[method-assign]
@@ -154,6 +153,12 @@ def worker_main(out: str) -> None:
     real_exit = os._exit
 
     def dump_and_exit(code: int) -> None:
+        seen: dict[str, Any] = {name: unflatten(flat[name], w) for name, w in WIDTHS.items()}
+        jobs: dict[str, dict[str, float]] = {}
+        for field, values in per_job.items():
+            for job_id, value in values.items():
+                jobs.setdefault(job_id, {})[field] = value
+        seen["jobs"] = jobs
         Path(out).write_text(json.dumps(seen))
         real_exit(code)
 
@@ -191,7 +196,7 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.tails", "--worker", out], cwd=util.ROOT, env=env
     )
-    producer_gc: list[list[Any]] = []
+    producer_flat: array[float] = array("d")
     slow_calls: list[tuple[str, int]] = []
     from bench.trial import script_shas
 
@@ -203,8 +208,7 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
         r.config_set("slowlog-log-slower-than", 200)
         r.config_set("slowlog-max-len", 10_000)
         r.slowlog_reset()
-        gc.callbacks.append(gc_recorder(producer_gc))
-        worker_cpu0, redis_cpu0 = process_cpu_s(child.pid), redis_cpu_s(r)
+        gc.callbacks.append(gc_recorder(producer_flat))
         sent = []
         begin = time.perf_counter()
         for i in range(n):
@@ -218,10 +222,6 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
             sent.append((handle, t0, t1, (pq1 - pq0) / 1e6, (rq1 - rq0) / 1e6))
         gc.callbacks.pop()
         starts = [float(h.result(timeout=60)) for h, *_ in sent]
-        cpu = {
-            "worker_cpu_us_per_job": (process_cpu_s(child.pid) - worker_cpu0) / n * 1e6,
-            "redis_cpu_us_per_job": (redis_cpu_s(r) - redis_cpu0) / n * 1e6,
-        }
         for e in r.slowlog_get(10_000):
             if e["command"][:8].upper() == b"EVALSHA ":
                 name = shas.get(e["command"][8:48].decode(errors="replace"), "?")
@@ -234,8 +234,8 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
         child.wait(30)
     seen = json.loads(Path(out).read_text())
     os.unlink(out)
+    producer_gc = unflatten(producer_flat, 3)
     res = analyse(seen, sent, starts, producer_gc, slow_calls, evalsha, slow_pct)
-    res.update(cpu)
     res["raw"] = {
         "seen": seen,
         "sent": [(h.id, t0, t1, pq, rq) for h, t0, t1, pq, rq in sent],
@@ -372,10 +372,6 @@ def main() -> None:
     print(
         f"n={res['n']} p50={res['p50']:.3f} p90={res['p90']:.3f} p99={res['p99']:.3f} "
         f"max={res['max']:.2f} ms; slowest {res['slow_k']} analysed"
-    )
-    print(
-        f"CPU per job: worker {res['worker_cpu_us_per_job']:.0f} us, "
-        f"redis {res['redis_cpu_us_per_job']:.0f} us"
     )
     print("slowest samples by largest component:", res["causes_slow"])
     print(f"{'flag':28s} {'slow':>6s} {'all':>6s}")
