@@ -175,8 +175,28 @@ def overlaps(intervals: list[Interval], a: float, b: float) -> float:
     return sum(max(0.0, min(e, b) - max(s, a)) for s, e in intervals)
 
 
-def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
-    """Run the worker and the producer; the tail analysis."""
+def enqueue_and_lease_us(calls: list[tuple[str, int]]) -> list[float]:
+    """Per job, in enqueue order: its ``enqueue_one`` call's time in Redis
+    plus that of the next ``lease`` call (the waiter's, which Redis runs
+    right behind it), us."""
+    out: list[float] = []
+    pending = False
+    for name, us in calls:
+        if name == "enqueue_one":
+            out.append(float(us))
+            pending = True
+        elif name == "lease" and pending:
+            out[-1] += us
+            pending = False
+    return out
+
+
+def measure(
+    url: str, n: int, rate: float, slow_pct: float, script_times: bool = False
+) -> dict[str, Any]:
+    """Run the worker and the producer; the tail analysis. ``script_times``:
+    log every script call (SLOWLOG at 0 us) to split out, per job, the
+    enqueue and lease scripts' time in Redis (the log costs a little)."""
     import gc
 
     os.environ["BENCH_REDIS_URL"] = url
@@ -198,6 +218,7 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
     )
     producer_flat: array[float] = array("d")
     slow_calls: list[tuple[str, int]] = []
+    script_us: list[float] | None = None
     from bench.trial import script_shas
 
     shas = script_shas()
@@ -205,8 +226,9 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
         bench_app.stamp.enqueue().result(timeout=60)
         time.sleep(0.5)  # idle, blocked on Redis
         old = r.config_get("slowlog-*")
-        r.config_set("slowlog-log-slower-than", 200)
-        r.config_set("slowlog-max-len", 10_000)
+        max_len = 1_000_000 if script_times else 10_000
+        r.config_set("slowlog-log-slower-than", 0 if script_times else 200)
+        r.config_set("slowlog-max-len", max_len)
         r.slowlog_reset()
         gc.callbacks.append(gc_recorder(producer_flat))
         sent = []
@@ -222,10 +244,14 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
             sent.append((handle, t0, t1, (pq1 - pq0) / 1e6, (rq1 - rq0) / 1e6))
         gc.callbacks.pop()
         starts = [float(h.result(timeout=60)) for h, *_ in sent]
-        for e in r.slowlog_get(10_000):
+        calls = []  # (script, us), oldest first
+        for e in reversed(r.slowlog_get(max_len)):
             if e["command"][:8].upper() == b"EVALSHA ":
                 name = shas.get(e["command"][8:48].decode(errors="replace"), "?")
-                slow_calls.append((name, int(e["duration"])))
+                calls.append((name, int(e["duration"])))
+        slow_calls = [c for c in calls if c[1] >= 200]
+        if script_times:
+            script_us = enqueue_and_lease_us(calls)
         r.config_set("slowlog-log-slower-than", old["slowlog-log-slower-than"])
         r.config_set("slowlog-max-len", old["slowlog-max-len"])
         evalsha = r.info("commandstats").get("cmdstat_evalsha", {})
@@ -235,7 +261,9 @@ def measure(url: str, n: int, rate: float, slow_pct: float) -> dict[str, Any]:
     seen = json.loads(Path(out).read_text())
     os.unlink(out)
     producer_gc = unflatten(producer_flat, 3)
-    res = analyse(seen, sent, starts, producer_gc, slow_calls, evalsha, slow_pct)
+    if script_us is not None and len(script_us) != len(sent):
+        script_us = None  # the log overflowed or missed calls: not attributable
+    res = analyse(seen, sent, starts, producer_gc, slow_calls, evalsha, slow_pct, script_us)
     res["raw"] = {
         "seen": seen,
         "sent": [(h.id, t0, t1, pq, rq) for h, t0, t1, pq, rq in sent],
@@ -254,6 +282,7 @@ def analyse(
     slow_calls: list[tuple[str, int]],
     evalsha: dict[str, Any],
     slow_pct: float,
+    script_us: list[float] | None = None,
 ) -> dict[str, Any]:
     """Per-sample components (ms) and flags; each of the slowest ``slow_pct``
     % is attributed to its largest component if that is at least half its
@@ -268,7 +297,8 @@ def analyse(
     totals = [(start - t0) * 1000 for (_, t0, *_), start in zip(sent, starts, strict=True)]
     p50 = util.percentile(totals, 50)
     rows = []
-    for (handle, t0, t1, pq, rq), start in zip(sent, starts, strict=True):
+    script_median = util.percentile(script_us, 50) if script_us else 0.0
+    for i, ((handle, t0, t1, pq, rq), start) in enumerate(zip(sent, starts, strict=True)):
         rec = jobs.get(handle.id, {})
         a, b = t0, start
         inside = [x for x in rounds_ if x[1] > a and x[0] < b]
@@ -283,6 +313,9 @@ def analyse(
                 overlaps([(x[0], x[1]) for x in inside], a, b) * 1000 if "reply" not in rec else 0.0
             ),
             "heartbeat": overlaps(beats, a, b) * 1000,
+            "redis scripts over median": (
+                max(0.0, script_us[i] - script_median) / 1000 if script_us else 0.0
+            ),
         }
         flags = {
             "worker gc": parts["worker gc"] > 0,
@@ -342,6 +375,9 @@ def analyse(
             name: sum(1 for s, _ in slow_calls if s == name) for name in {s for s, _ in slow_calls}
         },
         "redis_evalsha_usec_per_call": evalsha.get("usec_per_call"),
+        "redis_enqueue_lease_us": (
+            {q: util.percentile(script_us, q) for q in (50, 90, 99, 100)} if script_us else None
+        ),
         "slowest": slow[:15],
     }
 
@@ -360,13 +396,18 @@ def main() -> None:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--slow", type=float, default=1.0, help="slowest per cent analysed")
+    p.add_argument(
+        "--script-times",
+        action="store_true",
+        help="log every script call (SLOWLOG 0) and attribute the enqueue+lease time",
+    )
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         worker_main(a.worker)
         return
-    res = measure(a.url, a.n, a.rate, a.slow)
+    res = measure(a.url, a.n, a.rate, a.slow, a.script_times)
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))
     print(
@@ -386,6 +427,9 @@ def main() -> None:
         f"evalsha {res['redis_evalsha_usec_per_call']} us/call; "
         f"by script {res['redis_slow_calls_by_script']}"
     )
+    if res["redis_enqueue_lease_us"]:
+        print("enqueue + lease script time in Redis per job, us (p50/p90/p99/max):", end=" ")
+        print(" / ".join(f"{v:.0f}" for v in res["redis_enqueue_lease_us"].values()))
     print("slowest: total call t0->reply reply->task | cause | components >= 0.1 ms")
     for x in res["slowest"]:
 
