@@ -152,7 +152,7 @@ def test_a_child_stopped_while_it_starts_finishes_start_up_and_shuts_down(
     the async hook left "Exception ignored ... Traceback" behind."""
     import multiprocessing
 
-    from scheduler.worker.execution import child_main
+    from scheduler.worker.child import child_main
     from tests.apps.sigterm_loader import load_after_sigterm
 
     monkeypatch.setenv("SCHEDULER_TEST_SHUTDOWN_DIR", str(tmp_path))
@@ -169,3 +169,70 @@ def test_a_child_stopped_while_it_starts_finishes_start_up_and_shuts_down(
     assert (tmp_path / str(child.pid)).exists(), "the shutdown hooks did not run"
     err = capfd.readouterr().err
     assert "Traceback" not in err and "never awaited" not in err, err
+
+
+def gone(pid: int) -> bool:
+    """No process ``pid`` runs: none exists, or it is a zombie (an orphan
+    is reaped by whatever adopts it, perhaps never in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_a_child_whose_worker_was_killed_abandons_its_job(papp: Scheduler, tmp_path: Path) -> None:
+    """kill -9 of a worker while its process-pool child runs a job: the
+    child exits at once, leaving the job to another worker once the lease
+    expires. Before, the orphan ran the job to its end -- concurrently with
+    the rescuer's run -- then died of a BrokenPipeError traceback."""
+    from tests.apps.procapp import gated
+
+    started, release, finished = tmp_path / "started", tmp_path / "release", tmp_path / "done"
+    finished.mkdir()
+    job = gated.options(lease=1.0, max_attempts=2).enqueue(
+        str(started), str(release), str(finished)
+    )
+    victim = start_worker("--pool", "process", "-c", "1", role="victim")
+    orphan = 0
+    try:
+        wait_until(started.exists, timeout=60)
+        orphan = int(started.read_text())
+        # Started (reported): the rescuer's run is the second attempt.
+        wait_until(lambda: job.info().started_at is not None, timeout=30)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        wait_until(lambda: gone(orphan), timeout=30)
+        release.touch()
+    finally:
+        if orphan and not gone(orphan):  # it holds the worker's stdout open
+            os.kill(orphan, signal.SIGKILL)
+        out = stop(victim)
+    assert "Traceback" not in out and f"process {orphan} abandons job {job.id}" in out, out
+    rescuer = start_worker("--pool", "process", "-c", "1")
+    try:
+        again = job.result(timeout=60)
+    finally:
+        out += stop(rescuer)
+    assert again != orphan, out
+    assert sorted(p.name for p in finished.iterdir()) == [str(again)], out
+    assert job.info().attempts == 2, out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_an_idle_child_exits_with_its_killed_worker(papp: Scheduler) -> None:
+    from tests.apps.procapp import whoami
+
+    worker = start_worker("--pool", "process", "-c", "1", role="victim")
+    child = 0
+    try:
+        child = whoami.enqueue().result(timeout=60)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        wait_until(lambda: gone(child), timeout=30)
+    finally:
+        if child and not gone(child):
+            os.kill(child, signal.SIGKILL)
+        out = stop(worker)
+    assert "Traceback" not in out, out

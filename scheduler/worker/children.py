@@ -26,6 +26,14 @@ SIGINT: a Ctrl-C on the terminal reaches the whole process group, and
 stopping is the worker's decision (it terminates its children on shutdown).
 A child a SIGINT kills while it starts, before it ignores SIGINT, never ran
 its job: the job goes to a new child (at most ``_STARTS`` in all).
+
+Each child also gets the read end of a "lifeline" pipe whose write end only
+the worker process holds: when the worker dies (``kill -9``, a crash) the
+child reads EOF and, if it runs a job, exits at once (``os._exit``), since
+nothing renews that job's lease any more and another worker will run it
+again; an idle child exits through its shutdown hooks (EOF on its job pipe).
+Not ``prctl(PR_SET_PDEATHSIG)``: Linux-only, and it fires when the *thread*
+that spawned the child exits (here a slot thread, at every shutdown).
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ import threading
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
-from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main, job_context_of
+from scheduler.worker.child import child_main
+from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, job_context_of
 from scheduler.worker.pool import Report, crash_outcome, timeout_outcome
 
 __all__ = ["ProcessRunner"]
@@ -56,11 +65,18 @@ class _Child:
     def __init__(self, load: AppLoader, app_path: str) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, theirs = ctx.Pipe()
+        # Only this process holds the write end (spawned children inherit
+        # only the fds passed to them): the child reads EOF once it is gone.
+        lifeline, self._lifeline = ctx.Pipe(duplex=False)
         self.process: BaseProcess = ctx.Process(
-            target=child_main, args=(theirs, load, app_path), name="scheduler-child", daemon=True
+            target=child_main,
+            args=(theirs, load, app_path, lifeline),
+            name="scheduler-child",
+            daemon=True,
         )
         self.process.start()
         theirs.close()
+        lifeline.close()
         #: Running a job (set by its slot): a SIGTERM would wait for the job.
         self.busy = False
 
@@ -75,6 +91,8 @@ class _Child:
                 self.process.join(5)
         with contextlib.suppress(OSError):
             self.conn.close()
+        with contextlib.suppress(OSError):
+            self._lifeline.close()
 
 
 class ProcessRunner:

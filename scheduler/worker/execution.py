@@ -1,7 +1,7 @@
 """Running one leased job's task and turning what happens into an outcome.
 
 Used in the worker's threads directly, and inside child processes for the
-process pool (:func:`child_main`), where the app is imported once per child
+process pool (:func:`~.child.child_main`), where the app is imported once per child
 from its import path by a loader function passed in. Each process that runs
 tasks has one :class:`~.runtime.TaskRuntime`: the app, its hooks
 (:mod:`scheduler.middleware`) and its event loop (:mod:`.loop`); every
@@ -16,12 +16,9 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
 import attrs
@@ -40,7 +37,6 @@ __all__ = [
     "Outcome",
     "TaskApp",
     "TaskRuntime",
-    "child_main",
     "import_object",
     "job_context_of",
     "load_task_app",
@@ -289,69 +285,3 @@ def load_task_app(path: str) -> TaskApp:
     if not isinstance(obj, TaskApp):
         raise ValueError(f"{path} is a {type(obj).__name__}, not a scheduler app")
     return obj
-
-
-def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
-    """Entry point of a process-pool child (:mod:`scheduler.worker.children`):
-    import the app once with ``load(app_path)``, run its start-up hooks, then
-    answer each ``(context, token, payload)`` received on ``conn`` with the
-    :class:`Outcome` of :func:`run_task`, until the parent closes the pipe
-    or terminates the child (SIGTERM); the shutdown hooks run then.
-
-    SIGINT is ignored: a Ctrl-C reaches the whole process group, and the
-    worker decides when its children stop. A SIGTERM that arrives while the
-    app is imported or its start-up hooks run (a child started just as the
-    worker stops) is held until they finish, then the shutdown hooks run
-    and the child exits 0: exiting inside an event loop's start-up hook
-    would leave a half-run coroutine and a broken loop behind (tracebacks
-    on stderr) and skip the shutdown hooks. The parent kills a child that
-    takes too long.
-
-    A SIGTERM that arrives while a job runs does not interrupt it: systemd
-    (``KillMode=control-group``) and ``kill -TERM -PGID`` signal the children
-    with the worker, which lets running jobs finish for its grace period.
-    The child sends the job's outcome, then exits (shutdown hooks). Raising
-    ``SystemExit`` inside the task, as before, sent the job dead and left
-    the child waiting for a job that never came, until the parent killed it.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    held: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: held.append(signum))
-    app = load(app_path)
-    runtime = TaskRuntime(app)
-    runtime.startup()
-    busy = False
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        if busy:  # the job runs on; the child exits once its outcome is sent
-            held.append(signum)
-        else:
-            _exit_on_sigterm(signum, frame)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    if held:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        runtime.shutdown()
-        return
-    try:
-        while True:
-            try:
-                ctx, token, payload = conn.recv()
-            except (EOFError, OSError):  # the worker closed the pipe or died
-                return
-            reporter = runtime.reporter(ctx.queue, ctx.id, token)
-            busy = True
-            conn.send(run_task(app, ctx.task, payload, ctx.attempt, ctx, reporter, runtime))
-            busy = False
-            if held:
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                return
-    finally:
-        runtime.shutdown()
-
-
-def _exit_on_sigterm(_signum: int, _frame: object) -> None:
-    # A second SIGTERM must not cut the shutdown hooks short (the parent
-    # kills the child if they take too long).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(0)  # unwinds child_main, so the shutdown hooks run

@@ -5,7 +5,7 @@ Lifecycle hooks (``app.hooks.on_startup`` / ``on_shutdown``,
 :mod:`scheduler.middleware`) run in every process that runs tasks: the
 worker itself with the thread pool (start-up hooks before it registers and
 leases anything, shutdown hooks after its pool stopped), and each
-process-pool child (:func:`~.execution.child_main`) with the process pool.
+process-pool child (:func:`~.child.child_main`) with the process pool.
 """
 
 from __future__ import annotations

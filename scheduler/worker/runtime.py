@@ -2,7 +2,7 @@
 and the process's event loop) and what it needs of an app (:class:`TaskApp`).
 
 A worker with the thread pool has one; so has each process-pool child
-(:func:`~.execution.child_main`). Every execution runs inside the job's
+(:func:`~.child.child_main`). Every execution runs inside the job's
 context (:mod:`scheduler.context`) and the app's middleware
 (:mod:`scheduler.middleware`); ``async def`` tasks run on the event loop
 (:mod:`.loop`).

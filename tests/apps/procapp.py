@@ -143,14 +143,17 @@ def tally(seconds: float = 0.0) -> int:
 
 
 @app.task(max_attempts=1)
-def gated(started: str, release: str) -> int:
+def gated(started: str, release: str, finished: str = "") -> int:
     """Writes its pid to the file ``started``, then waits until the file
-    ``release`` exists (checked every 10 ms); returns its pid."""
+    ``release`` exists (checked every 10 ms); then, if ``finished`` names a
+    directory, creates the file named by its pid there; returns its pid."""
     with open(started + ".tmp", "w") as f:
         f.write(str(os.getpid()))
     os.replace(started + ".tmp", started)
     while not os.path.exists(release):
         time.sleep(0.01)
+    if finished:
+        open(os.path.join(finished, str(os.getpid())), "w").close()
     return os.getpid()
 
 
