@@ -123,6 +123,35 @@ def test_process_pool_children_import_the_app_with_the_loader_passed_in(papp: Sc
     assert outcome.ok and int(outcome.text) != os.getpid()
 
 
+def test_process_pool_children_start_with_the_pool(
+    papp: Scheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each slot starts its child before a job comes, so the duration of a
+    job that comes once the pool is up (logged, learned for time="auto")
+    excludes the child's start-up -- a new interpreter importing the app.
+    Before, a child started with its slot's first job."""
+    import queue
+
+    from scheduler.backend.record import JobOptions
+    from scheduler.worker.children import ProcessRunner
+    from scheduler.worker.execution import LeasedJob, Outcome, load_task_app
+    from tests.apps.procapp import whoami
+
+    monkeypatch.setenv("SCHEDULER_TEST_STARTUP_DIR", str(tmp_path))
+    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    runner = ProcessRunner("tests.apps.procapp:app", 2, lambda _j, o: done.put(o), load_task_app)
+    options = JobOptions(1, 1000, 1000, -1)
+    try:
+        wait_until(lambda: len(list(tmp_path.iterdir())) == 2, timeout=60)
+        started = {int(p.name) for p in tmp_path.iterdir()}
+        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
+        outcome = done.get(timeout=60)
+    finally:
+        runner.shutdown()
+    assert outcome.ok and int(outcome.text) in started
+    assert len(list(tmp_path.iterdir())) == 2  # no other child started
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -86,7 +86,12 @@ _clients: list[redis.asyncio.Redis] = []
 
 @app.hooks.on_startup
 def _note_start() -> None:
+    """Leaves a file named after the pid in $SCHEDULER_TEST_STARTUP_DIR (if set)."""
     STARTED.append(os.getpid())
+    where = os.environ.get("SCHEDULER_TEST_STARTUP_DIR")
+    if where:
+        with open(os.path.join(where, str(os.getpid())), "w"):
+            pass
 
 
 @app.hooks.on_startup
