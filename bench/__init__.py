@@ -8,8 +8,9 @@ Modules:
   every scenario N times (each trial in a fresh Python process), writes JSON
   and a markdown report under ``bench/results/``.
 * :mod:`bench.trial` -- one trial of one scenario for one library.
-* :mod:`bench.libs` -- a thin adapter per library (ours, RQ, Huey, Dramatiq)
-  through their public APIs.
+* :mod:`bench.libs` -- the adapter protocol, ours, and ``make`` (any library's
+  adapter by name); :mod:`bench.peers` -- the peers' adapters (RQ, Huey,
+  Dramatiq), each through its public API.
 * :mod:`bench.variants` -- ours with one feature on (capacity, limits,
   timeouts, learned time, middleware, the async producer): feature costs.
 * :mod:`bench.cluster` -- 8 queues on a 3-master Redis Cluster vs one server.

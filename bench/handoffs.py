@@ -45,6 +45,7 @@ def worker_main(out: str) -> None:
     import scheduler.worker.worker as worker_mod
     from scheduler.backend import waiting
     from scheduler.worker import pool
+    from scheduler.worker.messages import Leased
 
     times: dict[str, dict[str, float]] = {p: {} for p in POINTS}
 
@@ -72,7 +73,7 @@ def worker_main(out: str) -> None:
         lambda a, r: [j for j, _ in r[0].jobs],
         True,
     )
-    leased = worker_mod.Leased
+    leased = Leased
     wrap(
         worker_mod.Worker,
         "_dispatch",

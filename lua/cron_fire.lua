@@ -188,6 +188,11 @@ for _, k in ipairs(firing) do
 end
 if #fresh > 0 then stats_resolve(prio) end
 
+-- This loop and its writes have the shape of enqueue.lua's (new_job per
+-- job, then one HSET / ZADD each). They stay apart: a shared per-job Lua
+-- function (a library include) measured about 1% more Redis instructions
+-- per job (callgrind, 100 jobs per call), and sharing only the writes about
+-- 0.3% (one more library function made per call).
 local first = #fresh > 0 and next_seqs(#fresh) or 0
 local hjobs, zready, zdelayed, new_ids, created = {}, {}, {}, {}, {}
 local now_text = int(now)

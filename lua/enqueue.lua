@@ -79,6 +79,11 @@ for k, i in ipairs(fresh) do
 end
 stats_resolve(prio)
 
+-- This loop and its writes have the shape of cron_fire.lua's (new_job per
+-- job, then one HSET / ZADD each). They stay apart: a shared per-job Lua
+-- function (a library include) measured about 1% more Redis instructions
+-- per job (callgrind, 100 jobs per call), and sharing only the writes about
+-- 0.3% (one more library function made per call).
 local first = next_seqs(#fresh)
 local now_text = int(now)
 local hset, zready, zdelayed, new_ids = {}, {}, {}, {}

@@ -98,6 +98,22 @@ class DevServer:
         """Start the server and wait until it answers PING."""
         self._dir = tempfile.TemporaryDirectory(prefix="scheduler-redis-")
         self.port = self._fixed_port or _free_port()
+        proc = self._launch()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"{self.binary} exited: {err.strip()}")
+            if reachable(self.url, timeout=0.2):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.binary} did not answer on port {self.port} within 10 s")
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        """Start the server process on ``self.port`` in ``self._dir`` (no
+        persistence, loopback only) and return it; does not wait for it."""
+        assert self._dir is not None
         args = [
             self.binary,
             "--port",
@@ -115,16 +131,7 @@ class DevServer:
             *self.extra_args,
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise RuntimeError(f"{self.binary} exited: {err.strip()}")
-            if reachable(self.url, timeout=0.2):
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"{self.binary} did not answer on port {self.port} within 10 s")
+        return self._proc
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
@@ -148,21 +155,7 @@ class DevServer:
         self.stop()
         self._dir = tempfile.TemporaryDirectory(prefix="scheduler-redis-")
         self.port = port
-        args = [
-            self.binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self._dir.name,
-            *self.extra_args,
-        ]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._launch()
         deadline = time.monotonic() + 10
         while not reachable(self.url, timeout=0.2):
             if time.monotonic() > deadline:

@@ -50,6 +50,31 @@ def redis_sentinel() -> Iterator[SentinelSet]:
         sentinels.stop()
 
 
+def _topology_app(url: str, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
+    # A key prefix of its own per test (module and name): tests sharing the
+    # session's cluster or sentinel set never see each other's keys.
+    app = Scheduler.from_url(url, prefix="n" + str(abs(hash(request.node.nodeid)) % 10**8))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def cluster_app(redis_cluster: ClusterSet, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
+    """An app on the session's Redis Cluster (``redis_cluster``), its own key prefix."""
+    yield from _topology_app(redis_cluster.url, request)
+
+
+@pytest.fixture
+def sentinel_app(
+    redis_sentinel: SentinelSet, request: pytest.FixtureRequest
+) -> Iterator[Scheduler]:
+    """An app on the session's Sentinel set (``redis_sentinel``, by a
+    ``redis+sentinel://`` URL), its own key prefix."""
+    yield from _topology_app(redis_sentinel.url, request)
+
+
 @pytest.fixture
 def real_redis(redis_server: DevServer) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_server.url)

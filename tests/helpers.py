@@ -1,5 +1,6 @@
 """Helpers for tests: run a worker for a block, wait for a condition, run a
-``scheduler`` process and scrape its metrics, build raw enqueue items.
+``scheduler`` process and scrape its metrics, build raw enqueue items, count
+a cluster channel's subscribers.
 
 Plain functions imported by the tests (``from tests.helpers import running``);
 fixtures stay in ``tests/conftest.py``.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from scheduler import Scheduler, Task, Worker
 from scheduler.backend.scripts import EnqueueItem
@@ -215,3 +217,14 @@ def blocker_and_tag(
         order.append(name)
 
     return blocker, tag
+
+
+def shard_subscribers(app: Scheduler, queue: str) -> int:
+    """``PUBSUB SHARDNUMSUB`` of ``queue``'s finished channel, asked of the
+    cluster master owning it (``app`` is on a Redis Cluster)."""
+    client: Any = app.redis
+    channel = app.queue_keys(queue).finished_channel
+    node = client.get_node_from_key(channel)
+    with redis.Redis(host=node.host, port=node.port) as direct:
+        reply = direct.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    return int(reply[1])

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,34 +25,24 @@ QUEUES = [f"q{i}" for i in range(8)]
 FAST = Backoff(base=0.01, maximum=0.02)
 
 
-@pytest.fixture
-def capp(redis_cluster: ClusterSet, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
-    prefix = "c" + str(abs(hash(request.node.name)) % 10**8)
-    app = Scheduler.from_url(redis_cluster.url, prefix=prefix)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def _owners(app: Scheduler, queues: list[str]) -> set[str]:
     client: Any = app.redis
     return {client.get_node_from_key(app.queue_keys(q).jobs).name for q in queues}
 
 
-def test_queues_spread_over_every_master(capp: Scheduler) -> None:
-    assert isinstance(capp.redis, RedisCluster)
-    assert len(_owners(capp, QUEUES)) == 3
+def test_queues_spread_over_every_master(cluster_app: Scheduler) -> None:
+    assert isinstance(cluster_app.redis, RedisCluster)
+    assert len(_owners(cluster_app, QUEUES)) == 3
 
 
-def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
+def test_full_lifecycle_on_many_queues(cluster_app: Scheduler) -> None:
     ran: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     tasks = {}
     for q in QUEUES:
 
-        @capp.task(queue=q, name=f"work_{q}")
+        @cluster_app.task(queue=q, name=f"work_{q}")
         def work(i: int, q: str = q) -> int:
             with lock:
                 ran.append((q, i))
@@ -61,23 +50,25 @@ def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
 
         tasks[q] = work
 
-    @capp.task(queue="q1", max_attempts=2, backoff=FAST)
+    @cluster_app.task(queue="q1", max_attempts=2, backoff=FAST)
     def broken() -> None:
         raise ValueError("no")
 
     single = [tasks[q].enqueue(i) for i, q in enumerate(QUEUES)]
-    bulk = capp.enqueue_many([JobSpec(tasks[q], (i,)) for q in QUEUES for i in range(10, 15)])
+    bulk = cluster_app.enqueue_many(
+        [JobSpec(tasks[q], (i,)) for q in QUEUES for i in range(10, 15)]
+    )
     delayed = tasks["q2"].options(delay=0.3).enqueue(100)
     parked = tasks["q3"].options(delay=3600).enqueue(101)
     cancelled = tasks["q4"].options(delay=3600).enqueue(102)
     assert cancelled.cancel()
     assert parked.reprioritize(priority=1)
     assert parked.run_now()
-    capp.pause("q5")
+    cluster_app.pause("q5")
     paused = tasks["q5"].enqueue(103)
     dead = broken.enqueue()
 
-    with running(capp, queues=QUEUES, concurrency=4, max_block=2.0):
+    with running(cluster_app, queues=QUEUES, concurrency=4, max_block=2.0):
         everything = [*single, *bulk, delayed, parked]
         for job in [j for j in everything if j.queue != "q5"]:
             assert job.result(timeout=20) == job.info().args[0] * 2  # type: ignore[index]
@@ -86,7 +77,7 @@ def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
         with pytest.raises(JobCancelledError):
             cancelled.result(timeout=5)
         assert paused.status is JobState.READY
-        capp.resume("q5")
+        cluster_app.resume("q5")
         for job in [j for j in everything if j.queue == "q5"] + [paused]:
             assert job.result(timeout=20) == job.info().args[0] * 2  # type: ignore[index]
         assert dead.retry()
@@ -96,14 +87,14 @@ def test_full_lifecycle_on_many_queues(capp: Scheduler) -> None:
     assert len(set(ran)) == len(ran)  # none ran twice
 
 
-def test_events_follow_merges_streams_of_every_slot(capp: Scheduler) -> None:
+def test_events_follow_merges_streams_of_every_slot(cluster_app: Scheduler) -> None:
     from scheduler.admin.events import follow_events
 
     for q in QUEUES:
-        capp.enqueue("noop", queue=q)
+        cluster_app.enqueue("noop", queue=q)
     stop = threading.Event()
     seen: set[str] = set()
-    for event in follow_events(capp.backend, QUEUES, since="0-0", block=0.5, stop=stop):
+    for event in follow_events(cluster_app.backend, QUEUES, since="0-0", block=0.5, stop=stop):
         seen.add(event.queue)
         if seen == set(QUEUES):
             stop.set()
@@ -111,29 +102,37 @@ def test_events_follow_merges_streams_of_every_slot(capp: Scheduler) -> None:
     assert seen == set(QUEUES)
 
 
-def test_cron_fires_on_a_cluster(capp: Scheduler) -> None:
-    @capp.task(queue="q6")
+def test_cron_fires_on_a_cluster(cluster_app: Scheduler) -> None:
+    @cluster_app.task(queue="q6")
     def tick() -> str:
         return "tick"
 
-    capp.every(1, tick, id="ticker")
-    runner = CronRunner(capp, ["q6"], max_block=1.0)
+    cluster_app.every(1, tick, id="ticker")
+    runner = CronRunner(cluster_app, ["q6"], max_block=1.0)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: capp.backend.job_set_size("q6", "ready") >= 1, timeout=10)
+        wait_until(lambda: cluster_app.backend.job_set_size("q6", "ready") >= 1, timeout=10)
     finally:
         runner.stop()
         thread.join(10)
 
 
-def test_admin_commands_on_a_cluster(capp: Scheduler, redis_cluster: ClusterSet) -> None:
-    @capp.task(queue="q7")
+def test_admin_commands_on_a_cluster(cluster_app: Scheduler, redis_cluster: ClusterSet) -> None:
+    @cluster_app.task(queue="q7")
     def dies() -> None:
         raise ValueError("x")
 
     job = dies.enqueue()
-    base = [sys.executable, "-m", "scheduler", "--url", redis_cluster.url, "--prefix", capp.prefix]
+    base = [
+        sys.executable,
+        "-m",
+        "scheduler",
+        "--url",
+        redis_cluster.url,
+        "--prefix",
+        cluster_app.prefix,
+    ]
     for args in (
         ["status", "--json"],
         ["jobs", "list", "-q", "q7", "--json"],
@@ -158,10 +157,10 @@ def test_admin_commands_on_a_cluster(capp: Scheduler, redis_cluster: ClusterSet)
     assert "q7" in json.dumps(status)
 
 
-def test_time_of_a_queue_comes_from_its_master(capp: Scheduler) -> None:
-    client: Any = capp.redis
+def test_time_of_a_queue_comes_from_its_master(cluster_app: Scheduler) -> None:
+    client: Any = cluster_app.redis
     for q in QUEUES:
-        node = client.get_node_from_key(capp.queue_keys(q).jobs)
+        node = client.get_node_from_key(cluster_app.queue_keys(q).jobs)
         sec, usec = client.time(target_nodes=node)
         before = int(sec) * 1000 + int(usec) // 1000
-        assert 0 <= capp.backend.server_time_ms(q) - before < 5000
+        assert 0 <= cluster_app.backend.server_time_ms(q) - before < 5000

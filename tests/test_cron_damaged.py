@@ -1,12 +1,10 @@
-"""The cron runner on a real Redis server with damaged records, waits and the
-misfire boundary: one bad record never stops the others, is reported once
-and never delays them; the firing due now always runs."""
+"""The cron runner on a real Redis server with damaged records and waits: one
+bad record never stops the others, is reported once and never delays them."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -14,7 +12,6 @@ import redis
 from scheduler import Scheduler
 from scheduler.backend.connection import server_time_ms
 from scheduler.cron import CronRunner, Schedule
-from tests.helpers import wait_until
 from tests.test_cron_runner import as_if_down_since, metas
 
 
@@ -121,31 +118,3 @@ def test_the_wait_is_bounded_by_the_next_healthy_fire_time(real_redis: redis.Red
     # It used to sleep a whole second (RETRY_BROKEN) past "soon".
     assert wait <= (soon - now + 1) / 1000
     assert real_redis.zrange(qk.cron, 0, -1) == [b"soon"]
-
-
-@pytest.fixture
-def running(real_redis: redis.Redis) -> Iterator[tuple[Scheduler, CronRunner]]:
-    app = Scheduler(real_redis, prefix="t")
-    runner = CronRunner(app, max_block=30.0)
-    runner.start()
-    wait_until(lambda: runner.rounds > 0)
-    try:
-        yield app, runner
-    finally:
-        runner.stop()
-        runner.join(5)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("policy", ["skip", "catch_up"])
-def test_misfire_grace_zero_still_runs_the_firing_due_now(
-    running: tuple[Scheduler, CronRunner], policy: str
-) -> None:
-    app, _runner = running
-    app.schedules.add(
-        app.every(1, "m:f", id="zero", misfire=policy, misfire_grace=0, declare=False)
-    )
-    # Every firing used to be dropped: even an on-time one is a few ms late > 0.
-    wait_until(lambda: len(metas(app, "zero")) >= 3, timeout=10)
-    info = app.schedules.get("zero")
-    assert info.missed == 0 and info.fired >= 3

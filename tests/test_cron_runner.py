@@ -1,5 +1,6 @@
-"""The cron runner in-process: misfire policies after downtime, wake-ups, precision,
-robustness, and a worker running cron jobs next to delayed one-off jobs."""
+"""The cron runner in-process: misfire policies after downtime (and with no
+grace: the firing due now still runs), wake-ups, precision, robustness, and a
+worker running cron jobs next to delayed one-off jobs."""
 
 from __future__ import annotations
 
@@ -237,3 +238,18 @@ def test_worker_runs_cron_and_delayed_jobs_on_the_same_wake_path(
     finally:
         worker.stop(0)
         thread.join(10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["skip", "catch_up"])
+def test_misfire_grace_zero_still_runs_the_firing_due_now(
+    running: tuple[Scheduler, CronRunner], policy: str
+) -> None:
+    app, _runner = running
+    app.schedules.add(
+        app.every(1, "m:f", id="zero", misfire=policy, misfire_grace=0, declare=False)
+    )
+    # Every firing used to be dropped: even an on-time one is a few ms late > 0.
+    wait_until(lambda: len(metas(app, "zero")) >= 3, timeout=10)
+    info = app.schedules.get("zero")
+    assert info.missed == 0 and info.fired >= 3

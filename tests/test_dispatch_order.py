@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduler import Scheduler
+from scheduler.backend.connection import server_time_ms
 from scheduler.backend.lualoader import read_lua
 from scheduler.backend.record import parse_record
 from scheduler.backend.scripts import ScriptReplyError, Scripts
@@ -30,14 +31,9 @@ from scheduler.task import EnqueueOptions, JobSpec
 from tests.helpers import wait_until
 
 
-def server_ms(client: redis.Redis) -> int:
-    sec, usec = client.time()
-    return int(sec) * 1000 + int(usec) // 1000
-
-
 def wait_server_past(client: redis.Redis, ms: int) -> None:
     """Wait until the server clock is past ``ms`` (ms since the Unix epoch)."""
-    wait_until(lambda: server_ms(client) > ms, timeout=5)
+    wait_until(lambda: server_time_ms(client) > ms, timeout=5)
 
 
 def spec(priority: float, delay: float, i: int) -> JobSpec:
@@ -65,7 +61,7 @@ def test_burst_of_due_jobs_keeps_priority_order(real_redis: redis.Redis, concurr
     low = app.enqueue_many([spec(0, 0.05, i) for i in range(300)])
     high = app.enqueue_many([spec(9, 0.06, i) for i in range(50)])
     eta = max(j.info().record.ready_ms for j in high)
-    wait_until(lambda: server_ms(real_redis) > eta, timeout=5)
+    wait_until(lambda: server_time_ms(real_redis) > eta, timeout=5)
     order = lease_all(app, "default", concurrency, 350)
     assert order[:50] == [j.id for j in high]
     assert order[50:] == [j.id for j in low]
@@ -78,7 +74,7 @@ def test_lease_waits_for_promotion_then_leases(real_redis: redis.Redis) -> None:
     app = Scheduler(real_redis, prefix="b")
     qk = app.queue_keys("default")
     jobs = app.enqueue_many([spec(i, 0.02, i) for i in range(12)])
-    wait_until(lambda: server_ms(real_redis) > jobs[-1].info().record.ready_ms, timeout=5)
+    wait_until(lambda: server_time_ms(real_redis) > jobs[-1].info().record.ready_ms, timeout=5)
     first, second = s.lease(qk, 1, "w", "a"), s.lease(qk, 1, "w", "b")
     assert (first.jobs, first.wake_ms, second.jobs, second.wake_ms) == ([], 0, [], 0)
     third = s.lease(qk, 1, "w", "c")
@@ -111,8 +107,8 @@ def test_accrued_aging_lets_an_old_job_overtake(real_redis: redis.Redis) -> None
     app = Scheduler(real_redis, prefix="a")
     app.set_aging("default", 1000)
     old = app.enqueue("m:f", priority=0)
-    start = server_ms(real_redis)
-    wait_until(lambda: server_ms(real_redis) >= start + 30, timeout=5)
+    start = server_time_ms(real_redis)
+    wait_until(lambda: server_time_ms(real_redis) >= start + 30, timeout=5)
     app.set_aging("default", 0)  # what it accrued stays
     new = app.enqueue("m:f", priority=10)
     assert lease_ids(app, "default", 2, "r") == [old.id, new.id]
@@ -149,7 +145,7 @@ def test_rate_change_promotes_due_jobs_first_in_bounded_calls(real_redis: redis.
     app.scripts.promote_batch = 5
     qk = app.queue_keys("default")
     jobs = app.enqueue_many([spec(i, 0.02, i) for i in range(12)])
-    wait_until(lambda: server_ms(real_redis) > jobs[-1].info().record.ready_ms, timeout=5)
+    wait_until(lambda: server_time_ms(real_redis) > jobs[-1].info().record.ready_ms, timeout=5)
     steps = [app.scripts.queue_config_step(qk, "aging", "2.0")[0] for _ in range(3)]
     assert [int(c) for c in steps] == [0, 0, 1]
     assert real_redis.zcard(qk.delayed) == 0 and real_redis.zcard(qk.ready) == 12
@@ -223,7 +219,7 @@ def check_with_rate_changes(client: redis.Redis, operations: list[object]) -> No
             app.set_aging("q", op.rate)
             clock.change(int(client.hget(qk.meta, "aging_since")), op.rate)  # type: ignore[arg-type]
         elif isinstance(op, Pause):
-            wait_server_past(client, server_ms(client) + op.ms - 1)
+            wait_server_past(client, server_time_ms(client) + op.ms - 1)
         else:
             assert isinstance(op, Lease)
             if soon:  # make them due on the server before leasing
@@ -270,7 +266,7 @@ def test_a_rate_change_keeps_a_burst_in_order(real_redis: redis.Redis) -> None:
     # Both fixes together: 250 due jobs, a rate change, then leasing.
     app = Scheduler(real_redis, prefix="a")
     jobs = app.enqueue_many([spec(float(i % 7), 0.02, i) for i in range(250)])
-    wait_until(lambda: server_ms(real_redis) > max(j.info().record.ready_ms for j in jobs), 5)
+    wait_until(lambda: server_time_ms(real_redis) > max(j.info().record.ready_ms for j in jobs), 5)
     app.set_aging("default", 0.5)
     order = lease_all(app, "default", 7, 250)
     by_id = {j.id: (-(i % 7), i) for i, j in enumerate(jobs)}

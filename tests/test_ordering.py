@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduler import Scheduler
+from scheduler.backend.connection import server_time_ms
 from scheduler.backend.record import parse_record
 from scheduler.task import JobSpec
 
@@ -55,11 +56,6 @@ ops = st.lists(st.one_of(enq, enq, st.builds(Lease, st.integers(1, 5))), min_siz
 aging = st.sampled_from([0.0, 0.0, 0.001, 0.5, 3.0, 1e6])
 
 
-def server_ms(client: redis.Redis) -> int:
-    sec, usec = client.time()
-    return int(sec) * 1000 + int(usec) // 1000
-
-
 def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> None:
     client.flushall()
     app = Scheduler(client, prefix="o", events_maxlen=0)
@@ -91,7 +87,7 @@ def check(client: redis.Redis, operations: list[Enq | Lease], rate: float) -> No
         else:
             if soon:  # make the model's "due" true on the server before leasing
                 latest = max(eta for eta, *_ in soon)
-                while server_ms(client) <= latest:
+                while server_time_ms(client) <= latest:
                     time.sleep(0.001)
                 pending.extend((score(p, eta, rate, since), i, jid) for eta, i, jid, p in soon)
                 soon.clear()
@@ -139,7 +135,7 @@ def test_delayed_job_never_runs_before_its_eta(client: redis.Redis) -> None:
     leased = []
     while job.id not in leased:
         reply = app.scripts.lease(app.queue_keys("default"), 10, "w", f"r{time.monotonic()}")
-        now = server_ms(client)
+        now = server_time_ms(client)
         if job.id in [j for j, _ in reply.jobs]:
             assert now >= eta
         leased += [j for j, _ in reply.jobs]

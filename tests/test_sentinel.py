@@ -7,9 +7,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
-import pytest
 import redis
 from redis.sentinel import Sentinel
 
@@ -18,32 +18,22 @@ from tests.helpers import running, wait_until
 from tests.servers import SentinelSet
 
 
-@pytest.fixture
-def sapp(redis_sentinel: SentinelSet, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
-    prefix = "s" + str(abs(hash(request.node.name)) % 10**8)
-    app = Scheduler.from_url(redis_sentinel.url, prefix=prefix)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def _on(port: int, key: str) -> bool:
     with contextlib.closing(redis.Redis(port=port)) as c:
         return bool(c.exists(key))
 
 
 def test_script_calls_reach_the_master_with_a_url(
-    sapp: Scheduler, redis_sentinel: SentinelSet
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
-    @sapp.task
+    @sentinel_app.task
     def noop() -> None:
         pass
 
     job = noop.enqueue()
     master = redis_sentinel.master_port()
-    assert _on(master, sapp.queue_keys("default").jobs)
-    with running(sapp, concurrency=1, max_block=1.0):
+    assert _on(master, sentinel_app.queue_keys("default").jobs)
+    with running(sentinel_app, concurrency=1, max_block=1.0):
         assert job.result(timeout=10) is None
 
 
@@ -67,7 +57,7 @@ def test_script_calls_reach_the_master_with_a_client_object(
 
 
 def test_script_calls_follow_the_master_after_a_failover(
-    sapp: Scheduler, redis_sentinel: SentinelSet
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
     """A script connection that was open to the old master reconnects to the
     new one: the old master, now a replica, answers READONLY (or closed the
@@ -75,7 +65,7 @@ def test_script_calls_follow_the_master_after_a_failover(
     reconnected to its last address -- the old master -- for TOPOLOGY_RETRY
     and failed ("is a slave, not the master")."""
 
-    @sapp.task
+    @sentinel_app.task
     def noop() -> None:
         pass
 
@@ -84,20 +74,20 @@ def test_script_calls_follow_the_master_after_a_failover(
     new = redis_sentinel.failover()
     assert new != old
     second = noop.enqueue()
-    assert _on(new, sapp.queue_keys("default").jobs)
-    with running(sapp, concurrency=1, max_block=1.0):
+    assert _on(new, sentinel_app.queue_keys("default").jobs)
+    with running(sentinel_app, concurrency=1, max_block=1.0):
         assert first.result(timeout=10) is None
         assert second.result(timeout=10) is None
 
 
 def test_failover_during_drain_loses_none_and_runs_none_twice(
-    sapp: Scheduler, redis_sentinel: SentinelSet
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
     runs: collections.Counter[int] = collections.Counter()
     lock = threading.Lock()
     started = threading.Event()
 
-    @sapp.task
+    @sentinel_app.task
     def work(i: int) -> int:
         with lock:
             runs[i] += 1
@@ -111,7 +101,7 @@ def test_failover_during_drain_loses_none_and_runs_none_twice(
     # Right after a failover the new master may refuse writes (NOREPLICAS)
     # until a replica links; the worker retries them, but once stopped only
     # until the end of its grace period (running's join bound).
-    with running(sapp, concurrency=4, max_block=1.0):
+    with running(sentinel_app, concurrency=4, max_block=1.0):
         assert started.wait(30)
         new = redis_sentinel.failover()
         assert new != old
@@ -119,7 +109,7 @@ def test_failover_during_drain_loses_none_and_runs_none_twice(
         results = [j.result(timeout=30) for j in jobs]
     assert results == list(range(n))
     assert sum(runs.values()) == n, [i for i, c in runs.items() if c > 1][:10]
-    assert _on(new, sapp.queue_keys("default").jobs)
+    assert _on(new, sentinel_app.queue_keys("default").jobs)
 
 
 @contextlib.contextmanager
@@ -136,7 +126,7 @@ def _refusing_writes(port: int, replicas: int) -> Iterator[None]:
 
 
 def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace(
-    sapp: Scheduler, redis_sentinel: SentinelSet
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
     """A stop during a failover (writes refused longer than the grace period)
     ends the worker at the end of its grace period: its calls give up there
@@ -145,7 +135,7 @@ def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace
     started = threading.Event()
     go_on = threading.Event()
 
-    @sapp.task(lease=2.0)
+    @sentinel_app.task(lease=2.0)
     def hold() -> str:
         started.set()
         go_on.wait(30)
@@ -153,7 +143,7 @@ def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace
 
     job = hold.enqueue()
     grace = 1.0
-    worker = Worker(sapp, concurrency=1, max_block=1.0, grace=grace)
+    worker = Worker(sentinel_app, concurrency=1, max_block=1.0, grace=grace)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
@@ -169,5 +159,48 @@ def test_a_worker_stopped_while_the_master_refuses_writes_exits_within_its_grace
         worker.stop()
         thread.join(timeout=60)
     assert not stuck
-    with running(sapp, concurrency=1, max_block=0.5):
+    with running(sentinel_app, concurrency=1, max_block=0.5):
         assert job.result(timeout=30) == "done"
+
+
+def _refused_writes(port: int) -> int:
+    """How many commands the server at ``port`` has refused with ``NOREPLICAS``."""
+    with contextlib.closing(redis.Redis(port=port)) as c:
+        stats: dict[str, dict[str, int]] = c.info("errorstats")  # type: ignore[assignment]
+    return int(stats.get("errorstat_NOREPLICAS", {}).get("count", 0))
+
+
+def test_registry_and_wake_writes_wait_out_a_master_refusing_writes(
+    sentinel_app: Scheduler, redis_sentinel: SentinelSet
+) -> None:
+    """The worker registry's writes and a passed-on wake-up, plain commands
+    outside scripts, are retried through NOREPLICAS (a new master whose
+    replicas have not linked yet) like script calls. Before the fix the
+    first refusal raised: the heartbeat logged it and the entry went stale,
+    a passed-on wake-up was lost."""
+    backend = sentinel_app.backend
+    master = redis_sentinel.master_port()
+    qk = sentinel_app.queue_keys("default")
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            backend.publish_worker("w-retry", {"host": "h"}, time.time())
+            backend.push_wake("default")
+            backend.remove_worker("w-gone")
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    before = _refused_writes(master)
+    thread = threading.Thread(target=write, daemon=True)
+    with _refusing_writes(master, len(redis_sentinel.data_ports) - 1):
+        thread.start()
+        wait_until(lambda: _refused_writes(master) > before or not thread.is_alive())
+        # Refused at least once (or already failed); writes are let through now.
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert failures == []
+    with contextlib.closing(redis.Redis(port=master)) as c:
+        assert c.zscore(sentinel_app.backend.keys.workers, "w-retry") is not None
+        assert c.hget(sentinel_app.backend.keys.worker("w-retry"), "host") == b"h"
+        assert c.llen(qk.wake) >= 1

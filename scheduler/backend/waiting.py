@@ -202,8 +202,11 @@ class WakeSignals:
 
     def push_wake(self, queue: str) -> None:
         """Push a wake marker to ``queue``'s wake list, waking one idle worker.
+        Sent on the script call path (:meth:`~scheduler.backend.scripts.Scripts.write`):
+        retried through a failover; a repeat only pushes a second marker (one
+        more idle worker recomputes its wait).
 
         Raises:
             redis.RedisError: the push failed.
         """
-        self.client.lpush(self.queue(queue).wake, "1")
+        self.scripts.write([("LPUSH", self.queue(queue).wake, "1")])

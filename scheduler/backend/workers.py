@@ -20,7 +20,9 @@ its hash, so it is never removed; one that re-publishes between the check
 and the removal is re-added by its next publish (5 s later).
 
 The worker's heartbeat (:mod:`scheduler.worker.heartbeat`) decides when to
-publish and what; this mixin only writes.
+publish and what; this mixin only writes, on the script call path
+(:meth:`scheduler.backend.scripts.Scripts.write`), so the writes are retried
+through a failover like script calls (every one is safe to repeat).
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis
-
 from scheduler.backend.keys import GlobalKeys
 from scheduler.backend.replies import text
+from scheduler.backend.scripts import Scripts
 
 __all__ = ["PRUNE_BATCH", "WORKER_TTL", "WorkerPresence"]
 
@@ -46,8 +47,8 @@ class WorkerPresence:
     """Worker registry writes (a worker publishing itself); mixed into
     :class:`scheduler.backend.Backend`."""
 
-    client: redis.Redis
     keys: GlobalKeys
+    scripts: Scripts
 
     def publish_worker(self, worker_id: str, fields: Mapping[str, str], at: float) -> None:
         """Write ``worker_id``'s registry entry in one round trip: set
@@ -61,26 +62,34 @@ class WorkerPresence:
             redis.RedisError: the write failed.
         """
         key = self.keys.worker(worker_id)
-        mapping: dict[Any, Any] = dict(fields)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(key, mapping=mapping)
-        pipe.expire(key, WORKER_TTL)
-        pipe.zadd(self.keys.workers, {worker_id: at * 1000})
+        pairs = [part for item in fields.items() for part in item]
         cutoff_ms = (at - WORKER_TTL) * 1000
-        pipe.zrangebyscore(self.keys.workers, "-inf", f"({cutoff_ms!r}", start=0, num=PRUNE_BATCH)
-        old: Any = pipe.execute()[-1]
+        replies = self.scripts.write(
+            [
+                ("HSET", key, *pairs),
+                ("EXPIRE", key, WORKER_TTL),
+                ("ZADD", self.keys.workers, repr(at * 1000), worker_id),
+                (
+                    "ZRANGEBYSCORE",
+                    self.keys.workers,
+                    "-inf",
+                    f"({cutoff_ms!r}",
+                    "LIMIT",
+                    0,
+                    PRUNE_BATCH,
+                ),
+            ]
+        )
+        old: Any = replies[-1]
         if old:
             self._prune_workers([text(member) for member in old])
 
     def _prune_workers(self, candidates: list[str]) -> None:
         """Remove from ``P:workers`` those of ``candidates`` whose details hash is gone."""
-        pipe = self.client.pipeline(transaction=False)
-        for worker_id in candidates:
-            pipe.exists(self.keys.worker(worker_id))
-        alive = pipe.execute()
+        alive = self.scripts.write([("EXISTS", self.keys.worker(w)) for w in candidates])
         gone = [w for w, n in zip(candidates, alive, strict=True) if not n]
         if gone:
-            self.client.zrem(self.keys.workers, *gone)
+            self.scripts.write([("ZREM", self.keys.workers, *gone)])
 
     def remove_worker(self, worker_id: str) -> None:
         """Remove ``worker_id`` from the registry (both keys; idempotent).
@@ -88,7 +97,6 @@ class WorkerPresence:
         Raises:
             redis.RedisError: the write failed.
         """
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zrem(self.keys.workers, worker_id)
-        pipe.delete(self.keys.worker(worker_id))
-        pipe.execute()
+        self.scripts.write(
+            [("ZREM", self.keys.workers, worker_id), ("DEL", self.keys.worker(worker_id))]
+        )

@@ -15,7 +15,8 @@ Modules, one job each:
   entry point of the fire-time math: re-exports the two above).
 * :mod:`~scheduler.cron.memo` -- a rule remembering its next fire times.
 * :mod:`~scheduler.cron.policy` -- pure misfire policy / firing plan, jitter.
-* :mod:`~scheduler.cron.schedule` -- the definition: validation, encoding.
+* :mod:`~scheduler.cron.schedule` -- the definition: invariants, fire helpers, encoding.
+* :mod:`~scheduler.cron.declare` -- a declaration's options validated into a definition.
 * :mod:`~scheduler.cron.state` -- the stored record and :class:`ScheduleInfo`.
 * :mod:`~scheduler.backend.cron_scripts` -- typed wrappers of the Lua scripts.
 * :mod:`~scheduler.cron.store` -- :class:`ScheduleStore` (declare, sync, control, read).
@@ -27,6 +28,7 @@ Modules, one job each:
 * :mod:`~scheduler.cron.report` -- outcomes: logs, damaged records, held-back schedules.
 """
 
+from scheduler.cron.declare import ScheduleOptions, build_schedule
 from scheduler.cron.errors import (
     DamagedScheduleError,
     InvalidScheduleError,
@@ -34,7 +36,7 @@ from scheduler.cron.errors import (
 )
 from scheduler.cron.policy import FirePlan, MisfirePolicy
 from scheduler.cron.runner import CronRunner
-from scheduler.cron.schedule import JobTemplate, Schedule, ScheduleOptions, build_schedule
+from scheduler.cron.schedule import JobTemplate, Schedule
 from scheduler.cron.state import ScheduleInfo, ScheduleStatus
 from scheduler.cron.store import ScheduleStore
 

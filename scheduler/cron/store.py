@@ -22,12 +22,13 @@ from scheduler.backend import Backend
 from scheduler.backend.codes import PauseCode, RemoveCode
 from scheduler.backend.cron_scripts import FireEntry, FireJob, FireReply, UpsertReply
 from scheduler.building import JobBuilder
+from scheduler.cron.declare import build_schedule
 from scheduler.cron.errors import (
     DamagedScheduleError,
     InvalidScheduleError,
     ScheduleNotFoundError,
 )
-from scheduler.cron.schedule import Schedule, build_schedule
+from scheduler.cron.schedule import Schedule
 from scheduler.cron.state import ScheduleInfo
 from scheduler.task import Task
 from scheduler.validation import resolve_actor, validate_queue_name, validate_schedule_id
@@ -73,7 +74,7 @@ class ScheduleStore:
     ) -> Schedule:
         """Validate and return a schedule without declaring or storing it.
 
-        See :func:`scheduler.cron.schedule.build_schedule` for the arguments.
+        See :func:`scheduler.cron.declare.build_schedule` for the arguments.
         """
         return build_schedule(self.builder, task, args, kwargs, cron=cron, every=every, **options)
 
