@@ -28,7 +28,12 @@
 -- its attempt back (lib/maintenance.lua reap_expired). When the new leases
 -- bring the queue's earliest lease deadline forward (e.g. the first lease
 -- of a quiet queue), one idle worker is woken so that it learns the
--- deadline and requeues the job on time if this worker dies.
+-- deadline and requeues the job on time if this worker dies. A call about
+-- to idle that leased nothing and finds nothing ready, delayed or leased
+-- drops the markers
+-- left in the wake list (lib/signals.lua drop_stale_wake): such a marker
+-- (e.g. pushed by the lease of a job finished since) could only make a
+-- worker look again for nothing.
 --
 -- Limits and capacity (lib/limits.lua): the queue's and its tasks'
 -- concurrency and rate limits (KEYS[12]) are enforced here, so they hold
@@ -236,6 +241,9 @@ else
     local due, expiry = next_due_in(now), next_expiry_in(now)
     reply[1] = (due < 0 or (expiry >= 0 and expiry < due)) and expiry or due
     if limit_wake > 0 and (reply[1] < 0 or limit_wake < reply[1]) then reply[1] = limit_wake end
+    -- (Not after a lease: its job is pending; this keeps the reply of the
+    -- waiter's lease, on the enqueue-to-start path, as short as it was.)
+    if got == 0 then drop_stale_wake() end
   end
 end
 return reply

@@ -353,6 +353,13 @@ class SentinelSet:
         """``SENTINEL FAILOVER`` and wait until a new master is promoted and
         has a replica again; returns its port."""
         old = self.master_port()
+        # A forced failover promotes a replica as it is: writes the master
+        # acknowledged but had not yet streamed to it are lost (asynchronous
+        # replication, docs/design.md). A test that fails over *after* its
+        # writes means those writes, so let every replica acknowledge them
+        # first (WAIT); writes racing the failover stay racing it.
+        with contextlib.closing(_client(old)) as c:
+            c.execute_command("WAIT", len(self.data_ports) - 1, int(timeout * 1000))
         with contextlib.closing(_client(self.sentinel_ports[0])) as c:
             c.execute_command("SENTINEL", "FAILOVER", self.service)
         _wait(lambda: self.master_port() != old, timeout, "new master announced")

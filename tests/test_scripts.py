@@ -346,3 +346,25 @@ def test_promotion_is_bounded_per_call(client: redis.Redis, qk: QueueKeys) -> No
     s.lease(qk, 0, "w", "b")
     s.lease(qk, 0, "w", "c")
     assert client.zcard(qk.ready) == 12 and client.zcard(qk.delayed) == 0
+
+
+def test_an_idle_lease_drops_a_stale_wake_marker_only_when_nothing_is_pending(
+    s: Scripts, qk: QueueKeys, client: redis.Redis
+) -> None:
+    s.enqueue(qk, [item("a")])
+    client.delete(qk.wake)
+    rec = parse_record(*s.lease(qk, 5, "w", "r1").jobs[0])
+    # The first lease of a quiet queue brings its lease deadline forward: a
+    # marker for an idle worker, kept while that lease is held.
+    assert client.llen(qk.wake) == 1
+    assert s.lease(qk, 5, "w", "r2").jobs == []
+    assert client.llen(qk.wake) == 1
+    # Finished: nothing ready, delayed or leased; the marker would only make
+    # the next waiting worker (here the same one) look again for nothing.
+    s.complete(qk, [("a", rec.token, "1")])
+    assert s.lease(qk, 5, "w", "r3").jobs == []
+    assert client.llen(qk.wake) == 0
+    # A delayed job is pending: the marker its enqueue pushed stays.
+    s.enqueue(qk, [item("d", delay_ms=60_000)])
+    assert s.lease(qk, 5, "w", "r4").jobs == []
+    assert client.llen(qk.wake) == 1

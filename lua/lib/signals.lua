@@ -79,6 +79,21 @@ local function wake()
   end
 end
 
+-- Drop the markers left in the wake list when nothing of the queue is
+-- ready, delayed or leased: a lease call they would cause finds nothing to
+-- lease, promote or requeue. Typically the marker pushed by the lease of a
+-- job that has finished since (the first lease of a quiet queue wakes an
+-- idle worker to learn its deadline; docs/design.md, "Waiting without
+-- polling"), which the leasing worker would otherwise take itself on its
+-- next wait: one more round trip and lease call per job. Called by a lease
+-- call about to idle (it has just looked; nothing was left due).
+local function drop_stale_wake()
+  if redis.call('LLEN', K_WAKE) > 0 and redis.call('ZCARD', K_READY) == 0
+      and redis.call('ZCARD', K_DELAYED) == 0 and redis.call('ZCARD', K_LEASED) == 0 then
+    redis.call('DEL', K_WAKE)
+  end
+end
+
 -- Add n to counter `field` of the stats hash; a damaged counter (not an
 -- integer) starts again from n instead of failing the call after its writes.
 local function count(field, n)

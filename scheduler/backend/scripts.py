@@ -277,7 +277,9 @@ def _identity(reply: Any) -> Any:
 def _lease_reply(reply: Any) -> LeaseReply:
     if not isinstance(reply, list) or len(reply) < 3 or not len(reply) % 2:
         raise ScriptError(f"unexpected lease reply {reply!r}")
-    jobs = [(_s(reply[i]), _s(reply[i + 1])) for i in range(3, len(reply), 2)]
+    # Once per job and field: the bytes decode inline, not through _s.
+    flat = [v.decode("utf-8", "replace") if type(v) is bytes else str(v) for v in reply[3:]]
+    jobs = list(zip(flat[::2], flat[1::2], strict=True))
     return LeaseReply(
         wake_ms=int(reply[0]), paused=int(reply[1]) == 1, jobs=jobs, aging=float(_s(reply[2]))
     )

@@ -81,18 +81,22 @@ def read_leased(queue: str, job_id: str, record: str) -> LeaseEntry:
         meta,
         ready_ms,
     ) = split_leased(record)
+    # Positional, in LeasedJob's field order (once per job: keywords cost a
+    # dict per call).
     job = LeasedJob(
-        queue=queue,
-        id=job_id,
-        token=token,
-        task=task,
-        payload=payload,
-        attempt=int(attempts),
-        options=_options(options),
-        priority=float(priority),
-        enqueued_ms=int(enqueued_ms),
-        meta=meta,
-        ready_ms=int(ready_ms) if ready_ms else 0,
+        queue,  # queue
+        job_id,  # id
+        token,  # token
+        task,  # task
+        payload,  # payload
+        int(attempts),  # attempt
+        _options(options),  # options
+        float(priority),  # priority
+        int(enqueued_ms),  # enqueued_ms
+        0.0,  # started
+        False,  # lost
+        meta,  # meta
+        int(ready_ms) if ready_ms else 0,  # ready_ms
     )
     score = ready_score(job.priority, float(aged) if aged else 0.0)
     return LeaseEntry(job, score, seq, resource_of(inputs))
@@ -180,16 +184,20 @@ class JobBook:
             entry = read_leased(queue, job_id, record)
         except ValueError:
             return self._damaged(queue, job_id, record)
-        token = entry.job.token
+        job, score, seq, resource = entry
         if ahead:
-            self._ahead.add((queue, job_id, token))
-        elif self._ahead and (queue, job_id, token) in self._ahead:
+            self._ahead.add((queue, job_id, job.token))
+        elif self._ahead and (queue, job_id, job.token) in self._ahead:
             return None
-        if self._hold(entry) is not None:
-            return None
-        job = entry.job
-        rank = self._rank[queue]
-        heapq.heappush(self._buffer, (rank, entry.score, entry.seq, next(self._ties), job))
+        key = (queue, job_id)
+        if key in self._leased:  # held already: the same lease, or an older one
+            if self._hold(entry) is not None:
+                return None
+        else:  # the common case, once per job: _hold inline
+            with self._lock:
+                self._leased[key] = job
+            self._resources[key] = resource
+        heapq.heappush(self._buffer, (self._rank[queue], score, seq, next(self._ties), job))
         return job
 
     def add_started(self, entry: LeaseEntry) -> bool:
@@ -262,9 +270,10 @@ class JobBook:
         """Take buffered jobs to run while fewer than ``limit`` run; counts them
         as running. A job whose lease was lost while buffered is dropped."""
         started = []
-        while self._buffer and self.running < limit:
-            job = heapq.heappop(self._buffer)[-1]
-            if job.lost or not self.holds(job):
+        buffer, leased = self._buffer, self._leased
+        while buffer and self.running < limit:
+            job = heapq.heappop(buffer)[-1]
+            if job.lost or leased.get((job.queue, job.id)) is not job:  # not held
                 self.drop(job)
                 continue
             self.running += 1
@@ -291,7 +300,9 @@ class JobBook:
     def take_starts(self) -> list[LeasedJob]:
         """Started jobs whose start is not reported to Redis yet (still held);
         put back with :meth:`restore_starts` if sending fails."""
-        starts, self.starts = [j for j in self.starts if self.holds(j)], []
+        leased = self._leased  # held: what holds() checks, inline (once per job)
+        starts = [j for j in self.starts if leased.get((j.queue, j.id)) is j]
+        self.starts = []
         return starts
 
     def restore_starts(self, jobs: list[LeasedJob]) -> None:
@@ -320,6 +331,16 @@ class JobBook:
     def restore_pending(self, items: list[tuple[LeasedJob, Outcome]]) -> None:
         """Owe again the outcomes of ``items`` whose jobs are still held."""
         self.pending = [p for p in items if self.holds(p[0])] + self.pending
+
+    def drop_all(self, jobs: Sequence[LeasedJob]) -> None:
+        """:meth:`drop` each of ``jobs`` (one lock for all)."""
+        leased, resources = self._leased, self._resources
+        with self._lock:
+            for job in jobs:
+                key = (job.queue, job.id)
+                if leased.get(key) is job:
+                    del leased[key]
+                    resources.pop(key, None)
 
     def drop(self, job: LeasedJob) -> None:
         """Stop holding ``job`` (reported, released or lost)."""

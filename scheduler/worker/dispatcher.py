@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Protocol
 
 import redis
@@ -144,11 +145,9 @@ class Dispatcher(ABC):
 
     def _loop(self, waiter: Waiter) -> None:
         while True:
-            for message in self._messages():
-                self._handle(message)
+            self._take_messages()
             if waiter.took():  # the waiter started a job: book it first
-                for message in self._messages():
-                    self._handle(message)
+                self._take_messages()
             if self._stopping.is_set() and self._wind_down(waiter):
                 return
             try:
@@ -163,11 +162,9 @@ class Dispatcher(ABC):
             self._errors = 0
             # Messages that came during the round trip: a waiter's lease reply,
             # or that of a job the waiter started (booked before any start).
-            for message in self._messages():
-                self._handle(message)
+            self._take_messages()
             if waiter.took():  # started after that: its message is in the inbox
-                for message in self._messages():
-                    self._handle(message)
+                self._take_messages()
             self._start_buffered()
             if not sent:
                 self._idle(waiter)
@@ -183,6 +180,19 @@ class Dispatcher(ABC):
                 messages.append(self._inbox.get_nowait())
         except queue.Empty:
             return messages
+
+    def _take_messages(self, block: bool = False, timeout: float | None = None) -> None:
+        """Handle the inbox's messages (see :meth:`_messages`) in order; a
+        finished job (one per job, the most common) on a fast path."""
+        finished = self._book.finished
+        for message in self._messages(block, timeout):
+            if type(message) is Finished:
+                try:
+                    finished(message.job, message.outcome)
+                except Exception:  # as in _handle
+                    log.exception("unexpected error handling Finished; going on")
+            else:
+                self._handle(message)
 
     def _handle(self, message: Message) -> None:
         try:
@@ -238,15 +248,19 @@ class Dispatcher(ABC):
             # order); one it started meanwhile is in the inbox, taken before
             # any start (_loop, step 4).
             self._waiter.revoke()
+        fan = self._fan if self.observers else None
+        book = self._book
         for job_id, text in reply.jobs:
             if started is not None and job_id == started.job.id:
-                job = started.job if self._book.add_started(started) else None
+                job = started.job if book.add_started(started) else None
             else:
-                job = self._book.add(queue_name, job_id, text, ahead=ahead)
+                job = book.add(queue_name, job_id, text, ahead=ahead)
             if job is not None:
                 lease_ms = job.options.lease_ms
-                shortest = lease_ms if not shortest else min(shortest, lease_ms)
-                notify(self._fan if self.observers else None, "on_leased", job)
+                if not shortest or lease_ms < shortest:
+                    shortest = lease_ms
+                if fan is not None:
+                    notify(fan, "on_leased", job)
         if not ahead:
             self._pacing.leased(queue_name, time.monotonic(), asked, len(reply.jobs), reply.wake_ms)
         if shortest and self._heart is not None:
@@ -294,8 +308,7 @@ class Dispatcher(ABC):
             if starts_at is not None:
                 deadline = min(deadline, starts_at)
         timeout = None if deadline is None else max(0.0, deadline - now)
-        for message in self._messages(block=True, timeout=timeout):
-            self._handle(message)
+        self._take_messages(block=True, timeout=timeout)
 
     def _back_off(self, exc: Exception) -> None:
         """A round trip failed: wait (taking messages), then look at every queue."""
@@ -305,8 +318,7 @@ class Dispatcher(ABC):
         if deadline is not None:  # stopping: back off no longer than the grace period
             pause = max(0.0, min(pause, deadline - time.monotonic()))
         log.error("redis error in worker loop: %s; retrying in %.1f s", exc, pause)
-        for message in self._messages(block=True, timeout=pause):
-            self._handle(message)
+        self._take_messages(block=True, timeout=pause)
         self._pacing.woken(None, time.monotonic())
 
     def _pass_on_wake(self, queue_name: str) -> None:
@@ -323,8 +335,9 @@ class Dispatcher(ABC):
             runner.shutdown()
             runner = self._runner = self._make_runner()
         debug = log.isEnabledFor(logging.DEBUG)
+        now = time.monotonic()
         for job in self._book.start_next(self.concurrency):
-            job.started = time.monotonic()
+            job.started = now
             if debug:
                 log.debug(
                     "job %s task=%s queue=%s attempt=%d/%d started (priority %g)",
@@ -357,15 +370,26 @@ class Dispatcher(ABC):
         backoff = task.backoff if task is not None else self.app.backoff
         return round(backoff.delay(job.attempt) * 1000)
 
-    def _finish(self, job: LeasedJob, outcome: Outcome, code: CompleteCode | FailCode) -> None:
-        self._book.drop(job)
-        self.processed += 1
-        took = time.monotonic() - job.started
-        if self.observers:
-            if refused(code):
-                self._fan.on_lease_lost(job)
-            self._fan.on_finished(job, finish_outcome(code), took)
-        log_finished(job, outcome, code, took)
+    def _finish(
+        self,
+        items: Sequence[tuple[LeasedJob, Outcome]],
+        codes: Sequence[CompleteCode | FailCode],
+    ) -> None:
+        """Jobs whose reports Redis answered (``codes``, one per item): drop
+        them, count them, tell the observers and log each."""
+        self._book.drop_all([job for job, _ in items])
+        self.processed += len(items)
+        now = time.monotonic()
+        fan = self._fan if self.observers else None
+        quiet = not log.isEnabledFor(logging.INFO)  # no line for a success
+        for (job, outcome), code in zip(items, codes, strict=True):
+            took = now - job.started
+            if fan is not None:
+                if refused(code):
+                    fan.on_lease_lost(job)
+                fan.on_finished(job, finish_outcome(code), took)
+            if not (quiet and code is CompleteCode.RECORDED):
+                log_finished(job, outcome, code, took)
 
     def _make_runner(self) -> Runner:
         def report(job: LeasedJob, outcome: Outcome) -> None:

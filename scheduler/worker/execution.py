@@ -102,19 +102,21 @@ def job_context_of(job: LeasedJob, worker_id: str = "") -> JobContext:
             meta = {}
     options = job.options
     timeout_ms = options.timeout_ms
+    # Positional, in JobContext's field order (once per job: keywords cost a
+    # dict per call); tests/test_task_context.py reads every field back.
     return JobContext(
-        id=job.id,
-        task=job.task,
-        queue=job.queue,
-        attempt=job.attempt,
-        max_attempts=options.max_attempts,
-        meta=meta if isinstance(meta, dict) else {},
-        enqueued_at=job.enqueued_ms / 1000,
-        eta=(job.ready_ms or job.enqueued_ms) / 1000,
-        lease_deadline=now + options.lease_ms / 1000,
-        deadline=None if timeout_ms is None else now + timeout_ms / 1000,
-        priority=job.priority,
-        worker_id=worker_id,
+        job.id,  # id
+        job.task,  # task
+        job.queue,  # queue
+        job.attempt,  # attempt
+        options.max_attempts,  # max_attempts
+        meta if isinstance(meta, dict) else {},  # meta
+        job.enqueued_ms / 1000,  # enqueued_at
+        (job.ready_ms or job.enqueued_ms) / 1000,  # eta
+        now + options.lease_ms / 1000,  # lease_deadline
+        None if timeout_ms is None else now + timeout_ms / 1000,  # deadline
+        job.priority,  # priority
+        worker_id,  # worker_id
     )
 
 
@@ -233,7 +235,7 @@ def run_task(
         return _task_failure(task, exc, attempt)
     try:
         text = app.codec.encode_result(value, app.max_payload_bytes)
-        return _OK_NULL if text == "null" else Outcome(ok=True, text=text)
+        return _OK_NULL if text == "null" else Outcome(True, text)  # positional: per job
     except Exception as exc:  # PayloadError, or a returned object whose methods fail
         return _failure(exc, attempt, retryable=False)
 

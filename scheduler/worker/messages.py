@@ -2,11 +2,14 @@
 
 The pool's threads, the :class:`~.waiter.Waiter` and :meth:`Worker.stop`
 put these into the dispatcher's inbox; the dispatcher handles them with one
-``match`` (``Worker._handle``). Named messages instead of tagged tuples, as
-Sidekiq's ``UnitOfWork`` (``lib/sidekiq/fetch.rb``).
+``match`` (``Dispatcher._handle``; finished jobs on a fast path). Named
+messages instead of tagged tuples, as Sidekiq's ``UnitOfWork``
+(``lib/sidekiq/fetch.rb``).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import attrs
 
@@ -17,10 +20,11 @@ from scheduler.worker.execution import LeasedJob, Outcome
 __all__ = ["Finished", "Leased", "Message", "Stop", "Woken"]
 
 
-@attrs.frozen
-class Finished:
+class Finished(NamedTuple):
     """A job's task returned or raised (from a pool thread); its outcome is
-    owed to Redis."""
+    owed to Redis. A named tuple, not an attrs class like the others: one
+    is made per job, and the dispatcher takes it on a fast path
+    (``Dispatcher._take_messages``)."""
 
     job: LeasedJob
     outcome: Outcome

@@ -42,7 +42,8 @@ class RoundTrips:
         worker_id: the worker's id (leases are made in its name).
         order: the queues in this round's order.
         retry_delay_ms: delay of a failed job's retry, ms (-1: no retry).
-        finish: called with each reported job, its outcome and reply code.
+        finish: called with the reported jobs and outcomes of one call and
+            its reply codes (one per job, in order).
         take_reply: called with each lease reply ``(queue, reply, n asked)``.
         observer: the worker's observer (or None), read at each call.
         fit: the worker's capacity for a lease call now (None: unlimited),
@@ -59,7 +60,9 @@ class RoundTrips:
         worker_id: str,
         order: Callable[[], Sequence[str]],
         retry_delay_ms: Callable[[LeasedJob, Outcome], int],
-        finish: Callable[[LeasedJob, Outcome, CompleteCode | FailCode], None],
+        finish: Callable[
+            [Sequence[tuple[LeasedJob, Outcome]], Sequence[CompleteCode | FailCode]], None
+        ],
         take_reply: Callable[[str, LeaseReply, int], None],
         observer: Callable[[], WorkerObserver | None],
         fit: Callable[[], LeaseFit | None] = lambda: None,
@@ -161,8 +164,7 @@ class RoundTrips:
             replies.pop(0)  # a lost lease (STALE) is found by the heartbeat too
         for group in (ok, bad):
             if group:
-                for (job, outcome), code in zip(group, replies.pop(0), strict=True):
-                    self._finish(job, outcome, code)
+                self._finish(group, replies.pop(0))
         got = 0
         if lease:
             del self._open_requests[q]

@@ -39,8 +39,7 @@ class Shutdown(Dispatcher):
         same request is asked again and its reply cache answers), and
         release buffered jobs if stopping."""
         try:
-            for message in self._messages():
-                self._handle(message)
+            self._take_messages()
             if lost_request is not None:
                 q, request = lost_request
                 reply = self.backend.scripts.lease(self._keys[q], 0, self.worker_id, request)
