@@ -30,11 +30,10 @@ from scheduler.cli.common import (
     console,
     echo_json,
     fail,
-    format_time,
     get_app,
-    parse_duration,
 )
 from scheduler.cli.enqueue import parse_json_option
+from scheduler.cli.formats import format_time, parse_duration
 from scheduler.cron import DamagedScheduleError, MisfirePolicy, ScheduleInfo
 from scheduler.job import Job
 from scheduler.serialization import encode_meta
