@@ -228,3 +228,34 @@ def shard_subscribers(app: Scheduler, queue: str) -> int:
     with redis.Redis(host=node.host, port=node.port) as direct:
         reply = direct.execute_command("PUBSUB", "SHARDNUMSUB", channel)
     return int(reply[1])
+
+
+@contextmanager
+def whoami_pool(
+    size: int = 1, load: Callable[[str], Any] | None = None
+) -> Iterator[tuple[Any, Callable[[], Any]]]:
+    """A ``ProcessRunner`` of ``tests.apps.procapp:app`` with ``size``
+    children (``load``: the children's app loader, default the worker's),
+    shut down after the block. Yields ``(runner, run)``: ``run()`` submits
+    one ``whoami`` job and returns its ``Outcome`` (bounded: 60 s)."""
+    import queue
+
+    from scheduler.backend.record import JobOptions
+    from scheduler.worker.children import ProcessRunner
+    from scheduler.worker.execution import LeasedJob, load_task_app
+    from tests.apps.procapp import whoami
+
+    done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    runner = ProcessRunner(
+        "tests.apps.procapp:app", size, lambda _j, o: done.put(o), load or load_task_app
+    )
+    options = JobOptions(1, 1000, 1000, -1)
+
+    def run() -> Any:
+        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
+        return done.get(timeout=60)
+
+    try:
+        yield runner, run
+    finally:
+        runner.shutdown()

@@ -12,7 +12,7 @@ import pytest
 
 from scheduler import JobState, Scheduler, defaults
 from scheduler.errors import JobFailedError
-from tests.helpers import start_worker, stop, wait_until
+from tests.helpers import start_worker, stop, wait_until, whoami_pool
 
 pytestmark = pytest.mark.slow
 
@@ -112,12 +112,6 @@ def test_a_job_whose_child_a_ctrl_c_killed_as_it_started_runs_in_a_new_one(
     for a job, e.g. the worker's first) dies of it, before the job ran: the
     job goes to a new child. Before, it failed ("exited with code -2"),
     charged an attempt, where a thread pool finished it within the grace."""
-    import queue
-
-    from scheduler.backend.record import JobOptions
-    from scheduler.worker.children import ProcessRunner
-    from scheduler.worker.execution import LeasedJob, Outcome
-    from tests.apps.procapp import whoami
 
     marker = tmp_path / "interrupted"
     monkeypatch.setenv("SCHEDULER_TEST_SIGINT_ONCE", str(marker))
@@ -125,14 +119,8 @@ def test_a_job_whose_child_a_ctrl_c_killed_as_it_started_runs_in_a_new_one(
     from tests.apps.sigint_loader import load
 
     marker.unlink()  # the first child to import the module is interrupted
-    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-    runner = ProcessRunner("tests.apps.procapp:app", 1, lambda _j, o: done.put(o), load)
-    options = JobOptions(1, 1000, 1000, -1)
-    try:
-        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
-        outcome = done.get(timeout=60)
-    finally:
-        runner.shutdown()
+    with whoami_pool(1, load) as (runner, run):
+        outcome = run()
     assert marker.exists()  # a child was interrupted
     assert outcome.ok, outcome
     assert int(outcome.text) != os.getpid() and runner.replaced == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scheduler import JobState, Scheduler
-from tests.helpers import start_worker, stop, wait_until
+from tests.helpers import start_worker, stop, wait_until, whoami_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -105,21 +105,8 @@ def test_process_pool_runs_tasks_in_children(papp: Scheduler) -> None:
 def test_process_pool_children_import_the_app_with_the_loader_passed_in(papp: Scheduler) -> None:
     """A spawned child gets the loader by reference (pickled) and imports the
     app with it -- the default loader of a Worker built in code."""
-    import queue
-
-    from scheduler.backend.record import JobOptions
-    from scheduler.worker.children import ProcessRunner
-    from scheduler.worker.execution import LeasedJob, Outcome, load_task_app
-    from tests.apps.procapp import whoami
-
-    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-    runner = ProcessRunner("tests.apps.procapp:app", 1, lambda _j, o: done.put(o), load_task_app)
-    options = JobOptions(1, 1000, 1000, -1)
-    try:
-        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
-        outcome = done.get(timeout=60)
-    finally:
-        runner.shutdown()
+    with whoami_pool(1) as (_runner, run):
+        outcome = run()
     assert outcome.ok and int(outcome.text) != os.getpid()
 
 
@@ -130,24 +117,11 @@ def test_process_pool_children_start_with_the_pool(
     job that comes once the pool is up (logged, learned for time="auto")
     excludes the child's start-up -- a new interpreter importing the app.
     Before, a child started with its slot's first job."""
-    import queue
-
-    from scheduler.backend.record import JobOptions
-    from scheduler.worker.children import ProcessRunner
-    from scheduler.worker.execution import LeasedJob, Outcome, load_task_app
-    from tests.apps.procapp import whoami
-
     monkeypatch.setenv("SCHEDULER_TEST_STARTUP_DIR", str(tmp_path))
-    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-    runner = ProcessRunner("tests.apps.procapp:app", 2, lambda _j, o: done.put(o), load_task_app)
-    options = JobOptions(1, 1000, 1000, -1)
-    try:
+    with whoami_pool(2) as (_runner, run):
         wait_until(lambda: len(list(tmp_path.iterdir())) == 2, timeout=60)
         started = {int(p.name) for p in tmp_path.iterdir()}
-        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
-        outcome = done.get(timeout=60)
-    finally:
-        runner.shutdown()
+        outcome = run()
     assert outcome.ok and int(outcome.text) in started
     assert len(list(tmp_path.iterdir())) == 2  # no other child started
 
