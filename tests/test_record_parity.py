@@ -181,3 +181,42 @@ def test_the_fast_decode_takes_the_common_shapes(real_redis: redis.Redis) -> Non
     for fields in shapes:
         data = SEP.join(fields).encode()
         assert real_redis.eval(FAST_PROBE, 0, data) == [b"fast", b"ok"], data
+
+
+def test_the_written_out_patterns_are_their_formulas(real_redis: redis.Redis) -> None:
+    # REC_PATTERN and REC_FAST are literals (a literal costs nothing per
+    # script call); they must stay exactly what their formulas in
+    # lib/record.lua's comments build from the record's constants.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal text = '([^\\31\\128-\\255]*)'\n"
+        "local split = '^' .. string.rep('([^\\31]*)\\31', REC_FIELDS - 1) .. '(.*)$'\n"
+        "local fast = '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])\\31([RDLFSXC])\\31(%d+)\\31('\n"
+        "  .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\\31(%d*)\\31' .. text .. '\\31(%d+)\\31(%d*)'\n"
+        "  .. '\\31(%d*)\\31(%d*)\\31' .. text .. '\\31' .. text\n"
+        "  .. '\\31([0-9,%-]*)' .. string.rep('\\31' .. text, 4) .. '\\31([^\\128-\\255]*)$'\n"
+        "return {REC_PATTERN == split and 1 or 0, REC_FAST == fast and 1 or 0}\n"
+    )
+    assert real_redis.eval(probe, 0) == [1, 1]
+
+
+def test_the_full_checks_are_built_once_per_call_and_only_when_needed(
+    real_redis: redis.Redis,
+) -> None:
+    # rec_full() is built lazily: a record of the common shape never needs
+    # it; a damaged one does, and a second one reuses the same table.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal ok = rec_decode(ARGV[1])\nlocal built = REC_FULL.decode ~= nil\n"
+        "local f, why = rec_decode(ARGV[2])\nlocal a = rec_full()\n"
+        "local g, why2 = rec_decode(ARGV[2])\n"
+        "return {ok and 1 or 0, built and 1 or 0, f and 1 or 0, why, why2, a == rec_full() and 1 or 0}\n"
+    )
+    good = SEP.join(FAST_VALID).encode()
+    bad = SEP.join([*FAST_VALID[:2], "x", *FAST_VALID[3:]]).encode()
+    assert real_redis.eval(probe, 0, good, bad) == [
+        1,
+        0,
+        0,
+        b"attempts is not an integer",
+        b"attempts is not an integer",
+        1,
+    ]

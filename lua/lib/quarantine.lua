@@ -43,22 +43,23 @@ end
 local function salvage(raw, reason, now)
   local f = {REC_VERSION, 'X', '0', format_seq(0), '', '', int(now), '', int(now), '', '0', '',
              DAMAGED_OPTIONS, '', '', '', '', ''}
+  local full = rec_full()
   local old = {string.match(raw, REC_PATTERN)}
   if #old == REC_FIELDS then
-    for _, c in ipairs(REC_CHECKS) do
+    for _, c in ipairs(full.checks) do
       if c[1] ~= F_STATE and c[1] ~= F_TOKEN and c[1] ~= F_FINISHED_MS and c[2](old[c[1]]) then
         f[c[1]] = old[c[1]]
       end
     end
     for _, i in ipairs({F_TASK, F_META, F_PAYLOAD}) do
-      if utf8_ok(old[i]) then f[i] = old[i] end
+      if full.utf8_ok(old[i]) then f[i] = old[i] end
     end
   end
   local text = raw
-  if not utf8_ok(raw) then text = escape_high_bytes(raw) end
+  if not full.utf8_ok(raw) then text = escape_high_bytes(raw) end
   f[F_OUTCOME] = cjson.encode({error = 'damaged record: ' .. reason, type = 'DamagedRecord',
                                traceback = '', attempt = tonumber(f[F_ATTEMPTS]), record = text})
-  return f, #old == REC_FIELDS and is_seq(old[F_SEQ]) and old[F_SEQ] or nil
+  return f, #old == REC_FIELDS and full.is_seq(old[F_SEQ]) and old[F_SEQ] or nil
 end
 
 -- Move damaged record `raw` of job `id` to dead (see above).
