@@ -190,8 +190,10 @@ def test_the_written_out_patterns_are_their_formulas(real_redis: redis.Redis) ->
     probe = read_lua("lib/record.lua") + (
         "\nlocal text = '([^\\31\\128-\\255]*)'\n"
         "local split = '^' .. string.rep('([^\\31]*)\\31', REC_FIELDS - 1) .. '(.*)$'\n"
-        "local fast = '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])\\31([RDLFSXC])\\31(%d+)\\31('\n"
-        "  .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\\31(%d*)\\31' .. text .. '\\31(%d+)\\31(%d*)'\n"
+        "local fast = '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])'\n"
+        "  .. '\\31([RDLFSXC])\\31(%d+)\\31('\n"
+        "  .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\\31(%d*)\\31' .. text\n"
+        "  .. '\\31(%d+)\\31(%d*)'\n"
         "  .. '\\31(%d*)\\31(%d*)\\31' .. text .. '\\31' .. text\n"
         "  .. '\\31([0-9,%-]*)' .. string.rep('\\31' .. text, 4) .. '\\31([^\\128-\\255]*)$'\n"
         "return {REC_PATTERN == split and 1 or 0, REC_FAST == fast and 1 or 0}\n"
@@ -208,7 +210,8 @@ def test_the_full_checks_are_built_once_per_call_and_only_when_needed(
         "\nlocal ok = rec_decode(ARGV[1])\nlocal built = REC_FULL.decode ~= nil\n"
         "local f, why = rec_decode(ARGV[2])\nlocal a = rec_full()\n"
         "local g, why2 = rec_decode(ARGV[2])\n"
-        "return {ok and 1 or 0, built and 1 or 0, f and 1 or 0, why, why2, a == rec_full() and 1 or 0}\n"
+        "return {ok and 1 or 0, built and 1 or 0, f and 1 or 0, why, why2,\n"
+        "  a == rec_full() and 1 or 0}\n"
     )
     good = SEP.join(FAST_VALID).encode()
     bad = SEP.join([*FAST_VALID[:2], "x", *FAST_VALID[3:]]).encode()
