@@ -223,3 +223,15 @@ def test_the_full_checks_are_built_once_per_call_and_only_when_needed(
         b"attempts is not an integer",
         1,
     ]
+
+
+def test_default_options_read_as_their_text(real_redis: redis.Redis) -> None:
+    # rec_options answers "" without parsing: the values of REC_DEFAULT_OPTIONS.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal f = {}\nf[F_OPTIONS] = ''\nlocal a = {rec_options(f)}\n"
+        "f[F_OPTIONS] = REC_DEFAULT_OPTIONS\nlocal b = {rec_options(f)}\n"
+        "local same = #a == 4 and #b == 4 and select('#', rec_options(f)) == 5\n"
+        "for i = 1, 4 do same = same and a[i] == b[i] end\n"
+        "return {same and 1 or 0, a[1], a[2], a[3], a[4]}\n"
+    )
+    assert real_redis.eval(probe, 0) == [1, 10, 60_000, 3_600_000, 604_800_000]

@@ -39,6 +39,10 @@ local REC_OLD_VERSION = '2'
 -- to a smaller allocation class). A format constant: it never changes with
 -- the defaults (scheduler/backend/record.py DEFAULT_OPTIONS, the same).
 local REC_DEFAULT_OPTIONS = '10,60000,3600000,604800000'
+-- The same four numbers, for rec_options (no parse for the common "";
+-- tests/test_record_layout.py checks they are REC_DEFAULT_OPTIONS).
+local REC_DEFAULT_MAX_ATTEMPTS, REC_DEFAULT_LEASE_MS, REC_DEFAULT_RESULT_TTL_MS, REC_DEFAULT_DEAD_TTL_MS =
+  10, 60000, 3600000, 604800000
 local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_AGED, F_PAYLOAD =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
 -- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
@@ -233,9 +237,13 @@ end
 -- (records written before it existed have 4 numbers); it is enforced by the
 -- worker, so the scripts only have to read past it: the 5th value is nil
 -- without one.
+-- The defaults ("") answer constants: parsing them took ~11k instructions,
+-- paid per job by lease (the lease time) and complete (the result ttl).
 local function rec_options(f)
   local options = f[F_OPTIONS]
-  if options == '' then options = REC_DEFAULT_OPTIONS end
+  if options == '' then
+    return REC_DEFAULT_MAX_ATTEMPTS, REC_DEFAULT_LEASE_MS, REC_DEFAULT_RESULT_TTL_MS, REC_DEFAULT_DEAD_TTL_MS, nil
+  end
   local ma, lease, rttl, dttl, tmo = string.match(options, '^(%d+),(%d+),(%d+),(%-?%d+),?(%d*)$')
   return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl), tonumber(tmo)
 end
