@@ -111,9 +111,11 @@ def test_integer_constants_are_inlined_where_safe(monkeypatch: pytest.MonkeyPatc
         "local A_ONE, A_NEG = 1, -1\n"
         "local B_SET = 5\n"
         "local C_FIELD = 7\n"
+        "local E_MULTI = 9\n"
         "local D_STR, D_INT = 'x', 3\n"
         "local function f(t)\n"
         "  B_SET = B_SET + 1\n"
+        "  E_MULTI, t.x = 1, E_MULTI\n"
         "  return t[A_ONE] - A_NEG, t.C_FIELD, C_FIELD, D_INT, 'A_ONE' -- A_ONE\n"
         "end\n"
     )
@@ -132,9 +134,10 @@ def test_integer_constants_are_inlined_where_safe(monkeypatch: pytest.MonkeyPatc
     assert "return t[1] - (-1), t.C_FIELD, C_FIELD, D_INT, 'A_ONE' -- A_ONE" in body
     assert "return f({1})" in body
     assert "local A_ONE, A_NEG = 1, -1" in text
-    # assigned (B_SET), used as a field name (C_FIELD), defined with a
+    # assigned (B_SET, E_MULTI), used as a field name (C_FIELD), defined with a
     # string on the same line (D_INT): left as they are.
     assert "B_SET = B_SET + 1" in body
+    assert "E_MULTI, t.x = 1, E_MULTI" in body  # assigned among several targets
 
 
 def test_inlined_scripts_run_the_same(real_redis: redis.Redis) -> None:

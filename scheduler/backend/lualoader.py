@@ -64,6 +64,9 @@ _NAMES_RE = re.compile(r"^local ([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-
 _TOP_LEVEL_RE = re.compile(r"^local ")
 _CONST_RE = re.compile(r"^local (\w+(?:\s*,\s*\w+)*)\s*=\s*(-?\d+(?:\s*,\s*-?\d+)*)\s*$")
 _UPPER_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# A name being assigned, alone or among several targets ("A, b.c = ..."):
+# the text after it.
+_ASSIGNED_RE = re.compile(r"(?:,\s*[A-Za-z_][\w.]*\s*)*=(?!=)")
 # A name being declared: after "local", "for" or a "function ...(" with only
 # names and commas between (the text before the name, plus a space).
 _DECLARED_RE = re.compile(r"(?:\blocal|\bfor|\bfunction\b[^()]*\()(?:\s+function)?[\s\w,]*\s$")
@@ -234,7 +237,7 @@ def _int_constants(blocks: list[tuple[frozenset[str], str]], texts: list[str]) -
                 before = stripped[: use.start()].rstrip()
                 after = stripped[use.end() :].lstrip()
                 field = before.endswith(".") and not before.endswith("..")
-                assigned = after.startswith("=") and not after.startswith("==")
+                assigned = _ASSIGNED_RE.match(after) is not None
                 declared = _DECLARED_RE.search(before + " ")
                 if assigned or field or declared:
                     del found[name]
