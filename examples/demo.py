@@ -253,6 +253,9 @@ def main() -> int:
             for state in ("ready", "delayed", "leased", "dead", "done"):
                 shop.app.purge(queue, state)
         shop.app.schedules.remove(shop.REPORT_SCHEDULE)  # its next firing is stale
+        # Removed at the end (after the processes stopped): left in Redis, it
+        # would be fired every second by any cron process of the server.
+        stack.callback(shop.app.schedules.remove, shop.REPORT_SCHEDULE)
         workers, crons = start(shop, args.workers, args.concurrency)
         procs = [*workers, *crons]
         stack.callback(stop, procs)

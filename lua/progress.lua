@@ -44,8 +44,9 @@ local f, damaged = checked_record(id, redis.call('HGET', K_JOBS, id))
 if damaged then return PROGRESS_LOST end
 if not f then return PROGRESS_GONE end
 if lease_status(f, ARGV[3]) ~= 'held' then return PROGRESS_LOST end
--- Sweep: up to 2 other entries whose job no longer runs.
-local others = redis.call('HRANDFIELD', K_PROGRESS, 2)
+-- Sweep: up to 2 other entries whose job no longer runs. (A missing hash
+-- answers an empty array; fakeredis, used by scheduler.testing, answers nil.)
+local others = redis.call('HRANDFIELD', K_PROGRESS, 2) or {}
 for _, other in ipairs(others) do
   if other ~= id then
     local rec = redis.call('HGET', K_JOBS, other)

@@ -16,9 +16,13 @@
 --          [1, 1e9] (leases held at once)
 -- ARGV[3]  rate: "" = unchanged, "-" = remove, or "N/period_ms" (integers,
 --          N in [1, 1e9], period_ms in [1, 31622400000])
+-- ARGV[4]  events stream max length (integer; 0 = no events)
+-- ARGV[5]  actor: who asks (free text, for the audit event; "" if absent)
 -- Returns: {previous concurrency, previous rate} as stored ("" = none).
 -- Errors: "ERR scheduler: bad value".
--- Events: none.
+-- Events: audit when a limit changed (action "limit"; the actor; 0 jobs;
+--   detail "<scope>;<concurrency>;<rate>" as stored afterwards, "" = none,
+--   scope "" = the queue itself).
 
 --@include lib/batch.lua
 --@include lib/keys.lua
@@ -31,7 +35,7 @@ local scope, conc, rate = ARGV[1], ARGV[2], ARGV[3]
 local function valid_int(s, max)
   return string.find(s, '^%d+$') ~= nil and #s <= 12 and tonumber(s) >= 1 and tonumber(s) <= max
 end
-if #ARGV ~= 3 or string.find(scope, ',') then
+if #ARGV ~= 5 or string.find(scope, '[,;]') or not string.find(ARGV[4], '^%d+$') then
   return redis.error_reply('ERR scheduler: bad value')
 end
 if conc ~= '' and conc ~= '-' and not valid_int(conc, 1e9) then
@@ -68,6 +72,11 @@ if rate == '-' then
 elseif rate ~= '' then
   redis.call('HSET', K_LIMITS, 'rate:' .. scope, rate)
   redis.call('HDEL', K_LIMITS, 'bucket:' .. scope)
+end
+local new = redis.call('HMGET', K_LIMITS, 'conc:' .. scope, 'rate:' .. scope)
+if new[1] ~= old[1] or new[2] ~= old[2] then
+  events_init(tonumber(ARGV[4]))
+  audit('limit', ARGV[5], 0, '', scope .. ';' .. (new[1] or '') .. ';' .. (new[2] or ''))
 end
 wake()
 return {old[1] or '', old[2] or ''}

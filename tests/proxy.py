@@ -33,7 +33,16 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["RespProxy", "is_lease", "lease_without_wait", "waiter_lease"]
+import redis
+
+__all__ = [
+    "RespProxy",
+    "blocked_waits",
+    "is_lease",
+    "lease_without_wait",
+    "wait_blocked",
+    "waiter_lease",
+]
 
 Commands = list[list[bytes]]
 Rule = Callable[[Commands], bool]
@@ -62,6 +71,27 @@ def lease_without_wait(commands: Commands) -> bool:
     return not any(c and c[0].upper() == b"BLPOP" for c in commands) and any(
         is_lease(c) for c in commands
     )
+
+
+def blocked_waits(server: redis.Redis) -> int:
+    """Clients of ``server`` (a ``redis.Redis`` on the server itself, not
+    the proxy) blocked in a ``BLPOP``: waits no wake marker has answered, so
+    no reply of theirs is on the way. A wait that a marker left over from an
+    earlier enqueue answers at once is outstanding at the proxy for a moment
+    too (its reply in flight) but never blocked: only a wait also counted
+    here is one a test can hold back and have answered by the job it
+    enqueues next."""
+    return sum(
+        1 for c in server.client_list() if c.get("cmd") == "blpop" and "b" in c.get("flags", "")
+    )
+
+
+def wait_blocked(proxy: RespProxy, server: redis.Redis) -> bool:
+    """The worker's wait (its one connection through ``proxy``) is sent and
+    blocked in ``server`` (:func:`blocked_waits`): the next job enqueued is
+    leased by the lease behind it, whose reply a rule or
+    :meth:`RespProxy.hold_outstanding` then acts on."""
+    return proxy.outstanding(waiter_lease) == 1 and blocked_waits(server) == 1
 
 
 def _line(buf: bytes, pos: int) -> tuple[bytes, int] | None:

@@ -267,3 +267,29 @@ def test_dashboard_actions_write_the_web_actor(real_redis: redis.Redis) -> None:
     assert reply.status_code == 303, reply.text
     (event,) = audits(app)
     assert event.action == "pause" and event.actor.startswith("web@")
+
+
+def test_limit_changes_write_audit_events(redis_server: DevServer, app: Scheduler) -> None:
+    """`queue limit` names its actor in an audit event like every other
+    change (it wrote none); a call that changes nothing, or is refused,
+    writes none."""
+    app.enqueue("m:f")  # the queue is in use
+    out = cli(redis_server, "queue", "limit", "default", "--concurrency", "3", "--actor", "alice")
+    assert out.returncode == 0, out.stderr
+    (event,) = audits(app)
+    assert (event.action, event.actor, event.count, event.detail) == ("limit", "alice", 0, ";3;")
+
+    app.set_limits("default", task="m:f", rate="10/s", actor="bob")
+    last = audits(app)[-1]
+    assert (last.action, last.actor, last.detail) == ("limit", "bob", "m:f;;10/1000")
+
+    # The same value again changes nothing; a bad value is refused: no event.
+    assert cli(redis_server, "queue", "limit", "default", "--concurrency", "3").returncode == 0
+    assert cli(redis_server, "queue", "limit", "default", "--rate", "lots").returncode == 2
+    assert len(audits(app)) == 2
+
+    out = cli(redis_server, "queue", "limit", "default", "--concurrency", "none", "--actor", "c")
+    assert out.returncode == 0, out.stderr
+    assert (audits(app)[-1].actor, audits(app)[-1].detail) == ("c", ";;")
+    rows = cli(redis_server, "events", "--action", "limit", "--json").stdout.splitlines()
+    assert [json.loads(r)["actor"] for r in rows] == ["alice", "bob", "c"]

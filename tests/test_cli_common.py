@@ -19,7 +19,8 @@ from click.testing import CliRunner, Result
 from scheduler import EnqueueOptions, JobSpec, Scheduler
 from scheduler.backend.record import parse_record
 from scheduler.cli import cli
-from scheduler.cli.common import format_age, format_time, parse_duration, redact_url
+from scheduler.cli.common import redact_url
+from scheduler.cli.formats import format_age, format_time, parse_duration
 from scheduler.devserver import DevServer
 from scheduler.serialization import encode_error
 

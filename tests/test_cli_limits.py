@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from scheduler import Scheduler
 from tests.helpers import running, wait_until
-from tests.test_cli_common import Run, as_json, capp, lease_all, run
+from tests.test_cli_common import Run, as_json, capp, lease_all, one_line_error, run
 
 __all__ = ["capp", "run"]  # fixtures
 
 
 def test_queue_limit_sets_shows_and_refuses(run: Run, capp: Scheduler) -> None:
-    data = as_json(run("queue", "limit", "q", "--concurrency", "4", "--rate", "100/m", "--json"))
+    # A queue never used is refused unless --create, as by every `queue ...`
+    # command (a typo'd name was registered: a queue nothing serves).
+    one_line_error(run("queue", "limit", "q", "--concurrency", "4"), 1, "never used", "--create")
+    assert "q" not in capp.queue_names() and capp.backend.queue_limits("q").empty
+    created = run("queue", "limit", "q", "--concurrency", "4", "--rate", "100/m", "--create")
+    data = as_json(run("queue", "limit", "q", "--json"))
+    assert created.exit_code == 0 and "q" in capp.queue_names()
     assert data["concurrency"] == 4 and data["rate"] == {"count": 100, "period_s": 60.0}
     data = as_json(run("queue", "limit", "q", "--task", "m:f", "--concurrency", "1", "--json"))
     assert data["tasks"] == {"m:f": {"concurrency": 1, "rate": None}}

@@ -116,9 +116,12 @@ def test_purge_asks_first(run: Run, capp: Scheduler) -> None:
     capp.enqueue("m:f", job_id="keep")
     declined = run("queue", "purge", "default", "--state", "dead", input="n\n")
     assert declined.exit_code == 1 and "Delete 3 dead job(s)" in declined.output
+    # Declining is no bug: one plain error line (it said "unexpected Abort").
+    assert "Error: not confirmed: nothing deleted" in declined.stderr
+    assert "unexpected" not in declined.output
     assert capp.redis.zcard(capp.queue_keys("default").dead) == 3
     no_input = run("queue", "purge", "default", "--state", "dead")  # EOF: not confirmed
-    assert no_input.exit_code == 1
+    assert no_input.exit_code == 1 and "unexpected" not in no_input.output
     accepted = run("queue", "purge", "default", "--state", "dead", input="y\n")
     assert accepted.exit_code == 0 and "deleted 3 dead job(s)" in accepted.stdout
     assert capp.redis.zcard(capp.queue_keys("default").dead) == 0

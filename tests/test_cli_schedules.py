@@ -58,6 +58,8 @@ def test_add_list_pause_resume_remove(run: Run, capp: Scheduler) -> None:
 
     declined = run("schedules", "remove", "daily", input="n\n")
     assert declined.exit_code == 1 and len(capp.schedules.list()) == 2
+    assert "Error: not confirmed: nothing removed" in declined.stderr
+    assert "unexpected" not in declined.output
     assert run("schedules", "remove", "daily", "--yes").exit_code == 0
     assert [i.id for i in capp.schedules.list()] == ["tick"]
 

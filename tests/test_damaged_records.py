@@ -5,11 +5,10 @@ and no good job is lost or stopped (issue 11, item 3)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,6 @@ from scheduler.backend.record import (
 )
 from scheduler.backend.scripts import Scripts
 from scheduler.cli.status import render_overview
-from scheduler.devserver import DevServer
 from scheduler.errors import DamagedRecordError
 from scheduler.worker.book import JobBook
 from tests.helpers import enqueue_item as item
@@ -276,17 +274,6 @@ def test_status_shows_the_damaged_count(real_redis: redis.Redis) -> None:
 
 
 # -- with a real worker process ----------------------------------------------
-
-
-@pytest.fixture
-def papp(redis_server: DevServer, real_redis: object) -> Iterator[Scheduler]:
-    os.environ["SCHEDULER_TEST_URL"] = redis_server.url
-    os.environ["SCHEDULER_TEST_PREFIX"] = "p"
-    sys.modules.pop("tests.apps.procapp", None)
-    from tests.apps import procapp
-
-    yield procapp.app
-    procapp.app.close()
 
 
 @pytest.mark.slow

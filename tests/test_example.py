@@ -50,6 +50,9 @@ def test_example_runs_and_reports(redis_server: DevServer, real_redis: redis.Red
     app = Scheduler.from_url(redis_server.url)
     try:
         assert app.job("welcome:bob", queue="email").info().state.value == "succeeded"
+        # No schedule left behind: any cron process on the server (the
+        # user's own, which serves every queue) would fire it every second.
+        assert app.schedules.list() == []
         status = subprocess.run(
             [sys.executable, "-m", "scheduler", "status"],
             env=env,

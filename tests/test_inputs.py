@@ -4,6 +4,7 @@ that records whatever a task returns or raises and keeps running."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import subprocess
@@ -68,7 +69,9 @@ def iapp(redis_server: DevServer, real_redis: redis.Redis) -> Iterator[Scheduler
     os.environ["SCHEDULER_TEST_URL"] = redis_server.url
     os.environ["SCHEDULER_TEST_PREFIX"] = "i"
     sys.modules.pop("tests.apps.inputs_app", None)
-    from tests.apps import inputs_app
+    # Not ``from tests.apps import inputs_app``: after the pop that returns
+    # the package's attribute, an earlier import's module (its app closed).
+    inputs_app = importlib.import_module("tests.apps.inputs_app")
 
     yield inputs_app.app
     inputs_app.app.close()

@@ -80,14 +80,22 @@ def test_script_calls_follow_the_master_after_a_failover(
         assert second.result(timeout=10) is None
 
 
-def test_failover_during_drain_loses_none_and_runs_none_twice(
+def test_failover_during_drain_loses_none(
     sentinel_app: Scheduler, redis_sentinel: SentinelSet
 ) -> None:
+    """A forced `SENTINEL FAILOVER` mid-drain: every job succeeds with its
+    result. Unlike `CLUSTER FAILOVER`, it promotes the replica without first
+    stopping the master's writes, so completions the old master acknowledged
+    in its last moments can be lost (asynchronous replication; observed 0-28
+    writes per forced failover here, and 0-4 jobs of this drain run again):
+    those jobs run again once their lease expires -- at-least-once, as
+    docs/design.md ("Redis Sentinel") says. The short lease keeps that wait
+    short."""
     runs: collections.Counter[int] = collections.Counter()
     lock = threading.Lock()
     started = threading.Event()
 
-    @sentinel_app.task
+    @sentinel_app.task(lease=3.0)
     def work(i: int) -> int:
         with lock:
             runs[i] += 1
@@ -108,7 +116,7 @@ def test_failover_during_drain_loses_none_and_runs_none_twice(
         wait_until(lambda: len(runs) == n, timeout=60, interval=0.05)
         results = [j.result(timeout=30) for j in jobs]
     assert results == list(range(n))
-    assert sum(runs.values()) == n, [i for i, c in runs.items() if c > 1][:10]
+    assert set(runs) == set(range(n))  # each ran; a few may have run twice (above)
     assert _on(new, sentinel_app.queue_keys("default").jobs)
 
 

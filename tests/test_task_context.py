@@ -209,9 +209,13 @@ def test_progress_is_visible_on_the_handle_and_in_the_events(real_app: Scheduler
     assert found and found[0]["j"] == job.id and "resized 1 of 4" in found[0]["d"]
 
 
-def test_progress_is_fenced_by_the_lease_and_swept_after_the_job(real_app: Scheduler) -> None:
-    backend = real_app.backend
-    old, new = real_app.enqueue("m:f"), real_app.enqueue("m:f")
+def test_progress_is_fenced_by_the_lease_and_swept_after_the_job(app: Scheduler) -> None:
+    """On a real server and on fakeredis (scheduler.testing), which answers
+    HRANDFIELD on a missing hash with nil: the first write of a queue's
+    progress failed there ("bad argument #1 to 'ipairs'"), so a task calling
+    set_progress under fake_app() could never succeed."""
+    backend = app.backend
+    old, new = app.enqueue("m:f"), app.enqueue("m:f")
     qk = backend.queue("default")
     reply = backend.scripts.lease(qk, 2, "w", "r1")
     tokens = {job_id: text.split("\x1f")[4] for job_id, text in reply.jobs}
@@ -225,7 +229,7 @@ def test_progress_is_fenced_by_the_lease_and_swept_after_the_job(real_app: Sched
         if backend.progress("default", old.id) is None:
             break
     assert backend.progress("default", old.id) is None
-    assert real_app.redis.pttl(qk.progress) > 0  # and the hash expires when idle
+    assert app.redis.pttl(qk.progress) > 0  # and the hash expires when idle
 
 
 def test_progress_validates_its_value() -> None:

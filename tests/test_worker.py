@@ -354,3 +354,23 @@ def test_high_priority_job_arriving_while_the_buffer_is_full_starts_first(
         wait_until(lambda: len(order) == 3)
     assert order == ["high", "low0", "low1"]
     assert all(j.status is JobState.SUCCEEDED for j in low)
+
+
+def test_a_queue_never_used_and_named_by_no_task_is_warned_about(
+    app: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--queues meda` (a typo of `media`) is served, with one WARNING naming
+    it; a queue a task names, or one already used, is not warned about."""
+
+    @app.task(queue="media")
+    def resize() -> str:
+        return "ok"
+
+    app.enqueue("elsewhere.task", queue="used")  # registers "used"
+    caplog.set_level(logging.WARNING, logger="scheduler.worker")
+    job = resize.enqueue()
+    with running(app, queues=["media", "used", "meda"]):
+        assert job.result(timeout=10) == "ok"
+    warned = [r.getMessage() for r in caplog.records if "never used" in r.getMessage()]
+    assert len(warned) == 1 and "'meda'" in warned[0], warned
+    assert "meda" in app.backend.queue_names()  # served all the same

@@ -95,8 +95,10 @@ def test_close_cuts_a_blocked_wait_and_the_lease_behind_it(real_app: Scheduler) 
     lease.close()
     thread.join(timeout=5)
     assert not thread.is_alive() and failed
+    # The server drops the cut wait once it reads the close -- which a
+    # command sent on another connection meanwhile may overtake.
+    wait_until(lambda: _blocked(real_app) <= before)
     job = real_app.enqueue("m:f")
-    time.sleep(0.1)
     assert job.status is JobState.READY  # the lease behind the BLPOP never ran
     assert real_app.redis.llen(real_app.queue_keys("default").wake) == 1
 
@@ -120,11 +122,16 @@ def test_a_call_sent_as_the_caller_closes_is_cut_not_left_blocked(
 ) -> None:
     """A stopped worker left a BLPOP (and the lease behind it) blocked on a
     connection opened after its close: the next enqueue was leased to it."""
-    pool = _ClosingPool.from_url(redis_server.url)
+    pool = _ClosingPool.from_url(redis_server.url, client_name="cut-call")
     caller = ScriptCaller(redis.Redis(connection_pool=pool))
     pool.caller = caller
     with pytest.raises(redis.ConnectionError):
         caller.call_many([("BLPOP", "wake", "3"), ("SET", "behind", "1")], retry=False)
+    # Cut: the server drops the connection once it reads the close (after
+    # the commands sent before it); the marker is pushed only then, or it
+    # could overtake the close and be taken by the BLPOP. Left open (the
+    # bug), the connection stays listed: this wait fails.
+    wait_until(lambda: not any(c.get("name") == "cut-call" for c in real_redis.client_list()))
     real_redis.lpush("wake", "marker")
     assert real_redis.llen("wake") == 1 and real_redis.get("behind") is None
     assert not any(c["cmd"] == "blpop" for c in real_redis.client_list())

@@ -3,6 +3,7 @@ shutdown and dead children, execution timeouts in both pools."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -101,6 +102,40 @@ def test_timeout_travels_in_the_record_and_old_records_still_decode(papp: Schedu
     lifted = hang.options(timeout=float("inf")).enqueue()
     assert lifted.info().record.options.timeout_ms is None
     assert JobOptions.decode("3,1000,10,-1,2500") == JobOptions(3, 1000, 10, -1, 2500)
+
+
+def test_a_job_whose_child_a_ctrl_c_killed_as_it_started_runs_in_a_new_one(
+    papp: Scheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C on a terminal signals the whole process group. A process-pool
+    child ignores SIGINT once its code runs, but one still starting (spawned
+    for a job, e.g. the worker's first) dies of it, before the job ran: the
+    job goes to a new child. Before, it failed ("exited with code -2"),
+    charged an attempt, where a thread pool finished it within the grace."""
+    import queue
+
+    from scheduler.backend.record import JobOptions
+    from scheduler.worker.children import ProcessRunner
+    from scheduler.worker.execution import LeasedJob, Outcome
+    from tests.apps.procapp import whoami
+
+    marker = tmp_path / "interrupted"
+    monkeypatch.setenv("SCHEDULER_TEST_SIGINT_ONCE", str(marker))
+    marker.touch()  # not this process
+    from tests.apps.sigint_loader import load
+
+    marker.unlink()  # the first child to import the module is interrupted
+    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    runner = ProcessRunner("tests.apps.procapp:app", 1, lambda _j, o: done.put(o), load)
+    options = JobOptions(1, 1000, 1000, -1)
+    try:
+        runner.submit(LeasedJob("default", "j", "1", whoami.name, "[[], {}]", 1, options, 1.0, 0))
+        outcome = done.get(timeout=60)
+    finally:
+        runner.shutdown()
+    assert marker.exists()  # a child was interrupted
+    assert outcome.ok, outcome
+    assert int(outcome.text) != os.getpid() and runner.replaced == 1
 
 
 def test_a_child_stopped_while_it_starts_finishes_start_up_and_shuts_down(

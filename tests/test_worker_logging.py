@@ -56,3 +56,24 @@ def test_text_logs_one_info_line_per_job_and_failures_above_info(papp: Scheduler
     dead = next(line for line in out.splitlines() if " ERROR " in line and ", dead:" in line)
     assert "ValueError: kaput" in dead
     assert "Traceback (most recent call last)" in out.split(dead, 1)[1]
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_a_tasks_own_logs_follow_the_workers_log_settings(papp: Scheduler, pool: str) -> None:
+    """A task's logging.info(...) comes out as the worker's other lines do
+    (here JSON, at INFO), in process-pool children too. Before, a spawned
+    child had no logging set up: INFO lines were lost and WARNING ones came
+    out as bare text among the JSON lines."""
+    from tests.apps.procapp import chatty
+
+    worker = start_worker("--pool", pool, "-c", "1", "--log-format", "json")
+    try:
+        pid = chatty.enqueue("hello").result(timeout=60)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        out = stop(worker)
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]  # all JSON
+    said = [r for r in records if r["name"] == "tests.apps.procapp"]
+    assert [(r["level"], r["message"]) for r in said] == [("INFO", "task says hello")], out
+    assert (pid == worker.pid) is (pool == "thread")

@@ -28,7 +28,7 @@ import redis
 from scheduler import Job, JobState, Scheduler
 from scheduler.devserver import DevServer
 from tests.helpers import Output, start_worker, wait_until
-from tests.proxy import RespProxy, lease_without_wait, waiter_lease
+from tests.proxy import RespProxy, lease_without_wait, wait_blocked, waiter_lease
 
 
 @pytest.fixture
@@ -117,13 +117,17 @@ def test_lost_waiter_lease_replies_run_each_job_once(
     out = start(proxy, runs_file, "--concurrency", "2", "--pool", pool)
     jobs = []
     for i in range(4):
-        # The worker's wait is under the rule before the jobs arrive.
+        # The worker's wait is under the rule (and blocked in the server)
+        # before the jobs arrive.
         proxy.wait_for(lambda i=i: len(proxy.matched) > i)
-        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
-        batch = [tally.enqueue() for _ in range(i % 3 + 1)]  # lost leases of 1-3 jobs
-        proxy.wait_for(lambda i=i: proxy.cuts > i)
         if i < 3:
-            proxy.cut(waiter_lease)  # for the next wait
+            # For the next wait, armed before this one is cut: the worker
+            # recovers and waits again without the test thread running.
+            proxy.cut(waiter_lease)
+        wait_until(lambda: wait_blocked(proxy, papp.redis))
+        # One call, one wake marker: the waiter's lease takes the whole batch.
+        batch = papp.enqueue_many([tally.spec() for _ in range(i % 3 + 1)])  # 1-3 jobs
+        proxy.wait_for(lambda i=i: proxy.cuts > i)
         for job in batch:
             assert job.result(timeout=30) == 1
         jobs += batch
@@ -143,7 +147,7 @@ def test_lost_round_trip_replies_run_each_job_once(
     from tests.apps.procapp import tally
 
     out = start(proxy, runs_file, "--concurrency", "2", "--prefetch", "2", "--pool", pool)
-    wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+    wait_until(lambda: wait_blocked(proxy, papp.redis))
     proxy.cut(lease_without_wait, times=6)
     jobs = papp.enqueue_many([tally.spec(0.01) for _ in range(40)])
     proxy.wait_for(lambda: proxy.cuts >= 6, timeout=60)
@@ -176,7 +180,7 @@ def test_lease_expiring_before_the_retry_runs_the_job_once(
     proxy.cut(waiter_lease, outage=None)
     out = start(proxy, runs_file, "--concurrency", "2")
     proxy.wait_for(lambda: len(proxy.matched) == 1)
-    wait_until(lambda: proxy.outstanding(waiter_lease) == 1)
+    wait_until(lambda: wait_blocked(proxy, papp.redis))
     job = tally.options(lease=0.5).enqueue(0.3)
     proxy.wait_for(lambda: proxy.cuts == 1)
     info = job.info()

@@ -60,6 +60,36 @@ def test_sigterm_releases_running_jobs_within_grace(papp: Scheduler) -> None:
     assert "released (back to ready)" in out
 
 
+def test_a_sigterm_to_the_process_group_lets_a_pool_childs_job_finish(
+    papp: Scheduler, tmp_path: Path
+) -> None:
+    """systemd (KillMode=control-group) and `kill -TERM -PGID` send SIGTERM
+    to the worker *and* its process-pool children. The running job finishes
+    within the grace period and succeeds, as with a thread pool. Before, the
+    SIGTERM raised SystemExit inside the task: the job went dead at once
+    ("SystemExit: 0", not in retry_on), and the child, waiting for the next
+    job, was killed 5 s later without its shutdown hooks."""
+    from tests.apps.procapp import gated
+
+    started, release = tmp_path / "started", tmp_path / "release"
+    job = gated.enqueue(str(started), str(release))
+    env = {"SCHEDULER_TEST_SHUTDOWN_DIR": str(tmp_path)}
+    worker = start_worker("--pool", "process", "-c", "1", "--grace", "60", env=env)
+    try:
+        wait_until(started.exists, timeout=60)
+        child = int(started.read_text())
+        worker.send_signal(signal.SIGTERM)
+        os.kill(child, signal.SIGTERM)  # as the process group's SIGTERM does
+        release.touch()
+        code = worker.wait(timeout=30)
+    finally:
+        out = stop(worker)
+    assert code == 0, out
+    info = job.info()
+    assert info.state is JobState.SUCCEEDED and job.result(timeout=0) == child, out
+    assert (tmp_path / str(child)).exists(), "the child's shutdown hooks did not run"
+
+
 def test_process_pool_runs_tasks_in_children(papp: Scheduler) -> None:
     from tests.apps.procapp import whoami
 

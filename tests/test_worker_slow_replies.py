@@ -24,7 +24,7 @@ import redis
 from scheduler import JobState, Scheduler
 from scheduler.devserver import DevServer
 from tests.helpers import blocker_and_tag, running, wait_until
-from tests.proxy import RespProxy, waiter_lease
+from tests.proxy import RespProxy, wait_blocked, waiter_lease
 
 
 @pytest.fixture
@@ -62,7 +62,11 @@ def test_a_job_leased_by_a_slow_wait_still_starts_first(
         assert started.wait(10)
         low = [tag.options(priority=1).enqueue(f"low{i}") for i in range(2)]
         wait_until(lambda: len(worker.snapshot()) == 3)  # both leased into the buffer
-        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)  # waiting for more, room for 1
+        # Waiting for more (room for 1), blocked in the server: not a wait
+        # that a wake marker left over from the enqueues above answers at
+        # once (a round trip may lease "low1" before the waiter takes its
+        # marker), whose reply, held, would bring nothing.
+        wait_until(lambda: wait_blocked(proxy, real_redis))
         assert proxy.hold_outstanding(waiter_lease) == 1
         high = tag.options(priority=9).enqueue("high")
         # The server ran the waiter's lease (BLPOP and lease replies held back).
@@ -97,7 +101,7 @@ def test_a_job_taken_ahead_is_not_run_again_by_the_waiter(
     blocker.enqueue()
     with running(app, concurrency=2, prefetch=0) as worker:
         assert started.wait(10)
-        wait_until(lambda: proxy.outstanding(waiter_lease) == 1)  # room for 1, nothing buffered
+        wait_until(lambda: wait_blocked(proxy, real_redis))  # room for 1, nothing buffered
         assert proxy.hold_outstanding(waiter_lease) == 1
         high = tag.enqueue("high")
         proxy.wait_for(lambda: proxy.holding >= 2)

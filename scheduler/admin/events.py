@@ -62,6 +62,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "pause",
     "resume",
     "aging",
+    "limit",
     "purge",
     "schedule_create",
     "schedule_update",

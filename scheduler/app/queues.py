@@ -58,19 +58,23 @@ class QueueControl:
         rate: str | Rate | None = None,
         clear_concurrency: bool = False,
         clear_rate: bool = False,
+        actor: str | None = None,
     ) -> QueueLimits:
         """Set (or clear) the concurrency and rate limits of ``queue``, or of
         ``task`` in it; enforced by the lease script across all workers
         (:mod:`scheduler.limits`: ``rate`` like ``"100/m"`` is a token
         bucket). A limit not named is left as it is. Returns the queue's
-        limits afterwards.
+        limits afterwards. A change writes an audit event (action ``limit``,
+        detail ``"<task or empty>;<concurrency>;<rate>"`` as stored
+        afterwards) naming ``actor`` (default: :func:`resolve_actor`).
 
         Raises:
             ValidationError: a bad name, ``concurrency`` (an int >= 1) or
-                ``rate`` (does not parse), or a limit both set and cleared;
-                nothing is written.
+                ``rate`` (does not parse), a limit both set and cleared, or a
+                bad ``actor``; nothing is written.
         """
         keys = self.backend.queue(queue)
+        who = resolve_actor(actor)
         scope = "" if task is None else validate_task_name(task)
         conc = "-" if clear_concurrency else ""
         if concurrency is not None:
@@ -83,7 +87,7 @@ class QueueControl:
                 raise ValidationError("give rate or clear_rate, not both")
             rate_text = (rate if isinstance(rate, Rate) else parse_rate(rate)).encode()
         self.backend.register_queue(queue)
-        self.backend.scripts.queue_limit(keys, scope, conc, rate_text)
+        self.backend.scripts.queue_limit(keys, scope, conc, rate_text, actor=who)
         return self.backend.queue_limits(queue)
 
     def resume(self, queue: str, *, actor: str | None = None) -> bool:

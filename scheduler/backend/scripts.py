@@ -608,17 +608,19 @@ class Scripts:
         return int(self._run("purge", qk.standard(), args))
 
     def queue_limit(
-        self, qk: QueueKeys, scope: str, concurrency: str, rate: str
+        self, qk: QueueKeys, scope: str, concurrency: str, rate: str, *, actor: str = ""
     ) -> tuple[str, str]:
         """Set or remove a limit of the queue (``scope`` "") or of task
         ``scope``: ``concurrency`` and ``rate`` ("N/period_ms") are "" to
         leave unchanged, "-" to remove (``lua/queue_limit.lua``). Returns the
-        previous ``(concurrency, rate)`` as stored ("" = none).
+        previous ``(concurrency, rate)`` as stored ("" = none). A change
+        writes an audit event (action ``limit``) naming ``actor``.
 
         Raises:
             ScriptReplyError: a value the script refuses (nothing written).
         """
-        reply = self._run("queue_limit", qk.extended(), [scope, concurrency, rate])
+        args = [scope, concurrency, rate, self.events_maxlen, actor]
+        reply = self._run("queue_limit", qk.extended(), args)
         if not isinstance(reply, list) or len(reply) != 2:
             raise ScriptError(f"unexpected queue_limit reply {reply!r}")
         return _s(reply[0]), _s(reply[1])

@@ -18,7 +18,8 @@ import click
 
 from scheduler import defaults
 from scheduler.app import Scheduler
-from scheduler.cli.common import admin_command, echo_json, fail, get_app, parse_duration
+from scheduler.cli.common import admin_command, echo_json, fail, get_app
+from scheduler.cli.formats import parse_duration
 from scheduler.cli.runtime import load_app
 from scheduler.task import EnqueueOptions
 from scheduler.validation import validate_task_name

@@ -32,10 +32,9 @@ from scheduler.cli.common import (
     console,
     echo_json,
     fail,
-    format_age,
-    format_time,
     get_app,
 )
+from scheduler.cli.formats import format_age, format_time
 from scheduler.cli.tables import Column, FitTable
 from scheduler.errors import JobNotFoundError, SchedulerError
 from scheduler.job import Job, JobInfo

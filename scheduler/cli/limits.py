@@ -10,7 +10,14 @@ import click
 
 from scheduler.admin.capacity import oversized_jobs
 from scheduler.backend import Backend
-from scheduler.cli.common import admin_command, echo_json, get_app
+from scheduler.cli.common import (
+    actor_option,
+    admin_command,
+    create_option,
+    echo_json,
+    get_app,
+    require_queue,
+)
 
 __all__ = ["register", "status_notes"]
 
@@ -60,13 +67,22 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--rate", default=None, help="Leases per period, e.g. 100/m, 20/2s, 5/h, or 'none'."
     )
+    @create_option
+    @actor_option
     def limit(
-        name: str, task: str | None, concurrency: str | None, rate: str | None, as_json: bool
+        name: str,
+        task: str | None,
+        concurrency: str | None,
+        rate: str | None,
+        create: bool,
+        actor: str | None,
+        as_json: bool,
     ) -> None:
         """Set the concurrency or rate limit of queue NAME (or of --task in it),
         enforced across all workers; with neither option, show the limits.
         A rate is a token bucket: at most N at once, N per period on average."""
         app = get_app()
+        require_queue(app, name, create)  # a typo'd name would make a queue nothing serves
         clear_c, clear_r = concurrency == "none", rate == "none"
         conc: int | None = None
         if concurrency is not None and not clear_c:
@@ -86,6 +102,7 @@ def register(cli: click.Group) -> None:
                 rate=None if clear_r else rate,
                 clear_concurrency=clear_c,
                 clear_rate=clear_r,
+                actor=actor,
             )
         if as_json:
             echo_json({"queue": name, **limits.to_dict()})

@@ -24,11 +24,10 @@ from scheduler.cli.common import (
     admin_command,
     console,
     echo_json,
-    format_age,
-    format_stamp,
     get_app,
     queue_name_option,
 )
+from scheduler.cli.formats import format_age, format_stamp
 
 #: Targets of an audit event shown in full; more are counted.
 _TARGETS_SHOWN = 3

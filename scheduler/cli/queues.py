@@ -22,6 +22,7 @@ from scheduler.backend.codes import RetryCode
 from scheduler.cli.common import (
     actor_option,
     admin_command,
+    confirm,
     create_option,
     echo_json,
     fail,
@@ -159,10 +160,9 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
                 as_json,
             )
         if not yes:
-            click.confirm(
+            confirm(
                 f"Delete {total} {state} job(s) from queue {name}? This cannot be undone",
-                abort=True,
-                err=True,
+                "nothing deleted",
             )
         deleted = 0
         with _progress(total) as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from scheduler.loading import import_app
 log = logging.getLogger("scheduler.cli")
 
 __all__ = [
+    "child_loader",
     "load_app",
     "log_format_option",
     "log_level_option",
@@ -59,6 +61,19 @@ def setup_logging(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+def child_loader(level: str, fmt: str = "text") -> Callable[[str], Scheduler]:
+    """The app loader of a worker's process-pool children: sets up logging
+    as :func:`setup_logging` does in the worker (a spawned child starts with
+    none: its tasks' INFO lines were lost, WARNING ones bare text), then
+    imports the app (:func:`scheduler.loading.import_app`). Picklable."""
+    return functools.partial(_load_in_child, level, fmt)
+
+
+def _load_in_child(level: str, fmt: str, app_path: str) -> Scheduler:
+    setup_logging(level, fmt)
+    return import_app(app_path)
 
 
 def log_level_option(fn: Callable[..., Any]) -> Callable[..., Any]:

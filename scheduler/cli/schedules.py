@@ -26,14 +26,14 @@ from scheduler.backend.scripts import EnqueueItem
 from scheduler.cli.common import (
     actor_option,
     admin_command,
+    confirm,
     console,
     echo_json,
     fail,
-    format_time,
     get_app,
-    parse_duration,
 )
 from scheduler.cli.enqueue import parse_json_option
+from scheduler.cli.formats import format_time, parse_duration
 from scheduler.cron import DamagedScheduleError, MisfirePolicy, ScheduleInfo
 from scheduler.job import Job
 from scheduler.serialization import encode_meta
@@ -273,10 +273,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 -- one small nested functi
         except DamagedScheduleError as exc:
             where, what = exc.queue, "damaged record"
         if not yes:
-            click.confirm(
-                f"Remove schedule {schedule_id} ({what}) from queue {where}?",
-                abort=True,
-                err=True,
+            confirm(
+                f"Remove schedule {schedule_id} ({what}) from queue {where}?", "nothing removed"
             )
         removed = app.schedules.remove(schedule_id, where, actor=actor)
         if as_json:

@@ -12,14 +12,8 @@ from rich.live import Live
 from rich.text import Text
 
 from scheduler.admin import Overview, QueueStatus, overview
-from scheduler.cli.common import (
-    admin_command,
-    console,
-    echo_json,
-    format_age,
-    format_stamp,
-    get_app,
-)
+from scheduler.cli.common import admin_command, console, echo_json, get_app
+from scheduler.cli.formats import format_age, format_stamp
 from scheduler.cli.limits import status_notes
 from scheduler.cli.tables import Column, FitTable
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
-from scheduler.cli.common import admin_command, console, echo_json, format_time, get_app
+from scheduler.cli.common import admin_command, console, echo_json, get_app
+from scheduler.cli.formats import format_time
 from scheduler.cli.tables import Column, FitTable
 
 __all__ = ["register"]

@@ -9,6 +9,7 @@ import click
 
 from scheduler import defaults
 from scheduler.cli.runtime import (
+    child_loader,
     load_app,
     log_format_option,
     log_level_option,
@@ -17,7 +18,6 @@ from scheduler.cli.runtime import (
     split_list,
 )
 from scheduler.errors import ValidationError
-from scheduler.loading import import_app
 from scheduler.worker import Worker
 
 __all__ = ["worker_command"]
@@ -153,7 +153,7 @@ def worker_command(
             concurrency=concurrency,
             pool=pool,
             app_path=app_path,
-            app_loader=import_app,
+            app_loader=child_loader(log_level, log_format),
             queue_order=queue_order,
             queue_weights=_weights(weights),
             grace=grace,

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from scheduler.cli.common import format_age, format_time
+from scheduler.cli.formats import format_age, format_time
 from scheduler.web.security import CSRF_COOKIE, csrf_token
 from scheduler.web.state import dashboard
 

@@ -18,11 +18,14 @@ job, waits for the reply, the child's exit or the job's timeout, and
 
 Children import the app once, with ``load(app_path)`` (a module-level
 function, pickled by reference), run the app's start-up hooks, and run its
-shutdown hooks when terminated (SIGTERM); each job goes to its child with
+shutdown hooks when terminated (SIGTERM; a child running a job finishes it
+first, so the worker kills one still running at shutdown); each job goes to its child with
 its :class:`~scheduler.context.JobContext` (built here, in the parent), so
 :func:`~scheduler.context.current_job` works there too. Children ignore
 SIGINT: a Ctrl-C on the terminal reaches the whole process group, and
 stopping is the worker's decision (it terminates its children on shutdown).
+A child a SIGINT kills while it starts, before it ignores SIGINT, never ran
+its job: the job goes to a new child (at most ``_STARTS`` in all).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import contextlib
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -39,6 +43,9 @@ from scheduler.worker.execution import AppLoader, LeasedJob, Outcome, child_main
 from scheduler.worker.pool import Report, crash_outcome, timeout_outcome
 
 __all__ = ["ProcessRunner"]
+
+#: Children a job is given to at most, when SIGINT kills them as they start.
+_STARTS = 3
 
 log = logging.getLogger("scheduler.worker")
 
@@ -54,6 +61,8 @@ class _Child:
         )
         self.process.start()
         theirs.close()
+        #: Running a job (set by its slot): a SIGTERM would wait for the job.
+        self.busy = False
 
     def stop(self, kill: bool = False) -> None:
         """End the child (SIGKILL if ``kill``, else SIGTERM) and wait for it."""
@@ -108,14 +117,16 @@ class ProcessRunner:
 
     def shutdown(self) -> None:
         """Stop the slots and terminate the children (does not wait for jobs;
-        their results are not reported)."""
+        their results are not reported). A child still running a job (past
+        the grace period; its lease was released) is killed: a terminated
+        child finishes its job first."""
         self._closed.set()
         for _ in range(self._size):
             self._jobs.put(None)
         with self._lock:
             children = list(self._children)
         for child in children:
-            child.stop()
+            child.stop(kill=child.busy)
 
     def _spawn(self) -> _Child:
         child = _Child(self._load, self._app_path)
@@ -137,15 +148,19 @@ class ProcessRunner:
                 if child is not None and not child.process.is_alive():
                     self._drop(child, kill=False)  # died while idle: not this job's fault
                     child = None
-                if child is None:
-                    child = self._spawn()
-                outcome, alive = self._run(child, job)
-                if not alive:
-                    self._drop(child, kill=True)
-                    child = None
-                    self.replaced += 1
+                for start in range(1, _STARTS + 1):
+                    if child is None:
+                        child = self._spawn()
+                    outcome, alive = self._run(child, job, last=start == _STARTS)
+                    if not alive:
+                        self._drop(child, kill=True)
+                        child = None
+                        self.replaced += 1
+                    if outcome is not None:
+                        break
                 if self._closed.is_set():
                     return
+                assert outcome is not None  # the last start answers one
                 self._report(job, outcome)
         except BaseException as exc:  # pragma: no cover - the slot must never die silently
             log.exception("process pool slot failed: %s", exc)
@@ -154,11 +169,15 @@ class ProcessRunner:
             if child is not None:
                 self._drop(child, kill=False)
 
-    def _run(self, child: _Child, job: LeasedJob) -> tuple[Outcome, bool]:
+    def _run(self, child: _Child, job: LeasedJob, last: bool) -> tuple[Outcome | None, bool]:
         """Run ``job`` in ``child``; returns its outcome and whether the child
-        may run more jobs."""
+        may run more jobs. The outcome is None (unless ``last``) when a
+        SIGINT killed the child: only possible before its own code ignored
+        SIGINT, so the job never ran -- a Ctrl-C on the terminal reaches the
+        process group while a child still starts; the job goes to a new one."""
         timeout = None if job.options.timeout_ms is None else job.options.timeout_ms / 1000
         try:
+            child.busy = True
             child.conn.send((job_context_of(job, self._worker_id), job.token, job.payload))
             ready = wait([child.conn, child.process.sentinel], timeout)
             if child.conn in ready:
@@ -166,6 +185,8 @@ class ProcessRunner:
                 return reply, True
         except (OSError, EOFError):
             ready = [child.process.sentinel]  # the pipe broke: the child is gone
+        finally:
+            child.busy = False
         if not ready:
             if not self._closed.is_set():
                 log.warning(
@@ -180,6 +201,15 @@ class ProcessRunner:
             return timeout_outcome(job), False
         child.process.join(5)
         code = child.process.exitcode
+        if code == -signal.SIGINT and not last:
+            if not self._closed.is_set():
+                log.warning(
+                    "child process %s was interrupted (SIGINT) while starting, before "
+                    "job %s ran; running it in a new one",
+                    child.process.pid,
+                    job.id,
+                )
+            return None, False
         if not self._closed.is_set():
             log.error(
                 "child process %s running job %s died (exit code %s); starting a new one",

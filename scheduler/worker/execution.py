@@ -306,6 +306,13 @@ def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
     would leave a half-run coroutine and a broken loop behind (tracebacks
     on stderr) and skip the shutdown hooks. The parent kills a child that
     takes too long.
+
+    A SIGTERM that arrives while a job runs does not interrupt it: systemd
+    (``KillMode=control-group``) and ``kill -TERM -PGID`` signal the children
+    with the worker, which lets running jobs finish for its grace period.
+    The child sends the job's outcome, then exits (shutdown hooks). Raising
+    ``SystemExit`` inside the task, as before, sent the job dead and left
+    the child waiting for a job that never came, until the parent killed it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     held: list[int] = []
@@ -313,7 +320,15 @@ def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
     app = load(app_path)
     runtime = TaskRuntime(app)
     runtime.startup()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    busy = False
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        if busy:  # the job runs on; the child exits once its outcome is sent
+            held.append(signum)
+        else:
+            _exit_on_sigterm(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     if held:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         runtime.shutdown()
@@ -325,7 +340,12 @@ def child_main(conn: Connection, load: AppLoader, app_path: str) -> None:
             except (EOFError, OSError):  # the worker closed the pipe or died
                 return
             reporter = runtime.reporter(ctx.queue, ctx.id, token)
+            busy = True
             conn.send(run_task(app, ctx.task, payload, ctx.attempt, ctx, reporter, runtime))
+            busy = False
+            if held:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                return
     finally:
         runtime.shutdown()
 

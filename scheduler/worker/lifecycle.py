@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from scheduler.backend import Backend
@@ -148,17 +148,29 @@ def register(
     heart: Heartbeater,
     worker_id: str,
     wait: Callable[[float], bool],
+    declared: Collection[str] = (),
 ) -> bool:
     """Register the queues and announce the worker, waiting for Redis
     (:func:`~scheduler.backend.startup.retry_start`). Returns False if
     stopped (``wait`` returned True) before Redis answered.
+
+    A queue that was never used (not yet registered) and that none of
+    ``declared`` (the queues the app's tasks name) is logged as a WARNING --
+    most often a typo in ``--queues``; it is served all the same.
 
     Raises:
         StartupError: Redis refused the credentials or the ACL denies them.
     """
 
     def step() -> bool:
+        known = set(backend.queue_names())
         for q in queues:
+            if q not in known and q not in declared:
+                log.warning(
+                    "queue %r was never used and no task of the app names it "
+                    "(a typo?); serving it anyway",
+                    q,
+                )
             backend.register_queue(q)
         heart.announce(0)
         return True

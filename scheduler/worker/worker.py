@@ -276,7 +276,8 @@ class Worker(Shutdown):
 
     def _serve(self, heart: Heartbeater) -> None:
         wait = self._stopping.wait
-        if not register(self.backend, self.queues, heart, self.worker_id, wait):
+        declared = default_queues(self.app)
+        if not register(self.backend, self.queues, heart, self.worker_id, wait, declared):
             return
         self._runner = self._make_runner()
         runner = self._runner

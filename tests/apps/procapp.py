@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -139,3 +140,22 @@ def tally(seconds: float = 0.0) -> int:
         f.write(f"{job.id} {job.attempt} {os.getpid()}\n")
     time.sleep(seconds)
     return job.attempt
+
+
+@app.task(max_attempts=1)
+def gated(started: str, release: str) -> int:
+    """Writes its pid to the file ``started``, then waits until the file
+    ``release`` exists (checked every 10 ms); returns its pid."""
+    with open(started + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(started + ".tmp", started)
+    while not os.path.exists(release):
+        time.sleep(0.01)
+    return os.getpid()
+
+
+@app.task
+def chatty(text: str) -> int:
+    """Logs ``text`` at INFO on the ``tests.apps.procapp`` logger; returns its pid."""
+    logging.getLogger(__name__).info("task says %s", text)
+    return os.getpid()
