@@ -107,7 +107,11 @@ def measure(jobs: int, batch: int) -> dict[str, float]:
         def complete(groups: list[list[tuple[str, str]]]) -> None:
             for leases in groups:
                 items = [(j, token, "null") for j, token in leases]
-                scripts.run_many([scripts.complete_call(qk, items, leases)])
+                try:
+                    call = scripts.complete_call(qk, items, leases)
+                except TypeError:  # a commit before the starts rode on complete
+                    call = scripts.complete_call(qk, items)  # type: ignore[call-arg]
+                scripts.run_many([call])
 
         def control(*args: str) -> None:
             subprocess.run(

@@ -12,6 +12,7 @@ import re
 from importlib.resources import files
 
 import pytest
+import redis
 
 from scheduler.backend import lualoader
 from scheduler.backend.cron_scripts import CRON_SCRIPT_NAMES
@@ -102,3 +103,46 @@ def test_unused_definitions_are_pruned() -> None:
     assert "local function to_dead(" not in text  # transitions.lua, unused here
     assert "FAIL_DEAD" not in text  # codes.lua: only the HEARTBEAT_ line is kept
     assert "local function events_init(" not in text  # heartbeat writes no events
+
+
+def test_integer_constants_are_inlined_where_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = (
+        "-- lib/k.lua -- test library.\n\n"
+        "local A_ONE, A_NEG = 1, -1\n"
+        "local B_SET = 5\n"
+        "local C_FIELD = 7\n"
+        "local E_MULTI = 9\n"
+        "local D_STR, D_INT = 'x', 3\n"
+        "local function f(t)\n"
+        "  B_SET = B_SET + 1\n"
+        "  E_MULTI, t.x = 1, E_MULTI\n"
+        "  return t[A_ONE] - A_NEG, t.C_FIELD, C_FIELD, D_INT, 'A_ONE' -- A_ONE\n"
+        "end\n"
+    )
+    fake = {"lib/k.lua": lib, "s.lua": "--@include lib/k.lua\n\nreturn f({A_ONE})\n"}
+    real = lualoader.read_lua
+    monkeypatch.setattr(lualoader, "read_lua", lambda p: fake.get(p) or real(p))
+    load_script_text.cache_clear()
+    try:
+        text = load_script_text("s")
+    finally:
+        monkeypatch.undo()
+        load_script_text.cache_clear()
+    body = text[text.index("local function f") :]
+    # A_ONE, A_NEG inlined (the negative one in parentheses), also in the
+    # script; strings and comments untouched; the definitions kept.
+    assert "return t[1] - (-1), t.C_FIELD, C_FIELD, D_INT, 'A_ONE' -- A_ONE" in body
+    assert "return f({1})" in body
+    assert "local A_ONE, A_NEG = 1, -1" in text
+    # assigned (B_SET, E_MULTI), used as a field name (C_FIELD), defined with a
+    # string on the same line (D_INT): left as they are.
+    assert "B_SET = B_SET + 1" in body
+    assert "E_MULTI, t.x = 1, E_MULTI" in body  # assigned among several targets
+
+
+def test_inlined_scripts_run_the_same(real_redis: redis.Redis) -> None:
+    # Every script compiles after inlining (SCRIPT LOAD), and no library
+    # constant a script assigns was inlined.
+    for name in (*SCRIPT_NAMES, *CRON_SCRIPT_NAMES):
+        real_redis.script_load(load_script_text(name))
+    assert "EVENTS_MAXLEN = " in load_script_text("lease")

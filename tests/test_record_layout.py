@@ -73,6 +73,15 @@ def test_default_options_are_one_format_constant_on_both_sides() -> None:
     # jobs store ""); it stays as it is if the defaults ever change.
     assert JobOptions.decode("") == JobOptions(10, 60_000, 3_600_000, 604_800_000)
     assert JobOptions.decode("").encode() == record.DEFAULT_OPTIONS
+    # rec_options answers "" with four number constants: the same values.
+    numbers = lua_constants(text, "REC_DEFAULT_")
+    assert ",".join(numbers.values()) == record.DEFAULT_OPTIONS
+    assert list(numbers) == [
+        "REC_DEFAULT_MAX_ATTEMPTS",
+        "REC_DEFAULT_LEASE_MS",
+        "REC_DEFAULT_RESULT_TTL_MS",
+        "REC_DEFAULT_DEAD_TTL_MS",
+    ]
 
 
 def test_new_job_records_are_built_in_field_order() -> None:

@@ -178,6 +178,74 @@ def test_the_fast_decode_takes_the_common_shapes(real_redis: redis.Redis) -> Non
         shapes.append([*FAST_VALID[:1], state, *FAST_VALID[2:]])
     for aged in ("", "12", "12.5", "1.0000000000000001e+25"):
         shapes.append([*FAST_VALID[:16], aged, FAST_VALID[17]])
+    for priority in ("0", "-3", "12.5", "0.30000000000000004", "-1.5"):
+        shapes.append([*FAST_VALID[:10], priority, *FAST_VALID[11:]])
     for fields in shapes:
         data = SEP.join(fields).encode()
         assert real_redis.eval(FAST_PROBE, 0, data) == [b"fast", b"ok"], data
+
+
+def test_the_written_out_patterns_are_their_formulas(real_redis: redis.Redis) -> None:
+    # REC_PATTERN and REC_FAST are literals (a literal costs nothing per
+    # script call); they must stay exactly what their formulas in
+    # lib/record.lua's comments build from the record's constants.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal text = '([^\\31\\128-\\255]*)'\n"
+        "local split = '^' .. string.rep('([^\\31]*)\\31', REC_FIELDS - 1) .. '(.*)$'\n"
+        "local fast = '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])'\n"
+        "  .. '\\31([RDLFSXC])\\31(%d+)\\31('\n"
+        "  .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\\31(%d*)\\31' .. text\n"
+        "  .. '\\31(%d+)\\31(%d*)'\n"
+        "  .. '\\31(%d*)\\31(%d*)\\31(%-?%d+%.?%d*)\\31' .. text\n"
+        "  .. '\\31([0-9,%-]*)' .. string.rep('\\31' .. text, 4) .. '\\31([^\\128-\\255]*)$'\n"
+        "return {REC_PATTERN == split and 1 or 0, REC_FAST == fast and 1 or 0}\n"
+    )
+    assert real_redis.eval(probe, 0) == [1, 1]
+
+
+def test_the_full_checks_are_built_once_per_call_and_only_when_needed(
+    real_redis: redis.Redis,
+) -> None:
+    # rec_full() is built lazily: a record of the common shape never needs
+    # it; a damaged one does, and a second one reuses the same table.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal ok = rec_decode(ARGV[1])\nlocal built = REC_FULL.decode ~= nil\n"
+        "local f, why = rec_decode(ARGV[2])\nlocal a = rec_full()\n"
+        "local g, why2 = rec_decode(ARGV[2])\n"
+        "return {ok and 1 or 0, built and 1 or 0, f and 1 or 0, why, why2,\n"
+        "  a == rec_full() and 1 or 0}\n"
+    )
+    good = SEP.join(FAST_VALID).encode()
+    bad = SEP.join([*FAST_VALID[:2], "x", *FAST_VALID[3:]]).encode()
+    assert real_redis.eval(probe, 0, good, bad) == [
+        1,
+        0,
+        0,
+        b"attempts is not an integer",
+        b"attempts is not an integer",
+        1,
+    ]
+
+
+def test_default_options_read_as_their_text(real_redis: redis.Redis) -> None:
+    # rec_options answers "" without parsing: the values of REC_DEFAULT_OPTIONS.
+    probe = read_lua("lib/record.lua") + (
+        "\nlocal f = {}\nf[F_OPTIONS] = ''\nlocal a = {rec_options(f)}\n"
+        "f[F_OPTIONS] = REC_DEFAULT_OPTIONS\nlocal b = {rec_options(f)}\n"
+        "local same = #a == 4 and #b == 4 and select('#', rec_options(f)) == 5\n"
+        "for i = 1, 4 do same = same and a[i] == b[i] end\n"
+        "return {same and 1 or 0, a[1], a[2], a[3], a[4]}\n"
+    )
+    assert real_redis.eval(probe, 0) == [1, 10, 60_000, 3_600_000, 604_800_000]
+
+
+def test_priorities_the_fast_pattern_takes_but_the_grammar_refuses(real_redis: redis.Redis) -> None:
+    # The fast pattern reads the priority as "-?d+.?d*": "1." (no digit
+    # after the point) and 300 digits or more (may be infinite) leave it to
+    # the full checks, which refuse "1." with its reason.
+    for priority, verdict in (("1.", b"priority is not a finite number"), ("9" * 400, None)):
+        fields = [*FAST_VALID[:10], priority, *FAST_VALID[11:]]
+        path, why = real_redis.eval(FAST_PROBE, 0, SEP.join(fields).encode())
+        assert path == b"slow"
+        if verdict:
+            assert why == verdict

@@ -39,37 +39,26 @@ local REC_OLD_VERSION = '2'
 -- to a smaller allocation class). A format constant: it never changes with
 -- the defaults (scheduler/backend/record.py DEFAULT_OPTIONS, the same).
 local REC_DEFAULT_OPTIONS = '10,60000,3600000,604800000'
+-- The same four numbers, for rec_options (no parse for the common "";
+-- tests/test_record_layout.py checks they are REC_DEFAULT_OPTIONS).
+local REC_DEFAULT_MAX_ATTEMPTS, REC_DEFAULT_LEASE_MS, REC_DEFAULT_RESULT_TTL_MS, REC_DEFAULT_DEAD_TTL_MS =
+  10, 60000, 3600000, 604800000
 local F_VERSION, F_STATE, F_ATTEMPTS, F_SEQ, F_TOKEN, F_WORKER, F_ENQUEUED_MS, F_READY_MS, F_FINISHED_MS, F_STARTED_MS, F_PRIORITY, F_INPUTS, F_OPTIONS, F_TASK, F_OUTCOME, F_META, F_AGED, F_PAYLOAD =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
 -- Sequence numbers are written as SEQ_DIGITS digits of base 62 in ASCII
 -- order (0-9 A-Z a-z), so byte order is numeric order; 62^9 > 2^53, the
 -- largest integer a Lua number holds exactly, so the width never overflows.
 local SEQ_DIGITS, B62 = 9, '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
--- One string.match splits a record (much cheaper than a find/sub loop).
-local REC_PATTERN = '^' .. string.rep('([^\31]*)\31', REC_FIELDS - 1) .. '(.*)$'
+-- One string.match splits a record (much cheaper than a find/sub loop):
+--   '^' .. string.rep('([^\31]*)\31', REC_FIELDS - 1) .. '(.*)$'
+-- written out, as REC_FAST below: Redis runs a script's whole chunk on every
+-- call, and a literal costs nothing there while building the text with
+-- string.rep and '..' cost ~16k instructions per call for the two
+-- (tests/test_record_parity.py checks the literals against their formulas).
+local REC_PATTERN = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
 
--- UTF-8 well-formedness (Unicode Table 3-7, what Python's strict decoder
--- accepts): replace every valid multi-byte sequence by an ASCII byte, longest
--- first; a byte >= 0x80 left over is invalid. C-speed gsubs; ASCII text
--- returns at the first find.
-local UTF8_VALID = {
-  '\240[\144-\191][\128-\191][\128-\191]', '[\241-\243][\128-\191][\128-\191][\128-\191]',
-  '\244[\128-\143][\128-\191][\128-\191]', '\224[\160-\191][\128-\191]',
-  '[\225-\236\238\239][\128-\191][\128-\191]', '\237[\128-\159][\128-\191]',
-  '[\194-\223][\128-\191]',
-}
-local function utf8_ok(s)
-  if not string.find(s, '[\128-\255]') then return true end
-  for _, p in ipairs(UTF8_VALID) do s = string.gsub(s, p, 'u') end
-  return not string.find(s, '[\128-\255]')
-end
-
--- Field grammar (see "Validation" above).
-local INT_LIMIT = 9007199254740992 -- 2^53: larger integers are not exact in Lua
-local function is_int(s)
-  return #s <= 16 and string.find(s, '^%d+$') ~= nil and tonumber(s) < INT_LIMIT
-end
-
+-- Field grammar (see "Validation" above). The checks the fast path below
+-- also uses; the others are built only when a record needs them (rec_full).
 local function is_num(s)
   local rest = string.match(s, '^%-?%d+(.*)$')
   if not rest then return false end
@@ -77,18 +66,6 @@ local function is_num(s)
   if rest ~= '' and not string.find(rest, '^[eE][-+]?%d+$') then return false end
   local v = tonumber(s)
   return v ~= nil and v == v and v > -math.huge and v < math.huge
-end
-
-local function is_options(s)
-  if s == '' then return true end
-  local ma, lease, rttl, dttl, rest = string.match(s, '^(%d+),(%d+),(%d+),(%-?%d+)(.*)$')
-  if not (ma and is_int(ma) and is_int(lease) and is_int(rttl)) then return false end
-  if rest ~= '' then -- the optional timeout_ms
-    local tmo = string.match(rest, '^,(%d+)$')
-    if not (tmo and is_int(tmo) and tonumber(tmo) >= 1) then return false end
-  end
-  if string.sub(dttl, 1, 1) == '-' then dttl = string.sub(dttl, 2) end
-  return is_int(dttl) and tonumber(ma) >= 1 and tonumber(lease) >= 1
 end
 
 -- Inputs: "" (explicit priority), "w,t,r" (formula), or "w,t,r,alpha,
@@ -103,39 +80,94 @@ local function is_inputs(s)
   return k == 3 or k == 8
 end
 
-local function is_opt_int(s)
-  return s == '' or is_int(s)
+-- The full checks, one by one (see "Validation" above), for a record the
+-- fast path refused (a damaged one, or one of a rarer shape) and for
+-- lib/quarantine.lua. Built on first use and kept for the rest of the call:
+-- its tables and closures cost ~20k instructions, which every call paid
+-- when they were made in the chunk. Answers a table:
+--   decode(s)   the fields, or nil and the reason (rec_decode_checked);
+--   checks      {index, check, what it must be} per checked field, in
+--               checking order (the reason is "<field> is not <what>");
+--   utf8_ok(s)  whether s is valid UTF-8;
+--   is_seq(s)   whether s is a sequence number (SEQ_DIGITS base-62 digits).
+local REC_FULL = {}
+local function rec_full()
+  if REC_FULL.decode then return REC_FULL end
+  -- UTF-8 well-formedness (Unicode Table 3-7, what Python's strict decoder
+  -- accepts): replace every valid multi-byte sequence by an ASCII byte,
+  -- longest first; a byte >= 0x80 left over is invalid. C-speed gsubs;
+  -- ASCII text returns at the first find.
+  local utf8_valid = {
+    '\240[\144-\191][\128-\191][\128-\191]', '[\241-\243][\128-\191][\128-\191][\128-\191]',
+    '\244[\128-\143][\128-\191][\128-\191]', '\224[\160-\191][\128-\191]',
+    '[\225-\236\238\239][\128-\191][\128-\191]', '\237[\128-\159][\128-\191]',
+    '[\194-\223][\128-\191]',
+  }
+  local function utf8_ok(s)
+    if not string.find(s, '[\128-\255]') then return true end
+    for _, p in ipairs(utf8_valid) do s = string.gsub(s, p, 'u') end
+    return not string.find(s, '[\128-\255]')
+  end
+  local int_limit = 9007199254740992 -- 2^53: larger integers are not exact in Lua
+  local function is_int(s)
+    return #s <= 16 and string.find(s, '^%d+$') ~= nil and tonumber(s) < int_limit
+  end
+  local function is_options(s)
+    if s == '' then return true end
+    local ma, lease, rttl, dttl, rest = string.match(s, '^(%d+),(%d+),(%d+),(%-?%d+)(.*)$')
+    if not (ma and is_int(ma) and is_int(lease) and is_int(rttl)) then return false end
+    if rest ~= '' then -- the optional timeout_ms
+      local tmo = string.match(rest, '^,(%d+)$')
+      if not (tmo and is_int(tmo) and tonumber(tmo) >= 1) then return false end
+    end
+    if string.sub(dttl, 1, 1) == '-' then dttl = string.sub(dttl, 2) end
+    return is_int(dttl) and tonumber(ma) >= 1 and tonumber(lease) >= 1
+  end
+  local function is_opt_int(s) return s == '' or is_int(s) end
+  local function is_opt_num(s) return s == '' or is_num(s) end
+  local function is_seq(s)
+    return #s == SEQ_DIGITS and not string.find(s, '[^0-9A-Za-z]')
+  end
+  local states = {R = true, D = true, L = true, F = true, S = true, X = true, C = true}
+  local function is_state(s) return states[s] == true end
+  local checks = {
+    {F_STATE, is_state, 'a known state letter'}, {F_ATTEMPTS, is_int, 'an integer'},
+    {F_SEQ, is_seq, '9 base-62 digits'}, {F_TOKEN, is_opt_int, 'an integer or empty'},
+    {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
+    {F_FINISHED_MS, is_opt_int, 'an integer or empty'},
+    {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
+    {F_INPUTS, is_inputs, '3 or 8 finite numbers, or empty'},
+    {F_OPTIONS, is_options,
+      'four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1), or empty'},
+    {F_AGED, is_opt_num, 'a finite number or empty'},
+  }
+  local names = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
+    'ready_ms', 'finished_ms', 'started_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta',
+    'aged', 'payload'}
+  REC_FULL.decode = function(s)
+    if not utf8_ok(s) then return nil, 'record is not valid UTF-8' end
+    local f = {string.match(s, REC_PATTERN)}
+    if #f ~= REC_FIELDS then
+      local n = 1
+      for _ in string.gmatch(s, REC_SEP) do n = n + 1 end
+      return nil, string.format('record has %d fields, expected %d', n, REC_FIELDS)
+    end
+    if f[F_VERSION] ~= REC_VERSION and f[F_VERSION] ~= REC_OLD_VERSION then
+      return nil, 'version is not ' .. REC_OLD_VERSION .. ' or ' .. REC_VERSION
+    end
+    for _, c in ipairs(checks) do
+      if not c[2](f[c[1]]) then return nil, names[c[1]] .. ' is not ' .. c[3] end
+    end
+    return f
+  end
+  REC_FULL.checks, REC_FULL.utf8_ok, REC_FULL.is_seq = checks, utf8_ok, is_seq
+  return REC_FULL
 end
 
-local function is_opt_num(s)
-  return s == '' or is_num(s)
+-- Decode a record with every check (see "Validation" above).
+local function rec_decode_checked(s)
+  return rec_full().decode(s)
 end
-
-local function is_seq(s)
-  return #s == SEQ_DIGITS and not string.find(s, '[^0-9A-Za-z]')
-end
-
-local REC_STATES = {R = true, D = true, L = true, F = true, S = true, X = true, C = true}
-local function is_state(s)
-  return REC_STATES[s] == true
-end
-
--- The checked fields in checking order: {index, check, what it must be}.
--- The reason for the first failure is "<field> is not <what>".
-local REC_CHECKS = {
-  {F_STATE, is_state, 'a known state letter'}, {F_ATTEMPTS, is_int, 'an integer'},
-  {F_SEQ, is_seq, '9 base-62 digits'}, {F_TOKEN, is_opt_int, 'an integer or empty'},
-  {F_ENQUEUED_MS, is_int, 'an integer'}, {F_READY_MS, is_opt_int, 'an integer or empty'},
-  {F_FINISHED_MS, is_opt_int, 'an integer or empty'},
-  {F_STARTED_MS, is_opt_int, 'an integer or empty'}, {F_PRIORITY, is_num, 'a finite number'},
-  {F_INPUTS, is_inputs, '3 or 8 finite numbers, or empty'},
-  {F_OPTIONS, is_options,
-    'four integers (max_attempts >= 1, lease_ms >= 1), optionally a fifth (timeout_ms >= 1), or empty'},
-  {F_AGED, is_opt_num, 'a finite number or empty'},
-}
-local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'enqueued_ms',
-  'ready_ms', 'finished_ms', 'started_ms', 'priority', 'inputs', 'options', 'task', 'outcome', 'meta',
-  'aged', 'payload'}
 
 -- Fast path of rec_decode: one string.match whose grammar is a subset of
 -- the checks above (ASCII text; unsigned integers of at most 15 digits, so
@@ -145,24 +177,29 @@ local REC_NAMES = {'version', 'state', 'attempts', 'seq', 'token', 'worker', 'en
 -- integers). A record it accepts is valid and decodes to the same fields;
 -- any other goes through the full checks, which also word the reason.
 -- About 5x cheaper on a typical record (docs/benchmarks.md, "Drain after
--- the worker and safety changes").
-local REC_TEXT = '([^\31\128-\255]*)'
-local REC_FAST = '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])\31([RDLFSXC])\31(%d+)\31('
-  .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\31(%d*)\31' .. REC_TEXT .. '\31(%d+)\31(%d*)'
-  .. '\31(%d*)\31(%d*)\31' .. REC_TEXT .. '\31' .. REC_TEXT
-  .. '\31([0-9,%-]*)' .. string.rep('\31' .. REC_TEXT, 4) .. '\31([^\128-\255]*)$'
+-- the worker and safety changes"). The pattern, written out (see
+-- REC_PATTERN), is
+--   '^([' .. REC_OLD_VERSION .. REC_VERSION .. '])\31([RDLFSXC])\31(%d+)\31('
+--   .. string.rep('[0-9A-Za-z]', SEQ_DIGITS) .. ')\31(%d*)\31' .. REC_TEXT .. '\31(%d+)\31(%d*)'
+--   .. '\31(%d*)\31(%d*)\31(%-?%d+%.?%d*)\31' .. REC_TEXT
+--   .. '\31([0-9,%-]*)' .. string.rep('\31' .. REC_TEXT, 4) .. '\31([^\128-\255]*)$'
+-- with REC_TEXT = '([^\31\128-\255]*)'.
+local REC_FAST = '^([23])\31([RDLFSXC])\31(%d+)\31([0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z][0-9A-Za-z])\31(%d*)\31([^\31\128-\255]*)\31(%d+)\31(%d*)\31(%d*)\31(%d*)\31(%-?%d+%.?%d*)\31([^\31\128-\255]*)\31([0-9,%-]*)\31([^\31\128-\255]*)\31([^\31\128-\255]*)\31([^\31\128-\255]*)\31([^\31\128-\255]*)\31([^\128-\255]*)$'
 -- Default options ("") or four integers (a fifth, the timeout, takes the full checks).
 local REC_FAST_OPTIONS = '^(%d+),(%d+),(%d+),(%-?%d+)$'
 
--- is_num(s), with a shortcut for integers (fewer than 300 digits: finite).
-local function fast_num(s)
-  return (#s < 300 and string.find(s, '^%-?%d+$') ~= nil) or is_num(s)
-end
-
+-- The checks after the pattern, for the shape of most records: a decimal
+-- priority without exponent, options "" and inputs "" or three integers
+-- are decided with at most one string call each and no call of their own
+-- (~2k instructions per decode less than through helper functions); any
+-- other shape takes the general check of its field, or the full checks.
 local function rec_decode_fast(s)
   local f = {string.match(s, REC_FAST)}
-  if not f[18] or #f[3] > 15 or #f[5] > 15 or #f[7] > 15 or #f[8] > 15 or #f[9] > 15
-      or #f[10] > 15 or not fast_num(f[F_PRIORITY]) then
+  local p = f[F_PRIORITY]
+  -- (the pattern took the priority as "-?d+.d*": fewer than 300 digits
+  -- before the point is finite, and only "d+." is not a number)
+  if not p or #f[3] > 15 or #f[5] > 15 or #f[7] > 15 or #f[8] > 15 or #f[9] > 15
+      or #f[10] > 15 or #p >= 300 or string.byte(p, -1) == 46 then
     return nil
   end
   local options = f[F_OPTIONS]
@@ -174,27 +211,12 @@ local function rec_decode_fast(s)
     end
   end
   local inputs, aged = f[F_INPUTS], f[F_AGED]
-  local plain = inputs == '' or (#inputs < 300 and string.find(inputs, '^%d+,%d+,%d+$'))
-  if not ((plain or is_inputs(inputs)) and (aged == '' or fast_num(aged))) then
+  if inputs ~= '' and not (#inputs < 300 and string.find(inputs, '^%d+,%d+,%d+$'))
+      and not is_inputs(inputs) then
     return nil
   end
-  return f
-end
-
--- Decode a record with every check, one by one (see "Validation" above).
-local function rec_decode_checked(s)
-  if not utf8_ok(s) then return nil, 'record is not valid UTF-8' end
-  local f = {string.match(s, REC_PATTERN)}
-  if #f ~= REC_FIELDS then
-    local n = 1
-    for _ in string.gmatch(s, REC_SEP) do n = n + 1 end
-    return nil, string.format('record has %d fields, expected %d', n, REC_FIELDS)
-  end
-  if f[F_VERSION] ~= REC_VERSION and f[F_VERSION] ~= REC_OLD_VERSION then
-    return nil, 'version is not ' .. REC_OLD_VERSION .. ' or ' .. REC_VERSION
-  end
-  for _, c in ipairs(REC_CHECKS) do
-    if not c[2](f[c[1]]) then return nil, REC_NAMES[c[1]] .. ' is not ' .. c[3] end
+  if aged ~= '' and not ((#aged < 300 and string.find(aged, '^%-?%d+$')) or is_num(aged)) then
+    return nil
   end
   return f
 end
@@ -204,7 +226,7 @@ end
 local function rec_decode(s)
   local f = rec_decode_fast(s)
   if f then return f end
-  return rec_decode_checked(s)
+  return rec_full().decode(s)
 end
 
 local function rec_encode(f)
@@ -217,9 +239,13 @@ end
 -- (records written before it existed have 4 numbers); it is enforced by the
 -- worker, so the scripts only have to read past it: the 5th value is nil
 -- without one.
+-- The defaults ("") answer constants: parsing them took ~11k instructions,
+-- paid per job by lease (the lease time) and complete (the result ttl).
 local function rec_options(f)
   local options = f[F_OPTIONS]
-  if options == '' then options = REC_DEFAULT_OPTIONS end
+  if options == '' then
+    return REC_DEFAULT_MAX_ATTEMPTS, REC_DEFAULT_LEASE_MS, REC_DEFAULT_RESULT_TTL_MS, REC_DEFAULT_DEAD_TTL_MS, nil
+  end
   local ma, lease, rttl, dttl, tmo = string.match(options, '^(%d+),(%d+),(%d+),(%-?%d+),?(%d*)$')
   return tonumber(ma), tonumber(lease), tonumber(rttl), tonumber(dttl), tonumber(tmo)
 end

@@ -31,6 +31,17 @@ definitions a script uses, directly or through other kept definitions
 used. Kept blocks stay in their libraries' order, so every
 definition is still made before it can be used. Pruned constants also keep
 each script's main chunk well under Lua's limit of 200 locals.
+
+Integer constants: every use of an upper-case library constant defined as
+integer literals (``local F_STATE, F_SEQ = 2, 4``) is replaced by its value
+(outside comments and strings; a negative one in parentheses), unless the
+name is ever assigned, declared again or used as a field name in the script.
+A function that reads a constant then captures no upvalue for it: creating
+a closure in Lua 5.1 walks the list of open upvalues once per upvalue, and
+the library functions are created on every call, so this cut the prologue
+of ``lease`` and ``complete`` by ~20k instructions per call
+(``docs/benchmarks.md``, "Issue 16: drain"). The definitions themselves
+stay (cheap, and what the tests read).
 """
 
 from __future__ import annotations
@@ -51,6 +62,14 @@ _INCLUDE_RE = re.compile(r"^--@include (lib/[a-z_]+\.lua)[ \t]*\n?", re.MULTILIN
 _FUNCTION_RE = re.compile(r"^local function ([A-Za-z_][A-Za-z0-9_]*)\(")
 _NAMES_RE = re.compile(r"^local ([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*=")
 _TOP_LEVEL_RE = re.compile(r"^local ")
+_CONST_RE = re.compile(r"^local (\w+(?:\s*,\s*\w+)*)\s*=\s*(-?\d+(?:\s*,\s*-?\d+)*)\s*$")
+_UPPER_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# A name being assigned, alone or among several targets ("A, b.c = ..."):
+# the text after it.
+_ASSIGNED_RE = re.compile(r"(?:,\s*[A-Za-z_][\w.]*\s*)*=(?!=)")
+# A name being declared: after "local", "for" or a "function ...(" with only
+# names and commas between (the text before the name, plus a space).
+_DECLARED_RE = re.compile(r"(?:\blocal|\bfor|\bfunction\b[^()]*\()(?:\s+function)?[\s\w,]*\s$")
 # Identifiers outside comments and string literals (group 1).
 _TOKEN_RE = re.compile(
     r"""--[^\n]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|([A-Za-z_][A-Za-z0-9_]*)"""
@@ -177,7 +196,66 @@ def load_script_text(name: str) -> str:
         for i in found:
             keep[i] = True
         frontier = "".join(blocks[i][1] for i in found)
-    expanded = "".join(text for (_, text), kept in zip(blocks, keep, strict=True) if kept)
+    kept = [block for block, k in zip(blocks, keep, strict=True) if k]
     first = _INCLUDE_RE.search(source)
     assert first is not None
-    return source[: first.start()] + expanded + _INCLUDE_RE.sub("", source[first.start() :])
+    head, tail = source[: first.start()], _INCLUDE_RE.sub("", source[first.start() :])
+    constants = _int_constants(kept, [head, tail])
+    expanded = "".join(
+        text if _const_definition(text) else _inline(text, constants) for _, text in kept
+    )
+    return head + expanded + _inline(tail, constants)
+
+
+def _int_constants(blocks: list[tuple[frozenset[str], str]], texts: list[str]) -> dict[str, str]:
+    """``{NAME: value}`` of the upper-case library constants defined as
+    integer literals (``local A, B = 1, -1``) in ``blocks`` and
+    never assigned, redeclared or used as a field name in the other blocks
+    nor in ``texts``."""
+    found: dict[str, str] = {}
+    texts = list(texts)
+    for _, text in blocks:
+        match = _const_definition(text)
+        if not match:
+            texts.append(text)
+            continue
+        lhs = [n.strip() for n in match.group(1).split(",")]
+        rhs = [v.strip() for v in match.group(2).split(",")]
+        if len(lhs) == len(rhs) and all(_UPPER_RE.match(n) for n in lhs):
+            # (a negative value in parentheses: "x-(-1)", never "x--1", a comment)
+            for n, v in zip(lhs, rhs, strict=True):
+                found[n] = f"({v})" if v.startswith("-") else v
+        else:
+            texts.append(text)
+    for text in texts:
+        stripped = _TOKEN_RE.sub(lambda m: m.group(1) or " ", text)
+        for name in list(found):
+            if name not in stripped:
+                continue
+            uses = re.finditer(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])", stripped)
+            for use in uses:
+                before = stripped[: use.start()].rstrip()
+                after = stripped[use.end() :].lstrip()
+                field = before.endswith(".") and not before.endswith("..")
+                assigned = _ASSIGNED_RE.match(after) is not None
+                declared = _DECLARED_RE.search(before + " ")
+                if assigned or field or declared:
+                    del found[name]
+                    break
+    return found
+
+
+def _const_definition(text: str) -> re.Match[str] | None:
+    """The ``_CONST_RE`` match of a block's code (its comment lines left out)."""
+    code = " ".join(
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("--")
+    )
+    return _CONST_RE.match(code)
+
+
+def _inline(text: str, constants: dict[str, str]) -> str:
+    """``text`` with each use of a constant replaced by its value (outside
+    comments and string literals)."""
+    if not constants:
+        return text
+    return _TOKEN_RE.sub(lambda m: constants.get(m.group(1) or "", m.group(0)), text)

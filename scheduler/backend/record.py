@@ -378,7 +378,7 @@ def _is_options(text: str) -> bool:
     )
 
 
-#: The checked fields in checking order (the same as ``REC_CHECKS`` in
+#: The checked fields in checking order (the same as ``checks`` of ``rec_full`` in
 #: ``lua/lib/record.lua``): index, check, what the field must be.
 _CHECKS: tuple[tuple[int, object, str], ...] = (
     (I_STATE, lambda v: v in _CODE_TO_STATE, "a known state letter"),
