@@ -17,7 +17,11 @@ from multiprocessing.connection import Connection
 from scheduler.worker.execution import AppLoader, run_task
 from scheduler.worker.runtime import TaskRuntime
 
-__all__ = ["child_main"]
+__all__ = ["READY", "child_main"]
+
+#: What a child sends on its pipe once the app is imported and its start-up
+#: hooks ran, before it takes its first job.
+READY = "ready"
 
 log = logging.getLogger("scheduler.worker")
 
@@ -26,7 +30,8 @@ def child_main(
     conn: Connection, load: AppLoader, app_path: str, lifeline: Connection | None = None
 ) -> None:
     """Entry point of a process-pool child (:mod:`scheduler.worker.children`):
-    import the app once with ``load(app_path)``, run its start-up hooks, then
+    import the app once with ``load(app_path)``, run its start-up hooks, send
+    :data:`READY` on ``conn`` (the parent leases no job for it before), then
     answer each ``(context, token, payload)`` received on ``conn`` with the
     :class:`Outcome` of :func:`run_task`, until the parent closes the pipe
     or terminates the child (SIGTERM); the shutdown hooks run then.
@@ -100,6 +105,10 @@ def child_main(
         runtime.shutdown()
         return
     try:
+        try:
+            conn.send(READY)
+        except OSError:  # the parent is gone already
+            return
         while True:
             try:
                 ctx, token, payload = conn.recv()

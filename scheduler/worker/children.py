@@ -21,9 +21,14 @@ as a child dies or is killed, rather than when the next job comes: a job
 run by a child still starting counts the child's start-up (0.4 s for the
 test app on an idle machine, more under load: a new interpreter imports the
 app) in its duration -- logged, and learned as the task's run time
-(``time="auto"``). Only jobs leased while the worker itself starts still
-wait for their child. A child that died while idle is replaced when the
-next job comes, without charging it.
+(``time="auto"``). A child tells its slot when it is ready (the app
+imported, its start-up hooks run: :data:`~.child.READY` on its pipe); the
+slot takes no job before, and the runner calls ``on_ready`` once every
+slot's first child is ready or died starting: the worker leases nothing
+before (bounded; :meth:`~.worker.Worker.run`), so no job waits for a child
+of the worker's own start-up either. A child that died while idle or
+starting (the app does not import in it, say) is replaced when the next job
+comes, without charging it.
 
 Children import the app once, with ``load(app_path)`` (a module-level
 function, pickled by reference), run the app's start-up hooks, and run its
@@ -53,6 +58,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
@@ -89,6 +95,16 @@ class _Child:
         #: Running a job (set by its slot): a SIGTERM would wait for the job.
         self.busy = False
 
+    def await_ready(self) -> None:
+        """Wait until the child sent :data:`~.child.READY` (its start-up is
+        done) or died (a failed start-up, or :meth:`stop` -- a shutdown);
+        one that died is reaped (``process.is_alive()`` is False)."""
+        with contextlib.suppress(OSError, EOFError):  # the pipe broke: it is gone
+            if self.conn in wait([self.conn, self.process.sentinel]):
+                self.conn.recv()  # READY, a child's first message
+                return
+        self.process.join(5)  # it closed its pipe as it exited
+
     def stop(self, kill: bool = False) -> None:
         """End the child (SIGKILL if ``kill``, else SIGTERM) and wait for it."""
         with contextlib.suppress(OSError, ValueError):
@@ -114,10 +130,18 @@ class ProcessRunner:
         report: receives each finished job and its outcome.
         load: imports the app in a child (module-level, picklable).
         worker_id: named in the jobs' contexts.
+        on_ready: called once (from a slot thread) when every slot's first
+            child is ready or died while starting (:attr:`ready`).
     """
 
     def __init__(
-        self, app_path: str, size: int, report: Report, load: AppLoader, worker_id: str = ""
+        self,
+        app_path: str,
+        size: int,
+        report: Report,
+        load: AppLoader,
+        worker_id: str = "",
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self._worker_id = worker_id
         self._app_path = app_path
@@ -130,6 +154,8 @@ class ProcessRunner:
         self._children: set[_Child] = set()
         #: Children started to replace one that died or timed out.
         self.replaced = 0
+        self._on_ready = on_ready
+        self._starting = size  # slots whose first child is not ready yet
         for i in range(size):
             threading.Thread(target=self._slot, name=f"scheduler-slot-{i}", daemon=True).start()
 
@@ -137,6 +163,12 @@ class ProcessRunner:
     def broken(self) -> bool:
         """Never: a dead child is replaced by its slot."""
         return False
+
+    @property
+    def ready(self) -> bool:
+        """True once every slot's first child is ready (or died while
+        starting, or the runner was shut down meanwhile)."""
+        return self._starting == 0
 
     def submit(self, job: LeasedJob) -> None:
         """Run ``job`` in the next free child."""
@@ -168,14 +200,27 @@ class ProcessRunner:
         with self._lock:
             self._children.discard(child)
 
+    def _started(self) -> None:
+        """A slot's first child is ready (or died, or the runner closed)."""
+        with self._lock:
+            self._starting -= 1
+            done = self._starting == 0
+        if done and self._on_ready is not None:
+            self._on_ready()
+
     def _slot(self) -> None:
         child: _Child | None = None
+        first = True
         try:
             while True:
                 if child is None and not self._closed.is_set():
-                    # Started before its job comes: the job's duration (logged,
-                    # learned for time="auto") excludes the child's start-up.
+                    # Started and ready before its job comes: the job's duration
+                    # (logged, learned for time="auto") excludes the start-up.
                     child = self._spawn()
+                    child.await_ready()
+                if first:
+                    first = False
+                    self._started()
                 if (job := self._jobs.get()) is None:
                     break
                 if child is not None and not child.process.is_alive():
@@ -184,6 +229,7 @@ class ProcessRunner:
                 for start in range(1, _STARTS + 1):
                     if child is None:
                         child = self._spawn()
+                        child.await_ready()
                     outcome, alive = self._run(child, job, last=start == _STARTS)
                     if not alive:
                         self._drop(child, kill=True)

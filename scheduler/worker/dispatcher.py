@@ -395,4 +395,5 @@ class Dispatcher(ABC):
         def report(job: LeasedJob, outcome: Outcome) -> None:
             self._inbox.put(Finished(job, outcome))
 
-        return make_runner(self, report)
+        # A process pool's children are ready: wake the dispatcher (Worker._serve).
+        return make_runner(self, report, lambda: self._inbox.put(Woken()))

@@ -114,14 +114,22 @@ class RunnerFacts(Protocol):
     def app_loader(self) -> AppLoader: ...
 
 
-def make_runner(worker: RunnerFacts, report: Report) -> Runner:
+def make_runner(
+    worker: RunnerFacts, report: Report, on_ready: Callable[[], None] | None = None
+) -> Runner:
     """The worker's pool: ``pool_kind`` ``"thread"`` (jobs run in its
     ``runtime``) or ``"process"`` (children import the app from ``app_path``
-    with ``app_loader``); ``concurrency`` slots."""
+    with ``app_loader``; ``on_ready`` is called once they all started,
+    :class:`~.children.ProcessRunner`); ``concurrency`` slots."""
     if worker.pool_kind == "process":
         assert worker.app_path is not None
         return ProcessRunner(
-            worker.app_path, worker.concurrency, report, worker.app_loader, worker.worker_id
+            worker.app_path,
+            worker.concurrency,
+            report,
+            worker.app_loader,
+            worker.worker_id,
+            on_ready,
         )
     return ThreadRunner(worker.app, worker.concurrency, report, worker.runtime, worker.worker_id)
 

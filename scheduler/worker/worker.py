@@ -42,6 +42,7 @@ from scheduler.validation import validate_worker_id
 from scheduler.worker.book import JobBook
 from scheduler.worker.burst import run_until_empty
 from scheduler.worker.capacity import Capacity
+from scheduler.worker.children import ProcessRunner
 from scheduler.worker.dispatcher import WorkerApp
 from scheduler.worker.execution import (
     AppLoader,
@@ -74,6 +75,10 @@ from scheduler.worker.waiter import Waiter
 __all__ = ["Worker", "WorkerApp", "WorkerObserver", "default_queues"]
 
 log = logging.getLogger("scheduler.worker")
+
+#: Longest wait, seconds, for a process pool's children to start (import the
+#: app, run its start-up hooks) before the worker's first lease.
+CHILDREN_START_TIMEOUT = 60.0
 
 
 class Worker(Shutdown):
@@ -250,7 +255,11 @@ class Worker(Shutdown):
         Start-up runs the app's start-up hooks (thread pool; see
         :mod:`~.lifecycle`), then waits for Redis (transient errors are
         retried with backoff, one log line per attempt; see
-        :mod:`scheduler.backend.startup`). The shutdown hooks run on the way out.
+        :mod:`scheduler.backend.startup`). With the process pool, the first lease
+        waits until the children started (imported the app, ran the start-up
+        hooks; at most :data:`CHILDREN_START_TIMEOUT` seconds, then a WARNING;
+        not once stopped), so no job's duration counts their start-up. The
+        shutdown hooks run on the way out.
 
         Raises:
             StartupError: Redis refused the credentials or the ACL denies
@@ -292,6 +301,8 @@ class Worker(Shutdown):
         self._heart = heart
         heart.start()
         try:
+            if isinstance(runner, ProcessRunner):
+                self._await_children(runner)
             self._loop(waiter)
         finally:
             self._reclaim(waiter.close())
@@ -299,3 +310,26 @@ class Worker(Shutdown):
             if self._runner is not None:
                 self._runner.shutdown()
             log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
+
+    def _await_children(self, runner: ProcessRunner) -> None:
+        """Wait until the process pool's children are ready (:attr:`ProcessRunner.ready`)
+        before the first lease: a job leased before would wait for its child,
+        and the wait would count in its duration (logged, learned for
+        ``time="auto"``). Returns early when stopped; after
+        :data:`CHILDREN_START_TIMEOUT` seconds it logs a WARNING and returns
+        (the worker leases; jobs wait for their children). A child that dies
+        while starting counts as started (its slot replaces it for the next
+        job)."""
+        deadline = time.monotonic() + CHILDREN_START_TIMEOUT
+        while not runner.ready and not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning(
+                    "worker %s: process-pool children not started after %g s; leasing anyway",
+                    self.worker_id,
+                    CHILDREN_START_TIMEOUT,
+                )
+                return
+            # Woken (the runner's on_ready) or Stop; nothing else comes before
+            # the first lease.
+            self._take_messages(block=True, timeout=left)
