@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scheduler import JobState, Scheduler
-from tests.helpers import start_worker, stop, wait_until, whoami_pool
+from tests.helpers import Output, start_worker, stop, wait_until, whoami_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -124,6 +124,77 @@ def test_process_pool_children_start_with_the_pool(
         outcome = run()
     assert outcome.ok and int(outcome.text) in started
     assert len(list(tmp_path.iterdir())) == 2  # no other child started
+
+
+def test_a_process_pool_worker_leases_once_its_children_started(
+    papp: Scheduler, tmp_path: Path
+) -> None:
+    """A job waiting when a process-pool worker starts is leased only once
+    the children imported the app and ran their start-up hooks (2 s each
+    here): its start (server clock) comes after, so its duration -- logged,
+    learned for time="auto" -- excludes the start-up. Before, the worker
+    leased at once and the job waited for its child, started."""
+    from tests.apps.procapp import gated
+
+    hooks, started, release = tmp_path / "hooks", tmp_path / "started", tmp_path / "release"
+    hooks.mkdir()
+    job = gated.enqueue(str(started), str(release))
+    env = {"SCHEDULER_TEST_STARTUP_DIR": str(hooks), "SCHEDULER_TEST_STARTUP_DELAY": "2"}
+    worker = start_worker("--pool", "process", "-c", "2", env=env)
+    try:
+        # The start is reported in the round trip after it; read it while the job runs.
+        wait_until(lambda: job.info().started_at is not None, timeout=60)
+        started_at = job.info().started_at
+        release.touch()
+        pid = job.result(timeout=60)
+    finally:
+        release.touch()
+        out = stop(worker)
+    woke = {int(p.name): float(p.read_text()) for p in hooks.iterdir()}
+    assert pid in woke and len(woke) == 2, out
+    assert started_at is not None
+    # Both in ms (the record's resolution): started no earlier than the last hook woke.
+    assert round(started_at.timestamp() * 1000) >= int(max(woke.values()) * 1000), out
+    assert "not started after" not in out
+
+
+def test_a_process_pool_worker_stopped_while_its_children_start_exits(
+    papp: Scheduler, tmp_path: Path
+) -> None:
+    """SIGTERM while the worker waits for its children (their start-up hooks
+    take 120 s here, longer than the worker would wait): it exits 0 at once
+    -- without waiting for them -- having leased nothing."""
+    from tests.apps.procapp import whoami
+
+    job = whoami.enqueue()
+    env = {"SCHEDULER_TEST_STARTUP_DIR": str(tmp_path), "SCHEDULER_TEST_STARTUP_DELAY": "120"}
+    worker = Output(start_worker("--pool", "process", "-c", "1", env=env))
+    worker.wait_for(" started: redis=", timeout=60)
+    code, out = worker.finish(timeout=30)  # the children's 5 s kill deadline in it
+    assert code == 0, out
+    info = job.info()
+    assert info.state is JobState.READY and info.attempts == 0 and info.started_at is None, out
+    assert not list(tmp_path.iterdir())  # no child finished starting
+
+
+def test_a_process_pool_worker_whose_children_fail_to_start_does_not_wait(
+    papp: Scheduler,
+) -> None:
+    """Children whose start-up hook raises die starting: the worker leases
+    at once (it does not wait out its start-up timeout) and the job fails in
+    a new child, as before."""
+    from tests.apps.procapp import once
+
+    job = once.enqueue()
+    env = {"SCHEDULER_TEST_STARTUP_FAIL": "1"}
+    worker = start_worker("--pool", "process", "-c", "1", env=env)
+    try:
+        wait_until(lambda: job.status is JobState.DEAD, timeout=50)
+    finally:
+        out = stop(worker)
+    info = job.info()
+    assert info.error is not None and "exited with code 1" in info.error["error"], out
+    assert "not started after" not in out
 
 
 @pytest.mark.parametrize(

@@ -86,12 +86,19 @@ _clients: list[redis.asyncio.Redis] = []
 
 @app.hooks.on_startup
 def _note_start() -> None:
-    """Leaves a file named after the pid in $SCHEDULER_TEST_STARTUP_DIR (if set)."""
+    """Sleeps $SCHEDULER_TEST_STARTUP_DELAY seconds (if set), then leaves a
+    file named after the pid in $SCHEDULER_TEST_STARTUP_DIR (if set) holding
+    the time it woke (``time.time()``). Raises RuntimeError if
+    $SCHEDULER_TEST_STARTUP_FAIL is set (a process pool's children: the
+    worker does not run the hooks itself)."""
+    if os.environ.get("SCHEDULER_TEST_STARTUP_FAIL"):
+        raise RuntimeError("start-up hook failed (SCHEDULER_TEST_STARTUP_FAIL)")
+    time.sleep(float(os.environ.get("SCHEDULER_TEST_STARTUP_DELAY", "0")))
     STARTED.append(os.getpid())
     where = os.environ.get("SCHEDULER_TEST_STARTUP_DIR")
     if where:
-        with open(os.path.join(where, str(os.getpid())), "w"):
-            pass
+        with open(os.path.join(where, str(os.getpid())), "w") as f:
+            f.write(repr(time.time()))
 
 
 @app.hooks.on_startup
