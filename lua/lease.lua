@@ -30,10 +30,9 @@
 -- of a quiet queue), one idle worker is woken so that it learns the
 -- deadline and requeues the job on time if this worker dies. A call about
 -- to idle that leased nothing and finds nothing ready, delayed or leased
--- drops the markers
--- left in the wake list (lib/signals.lua drop_stale_wake): such a marker
--- (e.g. pushed by the lease of a job finished since) could only make a
--- worker look again for nothing.
+-- drops the markers left in the wake list (lib/signals.lua
+-- drop_stale_wake): such a marker (e.g. pushed by the lease of a job
+-- finished since) could only make a worker look again for nothing.
 --
 -- Limits and capacity (lib/limits.lua): the queue's and its tasks'
 -- concurrency and rate limits (KEYS[12]) are enforced here, so they hold

@@ -133,20 +133,9 @@ class JobBuilder:
         kwargs: dict[str, Any] | None,
         o: EnqueueOptions,
     ) -> tuple[str, EnqueueItem]:
-        """Validate and encode one job; raises :class:`ValidationError` subclasses."""
-        queue, (name, priority, inputs, options, eta_ms, delay_ms, meta) = self._shared(task, o)
-        item = EnqueueItem(
-            validate_job_id(o.job_id) if o.job_id is not None else self._ids.next(),
-            name,
-            self._codec.encode_payload(args, kwargs, self._defaults.max_payload_bytes),
-            priority,
-            inputs,
-            options,
-            eta_ms,
-            delay_ms,
-            meta,
-        )
-        return queue, item
+        """Validate and encode one job (:meth:`build_many` of one); raises
+        :class:`ValidationError` subclasses."""
+        return self.build_many(((task, args, kwargs, o),))[0]
 
     def build_many(
         self,
