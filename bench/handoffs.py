@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +82,21 @@ def worker_main(out: str) -> None:
         lambda a, r: [j for j, _ in a[1].reply.jobs] if isinstance(a[1], leased) else [],
     )
     wrap(pool.ThreadRunner, "submit", "submit", lambda a, r: [a[1].id])
-    wrap(pool.ThreadRunner, "_run_one", "thread", lambda a, r: [a[2].id])
+    wrap(pool.ThreadRunner, "_run_job", "thread", lambda a, r: [a[1].id])
+    serve_then_dump(lambda: Path(out).write_text(json.dumps(times)))
 
+
+def serve_then_dump(dump: Callable[[], object]) -> None:
+    """Run ``scheduler worker bench.app:app --concurrency 10`` in this
+    process (the instrumented one) and call ``dump`` as it exits (the CLI
+    ends with ``os._exit``, so ``atexit`` would not run)."""
     real_exit = os._exit
 
     def dump_and_exit(code: int) -> None:
-        Path(out).write_text(json.dumps(times))
+        dump()
         real_exit(code)
 
-    os._exit = dump_and_exit  # the CLI ends with os._exit
+    os._exit = dump_and_exit
     from scheduler.cli.main import main
 
     sys.argv = ["scheduler", "worker", "bench.app:app", "--concurrency", "10"]

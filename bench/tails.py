@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import util
+from bench.handoffs import serve_then_dump
 from bench.tailreport import analyse, print_report
 
 
@@ -157,9 +158,7 @@ def worker_main(out: str) -> None:
 
     pool.ThreadRunner._run_job = run_job  # type: ignore[method-assign]
 
-    real_exit = os._exit
-
-    def dump_and_exit(code: int) -> None:
+    def dump() -> None:
         seen: dict[str, Any] = {name: unflatten(flat[name], w) for name, w in WIDTHS.items()}
         jobs: dict[str, dict[str, float]] = {}
         for field, values in per_job.items():
@@ -167,14 +166,8 @@ def worker_main(out: str) -> None:
                 jobs.setdefault(job_id, {})[field] = value
         seen["jobs"] = jobs
         Path(out).write_text(json.dumps(seen))
-        real_exit(code)
 
-    os._exit = dump_and_exit  # the CLI ends with os._exit
-    from scheduler.cli.main import main
-
-    sys.argv = ["scheduler", "worker", "bench.app:app", "--concurrency", "10"]
-    sys.argv += ["--log-level", "WARNING"]
-    main()
+    serve_then_dump(dump)
 
 
 def enqueue_and_lease_us(calls: list[tuple[str, int]]) -> list[float]:
