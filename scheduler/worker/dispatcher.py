@@ -201,9 +201,9 @@ class Dispatcher(ABC):
             log.exception("unexpected error handling %s; going on", type(message).__name__)
 
     def _dispatch(self, message: Message) -> None:
+        """Handle one message other than :class:`Finished` (which
+        :meth:`_take_messages` books on its fast path)."""
         match message:
-            case Finished(job=job, outcome=outcome):
-                self._book.finished(job, outcome)
             case Leased(queue=q, reply=reply, asked=asked, woken=woken, started=started):
                 self._take_reply(q, reply, asked, started)
                 self._book.clear_ahead()
